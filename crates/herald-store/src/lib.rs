@@ -1,0 +1,112 @@
+//! The store interface.
+//!
+//! Layout:
+//! - [`Store`]: every durable operation Herald performs. SQLite (`herald-sqlite`)
+//!   and PostgreSQL implement it; nothing above this crate knows which one runs.
+//! - [`model`]: the records that cross the interface. They are not wire types:
+//!   the server maps them to its own response types.
+//! - [`contract`] (feature `contract`): the suite of behaviours every
+//!   implementation must pass, run by each store crate's tests.
+//!
+//! Design rules every implementation keeps:
+//! - A call returns only after its writes are durable (committed, fsynced).
+//! - Deliveries are claimed by lease: a claim moves `next_attempt_at` to the lease's
+//!   end and sets a fresh lease token. An expired lease therefore makes a delivery
+//!   due again with no extra column or sweeper, and a late `record_attempt` with a
+//!   stale token changes nothing but the attempt log.
+//! - Time comes from the store's own clock (the database's, for PostgreSQL), never
+//!   from a caller, so several nodes agree on lease expiry.
+
+pub mod model;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::id::{DeliveryId, WebhookId};
+use herald_core::time::Timestamp;
+
+pub use model::*;
+
+/// Errors a store returns. Callers map `ScopeFull` to a 4xx answer; the others
+/// are internal failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{scope} already has {limit} webhooks, the most allowed; delete one or raise the limit")]
+    ScopeFull { scope: String, limit: u32 },
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- webhooks ----
+
+    /// Creates a webhook unless its scope (its project, or global) already holds
+    /// `max_per_scope` webhooks.
+    async fn create_webhook(&self, new: NewWebhook, max_per_scope: u32) -> StoreResult<WebhookRecord>;
+    async fn get_webhook(&self, id: WebhookId) -> StoreResult<Option<WebhookRecord>>;
+    /// All webhooks, oldest first.
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>>;
+    /// Applies the fields that are `Some`. Moving a webhook to another scope obeys
+    /// `max_per_scope`. Enabling clears `disabled_reason`; disabling fails the
+    /// webhook's pending deliveries with the error "webhook disabled".
+    async fn update_webhook(&self, id: WebhookId, patch: WebhookPatch, max_per_scope: u32) -> StoreResult<Option<WebhookRecord>>;
+    /// Deletes a webhook with its deliveries and their attempts.
+    async fn delete_webhook(&self, id: WebhookId) -> StoreResult<bool>;
+    /// Disables a webhook and records why (a 410 Gone, a policy); fails its pending
+    /// deliveries like `update_webhook` does.
+    async fn disable_webhook(&self, id: WebhookId, reason: &str) -> StoreResult<()>;
+
+    // ---- events ----
+
+    /// Stores the event and one pending delivery, due now, for every enabled
+    /// webhook whose patterns match its type and whose scope is global or the
+    /// event's project. With an idempotency key seen before (within its TTL), stores
+    /// nothing and returns the first answer with `replayed: true`.
+    async fn publish(&self, event: NewEvent, idempotency_key: Option<String>) -> StoreResult<Published>;
+
+    // ---- delivery work ----
+
+    /// Leases up to `limit` due deliveries (oldest due first), skipping the webhooks
+    /// in `skip_webhooks`. Each comes back with its event and webhook.
+    async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Appends the attempt to the log. If the lease is still held, also moves the
+    /// delivery on as `outcome.next` says and returns `true`; a stale lease returns
+    /// `false` and leaves the delivery to whoever holds it now.
+    async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool>;
+    /// When the earliest pending delivery falls due (past for due ones), if any.
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
+
+    // ---- delivery log ----
+
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryDetail>>;
+    /// A webhook's deliveries, newest first, filtered and paged by cursor.
+    async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage>;
+    /// Queues one more attempt now with a fresh retry schedule. A delivery that is
+    /// pending and leased is left as it is: it is being attempted already.
+    async fn redeliver(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>>;
+    /// Requeues every failed delivery of a webhook created at or after `since`;
+    /// returns how many.
+    async fn recover(&self, webhook: WebhookId, since: Timestamp) -> StoreResult<u64>;
+
+    // ---- retention ----
+
+    /// Deletes finished deliveries (with their attempts) and events older than
+    /// `policy.retention`, and idempotency keys older than `policy.idempotency_ttl`,
+    /// in transactions of at most `policy.batch` rows each. Pending deliveries, and
+    /// the events they need, are kept whatever their age.
+    async fn purge(&self, policy: PurgePolicy) -> StoreResult<PurgeReport>;
+}
+
+/// How long a claim holds a delivery. It must outlive the HTTP timeout, so a slow
+/// receiver never sees a second concurrent attempt of the same delivery.
+pub fn lease_for(request_timeout: Duration) -> Duration {
+    request_timeout + Duration::from_secs(30).max(request_timeout / 2)
+}

@@ -1,0 +1,243 @@
+//! Records that cross the store interface.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use herald_core::event_type::EventTypePattern;
+use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A webhook as stored. The URL (which may carry basic-auth credentials) and the
+/// secret are sealed by the caller; the store never sees them in clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    pub id: WebhookId,
+    pub name: String,
+    /// The URL with any credentials obscured, safe to show.
+    pub url_display: String,
+    pub url_sealed: Vec<u8>,
+    pub secret_sealed: Vec<u8>,
+    pub event_types: Vec<EventTypePattern>,
+    /// `None` for a global webhook.
+    pub project: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    pub id: WebhookId,
+    pub name: String,
+    pub url_display: String,
+    pub url_sealed: Vec<u8>,
+    pub secret_sealed: Vec<u8>,
+    pub event_types: Vec<EventTypePattern>,
+    pub project: Option<String>,
+    pub enabled: bool,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookPatch {
+    pub name: Option<String>,
+    /// `(url_display, url_sealed)`.
+    pub url: Option<(String, Vec<u8>)>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub event_types: Option<Vec<EventTypePattern>>,
+    /// `Some(None)` makes the webhook global.
+    pub project: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub event_type: String,
+    pub project: Option<String>,
+    /// The payload's exact JSON bytes: what is signed and sent.
+    pub payload: Vec<u8>,
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub event_type: String,
+    pub project: Option<String>,
+    pub payload: Vec<u8>,
+    pub properties: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+}
+
+/// The answer to a publish, stored with its idempotency key so a retry gets it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub event_id: EventId,
+    pub deliveries: u32,
+    /// True when an idempotency key matched an earlier publish and nothing new was stored.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub webhook_id: WebhookId,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    /// Attempts made so far, in total.
+    pub attempts: u32,
+    /// For pending deliveries: when the next attempt is due (or the lease ends).
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One HTTP attempt, as the delivery log shows it. Header values that carry
+/// secrets are redacted by the caller before they get here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    /// 1 for the first attempt of the delivery.
+    pub number: u32,
+    pub started_at: Timestamp,
+    pub duration_ms: u32,
+    /// With credentials obscured.
+    pub request_url: String,
+    pub request_headers: Vec<(String, String)>,
+    /// Absent when no response came (transport error, timeout, refused address).
+    pub response_status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    /// Capped by the caller.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryDetail {
+    pub delivery: DeliveryRecord,
+    pub event: EventRecord,
+    /// Oldest first.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub limit: usize,
+    pub lease: Duration,
+    /// Webhooks already at their in-flight limit on this node.
+    pub skip_webhooks: Vec<WebhookId>,
+}
+
+/// Proves a claim is still the current one when its attempt is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseToken(pub i64);
+
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: DeliveryId,
+    pub lease: LeaseToken,
+    /// The number this attempt will have in the log (1-based).
+    pub attempt_number: u32,
+    /// Failed attempts since the retry schedule last started (0 on a first try, a
+    /// redelivery or a recovery); the schedule's position.
+    pub failures_in_schedule: u32,
+    pub event: EventRecord,
+    pub webhook: WebhookRecord,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextStep {
+    Succeeded,
+    /// Try again after this delay.
+    RetryIn(Duration),
+    /// Give up: the schedule is exhausted or the target is refused. Stays redeliverable.
+    Failed,
+    /// Give up and disable the webhook with this reason (a 410 Gone).
+    FailedAndDisableWebhook { reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub lease: LeaseToken,
+    pub attempt: AttemptRecord,
+    pub next: NextStep,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryQuery {
+    pub webhook_id: WebhookId,
+    pub status: Option<DeliveryStatus>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+    /// The last id of the previous page.
+    pub cursor: Option<DeliveryId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryRecord>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<DeliveryId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PurgePolicy {
+    pub retention: Duration,
+    pub idempotency_ttl: Duration,
+    pub batch: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub idempotency_keys: u64,
+}
+
+/// Scope label used in limit messages: `project "x"` or `global scope`.
+pub fn scope_label(project: Option<&str>) -> String {
+    match project {
+        Some(key) => format!("project {key:?}"),
+        None => "the global scope".to_owned(),
+    }
+}
+
