@@ -105,8 +105,23 @@ pub trait Store: Send + Sync + 'static {
     async fn purge(&self, policy: PurgePolicy) -> StoreResult<PurgeReport>;
 }
 
-/// How long a claim holds a delivery. It must outlive the HTTP timeout, so a slow
-/// receiver never sees a second concurrent attempt of the same delivery.
+/// How long a claim holds a delivery. It must outlive the HTTP timeout (which
+/// bounds the whole attempt), so a slow receiver never sees a second concurrent
+/// attempt of the same delivery; the margin covers recording the attempt.
 pub fn lease_for(request_timeout: Duration) -> Duration {
-    request_timeout + Duration::from_secs(30).max(request_timeout / 2)
+    request_timeout + (request_timeout / 2).max(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_always_outlives_the_timeout_by_at_least_five_seconds() {
+        for secs in [0, 1, 10, 60] {
+            let timeout = Duration::from_secs(secs);
+            assert!(lease_for(timeout) >= timeout + Duration::from_secs(5));
+        }
+        assert_eq!(lease_for(Duration::from_secs(10)), Duration::from_secs(15));
+    }
 }
