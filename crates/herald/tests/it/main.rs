@@ -1,0 +1,7 @@
+//! Herald's end-to-end tests: one integration-test binary that drives the real
+//! `herald` executable over real HTTP on 127.0.0.1.
+
+mod api;
+mod cli;
+mod delivery;
+mod harness;
