@@ -1,0 +1,129 @@
+//! Publishing load: flat out with bounded concurrency, or at a steady rate.
+//! Every request carries its send time so the receiver can measure latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use tokio::sync::Semaphore;
+
+use crate::receiver::now_us;
+use crate::target::{HttpClient, http_client};
+
+/// Where to send: Herald's publish endpoint, or the receiver itself (the rig's ceiling).
+#[derive(Clone)]
+pub struct Sink {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LoadResult {
+    pub accepted: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+}
+
+impl LoadResult {
+    pub fn per_second(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn event_body(seq: u64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"type":"bench:event","payload":{{"seq":{seq},"sent_us":{},"repository":"github.com/herald/bench","ref":"refs/heads/main"}}}}"#,
+        now_us()
+    ))
+}
+
+async fn send_one(client: &HttpClient, sink: &Sink, seq: u64) -> bool {
+    let mut builder = Request::post(&sink.url).header("content-type", "application/json");
+    if let Some(token) = &sink.token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let Ok(request) = builder.body(Full::new(event_body(seq))) else {
+        return false;
+    };
+    match client.request(request).await {
+        Ok(response) => {
+            let ok = response.status().is_success();
+            // Drain the body so the connection goes back to the pool.
+            let _ = response.into_body().collect().await;
+            ok
+        }
+        Err(_) => false,
+    }
+}
+
+/// Sends `events` requests from `concurrency` keep-alive workers, stopping early at `limit`.
+pub async fn flat_out(sink: &Sink, events: u64, concurrency: usize, limit: Duration) -> LoadResult {
+    let client = http_client(concurrency);
+    let next = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + limit;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, sink) = (client.clone(), sink.clone());
+            let (next, accepted, errors) = (next.clone(), accepted.clone(), errors.clone());
+            tokio::spawn(async move {
+                loop {
+                    let seq = next.fetch_add(1, Ordering::Relaxed);
+                    if seq >= events || Instant::now() >= deadline {
+                        break;
+                    }
+                    let counter = if send_one(&client, &sink, seq).await { &accepted } else { &errors };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    LoadResult {
+        accepted: accepted.load(Ordering::Relaxed),
+        errors: errors.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Sends at `rate` requests per second for `duration`, at most 512 outstanding.
+pub async fn steady(sink: &Sink, rate: u64, duration: Duration) -> LoadResult {
+    let client = http_client(64);
+    let outstanding = Arc::new(Semaphore::new(512));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let total = rate * duration.as_secs().max(1);
+    let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for seq in 0..total {
+        ticker.tick().await;
+        let Ok(permit) = outstanding.clone().acquire_owned().await else {
+            break;
+        };
+        let (client, sink) = (client.clone(), sink.clone());
+        let (accepted, errors) = (accepted.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let counter = if send_one(&client, &sink, seq).await { &accepted } else { &errors };
+            counter.fetch_add(1, Ordering::Relaxed);
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    LoadResult {
+        accepted: accepted.load(Ordering::Relaxed),
+        errors: errors.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+    }
+}

@@ -1,0 +1,54 @@
+//! `herald-bench`: measures the `herald` binary on this machine.
+//!
+//! Layout:
+//! - `target`: starts a release `herald` on a fresh data directory (or uses a
+//!   running one), and speaks its API.
+//! - `receiver`: a hyper server answering 204 that counts deliveries, verifies a
+//!   sample of signatures and records publish-to-receipt latency.
+//! - `load`: drives publishes over keep-alive connections with bounded
+//!   concurrency, flat out or at a steady rate.
+//! - `scenarios`: the scenarios of BENCHMARKS.md, each bounded in events and time.
+//! - `report`: medians, the table on stdout and the JSON file.
+
+mod load;
+mod receiver;
+mod report;
+mod scenarios;
+mod target;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Throughput, latency and memory benchmarks of herald")]
+pub struct Args {
+    /// Small sizes for every scenario: checks the rig works (CI), measures nothing.
+    #[arg(long)]
+    quick: bool,
+    /// The herald binary to start (default: target/release/herald).
+    #[arg(long, default_value = "target/release/herald")]
+    herald: PathBuf,
+    /// Benchmark a running herald instead of starting one (memory figures are then skipped).
+    #[arg(long, requires = "token")]
+    url: Option<String>,
+    /// The admin token of the running herald given by --url.
+    #[arg(long, env = "HERALD_TOKEN")]
+    token: Option<String>,
+    /// Scenarios to run (default: all). Repeatable.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<scenarios::Scenario>,
+    /// Runs per scenario; the figure reported is the median.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/herald-bench.json")]
+    out: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(scenarios::run_all(args))
+}

@@ -1,0 +1,305 @@
+//! The scenarios of BENCHMARKS.md. Each is bounded in events and in time and
+//! starts its own herald on a fresh data directory, so runs don't interact.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::ValueEnum;
+use serde_json::json;
+
+use crate::Args;
+use crate::load::{self, Sink};
+use crate::receiver::{Receiver, SECRET};
+use crate::report::{Figure, Report};
+use crate::target::{Herald, dir_bytes};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// The load generator against the receiver alone: the rig's own ceiling.
+    Rig,
+    /// Single-event publishes, 64 concurrent, 1 subscribed webhook.
+    Publish,
+    /// End-to-end deliveries/s at fan-out 1 and 10, with idle and peak RSS.
+    Delivery,
+    /// Publish-to-receipt latency at a steady rate.
+    Latency,
+    /// A backlog published while the receiver is down, then drained.
+    Backlog,
+    /// One hanging receiver beside nine healthy ones.
+    Noisy,
+}
+
+/// How big each scenario is; `--quick` shrinks everything so CI only checks the rig works.
+struct Sizes {
+    concurrency: usize,
+    publish_events: u64,
+    delivery_events: u64,
+    latency_rate: u64,
+    latency_secs: u64,
+    backlog_events: u64,
+    noisy_events: u64,
+    /// The most any one phase may take before the scenario gives up.
+    phase_limit: Duration,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                concurrency: 16,
+                publish_events: 2_000,
+                delivery_events: 1_000,
+                latency_rate: 100,
+                latency_secs: 2,
+                backlog_events: 2_000,
+                noisy_events: 300,
+                phase_limit: Duration::from_secs(120),
+            }
+        } else {
+            Self {
+                concurrency: 64,
+                publish_events: 200_000,
+                delivery_events: 50_000,
+                latency_rate: 1_000,
+                latency_secs: 30,
+                backlog_events: 1_000_000,
+                noisy_events: 10_000,
+                phase_limit: Duration::from_secs(900),
+            }
+        }
+    }
+}
+
+const BASE_CONFIG: &str = "[delivery]\npoll_interval = \"100ms\"\n";
+
+pub async fn run_all(args: Args) -> Result<()> {
+    let sizes = Sizes::new(args.quick);
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+    let scenarios = if args.scenarios.is_empty() {
+        Scenario::value_variants().to_vec()
+    } else {
+        args.scenarios.clone()
+    };
+    let mut report = Report::new(args.quick, runs, sizes.concurrency);
+    report.setting("publish_events", sizes.publish_events);
+    report.setting("delivery_events", sizes.delivery_events);
+    report.setting("latency_rate_per_s", sizes.latency_rate);
+    report.setting("latency_secs", sizes.latency_secs);
+    report.setting("backlog_events", sizes.backlog_events);
+    report.setting("noisy_events", sizes.noisy_events);
+    for scenario in scenarios {
+        if args.url.is_some() && matches!(scenario, Scenario::Backlog | Scenario::Noisy | Scenario::Delivery) {
+            eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
+            continue;
+        }
+        for run in 0..runs {
+            eprintln!("{scenario:?}: run {} of {runs}", run + 1);
+            let figures = run_one(scenario, &args, &sizes).await?;
+            report.add(figures);
+        }
+    }
+    report.print();
+    report.write(&args.out)?;
+    eprintln!("results written to {}", args.out.display());
+    Ok(())
+}
+
+async fn run_one(scenario: Scenario, args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    match scenario {
+        Scenario::Rig => rig(sizes).await,
+        Scenario::Publish => publish(args, sizes).await,
+        Scenario::Delivery => {
+            let mut figures = delivery(args, sizes, 1).await?;
+            figures.extend(delivery(args, sizes, 10).await?);
+            Ok(figures)
+        }
+        Scenario::Latency => latency(args, sizes).await,
+        Scenario::Backlog => backlog(args, sizes).await,
+        Scenario::Noisy => noisy(args, sizes).await,
+    }
+}
+
+async fn start_herald(args: &Args, config: &str) -> Result<Herald> {
+    match (&args.url, &args.token) {
+        (Some(url), Some(token)) => Ok(Herald::remote(url, token)),
+        _ => Herald::start(&args.herald, config).await,
+    }
+}
+
+fn publish_sink(herald: &Herald) -> Sink {
+    Sink {
+        url: format!("{}/api/v1/events", herald.base),
+        token: Some(herald.token.clone()),
+    }
+}
+
+fn check_signatures(receiver: &Receiver) -> Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let bad = receiver.counters.signatures_bad.load(Relaxed);
+    if bad > 0 {
+        bail!("{bad} of {} sampled signatures did not verify", receiver.counters.signatures_checked.load(Relaxed));
+    }
+    Ok(())
+}
+
+async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
+    let receiver = Receiver::start(false).await?;
+    let sink = Sink { url: receiver.url(), token: None };
+    let result = load::flat_out(&sink, sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
+    Ok(vec![Figure::new("rig.requests_per_s", result.per_second(), "req/s", None)])
+}
+
+async fn publish(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG).await?;
+    let receiver = Receiver::start(false).await?;
+    herald.create_webhook("bench", &receiver.url(), SECRET).await?;
+    let result = load::flat_out(&publish_sink(&herald), sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
+    herald.stop().await;
+    if result.errors > 0 {
+        bail!("{} publishes failed", result.errors);
+    }
+    Ok(vec![Figure::new("publish.events_per_s", result.per_second(), "ev/s", Some(20_000.0))])
+}
+
+async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = herald.rss_kib();
+    let receiver = Receiver::start(false).await?;
+    for i in 0..fan_out {
+        herald.create_webhook(&format!("bench-{i}"), &receiver.url(), SECRET).await?;
+    }
+    let expected = sizes.delivery_events * fan_out;
+    let start = Instant::now();
+    let published = load::flat_out(&publish_sink(&herald), sizes.delivery_events, sizes.concurrency, sizes.phase_limit).await;
+    if published.errors > 0 {
+        bail!("{} publishes failed", published.errors);
+    }
+    if !receiver.counters.wait_for(expected, sizes.phase_limit).await {
+        bail!("fan-out {fan_out}: only {} of {expected} deliveries arrived in time", receiver.counters.received.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    let elapsed = receiver.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
+    let peak_rss = herald.peak_rss_kib();
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    let target = if fan_out == 1 { 10_000.0 } else { 25_000.0 };
+    let mut figures = vec![Figure::new(
+        &format!("delivery.fanout{fan_out}.deliveries_per_s"),
+        expected as f64 / elapsed.as_secs_f64(),
+        "dl/s",
+        Some(target),
+    )];
+    if let (Some(idle), true) = (idle_rss, fan_out == 1) {
+        figures.push(Figure::at_most("memory.idle_rss_mb", idle as f64 / 1024.0, "MB", 30.0));
+    }
+    if let Some(peak) = peak_rss {
+        figures.push(Figure::at_most(&format!("memory.peak_rss_fanout{fan_out}_mb"), peak as f64 / 1024.0, "MB", 150.0));
+    }
+    Ok(figures)
+}
+
+async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG).await?;
+    let receiver = Receiver::start(false).await?;
+    herald.create_webhook("bench", &receiver.url(), SECRET).await?;
+    let result = load::steady(&publish_sink(&herald), sizes.latency_rate, Duration::from_secs(sizes.latency_secs)).await;
+    receiver.counters.wait_for(result.accepted, sizes.phase_limit).await;
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    let mut latencies = receiver.counters.latencies_us();
+    if latencies.is_empty() {
+        bail!("no deliveries arrived");
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    Ok(vec![
+        Figure::at_most("latency.p50_ms", pct(0.50), "ms", 5.0),
+        Figure::at_most("latency.p99_ms", pct(0.99), "ms", 25.0),
+        Figure::new("latency.achieved_rate", result.per_second(), "ev/s", None),
+    ])
+}
+
+/// The receiver is down while the backlog is published; with the retry schedule
+/// compressed to one retry after 1 s, every delivery ends failed. Then the
+/// receiver comes back and `recover` requeues them all at once: the drain.
+async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let config = "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n";
+    let herald = start_herald(args, config).await?;
+    let addr = Receiver::start(false).await?.stop().await;
+    let hook = herald.create_webhook("bench", &format!("http://{addr}/"), SECRET).await?;
+    let published = load::flat_out(&publish_sink(&herald), sizes.backlog_events, sizes.concurrency, sizes.phase_limit).await;
+    let n = published.accepted;
+    let data_bytes = herald.data_dir().map(|d| dir_bytes(&d)).unwrap_or(0);
+    wait_until_none_pending(&herald, &hook, sizes.phase_limit).await?;
+
+    let receiver = Receiver::start_on(addr, false).await?;
+    let start = Instant::now();
+    herald
+        .call("POST", &format!("/api/v1/webhooks/{hook}/recover"), json!({"since": "1970-01-01T00:00:00Z"}))
+        .await?;
+    let mut peak_rss_kib = 0;
+    while !receiver.counters.wait_for(n, Duration::from_millis(250)).await {
+        peak_rss_kib = peak_rss_kib.max(herald.rss_kib().unwrap_or(0));
+        if start.elapsed() > sizes.phase_limit {
+            bail!("backlog: only {} of {n} drained in time", receiver.counters.received.load(std::sync::atomic::Ordering::Relaxed));
+        }
+    }
+    let elapsed = receiver.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    Ok(vec![
+        Figure::new("backlog.drain_per_s", n as f64 / elapsed.as_secs_f64(), "dl/s", None),
+        Figure::at_most("backlog.peak_rss_mb", peak_rss_kib as f64 / 1024.0, "MB", 200.0),
+        Figure::new("backlog.bytes_per_pending_delivery", data_bytes as f64 / n.max(1) as f64, "B", None),
+    ])
+}
+
+async fn wait_until_none_pending(herald: &Herald, hook: &str, limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let page = herald
+            .call("GET", &format!("/api/v1/webhooks/{hook}/deliveries?status=pending&limit=1"), serde_json::Value::Null)
+            .await?;
+        if page["items"].as_array().is_some_and(Vec::is_empty) {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("deliveries still pending after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Nine healthy webhooks with and without a tenth whose receiver hangs for the
+/// full timeout: the healthy ones' rate must hold.
+async fn noisy(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let alone = healthy_rate(args, sizes, false).await?;
+    let beside_hang = healthy_rate(args, sizes, true).await?;
+    Ok(vec![
+        Figure::new("noisy.healthy_alone_per_s", alone, "dl/s", None),
+        Figure::new("noisy.healthy_beside_hanging_per_s", beside_hang, "dl/s", None),
+        Figure::new("noisy.ratio", beside_hang / alone, "x", Some(0.9)),
+    ])
+}
+
+async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<f64> {
+    let herald = start_herald(args, BASE_CONFIG).await?;
+    let healthy = Receiver::start(false).await?;
+    let hanging = Receiver::start(true).await?;
+    for i in 0..9 {
+        herald.create_webhook(&format!("healthy-{i}"), &healthy.url(), SECRET).await?;
+    }
+    if with_hanging {
+        herald.create_webhook("hanging", &hanging.url(), SECRET).await?;
+    }
+    let expected = sizes.noisy_events * 9;
+    let start = Instant::now();
+    load::flat_out(&publish_sink(&herald), sizes.noisy_events, sizes.concurrency, sizes.phase_limit).await;
+    if !healthy.counters.wait_for(expected, sizes.phase_limit).await {
+        bail!("noisy: healthy receivers got too few deliveries in time");
+    }
+    let elapsed = healthy.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
+    herald.stop().await;
+    check_signatures(&healthy)?;
+    Ok(expected as f64 / elapsed.as_secs_f64())
+}
