@@ -1,0 +1,418 @@
+//! Request verification, over the raw body bytes and before anything is parsed.
+//! Every comparison goes through `herald_core::signing`, which is constant-time,
+//! and every candidate credential is checked even after one matched, so timing
+//! does not tell which one did.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use herald_core::secret::Secret;
+use herald_core::signing;
+use herald_core::time::Timestamp;
+use http::HeaderMap;
+use serde::Serialize;
+
+use crate::credentials::{Credential, KeyUsed, ReceiverCredentials};
+use crate::kind::CodeHostKind;
+
+const GITHUB_SIGNATURE_256: &str = "X-Hub-Signature-256";
+/// GitHub's legacy SHA-1 header; Bitbucket reuses the name for SHA-256.
+const HUB_SIGNATURE: &str = "X-Hub-Signature";
+const GITLAB_TOKEN: &str = "X-Gitlab-Token";
+const WEBHOOK_ID: &str = "webhook-id";
+const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+const AUTHORIZATION: &str = "Authorization";
+const EVENT_KEY: &str = "X-Event-Key";
+const BITBUCKET_PING: &str = "diagnostics:ping";
+
+/// How a request proved where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyMethod {
+    /// `sha256=<hex HMAC-SHA256 of the body>` (GitHub, Bitbucket).
+    HmacSha256,
+    /// GitHub's `X-Hub-Signature: sha1=<hex>`, only when the receiver opted in.
+    LegacyHmacSha1,
+    /// GitLab's `X-Gitlab-Token`, equal to the secret.
+    Token,
+    /// GitLab's Standard Webhooks signing.
+    StandardWebhooks,
+    /// Azure DevOps' HTTP basic auth.
+    BasicAuth,
+    /// Bitbucket Server's `diagnostics:ping`, which it sends unsigned. It
+    /// carries no data and produces no event.
+    UnsignedPing,
+}
+
+/// A request that passed verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    pub method: VerifyMethod,
+    /// Which credential matched; `None` for an unsigned ping.
+    pub key: Option<KeyUsed>,
+    /// The signer's `webhook-timestamp` (Standard Webhooks only), for a server
+    /// that wants to refuse old replays beyond its dedupe window.
+    pub signed_at: Option<Timestamp>,
+}
+
+impl Verified {
+    fn by(method: VerifyMethod, key: KeyUsed) -> Self {
+        Self {
+            method,
+            key: Some(key),
+            signed_at: None,
+        }
+    }
+}
+
+/// Why a request was refused. The messages name headers, never secrets or
+/// the values that were sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the request has no {0} header")]
+    MissingHeader(&'static str),
+    #[error("the {header} header is malformed: {reason}")]
+    MalformedHeader {
+        header: &'static str,
+        reason: &'static str,
+    },
+    #[error("the {0} header does not match this receiver's secret")]
+    BadSignature(&'static str),
+    #[error("the basic-auth username or password does not match this receiver's")]
+    BadCredentials,
+    #[error("this receiver has no {0} configured")]
+    NotConfigured(&'static str),
+}
+
+/// Checks that a request comes from the code host, per the host's scheme:
+///
+/// | kind | accepted |
+/// |---|---|
+/// | GitHub | `X-Hub-Signature-256: sha256=<hex>`; `X-Hub-Signature: sha1=<hex>` only if `github_legacy_sha1` |
+/// | GitLab | `X-Gitlab-Token` equal to the secret; `webhook-signature` (with `webhook-id`, `webhook-timestamp`) if `gitlab_standard_webhooks` |
+/// | Bitbucket Server | `X-Hub-Signature: sha256=<hex>`; an unsigned `diagnostics:ping` |
+/// | Bitbucket Cloud | `X-Hub-Signature: sha256=<hex>` |
+/// | Azure DevOps | `Authorization: Basic` with the receiver's username and password |
+pub fn verify(
+    kind: CodeHostKind,
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Verified, VerifyError> {
+    match kind {
+        CodeHostKind::GitHub => verify_github(creds, headers, body),
+        CodeHostKind::GitLab => verify_gitlab(creds, headers, body),
+        CodeHostKind::BitbucketServer => verify_bitbucket(creds, headers, body, true),
+        CodeHostKind::BitbucketCloud => verify_bitbucket(creds, headers, body, false),
+        CodeHostKind::AzureDevOps => verify_basic_auth(creds, headers),
+    }
+}
+
+fn verify_github(
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Verified, VerifyError> {
+    if let Some(sig) = header(headers, GITHUB_SIGNATURE_256)? {
+        require_prefix(
+            GITHUB_SIGNATURE_256,
+            sig,
+            "sha256=",
+            "expected sha256=<hex>",
+        )?;
+        let used = match_secret(creds, |s| {
+            signing::verify_prefixed_sha256(s.raw_key(), body, sig)
+        })?
+        .ok_or(VerifyError::BadSignature(GITHUB_SIGNATURE_256))?;
+        return Ok(Verified::by(VerifyMethod::HmacSha256, used));
+    }
+    if creds.github_legacy_sha1
+        && let Some(sig) = header(headers, HUB_SIGNATURE)?
+    {
+        require_prefix(HUB_SIGNATURE, sig, "sha1=", "expected sha1=<hex>")?;
+        let used = match_secret(creds, |s| {
+            signing::verify_prefixed_sha1(s.raw_key(), body, sig)
+        })?
+        .ok_or(VerifyError::BadSignature(HUB_SIGNATURE))?;
+        return Ok(Verified::by(VerifyMethod::LegacyHmacSha1, used));
+    }
+    Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256))
+}
+
+fn verify_gitlab(
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Verified, VerifyError> {
+    if creds.gitlab_standard_webhooks
+        && let Some(sig) = header(headers, WEBHOOK_SIGNATURE)?
+    {
+        return verify_standard_webhooks(creds, headers, body, sig);
+    }
+    let token = header(headers, GITLAB_TOKEN)?.ok_or(VerifyError::MissingHeader(GITLAB_TOKEN))?;
+    let used = match_secret(creds, |s| {
+        signing::tokens_equal(s.expose().as_bytes(), token.as_bytes())
+    })?
+    .ok_or(VerifyError::BadSignature(GITLAB_TOKEN))?;
+    Ok(Verified::by(VerifyMethod::Token, used))
+}
+
+fn verify_standard_webhooks(
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+    body: &[u8],
+    sig: &str,
+) -> Result<Verified, VerifyError> {
+    let msg_id = header(headers, WEBHOOK_ID)?.ok_or(VerifyError::MissingHeader(WEBHOOK_ID))?;
+    let ts_text =
+        header(headers, WEBHOOK_TIMESTAMP)?.ok_or(VerifyError::MissingHeader(WEBHOOK_TIMESTAMP))?;
+    let ts: i64 = ts_text
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::MalformedHeader {
+            header: WEBHOOK_TIMESTAMP,
+            reason: "expected whole seconds since the Unix epoch",
+        })?;
+    let used = match_secret(creds, |s| {
+        signing::verify_standard(&s.standard_key(), msg_id, ts, body, sig)
+    })?
+    .ok_or(VerifyError::BadSignature(WEBHOOK_SIGNATURE))?;
+    Ok(Verified {
+        method: VerifyMethod::StandardWebhooks,
+        key: Some(used),
+        signed_at: Some(Timestamp::from_millis(ts.saturating_mul(1000))),
+    })
+}
+
+fn verify_bitbucket(
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+    body: &[u8],
+    unsigned_ping_allowed: bool,
+) -> Result<Verified, VerifyError> {
+    let Some(sig) = header(headers, HUB_SIGNATURE)? else {
+        if unsigned_ping_allowed && header(headers, EVENT_KEY)? == Some(BITBUCKET_PING) {
+            return Ok(Verified {
+                method: VerifyMethod::UnsignedPing,
+                key: None,
+                signed_at: None,
+            });
+        }
+        return Err(VerifyError::MissingHeader(HUB_SIGNATURE));
+    };
+    require_prefix(HUB_SIGNATURE, sig, "sha256=", "expected sha256=<hex>")?;
+    let used = match_secret(creds, |s| {
+        signing::verify_prefixed_sha256(s.raw_key(), body, sig)
+    })?
+    .ok_or(VerifyError::BadSignature(HUB_SIGNATURE))?;
+    Ok(Verified::by(VerifyMethod::HmacSha256, used))
+}
+
+fn verify_basic_auth(
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+) -> Result<Verified, VerifyError> {
+    let value = header(headers, AUTHORIZATION)?.ok_or(VerifyError::MissingHeader(AUTHORIZATION))?;
+    let (user, pass) = parse_basic(value)?;
+    let results: Vec<(KeyUsed, bool)> = creds
+        .candidates()
+        .filter_map(|(used, cred)| match cred {
+            Credential::Basic { username, password } => {
+                // `&`, not `&&`: compare both halves whatever the first gave.
+                let ok = signing::tokens_equal(username.as_bytes(), user.as_bytes())
+                    & signing::tokens_equal(password.expose().as_bytes(), pass.as_bytes());
+                Some((used, ok))
+            }
+            Credential::Secret(_) => None,
+        })
+        .collect();
+    if results.is_empty() {
+        return Err(VerifyError::NotConfigured(
+            "basic-auth username and password",
+        ));
+    }
+    first_ok(results)
+        .map(|used| Verified::by(VerifyMethod::BasicAuth, used))
+        .ok_or(VerifyError::BadCredentials)
+}
+
+fn parse_basic(value: &str) -> Result<(String, String), VerifyError> {
+    let malformed = |reason| VerifyError::MalformedHeader {
+        header: AUTHORIZATION,
+        reason,
+    };
+    let (scheme, encoded) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(malformed("expected Basic <base64>"))?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed("expected the Basic scheme"));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed("the credentials are not base64"))?;
+    let text =
+        String::from_utf8(decoded).map_err(|_| malformed("the credentials are not UTF-8"))?;
+    let (user, pass) = text
+        .split_once(':')
+        .ok_or(malformed("expected username:password"))?;
+    Ok((user.to_owned(), pass.to_owned()))
+}
+
+/// Runs `check` against every secret credential of the receiver, and returns
+/// which one matched, if any.
+fn match_secret(
+    creds: &ReceiverCredentials,
+    check: impl Fn(&Secret) -> bool,
+) -> Result<Option<KeyUsed>, VerifyError> {
+    // Collected eagerly so that every candidate is checked, match or not.
+    let results: Vec<(KeyUsed, bool)> = creds
+        .candidates()
+        .filter_map(|(used, cred)| match cred {
+            Credential::Secret(secret) => Some((used, check(secret))),
+            Credential::Basic { .. } => None,
+        })
+        .collect();
+    if results.is_empty() {
+        return Err(VerifyError::NotConfigured("shared secret"));
+    }
+    Ok(first_ok(results))
+}
+
+fn first_ok(results: Vec<(KeyUsed, bool)>) -> Option<KeyUsed> {
+    results
+        .into_iter()
+        .find(|(_, ok)| *ok)
+        .map(|(used, _)| used)
+}
+
+fn require_prefix(
+    header: &'static str,
+    value: &str,
+    prefix: &str,
+    reason: &'static str,
+) -> Result<(), VerifyError> {
+    if value.trim().starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(VerifyError::MalformedHeader { header, reason })
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, VerifyError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| VerifyError::MalformedHeader {
+                header: name,
+                reason: "not printable ASCII",
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::parse(s).unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn previous_secret_verifies_during_rotation_and_is_reported() {
+        let body = b"{}";
+        let creds = ReceiverCredentials::secret(secret("new"))
+            .with_previous(Credential::Secret(secret("old")));
+        let sig = format!("sha256={}", signing::hex_hmac_sha256(b"old", body));
+        let h = headers(&[(HUB_SIGNATURE, &sig)]);
+        let v = verify(CodeHostKind::BitbucketCloud, &creds, &h, body).unwrap();
+        assert_eq!(v.key, Some(KeyUsed::Previous));
+        let only_new = ReceiverCredentials::secret(secret("new"));
+        assert_eq!(
+            verify(CodeHostKind::BitbucketCloud, &only_new, &h, body),
+            Err(VerifyError::BadSignature(HUB_SIGNATURE))
+        );
+    }
+
+    #[test]
+    fn github_sha1_needs_the_opt_in() {
+        let body = b"payload";
+        let sig = {
+            use hmac::{Hmac, Mac};
+            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"s3").unwrap();
+            mac.update(body);
+            format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
+        };
+        let h = headers(&[(HUB_SIGNATURE, &sig)]);
+        let plain = ReceiverCredentials::secret(secret("s3"));
+        assert_eq!(
+            verify(CodeHostKind::GitHub, &plain, &h, body),
+            Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256))
+        );
+        let legacy = plain.with_github_legacy_sha1();
+        assert_eq!(
+            verify(CodeHostKind::GitHub, &legacy, &h, body)
+                .unwrap()
+                .method,
+            VerifyMethod::LegacyHmacSha1
+        );
+    }
+
+    #[test]
+    fn basic_auth_parses_and_refuses_wrong_halves() {
+        let creds = ReceiverCredentials::basic("azure", secret("pa:ss"));
+        let ok = format!("Basic {}", STANDARD.encode("azure:pa:ss"));
+        let h = headers(&[(AUTHORIZATION, &ok)]);
+        assert_eq!(
+            verify(CodeHostKind::AzureDevOps, &creds, &h, b"")
+                .unwrap()
+                .method,
+            VerifyMethod::BasicAuth
+        );
+        for wrong in ["other:pa:ss", "azure:pass", "azure"] {
+            let h = headers(&[(AUTHORIZATION, &format!("Basic {}", STANDARD.encode(wrong)))]);
+            assert!(
+                verify(CodeHostKind::AzureDevOps, &creds, &h, b"").is_err(),
+                "{wrong}"
+            );
+        }
+        let bearer = headers(&[(AUTHORIZATION, "Bearer abc")]);
+        assert!(matches!(
+            verify(CodeHostKind::AzureDevOps, &creds, &bearer, b""),
+            Err(VerifyError::MalformedHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn a_credential_of_the_wrong_shape_is_a_configuration_error() {
+        let basic = ReceiverCredentials::basic("u", secret("p"));
+        let h = headers(&[(GITLAB_TOKEN, "p")]);
+        assert_eq!(
+            verify(CodeHostKind::GitLab, &basic, &h, b""),
+            Err(VerifyError::NotConfigured("shared secret"))
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_what_was_sent() {
+        let creds = ReceiverCredentials::secret(secret("topsecret"));
+        let h = headers(&[(GITLAB_TOKEN, "guessed-token")]);
+        let err = verify(CodeHostKind::GitLab, &creds, &h, b"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("guessed-token") && !err.contains("topsecret"),
+            "{err}"
+        );
+    }
+}
