@@ -1,21 +1,50 @@
 //! Outgoing delivery.
 //!
 //! Layout:
-//! - `guard`: the address guard. Refuses private, loopback, link-local, CGNAT,
-//!   multicast and cloud-metadata targets unless an allowed CIDR covers them.
-//! - `client`: the one HTTP client for outgoing webhooks: rustls, no proxy, no
-//!   redirects, a DNS resolver that runs every resolved address through the guard.
-//! - `request`: builds a signed request from an event and a webhook, and redacts
-//!   it for the log.
-//! - `engine`: the dispatcher. Claims due deliveries by lease, sends them with
-//!   bounded concurrency overall and per webhook, records each attempt and
-//!   schedules retries.
+//! - [`guard`]: the address guard. Refuses unspecified, loopback, private,
+//!   link-local, CGNAT, multicast, broadcast, reserved, benchmarking,
+//!   documentation and cloud-metadata targets (and their IPv4-mapped, NAT64 and
+//!   6to4 IPv6 forms) unless an allowed CIDR covers them.
+//! - `client`: the one HTTP client for outgoing webhooks: rustls (ring), no proxy,
+//!   no redirects, a DNS resolver that runs every resolved address through the
+//!   guard; and one exchange with a receiver, its response read up to a cap
+//!   within the request timeout.
+//! - [`request`]: the headers of a signed request (Standard Webhooks, event type,
+//!   basic auth from the URL) and their redacted copy for the log.
+//! - `engine`: the dispatcher ([`Engine`], [`EngineHandle`]). Claims due
+//!   deliveries by lease, sends them with bounded concurrency overall and per
+//!   webhook, records each attempt and schedules retries; also the Test button's
+//!   synchronous send.
 //! - `janitor`: purges old deliveries, attempts, events and idempotency keys.
 
 use std::time::Duration;
 
 use herald_core::retry::RetrySchedule;
 use ipnet::IpNet;
+
+mod client;
+mod engine;
+pub mod guard;
+mod janitor;
+pub mod request;
+
+pub use engine::{Engine, EngineHandle, TestOutcome};
+pub use guard::AddressGuard;
+pub use janitor::{JanitorConfig, spawn_janitor};
+
+/// Why the delivery engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("could not build the HTTP client for outgoing webhooks: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("the delivery engine must be started inside a tokio runtime")]
+    NoRuntime,
+    #[error("delivery setting {setting} {rule}")]
+    Config {
+        setting: &'static str,
+        rule: &'static str,
+    },
+}
 
 /// Settings of the delivery engine.
 #[derive(Debug, Clone)]

@@ -1,0 +1,209 @@
+//! What a webhook request carries: the exact payload, the signature headers and
+//! any basic-auth credentials, plus the redacted copy of its headers that goes
+//! to the delivery log.
+
+use herald_core::USER_AGENT;
+use herald_core::cipher::SecretCipher;
+use herald_core::secret::Secret;
+use herald_core::signing::standard_signature;
+use herald_core::webhook::TargetUrl;
+use herald_store::WebhookRecord;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
+/// The header naming the event type, for receivers that route on it.
+pub const EVENT_TYPE_HEADER: &str = "x-herald-event-type";
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+const REDACTED: &str = "<redacted>";
+
+/// One message as signed: the same event keeps its `id` across retries and
+/// across the webhooks it fans out to, so receivers can deduplicate on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The Standard Webhooks `webhook-id`: the event id.
+    pub id: &'a str,
+    pub event_type: &'a str,
+    /// Unix seconds of this attempt.
+    pub timestamp_secs: i64,
+    pub payload: &'a [u8],
+}
+
+/// The headers every webhook request carries: content type, user agent, the
+/// Standard Webhooks trio and the event type. Event families that also speak a
+/// product's native format add their own headers next to these.
+pub fn webhook_headers(message: &Message<'_>, secret: &Secret) -> Result<HeaderMap, String> {
+    let signature = standard_signature(
+        &secret.standard_key(),
+        message.id,
+        message.timestamp_secs,
+        message.payload,
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    headers.insert("webhook-id", header_value("webhook-id", message.id)?);
+    headers.insert(
+        "webhook-timestamp",
+        HeaderValue::from(message.timestamp_secs),
+    );
+    headers.insert(
+        "webhook-signature",
+        header_value("webhook-signature", &signature)?,
+    );
+    headers.insert(
+        HeaderName::from_static(EVENT_TYPE_HEADER),
+        header_value(EVENT_TYPE_HEADER, message.event_type)?,
+    );
+    Ok(headers)
+}
+
+fn header_value(name: &str, text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text).map_err(|_| format!("{text:?} cannot be sent in the {name} header"))
+}
+
+/// A webhook's URL and secret, unsealed for one attempt.
+pub(crate) struct Target {
+    pub url: TargetUrl,
+    pub secret: Secret,
+}
+
+impl Target {
+    pub fn open(cipher: &SecretCipher, webhook: &WebhookRecord) -> Result<Self, String> {
+        let url_text = open_text(cipher, &webhook.url_sealed, "URL")?;
+        let url = TargetUrl::parse(&url_text)
+            .map_err(|e| format!("the webhook's stored URL is no longer valid: {}", e.message))?;
+        let secret = Secret::from_stored(open_text(cipher, &webhook.secret_sealed, "secret")?);
+        Ok(Self { url, secret })
+    }
+}
+
+fn open_text(cipher: &SecretCipher, sealed: &[u8], what: &str) -> Result<String, String> {
+    let bytes = cipher
+        .open(sealed)
+        .map_err(|e| format!("the webhook's sealed {what} cannot be opened: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("the webhook's sealed {what} is not UTF-8"))
+}
+
+/// A request ready to send, and how the log shows it.
+pub(crate) struct Prepared {
+    pub url: Url,
+    pub display_url: String,
+    pub headers: HeaderMap,
+}
+
+pub(crate) fn prepare(target: &Target, message: &Message<'_>) -> Result<Prepared, String> {
+    let mut headers = webhook_headers(message, &target.secret)?;
+    if let Some(basic) = target.url.basic_auth_header() {
+        let mut value = header_value("authorization", &basic)?;
+        value.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    Ok(Prepared {
+        url: target.url.request_url(),
+        display_url: target.url.display(),
+        headers,
+    })
+}
+
+/// The request headers as the delivery log keeps them: credentials redacted.
+pub(crate) fn redacted(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if value.is_sensitive() || name == header::AUTHORIZATION {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_core::signing::verify_standard;
+
+    use super::*;
+
+    fn message(payload: &[u8]) -> Message<'_> {
+        Message {
+            id: "evt_1",
+            event_type: "changeset:update",
+            timestamp_secs: 1_700_000_000,
+            payload,
+        }
+    }
+
+    fn record(url_sealed: Vec<u8>, secret_sealed: Vec<u8>) -> WebhookRecord {
+        WebhookRecord {
+            id: Default::default(),
+            name: "w".into(),
+            url_display: "shown".into(),
+            url_sealed,
+            secret_sealed,
+            event_types: vec![],
+            project: None,
+            enabled: true,
+            disabled_reason: None,
+            created_at: herald_core::time::Timestamp(0),
+            updated_at: herald_core::time::Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn headers_carry_a_signature_over_id_timestamp_and_body() {
+        let secret = Secret::generate();
+        let headers = webhook_headers(&message(b"{\"a\":1}"), &secret).unwrap();
+        assert_eq!(headers["content-type"], JSON_UTF8);
+        assert_eq!(headers["user-agent"], USER_AGENT);
+        assert_eq!(headers["webhook-id"], "evt_1");
+        assert_eq!(headers["webhook-timestamp"], "1700000000");
+        assert_eq!(headers[EVENT_TYPE_HEADER], "changeset:update");
+        let signature = headers["webhook-signature"].to_str().unwrap();
+        assert!(verify_standard(
+            &secret.standard_key(),
+            "evt_1",
+            1_700_000_000,
+            b"{\"a\":1}",
+            signature
+        ));
+    }
+
+    #[test]
+    fn an_event_type_that_cannot_be_a_header_is_an_error() {
+        let mut m = message(b"{}");
+        m.event_type = "bad\nline";
+        let err = webhook_headers(&m, &Secret::generate()).unwrap_err();
+        assert!(err.contains(EVENT_TYPE_HEADER), "{err}");
+    }
+
+    #[test]
+    fn basic_auth_is_sent_but_redacted_in_the_log() {
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let url = TargetUrl::parse("https://user:hunter2@hooks.example.com/in").unwrap();
+        let webhook = record(cipher.seal(url.expose().as_bytes()), cipher.seal(b"s3cret"));
+        let target = Target::open(&cipher, &webhook).unwrap();
+        let prepared = prepare(&target, &message(b"{}")).unwrap();
+        assert_eq!(prepared.url.as_str(), "https://hooks.example.com/in");
+        assert_eq!(prepared.display_url, "https://***:***@hooks.example.com/in");
+        assert!(
+            prepared.headers["authorization"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic ")
+        );
+        let logged = redacted(&prepared.headers);
+        assert!(logged.contains(&("authorization".to_owned(), REDACTED.to_owned())));
+        assert!(!format!("{logged:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_secret_sealed_under_another_key_says_so() {
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let other = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let webhook = record(cipher.seal(b"https://x.example/"), other.seal(b"s"));
+        let err = Target::open(&cipher, &webhook).err().unwrap();
+        assert!(err.contains("sealed secret"), "{err}");
+    }
+}

@@ -1,0 +1,623 @@
+//! The delivery engine against a real SQLite store and a real HTTP receiver on
+//! 127.0.0.1. Every wait is bounded; nothing asserts on how long things took.
+
+mod receiver;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use herald_core::cipher::SecretCipher;
+use herald_core::event_type::EventTypePattern;
+use herald_core::id::{EventId, WebhookId};
+use herald_core::retry::RetrySchedule;
+use herald_core::secret::Secret;
+use herald_core::webhook::TargetUrl;
+use herald_delivery::{DeliveryConfig, Engine, EngineHandle, JanitorConfig, spawn_janitor};
+use herald_sqlite::{SqliteConfig, SqliteStore};
+use herald_store::{
+    AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewEvent,
+    NewWebhook, PurgePolicy, Store, WebhookRecord,
+};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+
+use receiver::Receiver;
+
+const WAIT: Duration = Duration::from_secs(20);
+const BODY_CAP: usize = 1024;
+
+/// Polls `probe` until it yields a value, for at most [`WAIT`].
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn fast_schedule(retries: usize) -> RetrySchedule {
+    RetrySchedule {
+        delays: vec![Duration::from_millis(10); retries],
+        jitter: 0.0,
+        max_retry_after: Duration::from_secs(3600),
+    }
+}
+
+fn config() -> DeliveryConfig {
+    DeliveryConfig {
+        request_timeout: Duration::from_secs(5),
+        max_in_flight: 16,
+        max_in_flight_per_webhook: 2,
+        claim_batch: 16,
+        poll_interval: Duration::from_millis(50),
+        retry: fast_schedule(2),
+        response_body_cap: BODY_CAP,
+        allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+    }
+}
+
+/// A store in a temporary directory, an engine over it, and the cipher that
+/// seals webhook secrets.
+struct Harness {
+    store: Arc<dyn Store>,
+    cipher: SecretCipher,
+    shutdown: CancellationToken,
+    engine: EngineHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn start(config: DeliveryConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap(),
+        );
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let shutdown = CancellationToken::new();
+        let engine =
+            Engine::start(Arc::clone(&store), cipher.clone(), config, shutdown.clone()).unwrap();
+        Self {
+            store,
+            cipher,
+            shutdown,
+            engine,
+            _dir: dir,
+        }
+    }
+
+    /// Stops this engine and starts another over the same store.
+    async fn restart(self, config: DeliveryConfig) -> Self {
+        self.shutdown.cancel();
+        self.engine.join().await;
+        let shutdown = CancellationToken::new();
+        let engine = Engine::start(
+            Arc::clone(&self.store),
+            self.cipher.clone(),
+            config,
+            shutdown.clone(),
+        )
+        .unwrap();
+        Self {
+            shutdown,
+            engine,
+            ..self
+        }
+    }
+
+    async fn webhook(&self, url: &str, secret: &Secret) -> WebhookRecord {
+        let target = TargetUrl::parse(url).unwrap();
+        let new = NewWebhook {
+            id: WebhookId::new(),
+            name: "receiver".into(),
+            url_display: target.display(),
+            url_sealed: self.cipher.seal(target.expose().as_bytes()),
+            secret_sealed: self.cipher.seal(secret.expose().as_bytes()),
+            event_types: vec![EventTypePattern::parse("event_types", "*").unwrap()],
+            project: None,
+            enabled: true,
+        };
+        self.store.create_webhook(new, 100).await.unwrap()
+    }
+
+    async fn publish(&self, event_type: &str, payload: &[u8]) -> EventId {
+        let event = NewEvent {
+            id: EventId::new(),
+            event_type: event_type.into(),
+            project: None,
+            payload: payload.to_vec(),
+            properties: BTreeMap::new(),
+        };
+        let published = self.store.publish(event, None).await.unwrap();
+        self.engine.wake();
+        published.event_id
+    }
+
+    async fn deliveries(&self, webhook: WebhookId) -> Vec<DeliveryRecord> {
+        let query = DeliveryQuery {
+            webhook_id: webhook,
+            status: None,
+            since: None,
+            until: None,
+            cursor: None,
+            limit: 500,
+        };
+        self.store.list_deliveries(query).await.unwrap().items
+    }
+
+    /// Waits until every delivery of `webhook` (`count` of them) has `status`.
+    async fn settled(
+        &self,
+        webhook: WebhookId,
+        count: usize,
+        status: DeliveryStatus,
+    ) -> Vec<DeliveryRecord> {
+        eventually(&format!("{count} deliveries {status:?}"), async || {
+            let all = self.deliveries(webhook).await;
+            (all.len() == count && all.iter().all(|d| d.status == status)).then_some(all)
+        })
+        .await
+    }
+
+    /// The one delivery of `webhook`, once it has `status`, with its attempts.
+    async fn only_delivery(&self, webhook: WebhookId, status: DeliveryStatus) -> DeliveryDetail {
+        let delivery = self.settled(webhook, 1, status).await.remove(0);
+        self.store.get_delivery(delivery.id).await.unwrap().unwrap()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.engine.join().await;
+    }
+}
+
+/// Standard Webhooks, written from the specification rather than with
+/// herald-core's signer: HMAC-SHA256 of `id.timestamp.body` keyed with the
+/// base64-decoded part of a `whsec_` secret, sent as `v1,<base64>`.
+fn verify_standard_webhook(secret: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", header("webhook-id"), header("webhook-timestamp")).as_bytes());
+    mac.update(body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    header("webhook-signature")
+        .split(' ')
+        .any(|sig| sig == expected)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivers_the_exact_bytes_with_a_signature_an_independent_verifier_accepts() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let secret = Secret::generate();
+    let first = h.webhook(&receiver.url("/ok"), &secret).await;
+    let second = h.webhook(&receiver.url("/ok?copy=2"), &secret).await;
+    // Odd spacing, key order and escapes: any re-serialization would change them.
+    let payload = "{\"z\": 1,   \"a\":\"\u{e9}\\u00e9\",\"n\":[1.50, 2e3]}\n".as_bytes();
+    let event_id = h.publish("changeset:update", payload).await;
+
+    h.settled(first.id, 1, DeliveryStatus::Succeeded).await;
+    h.settled(second.id, 1, DeliveryStatus::Succeeded).await;
+    let hits = receiver.hits("/ok");
+    assert_eq!(hits.len(), 2, "one request per webhook");
+    for hit in &hits {
+        assert_eq!(hit.body.as_ref(), payload);
+        assert!(verify_standard_webhook(
+            secret.expose(),
+            &hit.headers,
+            &hit.body
+        ));
+        assert_eq!(
+            hit.headers["webhook-id"],
+            event_id.to_string().as_str(),
+            "the event id, the same for every webhook"
+        );
+        assert_eq!(
+            hit.headers["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(hit.headers["user-agent"], herald_core::USER_AGENT);
+        assert_eq!(hit.headers["x-herald-event-type"], "changeset:update");
+        let ts: i64 = hit.headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(ts > 1_700_000_000, "unix seconds, got {ts}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_with_credentials_sends_basic_auth_and_logs_it_obscured() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let url = receiver
+        .url("/ok")
+        .replace("http://", "http://ops%40corp:p%3Ass@");
+    let webhook = h.webhook(&url, &Secret::generate()).await;
+    h.publish("ping", b"{}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Succeeded).await;
+    let hit = receiver.hits("/ok").remove(0);
+    let expected = format!("Basic {}", STANDARD.encode("ops@corp:p:ss"));
+    assert_eq!(hit.headers["authorization"], expected.as_str());
+    let attempt = &detail.attempts[0];
+    assert!(
+        attempt.request_url.contains("***:***@127.0.0.1"),
+        "{}",
+        attempt.request_url
+    );
+    assert_eq!(
+        header(&attempt.request_headers, "authorization"),
+        Some("<redacted>")
+    );
+    let logged = format!("{attempt:?}");
+    assert!(
+        !logged.contains("p%3Ass") && !logged.contains("ops%40corp") && !logged.contains(&expected),
+        "{logged}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_is_retried_with_the_same_id_until_it_succeeds() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let secret = Secret::generate();
+    let webhook = h.webhook(&receiver.url("/flaky"), &secret).await;
+    h.publish("ping", b"{\"n\":1}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Succeeded).await;
+    let statuses: Vec<_> = detail.attempts.iter().map(|a| a.response_status).collect();
+    assert_eq!(statuses, vec![Some(500), Some(200)]);
+    assert_eq!(detail.delivery.attempts, 2);
+    let hits = receiver.hits("/flaky");
+    assert_eq!(hits[0].headers["webhook-id"], hits[1].headers["webhook-id"]);
+    assert!(hits.iter().all(|hit| verify_standard_webhook(
+        secret.expose(),
+        &hit.headers,
+        &hit.body
+    )));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_schedule_ends_in_failed() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let webhook = h
+        .webhook(&receiver.url("/always-500"), &Secret::generate())
+        .await;
+    h.publish("ping", b"{}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Failed).await;
+    assert_eq!(detail.attempts.len(), 3, "the first try and two retries");
+    assert!(
+        detail
+            .attempts
+            .iter()
+            .all(|a| a.response_status == Some(500))
+    );
+    assert_eq!(receiver.hits("/always-500").len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_disables_the_webhook() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let webhook = h.webhook(&receiver.url("/gone"), &Secret::generate()).await;
+    h.publish("ping", b"{}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Failed).await;
+    assert_eq!(detail.attempts.len(), 1, "a 410 is not retried");
+    let webhook = h.store.get_webhook(webhook.id).await.unwrap().unwrap();
+    assert!(!webhook.enabled);
+    assert!(webhook.disabled_reason.unwrap().contains("410"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_a_failure_that_records_its_location_and_is_not_followed() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(DeliveryConfig {
+        retry: fast_schedule(0),
+        ..config()
+    });
+    let webhook = h
+        .webhook(&receiver.url("/redirect"), &Secret::generate())
+        .await;
+    h.publish("ping", b"{}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Failed).await;
+    let attempt = &detail.attempts[0];
+    assert_eq!(attempt.response_status, Some(302));
+    let error = attempt.error.as_deref().unwrap();
+    assert!(error.contains(&receiver.url("/redirect-target")), "{error}");
+    assert_eq!(
+        header(&attempt.response_headers, "location"),
+        Some(receiver.url("/redirect-target").as_str())
+    );
+    assert!(receiver.hits("/redirect-target").is_empty());
+    h.stop().await;
+}
+
+fn refused_once(detail: &DeliveryDetail, reason: &str) -> AttemptRecord {
+    assert_eq!(detail.attempts.len(), 1, "a refused target is not retried");
+    let attempt = detail.attempts[0].clone();
+    assert_eq!(attempt.response_status, None);
+    let error = attempt.error.as_deref().unwrap();
+    assert!(
+        error.contains(reason) && error.contains("loopback"),
+        "{error}"
+    );
+    attempt
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_refuses_loopback_unless_allowed() {
+    let receiver = Receiver::start().await;
+    let refusing = DeliveryConfig {
+        allow_cidrs: vec![],
+        ..config()
+    };
+    let h = Harness::start(refusing.clone());
+    let literal = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
+    let by_name = h
+        .webhook(
+            &receiver.url("/ok").replace("127.0.0.1", "localhost"),
+            &Secret::generate(),
+        )
+        .await;
+    h.publish("ping", b"{}").await;
+
+    let literal_detail = h.only_delivery(literal.id, DeliveryStatus::Failed).await;
+    refused_once(&literal_detail, "refused 127.0.0.1");
+    let by_name_detail = h.only_delivery(by_name.id, DeliveryStatus::Failed).await;
+    refused_once(
+        &by_name_detail,
+        "localhost resolves only to refused addresses",
+    );
+    assert!(receiver.hits("/ok").is_empty());
+
+    let h = h.restart(config()).await;
+    h.store
+        .redeliver(literal_detail.delivery.id)
+        .await
+        .unwrap()
+        .unwrap();
+    h.store
+        .redeliver(by_name_detail.delivery.id)
+        .await
+        .unwrap()
+        .unwrap();
+    h.engine.wake();
+    h.settled(literal.id, 1, DeliveryStatus::Succeeded).await;
+    h.settled(by_name.id, 1, DeliveryStatus::Succeeded).await;
+    assert_eq!(receiver.hits("/ok").len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
+    let receiver = Receiver::start().await;
+    // Long enough that the hanging requests are still waiting when the healthy
+    // webhook is done; the receiver is released at the end, so no test waits it out.
+    let h = Harness::start(DeliveryConfig {
+        request_timeout: Duration::from_secs(15),
+        ..config()
+    });
+    let hanging = h.webhook(&receiver.url("/hang"), &Secret::generate()).await;
+    let healthy = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
+    for i in 0..20 {
+        h.publish("ping", format!("{{\"i\":{i}}}").as_bytes()).await;
+    }
+
+    h.settled(healthy.id, 20, DeliveryStatus::Succeeded).await;
+    assert_eq!(receiver.hits("/ok").len(), 20);
+    let stuck = h.deliveries(hanging.id).await;
+    assert!(
+        stuck
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+    );
+    assert_eq!(
+        receiver.hanging_now(),
+        2,
+        "the hanging webhook holds exactly its own two slots"
+    );
+    assert_eq!(
+        receiver.most_hanging_at_once(),
+        2,
+        "never more than its per-webhook bound"
+    );
+
+    receiver.release();
+    h.settled(hanging.id, 20, DeliveryStatus::Succeeded).await;
+    assert_eq!(receiver.most_hanging_at_once(), 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_postpones_the_retry() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let webhook = h.webhook(&receiver.url("/busy"), &Secret::generate()).await;
+    h.publish("ping", b"{}").await;
+
+    let (delivery, attempt) = eventually("the 429 attempt recorded", async || {
+        let delivery = h.deliveries(webhook.id).await.pop()?;
+        let detail = h.store.get_delivery(delivery.id).await.unwrap()?;
+        let attempt = detail.attempts.first()?.clone();
+        Some((detail.delivery, attempt))
+    })
+    .await;
+    assert_eq!(attempt.response_status, Some(429));
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    // The schedule says 10 ms; the receiver asked for 120 s.
+    let postponed_ms = delivery.next_attempt_at.unwrap().millis() - attempt.started_at.millis();
+    assert!(
+        postponed_ms >= 110_000,
+        "retry due {postponed_ms} ms after the attempt"
+    );
+    assert_eq!(receiver.hits("/busy").len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_body_is_capped() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let webhook = h.webhook(&receiver.url("/big"), &Secret::generate()).await;
+    h.publish("ping", b"{}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Succeeded).await;
+    let body = detail.attempts[0].response_body.as_deref().unwrap();
+    assert_eq!(body.len(), BODY_CAP);
+    assert!(body.bytes().all(|b| b == b'x'));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_answers_synchronously_and_records_nothing() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let secret = Secret::generate();
+    let webhook = h.webhook(&receiver.url("/ok"), &secret).await;
+
+    let outcome = h
+        .engine
+        .send_test(&webhook, "herald:ping", b"{\"zen\":\"hi\"}".to_vec())
+        .await;
+    assert!(outcome.success);
+    assert_eq!(outcome.status, Some(200));
+    assert_eq!(outcome.body_excerpt.as_deref(), Some("thanks"));
+    assert_eq!(outcome.error, None);
+    let hit = receiver.hits("/ok").remove(0);
+    assert_eq!(hit.body.as_ref(), b"{\"zen\":\"hi\"}");
+    assert_eq!(hit.headers["x-herald-event-type"], "herald:ping");
+    assert!(verify_standard_webhook(
+        secret.expose(),
+        &hit.headers,
+        &hit.body
+    ));
+    assert!(h.deliveries(webhook.id).await.is_empty());
+
+    let gone = h.webhook(&receiver.url("/gone"), &secret).await;
+    let outcome = h
+        .engine
+        .send_test(&gone, "herald:ping", b"{}".to_vec())
+        .await;
+    assert!(!outcome.success);
+    assert_eq!(outcome.status, Some(410));
+    assert!(
+        h.store.get_webhook(gone.id).await.unwrap().unwrap().enabled,
+        "a test changes nothing"
+    );
+    h.stop().await;
+
+    let refusing = Harness::start(DeliveryConfig {
+        allow_cidrs: vec![],
+        ..config()
+    });
+    let webhook = refusing.webhook(&receiver.url("/ok"), &secret).await;
+    let outcome = refusing
+        .engine
+        .send_test(&webhook, "herald:ping", b"{}".to_vec())
+        .await;
+    assert!(!outcome.success);
+    assert_eq!(outcome.status, None);
+    assert!(outcome.error.unwrap().contains("loopback"));
+    assert_eq!(receiver.hits("/ok").len(), 1);
+    refusing.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_purges_finished_deliveries() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config());
+    let webhook = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
+    h.publish("ping", b"{}").await;
+    let delivery = h
+        .only_delivery(webhook.id, DeliveryStatus::Succeeded)
+        .await
+        .delivery;
+
+    let janitor = JanitorConfig {
+        interval: Duration::from_millis(50),
+        policy: PurgePolicy {
+            retention: Duration::ZERO,
+            idempotency_ttl: Duration::ZERO,
+            batch: 100,
+        },
+    };
+    let stop_janitor = CancellationToken::new();
+    let task = spawn_janitor(Arc::clone(&h.store), janitor, stop_janitor.clone());
+    eventually("the delivery purged", async || {
+        h.store
+            .get_delivery(delivery.id)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    stop_janitor.cancel();
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_failures_are_retried_and_logged_without_a_status() {
+    let receiver = Receiver::start().await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let h = Harness::start(DeliveryConfig {
+        request_timeout: Duration::from_millis(300),
+        retry: fast_schedule(1),
+        ..config()
+    });
+    let refused = h.webhook(&closed_url, &Secret::generate()).await;
+    let hanging = h.webhook(&receiver.url("/hang"), &Secret::generate()).await;
+    h.publish("ping", b"{}").await;
+
+    for (webhook, expected) in [
+        (refused.id, "error sending request"),
+        (hanging.id, "timed out after 300ms"),
+    ] {
+        let detail = h.only_delivery(webhook, DeliveryStatus::Failed).await;
+        assert_eq!(
+            detail.attempts.len(),
+            2,
+            "retried once, as the schedule says"
+        );
+        for attempt in &detail.attempts {
+            assert_eq!(attempt.response_status, None);
+            let error = attempt.error.as_deref().unwrap();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+    receiver.release();
+    h.stop().await;
+}
