@@ -2,10 +2,184 @@
 //!
 //! Layout:
 //! - [`run`]: serves the API on a listener until `shutdown` resolves; testable on port 0.
-//! - `routes`: one module per resource (webhooks, events, deliveries, health).
-//! - `error`: `ApiError`, the `{"code","message"}` body every failure answers with.
-//! - `extract`: the JSON extractor that turns serde and content-type rejections into `ApiError`s.
-//! - `auth`: the bearer-token layer in front of `/api/`.
-//! - `openapi`: the OpenAPI 3.1 document generated from the handlers.
+//!   [`router`] builds the routes, limits and layers; [`AppState`] is what handlers share.
+//! - `routes`: one module per resource (`webhooks`, `events`, `deliveries`, `health`),
+//!   each with its handlers and its request and response types, plus the JSON
+//!   fallbacks for unknown routes (404) and methods (405).
+//! - `error`: `ApiError`, the `{"code","message"}` body every failure answers with,
+//!   and the mapping of store errors (internal ones are logged, never shown).
+//! - `extract`: the JSON, path-id and query extractors that turn content-type,
+//!   size, syntax and shape rejections into `ApiError`s naming the field.
+//! - `auth`: the bearer-token check in front of everything under `/api/`.
+//! - `openapi`: the OpenAPI 3.1 document generated from the handlers; `openapi.json`
+//!   at the repository root is a committed copy that a test keeps current.
 //!
 //! Store records never go on the wire: every response has its own type here.
+//! A handler validates its whole input before it writes anything, so a refused
+//! request changes nothing.
+
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use herald_core::cipher::SecretCipher;
+use herald_delivery::EngineHandle;
+use herald_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ErrorBody};
+pub use openapi::{openapi, openapi_json};
+pub use routes::events::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
+pub use routes::webhooks::TEST_EVENT_TYPE;
+
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_WEBHOOKS_PER_SCOPE: u32 = 10;
+/// The most any request body other than a published event may weigh.
+const API_BODY_LIMIT: usize = 64 * 1024;
+/// Room for an event's type, project and properties around its payload, which
+/// alone is held to `max_payload_bytes`.
+const EVENT_ENVELOPE_ALLOWANCE: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The largest event payload accepted; larger ones get a 413.
+    pub max_payload_bytes: usize,
+    /// Webhooks allowed per project, and globally.
+    pub max_webhooks_per_scope: u32,
+    /// The bearer token every `/api/` request must carry. An empty token lets nobody in.
+    pub admin_token: String,
+}
+
+impl ServerConfig {
+    /// The defaults (1 MiB payloads, 10 webhooks per scope) with this token.
+    pub fn new(admin_token: impl Into<String>) -> Self {
+        Self {
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            max_webhooks_per_scope: DEFAULT_MAX_WEBHOOKS_PER_SCOPE,
+            admin_token: admin_token.into(),
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("max_webhooks_per_scope", &self.max_webhooks_per_scope)
+            .field("admin_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What every handler shares: the store, the key that seals webhook URLs and
+/// secrets, the delivery engine (to wake it and to send tests), and the config.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<dyn Store>,
+    cipher: SecretCipher,
+    engine: EngineHandle,
+    config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cipher: SecretCipher,
+        engine: EngineHandle,
+        config: ServerConfig,
+    ) -> Self {
+        Self {
+            store,
+            cipher,
+            engine,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Every route, behind the token check (for `/api/`) and body limits, with a
+/// tracing span per request and a guard that turns a panic into a logged 500
+/// instead of a dropped connection.
+pub fn router(state: AppState) -> Router {
+    use routes::{deliveries, events, health, webhooks};
+
+    let event_body_limit = state
+        .config
+        .max_payload_bytes
+        .saturating_add(EVENT_ENVELOPE_ALLOWANCE);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/openapi.json", get(openapi::openapi_document))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create_webhook).get(webhooks::list_webhooks),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get_webhook)
+                .patch(webhooks::update_webhook)
+                .delete(webhooks::delete_webhook),
+        )
+        .route("/api/v1/webhooks/{id}/secret", get(webhooks::get_secret))
+        .route("/api/v1/webhooks/{id}/test", post(webhooks::test_webhook))
+        .route(
+            "/api/v1/webhooks/{id}/recover",
+            post(webhooks::recover_webhook),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(deliveries::list_deliveries),
+        )
+        .route(
+            "/api/v1/events",
+            post(events::publish_event).layer(DefaultBodyLimit::max(event_body_limit)),
+        )
+        .route("/api/v1/deliveries/{id}", get(deliveries::get_delivery))
+        .route(
+            "/api/v1/deliveries/{id}/redeliver",
+            post(deliveries::redeliver),
+        )
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(routes::no_route)
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::internal("a request handler panicked", &detail).into_response()
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

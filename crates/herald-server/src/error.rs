@@ -1,0 +1,198 @@
+//! `ApiError`: every failure the API answers with, as `{"code", "message"}` JSON.
+
+use axum::Json;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use herald_core::cipher::CipherError;
+use herald_core::validation::FieldError;
+use herald_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, snake_case identifier of the rule that was broken.
+    #[schema(example = "invalid_field")]
+    pub code: &'static str,
+    /// What went wrong and what to change.
+    pub message: String,
+    /// The request field at fault, when one is (a JSON path such as `event_types[2]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A failure, with the status it answers with. Build it with the constructors below,
+/// so each kind of failure keeps one code.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
+
+    fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    /// A well-formed request whose field breaks a rule.
+    pub fn invalid_field(error: FieldError) -> Self {
+        let message = error.to_string();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+            .with_field(error.field)
+    }
+
+    /// A body field the endpoint does not know.
+    pub fn unknown_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field", message).with_field(field)
+    }
+
+    pub fn missing_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", message).with_field(field)
+    }
+
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
+    }
+
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// Well-formed JSON of the wrong shape as a whole (an array for an object).
+    pub fn invalid_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+    }
+
+    pub fn unreadable_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unreadable_body", message)
+    }
+
+    pub fn invalid_query(parameter: Option<&str>, message: impl Into<String>) -> Self {
+        let error = Self::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+        match parameter {
+            Some(name) => error.with_field(name),
+            None => error,
+        }
+    }
+
+    pub fn invalid_header(header: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_header", message).with_field(header)
+    }
+
+    pub fn invalid_id(raw: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!(
+                "{raw:?} is not an id; ids are UUIDs such as 0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a"
+            ),
+        )
+    }
+
+    /// `what` names the kind of thing, e.g. "webhook".
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {what} with id {id}"),
+        )
+    }
+
+    pub fn no_route(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {method} {path}; see /api/openapi.json for the API"),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{path} does not accept {method}; the Allow header lists the methods it does"),
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as `Authorization: Bearer <token>`",
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// A failure that is our fault. The cause goes to the log only: it may name
+    /// tables, files or keys that callers have no business seeing.
+    pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; it has been logged",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ScopeFull { .. } => {
+                Self::new(StatusCode::CONFLICT, "scope_full", error.to_string())
+            }
+            StoreError::Closed => {
+                Self::unavailable("the server is shutting down; retry on another node or later")
+            }
+            StoreError::Backend(_) => Self::internal("store operation failed", &error),
+        }
+    }
+}
+
+impl From<CipherError> for ApiError {
+    fn from(error: CipherError) -> Self {
+        Self::internal(
+            "a sealed value could not be opened (was the secret key changed?)",
+            &error,
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: a 401 names the scheme the client should use.
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"herald\""),
+            );
+        }
+        response
+    }
+}

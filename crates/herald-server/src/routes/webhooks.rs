@@ -1,0 +1,428 @@
+//! `/api/v1/webhooks`: register, list, read, change and delete webhooks; read a
+//! webhook's secret; send it a test event; requeue its failed deliveries.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use herald_core::cipher::SecretCipher;
+use herald_core::event_type::{EventTypePattern, parse_patterns};
+use herald_core::id::WebhookId;
+use herald_core::secret::Secret;
+use herald_core::time::Timestamp;
+use herald_core::validation::FieldError;
+use herald_core::webhook::{TargetUrl, validate_name, validate_project};
+use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, IdPath};
+
+/// The event type of the event the Test button sends.
+pub const TEST_EVENT_TYPE: &str = "herald:ping";
+
+/// A webhook as the API shows it: never the secret, and the URL with any
+/// credentials obscured.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub name: String,
+    /// The target URL; basic-auth credentials show as `***:***`.
+    #[schema(example = "https://***:***@hooks.example.com/herald")]
+    pub url: String,
+    #[schema(example = json!(["changeset:*"]))]
+    pub event_types: Vec<String>,
+    /// The project key this webhook is scoped to; null for a global webhook.
+    pub project: Option<String>,
+    pub enabled: bool,
+    /// Why Herald disabled the webhook (e.g. the receiver answered 410 Gone).
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&WebhookRecord> for Webhook {
+    fn from(record: &WebhookRecord) -> Self {
+        Self {
+            id: record.id,
+            name: record.name.clone(),
+            url: record.url_display.clone(),
+            event_types: record
+                .event_types
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            project: record.project.clone(),
+            enabled: record.enabled,
+            disabled_reason: record.disabled_reason.clone(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// A webhook just created, with its secret: the one answer besides
+/// `GET /api/v1/webhooks/{id}/secret` that shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    /// Oldest first.
+    pub items: Vec<Webhook>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookSecret {
+    pub secret: String,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// `http` or `https`, at most 512 characters. `https://user:password@host/`
+    /// sends `Authorization: Basic`.
+    pub url: String,
+    /// 1 to 200 characters. Omitted or null: Herald generates a `whsec_` secret.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// At least one event type; a trailing `*` matches a family, as in `changeset:*`.
+    pub event_types: Vec<String>,
+    /// A project key (at most 400 characters); omitted or null for a global webhook.
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    #[schema(default = true)]
+    pub enabled: bool,
+}
+
+/// Changes the fields present; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub url: Option<String>,
+    /// A new secret, replacing the old one at once.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub secret: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<String>)]
+    pub event_types: Option<Vec<String>>,
+    /// A project key, or null to make the webhook global.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub project: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool)]
+    pub enabled: Option<bool>,
+}
+
+/// Marks a field as present. With `#[serde(default)]`, an absent field is `None`
+/// while a present one is `Some`: `Some(None)` for `null` when `T` is an `Option`,
+/// and an error for `null` otherwise.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// Failed deliveries created at or after this instant are queued again.
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoverResult {
+    pub requeued: u64,
+}
+
+/// What the receiver made of a test event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestResult {
+    /// True when the receiver answered 2xx.
+    pub success: bool,
+    /// The receiver's HTTP status; null when no response came.
+    pub status: Option<u16>,
+    pub duration_ms: u32,
+    /// The start of the response body.
+    pub body_excerpt: Option<String>,
+    /// Why the request failed, when it did (refused address, timeout, connection error).
+    pub error: Option<String>,
+}
+
+struct ValidWebhook {
+    name: String,
+    url: TargetUrl,
+    secret: Secret,
+    event_types: Vec<EventTypePattern>,
+    project: Option<String>,
+    enabled: bool,
+}
+
+impl CreateWebhook {
+    fn validate(self) -> Result<ValidWebhook, FieldError> {
+        let secret = match self.secret {
+            Some(text) => Secret::parse(&text)?,
+            None => Secret::generate(),
+        };
+        Ok(ValidWebhook {
+            name: validate_name(&self.name)?,
+            url: TargetUrl::parse(&self.url)?,
+            secret,
+            event_types: parse_patterns(&self.event_types)?,
+            project: validate_project(self.project.as_deref())?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+impl UpdateWebhook {
+    /// Validates every present field and seals the URL and secret.
+    fn into_patch(self, cipher: &SecretCipher) -> Result<WebhookPatch, FieldError> {
+        let url = self.url.as_deref().map(TargetUrl::parse).transpose()?;
+        let secret = self.secret.as_deref().map(Secret::parse).transpose()?;
+        Ok(WebhookPatch {
+            name: self.name.as_deref().map(validate_name).transpose()?,
+            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
+            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes())),
+            event_types: self
+                .event_types
+                .as_deref()
+                .map(parse_patterns)
+                .transpose()?,
+            project: self
+                .project
+                .map(|project| validate_project(project.as_deref()))
+                .transpose()?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+async fn find_webhook(app: &AppState, id: WebhookId) -> Result<WebhookRecord, ApiError> {
+    app.store
+        .get_webhook(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook", id))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/webhooks", tag = "webhooks",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Created. The secret is in this answer and at `/secret`, never in lists.", body = WebhookWithSecret),
+        (status = 400, description = "Invalid JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 409, description = "The scope (the project, or global) is full: `scope_full`", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
+    )
+)]
+pub async fn create_webhook(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<CreateWebhook>,
+) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
+    let valid = request.validate().map_err(ApiError::invalid_field)?;
+    let new = NewWebhook {
+        id: WebhookId::new(),
+        name: valid.name,
+        url_display: valid.url.display(),
+        url_sealed: app.cipher.seal(valid.url.expose().as_bytes()),
+        secret_sealed: app.cipher.seal(valid.secret.expose().as_bytes()),
+        event_types: valid.event_types,
+        project: valid.project,
+        enabled: valid.enabled,
+    };
+    let record = app
+        .store
+        .create_webhook(new, app.config.max_webhooks_per_scope)
+        .await?;
+    let created = WebhookWithSecret {
+        webhook: Webhook::from(&record),
+        secret: valid.secret.expose().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses(
+        (status = 200, description = "Every webhook, oldest first", body = WebhookList),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+    )
+)]
+pub async fn list_webhooks(State(app): State<AppState>) -> Result<Json<WebhookList>, ApiError> {
+    let records = app.store.list_webhooks().await?;
+    Ok(Json(WebhookList {
+        items: records.iter().map(Webhook::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook", body = Webhook),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    )
+)]
+pub async fn get_webhook(
+    State(app): State<AppState>,
+    IdPath(id): IdPath<WebhookId>,
+) -> Result<Json<Webhook>, ApiError> {
+    let record = find_webhook(&app, id).await?;
+    Ok(Json(Webhook::from(&record)))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    request_body = UpdateWebhook,
+    responses(
+        (status = 200, description = "The updated webhook. Enabling clears `disabled_reason`; disabling fails its pending deliveries.", body = Webhook),
+        (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 409, description = "The target scope is full: `scope_full`", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
+    )
+)]
+pub async fn update_webhook(
+    State(app): State<AppState>,
+    IdPath(id): IdPath<WebhookId>,
+    ApiJson(request): ApiJson<UpdateWebhook>,
+) -> Result<Json<Webhook>, ApiError> {
+    let patch = request
+        .into_patch(&app.cipher)
+        .map_err(ApiError::invalid_field)?;
+    let record = app
+        .store
+        .update_webhook(id, patch, app.config.max_webhooks_per_scope)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook", id))?;
+    Ok(Json(Webhook::from(&record)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 204, description = "Deleted, with its deliveries and their attempts"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    )
+)]
+pub async fn delete_webhook(
+    State(app): State<AppState>,
+    IdPath(id): IdPath<WebhookId>,
+) -> Result<StatusCode, ApiError> {
+    if app.store.delete_webhook(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("webhook", id))
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}/secret", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook's signing secret", body = WebhookSecret),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    )
+)]
+pub async fn get_secret(
+    State(app): State<AppState>,
+    IdPath(id): IdPath<WebhookId>,
+) -> Result<Json<WebhookSecret>, ApiError> {
+    let record = find_webhook(&app, id).await?;
+    let opened = app.cipher.open(&record.secret_sealed)?;
+    let secret = String::from_utf8(opened)
+        .map_err(|e| ApiError::internal("a stored secret is not UTF-8", &e))?;
+    Ok(Json(WebhookSecret { secret }))
+}
+
+/// The event a test sends: its type and payload bytes.
+fn test_event(webhook: &WebhookRecord) -> (&'static str, Vec<u8>) {
+    let payload = serde_json::json!({
+        "webhook_id": webhook.id,
+        "message": "Test event from Herald",
+    });
+    (TEST_EVENT_TYPE, payload.to_string().into_bytes())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "Sent a `herald:ping` event now, signed like any delivery, and waited for the answer. Nothing is stored.", body = TestResult),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    )
+)]
+pub async fn test_webhook(
+    State(app): State<AppState>,
+    IdPath(id): IdPath<WebhookId>,
+) -> Result<Json<TestResult>, ApiError> {
+    let record = find_webhook(&app, id).await?;
+    let (event_type, payload) = test_event(&record);
+    let outcome = app.engine.send_test(&record, event_type, payload).await;
+    Ok(Json(TestResult {
+        success: outcome.success,
+        status: outcome.status,
+        duration_ms: outcome.duration_ms,
+        body_excerpt: outcome.body_excerpt,
+        error: outcome.error,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/{id}/recover", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    request_body = RecoverRequest,
+    responses(
+        (status = 200, description = "Queued every failed delivery created since `since` for another attempt now", body = RecoverResult),
+        (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "`since` is missing or not RFC 3339", body = ErrorBody),
+    )
+)]
+pub async fn recover_webhook(
+    State(app): State<AppState>,
+    IdPath(id): IdPath<WebhookId>,
+    ApiJson(request): ApiJson<RecoverRequest>,
+) -> Result<Json<RecoverResult>, ApiError> {
+    find_webhook(&app, id).await?;
+    let requeued = app.store.recover(id, request.since).await?;
+    if requeued > 0 {
+        app.engine.wake();
+    }
+    Ok(Json(RecoverResult { requeued }))
+}

@@ -1,0 +1,263 @@
+//! A real Herald API on 127.0.0.1:0 (SQLite store in a temp dir, real delivery
+//! engine allowed to reach loopback) and a real receiver for its webhooks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use herald_core::cipher::SecretCipher;
+use herald_core::retry::RetrySchedule;
+use herald_delivery::{DeliveryConfig, Engine};
+use herald_server::{AppState, ServerConfig};
+use herald_sqlite::{SqliteConfig, SqliteStore};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+/// How long any wait for background delivery may take before the test fails.
+const WAIT: Duration = Duration::from_secs(15);
+
+pub struct Herald {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Herald {
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::new(TOKEN)).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap(),
+        );
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let shutdown = CancellationToken::new();
+        let delivery = DeliveryConfig {
+            request_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(200),
+            // One attempt and no retries: a failure is final at once, so tests of
+            // redelivery and recovery need not wait out a schedule.
+            retry: RetrySchedule {
+                delays: Vec::new(),
+                ..RetrySchedule::default()
+            },
+            allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+            ..DeliveryConfig::default()
+        };
+        let engine =
+            Engine::start(store.clone(), cipher.clone(), delivery, shutdown.clone()).unwrap();
+        let state = AppState::new(store, cipher, engine, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(herald_server::run(
+            listener,
+            state,
+            shutdown.clone().cancelled_owned(),
+        ));
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    /// Creates a webhook, asserting success; returns the 201 body.
+    pub async fn create_webhook(&self, body: Value) -> Value {
+        let (status, created) = send(self.post("/api/v1/webhooks").json(&body)).await;
+        assert_eq!(status, 201, "{created}");
+        created
+    }
+
+    /// Publishes an event, asserting success; returns the 202 body.
+    pub async fn publish(&self, body: Value) -> Value {
+        let (status, published) = send(self.post("/api/v1/events").json(&body)).await;
+        assert_eq!(status, 202, "{published}");
+        published
+    }
+
+    pub async fn webhooks(&self) -> Vec<Value> {
+        let (status, list) = send(self.get("/api/v1/webhooks")).await;
+        assert_eq!(status, 200, "{list}");
+        list["items"].as_array().unwrap().clone()
+    }
+
+    pub async fn deliveries(&self, webhook_id: &str) -> Vec<Value> {
+        let (status, page) = send(self.get(&format!(
+            "/api/v1/webhooks/{webhook_id}/deliveries?limit=250"
+        )))
+        .await;
+        assert_eq!(status, 200, "{page}");
+        page["items"].as_array().unwrap().clone()
+    }
+
+    /// Polls a delivery until it reaches `status`; returns its detail.
+    pub async fn wait_for_delivery(&self, delivery_id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (code, detail) = send(self.get(&format!("/api/v1/deliveries/{delivery_id}"))).await;
+            assert_eq!(code, 200, "{detail}");
+            if detail["delivery"]["status"] == status {
+                return detail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "delivery never became {status}: {detail}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Sends a request; returns the status and the JSON body (`null` when empty).
+pub async fn send(request: RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    status_and_json(response).await
+}
+
+pub async fn status_and_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
+/// Asserts the error shape: status, code, and that the message (and the `field`,
+/// when given) mention `field`.
+pub fn assert_error(
+    status: u16,
+    body: &Value,
+    want_status: u16,
+    want_code: &str,
+    field: Option<&str>,
+) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["code"], want_code, "{body}");
+    let message = body["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {body}"));
+    assert!(!message.is_empty());
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+        assert!(
+            message.contains(field),
+            "message does not name {field}: {body}"
+        );
+    }
+}
+
+pub fn webhook_body(name: &str, url: &str) -> Value {
+    json!({"name": name, "url": url, "event_types": ["*"]})
+}
+
+/// One request as a receiver saw it.
+#[derive(Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// An HTTP receiver on 127.0.0.1:0 that answers every POST with a settable status.
+pub struct Receiver {
+    pub url: String,
+    pub port: u16,
+    status: Arc<AtomicU16>,
+    requests: mpsc::UnboundedReceiver<Received>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    status: Arc<AtomicU16>,
+    requests: mpsc::UnboundedSender<Received>,
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let _ = state.requests.send(Received { headers, body });
+    let status = StatusCode::from_u16(state.status.load(Ordering::SeqCst)).unwrap();
+    (status, "pong")
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let status = Arc::new(AtomicU16::new(200));
+        let (tx, requests) = mpsc::unbounded_channel();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(ReceiverState {
+                status: status.clone(),
+                requests: tx,
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}/hook"),
+            port: addr.port(),
+            status,
+            requests,
+        }
+    }
+
+    pub fn answer_with(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// The next request, waiting at most the test bound.
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(WAIT, self.requests.recv())
+            .await
+            .expect("the receiver got nothing in time")
+            .expect("the receiver stopped")
+    }
+
+    /// Takes every request that arrived and was not taken yet; returns how many.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while self.requests.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    }
+}

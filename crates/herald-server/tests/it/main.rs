@@ -1,0 +1,11 @@
+//! The API end to end: the real router served by `herald_server::run` on
+//! 127.0.0.1:0, a real SQLite store, a real delivery engine and real receivers.
+
+mod harness;
+
+mod auth;
+mod deliveries;
+mod events;
+mod openapi;
+mod routing;
+mod webhooks;
