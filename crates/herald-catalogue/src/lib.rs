@@ -12,8 +12,8 @@
 //! - `builtin` (private): one module per family with its types' schemas and the
 //!   seeds' example payloads.
 //! - [`payloads`]: the payloads Herald builds itself (code monitor notifications,
-//!   `repo:push`, `herald:*` operational events) and the SonarQube properties merge
-//!   ([`prepare_payload`]).
+//!   `herald:*` operational events) and the SonarQube properties merge
+//!   ([`prepare_payload`]). herald-ingest builds `repo:push` and code-host changesets.
 //! - `violation` (private): JSON Schema errors turned into pointer + rule.
 //! - `closest` (private): edit-distance suggestions.
 //!

@@ -28,9 +28,8 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[test]
 fn builders_reproduce_the_catalogue_examples_byte_for_byte() {
     let catalogue = Catalogue::builtin();
-    let cases: [(&str, Vec<u8>); 6] = [
+    let cases: [(&str, Vec<u8>); 5] = [
         (CODE_MONITOR_NOTIFICATION, common::seed_monitor_notification()),
-        (REPO_PUSH, common::example_repo_push()),
         (HERALD_WEBHOOK_DISABLED, common::example_webhook_disabled()),
         (HERALD_DELIVERY_EXHAUSTED, common::example_delivery_exhausted()),
         (HERALD_DELIVERY_RECOVERED, common::example_delivery_recovered()),

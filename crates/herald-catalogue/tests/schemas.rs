@@ -65,10 +65,11 @@ fn sourcegraph_changesets_need_every_field_but_allow_null_before_publication() {
     assert_rejected(&c, key, without(&c, key, "/updated_at"), "/updated_at", r#"required field "updated_at" is missing"#);
     assert_rejected(&c, key, with(&c, key, "/labels", json!("bug")), "/labels", "must be an array, got a string");
     assert_rejected(&c, key, with(&c, key, "/labels/0", json!(1)), "/labels/0", "must be a string, got an integer");
-    assert_rejected(&c, key, with(&c, key, "/title", Value::Null), "/title", "must be a string, got null");
+    assert_rejected(&c, key, with(&c, key, "/title", json!(3)), "/title", "must be a string or null, got an integer");
+    assert_rejected(&c, key, with(&c, key, "/id", Value::Null), "/id", "must be a string, got null");
 
     let mut unpublished = example(&c, key);
-    for field in ["external_id", "author_name", "author_email", "external_url", "fork_namespace", "fork_name", "review_state", "check_state"] {
+    for field in ["title", "body", "state", "external_id", "author_name", "author_email", "external_url", "fork_namespace", "fork_name", "review_state", "check_state"] {
         unpublished[field] = Value::Null;
     }
     unpublished["error"] = json!("the code host refused the branch");

@@ -1,5 +1,5 @@
-//! Events normalized from incoming code host webhooks (issue 5). The receivers
-//! build them with [`crate::payloads::push::RepoPush`].
+//! Events normalized from incoming code host webhooks (issue 5), built by
+//! herald-ingest's `RepoPush`; a test of this crate checks that they match.
 
 use serde_json::{Value, json};
 
@@ -7,7 +7,9 @@ use super::{DRAFT_2020_12, nullable, typed};
 use crate::catalogue::EventTypeDef;
 use crate::family::Family;
 use crate::keys::REPO_PUSH;
-use crate::payloads::push::CodeHostKind;
+
+/// herald-ingest's `CodeHostKind` wire names.
+const CODE_HOST_KINDS: [&str; 5] = ["github", "gitlab", "bitbucket_server", "bitbucket_cloud", "azure_devops"];
 
 const EXAMPLE: &str = r#"{
   "repository": "github.com/octo-org/hello-world",
@@ -28,7 +30,10 @@ const EXAMPLE: &str = r#"{
       "url": "https://github.com/octo-org/hello-world/commit/0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
     }
   ],
-  "pusher": "monalisa"
+  "pusher": {
+    "name": "monalisa",
+    "email": "mona@example.com"
+  }
 }"#;
 
 pub fn definitions() -> Vec<EventTypeDef> {
@@ -42,7 +47,6 @@ pub fn definitions() -> Vec<EventTypeDef> {
 }
 
 fn schema() -> Value {
-    let kinds: Vec<&str> = CodeHostKind::ALL.iter().map(|k| k.as_str()).collect();
     json!({
         "$schema": DRAFT_2020_12,
         "title": REPO_PUSH,
@@ -53,7 +57,7 @@ fn schema() -> Value {
             "code_host": {
                 "type": "object",
                 "properties": {
-                    "kind": {"enum": kinds, "description": "The kind of code host."},
+                    "kind": {"enum": CODE_HOST_KINDS, "description": "The kind of code host."},
                     "urn": typed("string", "The code host's base URL, e.g. https://github.com."),
                 },
                 "required": ["kind", "urn"],
@@ -67,7 +71,16 @@ fn schema() -> Value {
                 "description": "The pushed commits; empty when the host does not list them.",
                 "items": commit_schema(),
             },
-            "pusher": nullable("string", "Who pushed, when the host says."),
+            "pusher": {
+                "type": ["object", "null"],
+                "description": "Who pushed, when the host says.",
+                "properties": {
+                    "name": typed("string", "The pusher's login or name."),
+                    "email": nullable("string", "The pusher's email, when the host sends it."),
+                },
+                "required": ["name", "email"],
+                "additionalProperties": false,
+            },
         },
         "required": ["repository", "code_host", "ref", "before", "after", "commits", "pusher"],
         "additionalProperties": false,

@@ -3,6 +3,8 @@
 //!
 //! Sourcegraph always sends every field, so every field is required; fields the seed
 //! says are "only available after" publication, or shows as `null`, are nullable.
+//! So are `title`, `body` and `state`: changesets herald-ingest normalizes from code
+//! host events may not know them yet (a check event before the pull request's).
 
 use serde_json::{Value, json};
 
@@ -107,11 +109,11 @@ fn changeset_schema(key: &str) -> Value {
         "repository_id": typed("string", "The ID (on Sourcegraph) of the repository that this changeset is associated with."),
         "created_at": timestamp("The date and time when the changeset was created."),
         "updated_at": timestamp("The date and time when the changeset was last updated."),
-        "title": typed("string", "The title of the changeset."),
-        "body": typed("string", "The body of the changeset (as Markdown)."),
+        "title": nullable("string", "The title of the changeset; null while Herald has seen only check events of a code host change."),
+        "body": nullable("string", "The body of the changeset (as Markdown); null when not known yet, as title."),
         "author_name": nullable("string", "The username of the author of the changeset. Only available after the changeset has been published, and not on some code hosts."),
         "author_email": nullable("string", "The email of the author of the changeset. Only available after the changeset has been published, and not on most code hosts."),
-        "state": typed("string", "The state of the changeset on Sourcegraph, e.g. OPEN, DRAFT, CLOSED, MERGED."),
+        "state": nullable("string", "The state of the changeset, e.g. OPEN, DRAFT, CLOSED, MERGED; null when not known yet, as title."),
         "labels": string_array("Any labels attached to the changeset on the code host."),
         "external_url": nullable("string", "The URL of the changeset on the code host. Only available after the changeset has been published."),
         "fork_namespace": nullable("string", "If the changeset was opened from a fork, the namespace of the fork on the code host; else null."),

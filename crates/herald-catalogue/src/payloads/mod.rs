@@ -1,9 +1,10 @@
 //! Payloads Herald builds itself, with the exact field names and order of the
 //! seeds and schemas, plus the SonarQube properties merge applied at publish time.
+//! (`repo:push` and the changesets normalized from code hosts are built by
+//! herald-ingest; this crate's tests check them against the schemas.)
 
 pub mod code_monitor;
 pub mod operational;
-pub mod push;
 pub mod sonarqube;
 
 use serde::Serialize;
