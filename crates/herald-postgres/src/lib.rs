@@ -1,0 +1,243 @@
+//! The PostgreSQL store: several Herald nodes sharing one database.
+//!
+//! Layout:
+//! - [`PgStore`] ([`PgConfig`]): a connection pool and the `Store` implementation;
+//!   every call is a few statements on a pooled connection, except `publish`.
+//! - `publish`: group commit. Concurrent publishes queue to writer tasks that store
+//!   whole batches in one transaction with array inserts.
+//! - `work`: claiming due deliveries by lease, and recording attempts.
+//! - `webhooks`, `log`, `purge`: registration with the scope limit, the delivery
+//!   log and requeueing, retention in bounded batches.
+//! - `schema`: embedded migrations (under an advisory lock), the schema version
+//!   and [`DoctorReport`]; `migrations/` holds the SQL.
+//! - `listen`: [`WorkListener`], `LISTEN`/`NOTIFY` wake-ups for idle workers.
+//! - `rows`: column lists and row conversions; `error`: [`PgError`].
+//!
+//! Invariants:
+//! - The database owns the clock. Every time the store writes or compares —
+//!   `created_at`, `updated_at`, `next_attempt_at`, lease ends, purge cutoffs —
+//!   comes from `herald_now_ms()`, the database's `now()` in milliseconds, never
+//!   from a node, so nodes with skewed clocks still agree on when a lease ends.
+//!   (An attempt's `started_at` is the one exception: the node measured it.)
+//! - The lease: a claim sets `next_attempt_at` to the lease's end and draws a new
+//!   `lease_token`; only a `record_attempt` carrying the current token moves the
+//!   delivery on, and it clears the token. A delivery is therefore attempted by
+//!   at most one node at a time while its lease lasts, and an expired lease makes
+//!   it due again with no sweeper. Leases outlive the HTTP timeout
+//!   ([`herald_store::lease_for`]), so a slow receiver never sees a second
+//!   concurrent attempt.
+//! - A call returns only after its transaction committed (with the server's
+//!   `synchronous_commit`, on by default, that means flushed to the WAL).
+//! - No transaction is held across anything but its own statements.
+//!
+//! Queries are checked at run time (`sqlx::query`, no `macros` feature), so
+//! building this crate needs neither a database nor offline query data.
+
+mod error;
+mod listen;
+mod log;
+mod publish;
+mod purge;
+mod rows;
+mod schema;
+mod webhooks;
+mod work;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::id::{DeliveryId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{
+    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord,
+    NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult, WebhookPatch, WebhookRecord,
+};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use error::PgError;
+pub use listen::WorkListener;
+pub use schema::{DoctorReport, SCHEMA_VERSION, SchemaStatus};
+
+/// How a [`PgStore`] connects.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// Connections in this node's pool. Publish writers, claims and API calls
+    /// share them; PostgreSQL's `max_connections` must cover every node's pool.
+    pub max_connections: u32,
+    /// How long a call waits for a free connection (or a new one) before failing.
+    pub acquire_timeout: Duration,
+    /// The schema Herald's tables live in; `None` uses the server's default
+    /// `search_path` (normally `public`). Tests give each store its own.
+    pub schema: Option<String>,
+    /// Writer tasks committing publish batches: one gathers the next batch while
+    /// another commits.
+    pub publish_writers: usize,
+    /// The most events one publish transaction carries.
+    pub publish_batch: usize,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            schema: None,
+            publish_writers: 2,
+            publish_batch: 1000,
+        }
+    }
+}
+
+/// A [`Store`] on PostgreSQL. Several nodes may share one database (and schema).
+pub struct PgStore {
+    pool: PgPool,
+    options: PgConnectOptions,
+    schema: Option<String>,
+    publisher: publish::Publisher,
+}
+
+impl PgStore {
+    /// Opens a pool on `url` (a `postgres://` connection string) and checks that
+    /// the database answers. Does not touch the schema: see [`PgStore::migrate`].
+    pub async fn connect(url: &str, config: PgConfig) -> Result<PgStore, PgError> {
+        if let Some(schema) = &config.schema {
+            schema::validate_schema_name(schema)?;
+        }
+        let options = PgConnectOptions::from_str(url)
+            .map_err(PgError::Connect)?
+            .application_name("herald");
+        let schema: Option<Arc<str>> = config.schema.as_deref().map(Arc::from);
+        let search_path = schema.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(2))
+            .acquire_timeout(config.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    if let Some(schema) = search_path {
+                        sqlx::query("SELECT set_config('search_path', quote_ident($1), false)")
+                            .bind(&*schema)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await
+            .map_err(PgError::Connect)?;
+        let publisher = publish::Publisher::start(pool.clone(), config.publish_writers, config.publish_batch);
+        Ok(PgStore {
+            pool,
+            options,
+            schema: config.schema,
+            publisher,
+        })
+    }
+
+    /// Brings the schema up to date (creating the configured schema if needed).
+    /// Safe to run from every node at start: nodes wait for each other on an
+    /// advisory lock, and a current schema is left as it is.
+    pub async fn migrate(&self) -> Result<(), PgError> {
+        schema::migrate(&self.pool, self.schema.as_deref()).await
+    }
+
+    /// The applied schema version against the one this build knows.
+    pub async fn schema_version(&self) -> Result<SchemaStatus, PgError> {
+        schema::status(&self.pool).await
+    }
+
+    /// Connectivity, server version, schema version and clock skew, for `herald doctor`.
+    pub async fn doctor(&self) -> Result<DoctorReport, PgError> {
+        schema::doctor(&self.pool).await
+    }
+
+    /// Subscribes to wake-ups on new work, on a connection of its own.
+    pub async fn listen_for_work(&self) -> Result<WorkListener, PgError> {
+        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&self.pool)
+            .await?;
+        let dedicated = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
+            .await
+            .map_err(PgError::Connect)?;
+        WorkListener::start(dedicated, schema.unwrap_or_default()).await
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_webhook(&self, new: NewWebhook, max_per_scope: u32) -> StoreResult<WebhookRecord> {
+        Ok(webhooks::create(&self.pool, new, max_per_scope).await?)
+    }
+
+    async fn get_webhook(&self, id: WebhookId) -> StoreResult<Option<WebhookRecord>> {
+        Ok(webhooks::get(&self.pool, id).await?)
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
+        Ok(webhooks::list(&self.pool).await?)
+    }
+
+    async fn update_webhook(
+        &self,
+        id: WebhookId,
+        patch: WebhookPatch,
+        max_per_scope: u32,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        Ok(webhooks::update(&self.pool, id, patch, max_per_scope).await?)
+    }
+
+    async fn delete_webhook(&self, id: WebhookId) -> StoreResult<bool> {
+        Ok(webhooks::delete(&self.pool, id).await?)
+    }
+
+    async fn disable_webhook(&self, id: WebhookId, reason: &str) -> StoreResult<()> {
+        Ok(webhooks::disable(&self.pool, id, reason).await?)
+    }
+
+    async fn publish(&self, event: NewEvent, idempotency_key: Option<String>) -> StoreResult<Published> {
+        self.publisher.publish(event, idempotency_key).await
+    }
+
+    async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        Ok(work::claim_due(&self.pool, request).await?)
+    }
+
+    async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
+        Ok(work::record_attempt(&self.pool, outcome).await?)
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(work::next_due_at(&self.pool).await?)
+    }
+
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryDetail>> {
+        Ok(log::get_delivery(&self.pool, id).await?)
+    }
+
+    async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {
+        Ok(log::list_deliveries(&self.pool, query).await?)
+    }
+
+    async fn redeliver(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>> {
+        Ok(log::redeliver(&self.pool, id).await?)
+    }
+
+    async fn recover(&self, webhook: WebhookId, since: Timestamp) -> StoreResult<u64> {
+        Ok(log::recover(&self.pool, webhook, since).await?)
+    }
+
+    async fn purge(&self, policy: PurgePolicy) -> StoreResult<PurgeReport> {
+        Ok(purge::purge(&self.pool, policy).await?)
+    }
+}

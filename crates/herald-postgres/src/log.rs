@@ -1,0 +1,108 @@
+//! The delivery log: reading deliveries with their attempts, and requeueing them.
+
+use herald_core::id::{DeliveryId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord};
+use sqlx::PgPool;
+
+use crate::error::PgResult;
+use crate::rows::{self, attempt_columns, delivery_columns, event_columns};
+
+pub(crate) async fn get_delivery(pool: &PgPool, id: DeliveryId) -> PgResult<Option<DeliveryDetail>> {
+    let Some(row) = sqlx::query(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        ", ",
+        event_columns!(),
+        " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let attempts = sqlx::query(concat!(
+        "SELECT ",
+        attempt_columns!(),
+        " FROM attempts a WHERE a.delivery_id = $1 ORDER BY a.seq"
+    ))
+    .bind(id.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(DeliveryDetail {
+        delivery: rows::delivery(&row)?,
+        event: rows::event(&row)?,
+        attempts: attempts.iter().map(rows::attempt).collect::<PgResult<_>>()?,
+    }))
+}
+
+pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgResult<DeliveryPage> {
+    let limit = query.limit.max(1);
+    // One row more than asked tells whether another page follows.
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries d \
+          WHERE d.webhook_id = $1 \
+            AND ($2::text IS NULL OR d.status = $2) \
+            AND ($3::bigint IS NULL OR d.created_at >= $3) \
+            AND ($4::bigint IS NULL OR d.created_at < $4) \
+            AND ($5::uuid IS NULL OR d.id < $5) \
+          ORDER BY d.id DESC LIMIT $6"
+    ))
+    .bind(query.webhook_id.0)
+    .bind(query.status.map(|s| s.as_str()))
+    .bind(query.since.map(Timestamp::millis))
+    .bind(query.until.map(Timestamp::millis))
+    .bind(query.cursor.map(|c| c.0))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let mut items: Vec<DeliveryRecord> = found.iter().map(rows::delivery).collect::<PgResult<_>>()?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(|d| d.id) } else { None };
+    Ok(DeliveryPage { items, next_cursor })
+}
+
+/// Requeues a delivery now with a fresh schedule, unless it is pending under a
+/// lease that has not ended: then it is being attempted, and stays as it is.
+pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<DeliveryRecord>> {
+    let requeued = sqlx::query(concat!(
+        "UPDATE deliveries d SET status = 'pending', next_attempt_at = herald_now_ms(), failures_in_schedule = 0, \
+         lease_token = NULL, updated_at = herald_now_ms() \
+         WHERE d.id = $1 \
+           AND NOT (d.status = 'pending' AND d.lease_token IS NOT NULL AND d.next_attempt_at > herald_now_ms()) \
+         RETURNING ",
+        delivery_columns!()
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = requeued {
+        return rows::delivery(&row).map(Some);
+    }
+    let leased = sqlx::query(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries d WHERE d.id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    leased.as_ref().map(rows::delivery).transpose()
+}
+
+pub(crate) async fn recover(pool: &PgPool, webhook: WebhookId, since: Timestamp) -> PgResult<u64> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = herald_now_ms(), failures_in_schedule = 0, \
+         lease_token = NULL, updated_at = herald_now_ms() \
+         WHERE webhook_id = $1 AND status = 'failed' AND created_at >= $2",
+    )
+    .bind(webhook.0)
+    .bind(since.millis())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,135 @@
+//! Delivery work: claiming due deliveries by lease, and recording attempts.
+//!
+//! A claim is one statement: a CTE picks the due deliveries in due order with
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers on any node pass over each
+//! other's rows instead of waiting or sharing them, and moves each one's
+//! `next_attempt_at` to the end of its lease with a fresh token from a
+//! sequence. A claimer that reads a row another one has just leased re-checks
+//! it against the new `next_attempt_at`, finds it no longer due, and skips it.
+
+use herald_core::id::{DeliveryId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{AttemptOutcome, ClaimRequest, ClaimedDelivery, LeaseToken, NextStep};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::error::{PgError, PgResult};
+use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
+use crate::webhooks;
+
+const CLAIM: &str = concat!(
+    "WITH due AS ( \
+         SELECT id, next_attempt_at FROM deliveries \
+         WHERE status = 'pending' AND next_attempt_at <= herald_now_ms() AND webhook_id <> ALL($2) \
+         ORDER BY next_attempt_at, id \
+         LIMIT $1 \
+         FOR UPDATE SKIP LOCKED \
+     ), claimed AS ( \
+         UPDATE deliveries d \
+         SET next_attempt_at = herald_now_ms() + $3, lease_token = nextval('lease_tokens') \
+         FROM due WHERE d.id = due.id \
+         RETURNING d.id, d.event_id, d.webhook_id, d.lease_token, d.attempts, d.failures_in_schedule, \
+                   due.next_attempt_at AS was_due \
+     ) \
+     SELECT c.id AS d_id, c.lease_token AS d_lease_token, c.attempts AS d_attempts, \
+            c.failures_in_schedule AS d_failures_in_schedule, ",
+    event_columns!(),
+    ", ",
+    webhook_columns!(),
+    " FROM claimed c JOIN events e ON e.id = c.event_id JOIN webhooks w ON w.id = c.webhook_id \
+     ORDER BY c.was_due, c.id"
+);
+
+pub(crate) async fn claim_due(pool: &PgPool, request: ClaimRequest) -> PgResult<Vec<ClaimedDelivery>> {
+    if request.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let skip: Vec<Uuid> = request.skip_webhooks.iter().map(WebhookId::as_uuid).collect();
+    let found = sqlx::query(CLAIM)
+        .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+        .bind(&skip)
+        .bind(millis(request.lease))
+        .fetch_all(pool)
+        .await?;
+    found.iter().map(claimed).collect()
+}
+
+fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
+    let attempts: i32 = row.try_get("d_attempts")?;
+    let failures: i32 = row.try_get("d_failures_in_schedule")?;
+    let counter = |value: i32| u32::try_from(value).map_err(|_| PgError::Corrupt(format!("negative counter {value}")));
+    Ok(ClaimedDelivery {
+        delivery_id: DeliveryId(row.try_get("d_id")?),
+        lease: LeaseToken(row.try_get("d_lease_token")?),
+        attempt_number: counter(attempts)?.saturating_add(1),
+        failures_in_schedule: counter(failures)?,
+        event: rows::event(row)?,
+        webhook: rows::webhook(row)?,
+    })
+}
+
+/// Moves a delivery on after an attempt, if the lease is still current. The
+/// token is cleared in every case, so a lease moves its delivery on only once.
+const MOVE_ON: &str = "UPDATE deliveries SET \
+         status = $3, \
+         attempts = attempts + 1, \
+         failures_in_schedule = CASE WHEN $3 = 'pending' THEN failures_in_schedule + 1 ELSE failures_in_schedule END, \
+         next_attempt_at = CASE WHEN $3 = 'pending' THEN herald_now_ms() + $4 END, \
+         lease_token = NULL, \
+         last_status_code = $5, \
+         last_error = $6, \
+         updated_at = herald_now_ms() \
+     WHERE id = $1 AND lease_token = $2 AND status = 'pending' \
+     RETURNING webhook_id";
+
+pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> PgResult<bool> {
+    let attempt = &outcome.attempt;
+    let error = attempt.error.as_deref().map(text_without_nul);
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, request_url, request_headers, \
+         response_status, response_headers, response_body, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(attempt.id.0)
+    .bind(attempt.delivery_id.0)
+    .bind(i32::try_from(attempt.number).unwrap_or(i32::MAX))
+    .bind(attempt.started_at.millis())
+    .bind(i32::try_from(attempt.duration_ms).unwrap_or(i32::MAX))
+    .bind(text_without_nul(&attempt.request_url).as_ref())
+    .bind(rows::to_json(&attempt.request_headers))
+    .bind(attempt.response_status.map(i32::from))
+    .bind(rows::to_json(&attempt.response_headers))
+    .bind(attempt.response_body.as_deref().map(str::as_bytes))
+    .bind(error.as_deref())
+    .execute(&mut *tx)
+    .await?;
+
+    let (status, delay) = match &outcome.next {
+        NextStep::Succeeded => ("succeeded", None),
+        NextStep::RetryIn(delay) => ("pending", Some(millis(*delay))),
+        NextStep::Failed | NextStep::FailedAndDisableWebhook { .. } => ("failed", None),
+    };
+    let moved: Option<Uuid> = sqlx::query_scalar(MOVE_ON)
+        .bind(attempt.delivery_id.0)
+        .bind(outcome.lease.0)
+        .bind(status)
+        .bind(delay)
+        .bind(attempt.response_status.map(i32::from))
+        .bind(error.as_deref())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let (Some(webhook), NextStep::FailedAndDisableWebhook { reason }) = (moved, &outcome.next) {
+        webhooks::disable_in(&mut tx, WebhookId(webhook), reason).await?;
+    }
+    tx.commit().await?;
+    Ok(moved.is_some())
+}
+
+pub(crate) async fn next_due_at(pool: &PgPool) -> PgResult<Option<Timestamp>> {
+    let due: Option<i64> = sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+        .fetch_one(pool)
+        .await?;
+    Ok(due.map(Timestamp))
+}

@@ -1,0 +1,8 @@
+//! PostgreSQL store tests, in one binary: the shared store contract, and what
+//! only several nodes on one database can show. See `support` for how the
+//! server is found and when the tests skip.
+
+mod contract;
+mod multi_node;
+mod postgres_only;
+mod support;

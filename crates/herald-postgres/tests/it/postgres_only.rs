@@ -1,0 +1,224 @@
+//! Behaviours specific to the PostgreSQL store: its health check, wake-ups,
+//! error handling and what PostgreSQL's types demand.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::event_type::EventTypePattern;
+use herald_core::id::{AttemptId, EventId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_postgres::{PgConfig, PgError, PgStore, SCHEMA_VERSION};
+use herald_store::{
+    AttemptOutcome, AttemptRecord, ClaimRequest, NewEvent, NewWebhook, NextStep, PurgePolicy, Store, StoreError,
+};
+
+use crate::support::TestSchema;
+
+fn webhook(name: &str, types: &[&str]) -> NewWebhook {
+    NewWebhook {
+        id: WebhookId::new(),
+        name: name.to_owned(),
+        url_display: format!("https://hooks.example.com/{name}"),
+        url_sealed: vec![1],
+        secret_sealed: vec![2],
+        event_types: types
+            .iter()
+            .map(|t| EventTypePattern::parse("event_types", t).unwrap())
+            .collect(),
+        project: None,
+        enabled: true,
+    }
+}
+
+fn event(event_type: &str) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        event_type: event_type.to_owned(),
+        project: None,
+        payload: b"{}".to_vec(),
+        properties: BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_schema_name_that_is_not_a_plain_identifier_is_refused() {
+    let config = PgConfig {
+        schema: Some("herald\"; DROP TABLE x; --".to_owned()),
+        ..PgConfig::default()
+    };
+    let refused = PgStore::connect("postgres://postgres@127.0.0.1:1/none", config).await;
+    assert!(matches!(refused, Err(PgError::InvalidSchema(_))), "{:?}", refused.err());
+}
+
+#[tokio::test]
+async fn a_failed_connection_does_not_reveal_the_password() {
+    let config = PgConfig {
+        acquire_timeout: Duration::from_secs(2),
+        ..PgConfig::default()
+    };
+    // Port 1 on loopback: nothing listens there.
+    let failed = PgStore::connect("postgres://herald:hunter2-secret@127.0.0.1:1/herald", config).await;
+    let err = failed.err().expect("nothing listens on port 1");
+    assert!(matches!(err, PgError::Connect(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    assert!(!StoreError::from(err).to_string().contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_the_schema_and_the_database_clock() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let store = PgStore::connect(schema.url(), schema.config()).await.unwrap();
+    let before = store.doctor().await.unwrap();
+    assert_eq!(before.schema.applied, 0);
+    assert!(!before.schema.is_current());
+    store.migrate().await.unwrap();
+
+    let report = store.doctor().await.unwrap();
+    assert_eq!(report.schema.applied, SCHEMA_VERSION);
+    assert!(report.schema.is_current());
+    assert!(
+        report.server_version.starts_with("PostgreSQL"),
+        "{}",
+        report.server_version
+    );
+    // Database and test share this machine's clock: a skew of a minute or more
+    // would mean the units are wrong, not the clocks.
+    assert!(report.clock_skew_ms.abs() < 60_000, "skew {} ms", report.clock_skew_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_on_one_node_wakes_a_listener_on_another() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let (a, b) = tokio::join!(schema.store(), schema.store());
+    a.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    let mut listener = a.listen_for_work().await.unwrap();
+
+    b.publish(event("push"), None).await.unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(30), listener.wait()).await;
+    assert!(matches!(woken, Ok(Ok(()))), "no wake-up: {woken:?}");
+}
+
+/// PostgreSQL `text` refuses NUL, which a receiver's body may well contain:
+/// the body comes back byte for byte, and a NUL in an error cannot make the
+/// attempt unrecordable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_from_a_receiver_do_not_stop_an_attempt_being_logged() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let store = schema.store().await;
+    store.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    let mut new = event("push");
+    new.properties.insert("odd".to_owned(), "a\0b".to_owned());
+    store.publish(new.clone(), None).await.unwrap();
+    let claimed = store
+        .claim_due(ClaimRequest {
+            limit: 1,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(claimed.event.properties, new.properties);
+
+    let attempt = AttemptRecord {
+        id: AttemptId::new(),
+        delivery_id: claimed.delivery_id,
+        number: 1,
+        started_at: Timestamp::from_millis(1_700_000_000_000),
+        duration_ms: 3,
+        request_url: claimed.webhook.url_display.clone(),
+        request_headers: vec![("x-nul".to_owned(), "1\u{0}2".to_owned())],
+        response_status: Some(500),
+        response_headers: vec![("content-type".to_owned(), "application/octet-stream".to_owned())],
+        response_body: Some("bin\0ary\0".to_owned()),
+        error: Some("odd\0error".to_owned()),
+    };
+    let outcome = AttemptOutcome {
+        lease: claimed.lease,
+        attempt: attempt.clone(),
+        next: NextStep::Failed,
+    };
+    assert!(store.record_attempt(outcome).await.unwrap());
+
+    let logged = store.get_delivery(claimed.delivery_id).await.unwrap().unwrap();
+    let got = &logged.attempts[0];
+    assert_eq!(got.response_body, attempt.response_body);
+    assert_eq!(got.request_headers, attempt.request_headers);
+    assert_eq!(got.error.as_deref(), Some("odd\u{fffd}error"));
+    assert_eq!(logged.delivery.last_error.as_deref(), Some("odd\u{fffd}error"));
+}
+
+/// A refused event in a batch (here: an id already stored) fails alone; the
+/// events batched with it are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_event_does_not_fail_the_events_batched_with_it() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let store = Arc::new(schema.store().await);
+    store.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    let stored = event("push");
+    store.publish(stored.clone(), None).await.unwrap();
+
+    let publishes: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let new = if i == 20 {
+                NewEvent {
+                    event_type: "dup".to_owned(),
+                    ..stored.clone()
+                }
+            } else {
+                event("push")
+            };
+            tokio::spawn(async move { (i, store.publish(new, None).await) })
+        })
+        .collect();
+    for publish in publishes {
+        match publish.await.unwrap() {
+            (20, result) => assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}"),
+            (i, result) => assert_eq!(result.unwrap().deliveries, 1, "event {i}"),
+        }
+    }
+    let claimed = store
+        .claim_due(ClaimRequest {
+            limit: 100,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 40);
+}
+
+/// Events still needed by a pending delivery are passed over, and the purge
+/// goes on past them however small its batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_batches_go_on_past_events_still_needed() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let store = schema.store().await;
+    store.create_webhook(webhook("w", &["wanted"]), 10).await.unwrap();
+    for i in 0..9 {
+        let kind = if i % 3 == 0 { "wanted" } else { "unwanted" };
+        store.publish(event(kind), None).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let policy = PurgePolicy {
+        retention: Duration::ZERO,
+        idempotency_ttl: Duration::ZERO,
+        batch: 1,
+    };
+    let report = store.purge(policy).await.unwrap();
+    assert_eq!(report.events, 6);
+    assert_eq!(report.deliveries, 0);
+    let pending = store
+        .claim_due(ClaimRequest {
+            limit: 100,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 3);
+    assert!(pending.iter().all(|c| c.event.event_type == "wanted"));
+}
