@@ -1,1 +1,79 @@
-fn main() {}
+//! The `herald` binary: the server (`herald serve`) and a command-line client
+//! for its API.
+//!
+//! Layout:
+//! - `args`: the command line (clap).
+//! - `config`: the server's configuration: defaults < TOML file < `HERALD_*` < flags.
+//! - `datadir`: the data directory, the secrets-at-rest key and the admin token file.
+//! - `serve`: wires the store, the delivery engine, the janitor and the API together.
+//! - `client`: the HTTP client of the client subcommands, and its errors.
+//! - `commands`: the client subcommands (webhooks, events, deliveries).
+//! - `output`: tables and `key: value` lines for people.
+//!
+//! Exit codes: 0 on success, 2 for an unusable configuration or command line,
+//! 1 for everything else.
+
+mod args;
+mod client;
+mod commands;
+mod config;
+mod datadir;
+mod output;
+mod serve;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::config::ConfigError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.is::<ConfigError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = config::load(&args)?;
+            init_tracing();
+            serve::run(settings).await
+        }
+        Command::Webhooks(args) => commands::webhooks(args).await,
+        Command::Events(args) => commands::events(args).await,
+        Command::Deliveries(args) => commands::deliveries(args).await,
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,575 @@
+//! The client subcommands: each builds one request, sends it, and prints the
+//! answer as a table or as the server's JSON (`--json`).
+
+use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use herald_core::time::Timestamp;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::args::{
+    ClientArgs, CreateWebhook, DeliveryCommand, EventCommand, ListDeliveries, SendEvent,
+    UpdateWebhook, WebhookCommand,
+};
+use crate::client::{Answer, Client, JsonBody};
+use crate::output::{cell, fields, indent, scope, table};
+
+const WEBHOOK_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "url",
+    "event_types",
+    "project",
+    "enabled",
+    "disabled_reason",
+    "created_at",
+    "updated_at",
+    "secret",
+];
+const DELIVERY_FIELDS: &[&str] = &[
+    "id",
+    "webhook_id",
+    "event_id",
+    "event_type",
+    "status",
+    "attempts",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+];
+const EVENT_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "project",
+    "properties",
+    "created_at",
+    "payload",
+];
+const ATTEMPT_FIELDS: &[&str] = &[
+    "number",
+    "started_at",
+    "duration_ms",
+    "request_url",
+    "response_status",
+    "error",
+];
+
+/// How an answer is printed.
+#[derive(Clone, Copy)]
+struct Mode {
+    json: bool,
+}
+
+impl Mode {
+    /// Prints the server's JSON as it came, or `human` of the parsed answer.
+    fn print(self, answer: &Answer, human: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+        let text = if self.json {
+            answer.body.trim_end().to_owned()
+        } else {
+            human(&answer.json()?)
+        };
+        if text.is_empty() {
+            return Ok(());
+        }
+        match writeln!(std::io::stdout().lock(), "{text}") {
+            // The reader (`| head`) has seen enough.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            written => written.context("cannot write to standard output"),
+        }
+    }
+}
+
+pub async fn webhooks(args: ClientArgs<WebhookCommand>) -> anyhow::Result<()> {
+    let client = Client::from_env()?;
+    let mode = Mode { json: args.json };
+    match args.command {
+        WebhookCommand::Create(create) => {
+            let answer = client
+                .send(
+                    Method::POST,
+                    client.url("/api/v1/webhooks")?,
+                    Some(create_body(&create)),
+                    &[],
+                )
+                .await?;
+            mode.print(&answer, |hook| fields(hook, WEBHOOK_FIELDS))
+        }
+        WebhookCommand::List => {
+            let answer = client.get(client.url("/api/v1/webhooks")?).await?;
+            mode.print(&answer, webhook_table)
+        }
+        WebhookCommand::Show { id } => {
+            let answer = client.get(webhook_url(&client, &id, "")?).await?;
+            mode.print(&answer, |hook| fields(hook, WEBHOOK_FIELDS))
+        }
+        WebhookCommand::Update(update) => {
+            let body = update_body(&update)?;
+            let answer = client
+                .send(
+                    Method::PATCH,
+                    webhook_url(&client, &update.id, "")?,
+                    Some(body),
+                    &[],
+                )
+                .await?;
+            mode.print(&answer, |hook| fields(hook, WEBHOOK_FIELDS))
+        }
+        WebhookCommand::Delete { id } => {
+            let answer = client
+                .send(Method::DELETE, webhook_url(&client, &id, "")?, None, &[])
+                .await?;
+            mode.print(&answer, |_| format!("deleted webhook {id}"))
+        }
+        WebhookCommand::Test { id } => {
+            let answer = client
+                .send(Method::POST, webhook_url(&client, &id, "/test")?, None, &[])
+                .await?;
+            mode.print(&answer, |result| {
+                fields(
+                    result,
+                    &["success", "status", "duration_ms", "error", "body_excerpt"],
+                )
+            })
+        }
+        WebhookCommand::Secret { id } => {
+            let answer = client.get(webhook_url(&client, &id, "/secret")?).await?;
+            mode.print(&answer, |secret| cell(&secret["secret"]))
+        }
+    }
+}
+
+pub async fn events(args: ClientArgs<EventCommand>) -> anyhow::Result<()> {
+    let client = Client::from_env()?;
+    let mode = Mode { json: args.json };
+    match args.command {
+        EventCommand::Send(send) => {
+            let payload = read_payload(&send)?;
+            let body = event_body(&send, &payload)?;
+            let headers: Vec<(&str, &str)> = send
+                .idempotency_key
+                .as_deref()
+                .map(|key| ("Idempotency-Key", key))
+                .into_iter()
+                .collect();
+            let answer = client
+                .send(
+                    Method::POST,
+                    client.url("/api/v1/events")?,
+                    Some(body),
+                    &headers,
+                )
+                .await?;
+            mode.print(&answer, |published| {
+                format!(
+                    "published event {} to {} webhook(s)",
+                    cell(&published["id"]),
+                    cell(&published["deliveries"])
+                )
+            })
+        }
+    }
+}
+
+pub async fn deliveries(args: ClientArgs<DeliveryCommand>) -> anyhow::Result<()> {
+    let client = Client::from_env()?;
+    let mode = Mode { json: args.json };
+    match args.command {
+        DeliveryCommand::List(list) => {
+            let url = deliveries_url(&client, &list)?;
+            let answer = client.get(url).await?;
+            mode.print(&answer, delivery_table)
+        }
+        DeliveryCommand::Show { id } => {
+            let answer = client.get(delivery_url(&client, &id, "")?).await?;
+            mode.print(&answer, delivery_detail)
+        }
+        DeliveryCommand::Redeliver { id } => {
+            let answer = client
+                .send(
+                    Method::POST,
+                    delivery_url(&client, &id, "/redeliver")?,
+                    None,
+                    &[],
+                )
+                .await?;
+            mode.print(&answer, |delivery| fields(delivery, DELIVERY_FIELDS))
+        }
+        DeliveryCommand::Recover { webhook, since } => {
+            let body = JsonBody(json!({ "since": time_arg(&since)? }).to_string());
+            let answer = client
+                .send(
+                    Method::POST,
+                    webhook_url(&client, &webhook, "/recover")?,
+                    Some(body),
+                    &[],
+                )
+                .await?;
+            mode.print(&answer, |result| {
+                format!("requeued {} failed deliveries", cell(&result["requeued"]))
+            })
+        }
+    }
+}
+
+fn create_body(create: &CreateWebhook) -> JsonBody {
+    let mut body = json!({
+        "name": create.name,
+        "url": create.url,
+        "event_types": create.event_types,
+        "project": create.project,
+        "enabled": !create.disabled,
+    });
+    if let Some(secret) = &create.secret {
+        body["secret"] = json!(secret);
+    }
+    JsonBody(body.to_string())
+}
+
+/// Only the fields given on the command line, so the rest stay as they are.
+fn update_body(update: &UpdateWebhook) -> anyhow::Result<JsonBody> {
+    let mut body = Map::new();
+    let mut set = |key: &str, value: Value| {
+        body.insert(key.to_owned(), value);
+    };
+    if let Some(name) = &update.name {
+        set("name", json!(name));
+    }
+    if let Some(url) = &update.url {
+        set("url", json!(url));
+    }
+    if let Some(secret) = &update.secret {
+        set("secret", json!(secret));
+    }
+    if !update.event_types.is_empty() {
+        set("event_types", json!(update.event_types));
+    }
+    if let Some(project) = &update.project {
+        set("project", json!(project));
+    } else if update.global {
+        set("project", Value::Null);
+    }
+    if update.enable || update.disable {
+        set("enabled", json!(update.enable));
+    }
+    if body.is_empty() {
+        bail!(
+            "nothing to change: give at least one of --name, --url, --secret, --event-type, --project, --global, --enable, --disable"
+        );
+    }
+    Ok(JsonBody(Value::Object(body).to_string()))
+}
+
+/// The payload's JSON text, exactly as written in the file or on stdin.
+fn read_payload(send: &SendEvent) -> anyhow::Result<String> {
+    let (text, source) = match &send.file {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => {
+            if std::io::stdin().is_terminal() {
+                bail!("give the payload JSON with --file FILE or on standard input");
+            }
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+            (text, "standard input".to_owned())
+        }
+    };
+    let raw: Box<serde_json::value::RawValue> = serde_json::from_str(&text)
+        .with_context(|| format!("the payload in {source} is not valid JSON"))?;
+    Ok(raw.get().to_owned())
+}
+
+/// The publish request, with the payload spliced in as raw text: re-serializing
+/// it would change its bytes (spacing, key order, number spelling), and the
+/// bytes are what receivers get and what is signed.
+fn event_body(send: &SendEvent, payload: &str) -> anyhow::Result<JsonBody> {
+    let mut envelope = Map::new();
+    envelope.insert("type".to_owned(), json!(send.event_type));
+    if let Some(project) = &send.project {
+        envelope.insert("project".to_owned(), json!(project));
+    }
+    if !send.properties.is_empty() {
+        let properties: Map<String, Value> = send
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        envelope.insert("properties".to_owned(), Value::Object(properties));
+    }
+    let head = serde_json::to_string(&envelope)?;
+    let Some(head) = head.strip_suffix('}') else {
+        bail!("internal error: a JSON object did not end with }}");
+    };
+    let separator = if envelope.is_empty() { "" } else { "," };
+    Ok(JsonBody(format!(
+        "{head}{separator}\"payload\":{payload}}}"
+    )))
+}
+
+fn webhook_url(client: &Client, id: &str, suffix: &str) -> anyhow::Result<Url> {
+    resource_url(client, "/api/v1/webhooks", id, suffix)
+}
+
+fn delivery_url(client: &Client, id: &str, suffix: &str) -> anyhow::Result<Url> {
+    resource_url(client, "/api/v1/deliveries", id, suffix)
+}
+
+/// `<collection>/<id><suffix>`, the id escaped as one path segment so that
+/// whatever was typed cannot reach another route.
+fn resource_url(client: &Client, collection: &str, id: &str, suffix: &str) -> anyhow::Result<Url> {
+    let mut url = client.url(collection)?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("HERALD_URL cannot have a path"))?
+        .push(id)
+        .extend(suffix.split('/').filter(|s| !s.is_empty()));
+    Ok(url)
+}
+
+fn deliveries_url(client: &Client, list: &ListDeliveries) -> anyhow::Result<Url> {
+    let mut url = webhook_url(client, &list.webhook, "/deliveries")?;
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(status) = &list.status {
+            query.append_pair("status", status);
+        }
+        if let Some(since) = &list.since {
+            query.append_pair("since", &time_arg(since)?);
+        }
+        if let Some(limit) = list.limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        if let Some(cursor) = &list.cursor {
+            query.append_pair("cursor", cursor);
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Ok(url)
+}
+
+/// RFC 3339 as given, or a duration ago (`2h`) as RFC 3339.
+fn time_arg(text: &str) -> anyhow::Result<String> {
+    match humantime::parse_duration(text) {
+        Ok(ago) => Ok(Timestamp::now()
+            .saturating_sub(ago.min(Duration::from_secs(100 * 365 * 86400)))
+            .to_rfc3339()),
+        Err(_) => Ok(text.to_owned()),
+    }
+}
+
+/// Lists come as `{"items": [...]}`.
+fn items(answer: &Value) -> &[Value] {
+    answer["items"]
+        .as_array()
+        .or_else(|| answer.as_array())
+        .map_or(&[], Vec::as_slice)
+}
+
+fn webhook_table(answer: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(answer)
+        .iter()
+        .map(|hook| {
+            let state = match (&hook["enabled"], &hook["disabled_reason"]) {
+                (Value::Bool(true), _) => "enabled".to_owned(),
+                (_, Value::String(reason)) => format!("disabled ({reason})"),
+                _ => "disabled".to_owned(),
+            };
+            vec![
+                cell(&hook["id"]),
+                cell(&hook["name"]),
+                scope(hook),
+                state,
+                cell(&hook["event_types"]),
+                cell(&hook["url"]),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no webhooks".to_owned();
+    }
+    table(
+        &["ID", "NAME", "SCOPE", "STATE", "EVENT TYPES", "URL"],
+        &rows,
+    )
+}
+
+fn delivery_table(answer: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(answer)
+        .iter()
+        .map(|d| {
+            vec![
+                cell(&d["id"]),
+                cell(&d["status"]),
+                cell(&d["event_type"]),
+                cell(&d["attempts"]),
+                cell(&d["last_status_code"]),
+                cell(&d["created_at"]),
+                cell(&d["next_attempt_at"]),
+                cell(&d["last_error"]),
+            ]
+        })
+        .collect();
+    let mut text = if rows.is_empty() {
+        "no deliveries".to_owned()
+    } else {
+        table(
+            &[
+                "ID",
+                "STATUS",
+                "EVENT TYPE",
+                "ATTEMPTS",
+                "LAST STATUS",
+                "CREATED",
+                "NEXT ATTEMPT",
+                "LAST ERROR",
+            ],
+            &rows,
+        )
+    };
+    if let Value::String(cursor) = &answer["next_cursor"] {
+        text.push_str(&format!("\nmore: --cursor {cursor}"));
+    }
+    text
+}
+
+/// A delivery, its event, then each attempt with its request and response.
+fn delivery_detail(detail: &Value) -> String {
+    let mut event = detail["event"].clone();
+    // The payload is shown as the JSON it is, not as nested fields.
+    if let Some(payload) = event.get_mut("payload").filter(|p| !p.is_string()) {
+        *payload = Value::String(payload.to_string());
+    }
+    let mut parts = vec![
+        fields(&detail["delivery"], DELIVERY_FIELDS),
+        format!("event:\n{}", indent(&fields(&event, EVENT_FIELDS))),
+    ];
+    let attempts = detail["attempts"].as_array().map_or(&[][..], Vec::as_slice);
+    if attempts.is_empty() {
+        parts.push("attempts: none yet".to_owned());
+    }
+    for attempt in attempts {
+        parts.push(attempt_block(attempt));
+    }
+    parts.join("\n\n")
+}
+
+fn attempt_block(attempt: &Value) -> String {
+    let mut summary = attempt.clone();
+    let mut sections = Vec::new();
+    if let Some(map) = summary.as_object_mut() {
+        for key in ["request_headers", "response_headers", "response_body"] {
+            if let Some(value) = map.remove(key) {
+                sections.push((key, value));
+            }
+        }
+    }
+    let mut text = format!(
+        "attempt {}:\n{}",
+        cell(&attempt["number"]),
+        indent(&fields(&summary, ATTEMPT_FIELDS))
+    );
+    for (key, value) in sections {
+        let body = match &value {
+            Value::Array(headers) => headers
+                .iter()
+                .map(|h| format!("{}: {}", cell(&h["name"]), cell(&h["value"])))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            other => cell(other),
+        };
+        text.push_str(&format!("\n  {key}:\n{}", indent(&indent(&body))));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(project: Option<&str>, properties: &[(&str, &str)]) -> SendEvent {
+        SendEvent {
+            event_type: "build:done".into(),
+            project: project.map(Into::into),
+            properties: properties
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            idempotency_key: None,
+            file: None,
+        }
+    }
+
+    #[test]
+    fn the_payload_is_spliced_byte_exact() {
+        let payload = r#"{"z": 1,   "a": [1.50, "é"]}"#;
+        let body = event_body(&send(Some("p\"q"), &[("k", "v")]), payload)
+            .unwrap()
+            .0;
+        assert!(
+            body.ends_with(&format!(",\"payload\":{payload}}}")),
+            "{body}"
+        );
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["project"], "p\"q");
+        assert_eq!(parsed["properties"]["k"], "v");
+        assert_eq!(parsed["type"], "build:done");
+        let bare = event_body(&send(None, &[]), "[1]").unwrap().0;
+        assert_eq!(bare, r#"{"type":"build:done","payload":[1]}"#);
+    }
+
+    #[test]
+    fn an_update_sends_only_what_was_given() {
+        let update = UpdateWebhook {
+            id: "x".into(),
+            name: None,
+            url: None,
+            secret: None,
+            event_types: vec![],
+            project: None,
+            global: true,
+            enable: false,
+            disable: true,
+        };
+        assert_eq!(
+            update_body(&update).unwrap().0,
+            r#"{"enabled":false,"project":null}"#
+        );
+        let nothing = UpdateWebhook {
+            global: false,
+            disable: false,
+            ..update
+        };
+        assert!(update_body(&nothing).is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_a_duration_ago() {
+        assert_eq!(
+            time_arg("2026-01-02T03:04:05Z").unwrap(),
+            "2026-01-02T03:04:05Z"
+        );
+        let ago = Timestamp::parse_rfc3339(&time_arg("2h").unwrap()).unwrap();
+        let expected = Timestamp::now().saturating_sub(Duration::from_secs(7200));
+        assert!((ago.millis() - expected.millis()).abs() < 60_000);
+    }
+
+    #[test]
+    fn ids_cannot_escape_their_path_segment() {
+        let client = Client::new("http://127.0.0.1:9/prefix/".parse().unwrap(), None).unwrap();
+        let url = webhook_url(&client, "../healthz?x", "/test").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/prefix/api/v1/webhooks/..%2Fhealthz%3Fx/test"
+        );
+    }
+}

@@ -1,0 +1,696 @@
+//! Server configuration. Layers, later ones winning: built-in defaults, the TOML
+//! file given by `--config`, `HERALD_*` environment variables, command-line flags.
+//! Every key is documented in `herald.example.toml` at the repository root.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use herald_core::retry::RetrySchedule;
+use herald_delivery::DeliveryConfig;
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::args::ServeArgs;
+
+/// A request timeout longer than this is surely a typo, and would make leases
+/// (which outlive it) absurdly long.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Durations from humantime can reach `Duration::MAX`; adding to them in a
+/// timer must not overflow.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Top-level keys that come from the environment as plain strings, read raw so
+/// that e.g. a numeric admin token stays a string.
+const STRING_ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "admin_token",
+    "external_url",
+    "database_url",
+];
+/// Table keys that come from the environment as `HERALD_<TABLE>__<KEY>`.
+const NESTED_ENV_KEYS: &[&str] = &[
+    "delivery.request_timeout",
+    "delivery.retry_schedule",
+    "delivery.retry_jitter",
+    "delivery.max_in_flight",
+    "delivery.max_in_flight_per_webhook",
+    "delivery.poll_interval",
+    "delivery.response_body_cap",
+    "limits.max_payload_bytes",
+    "limits.max_webhooks_per_scope",
+    "retention.max_age",
+    "retention.purge_interval",
+    "retention.idempotency_ttl",
+];
+
+/// A configuration that cannot be used. `herald serve` exits with code 2 on it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    pub fn key(key: &str, message: impl fmt::Display) -> Self {
+        Self(format!("{key}: {message}"))
+    }
+}
+
+/// The validated configuration of `herald serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub admin_token: Option<AdminToken>,
+    /// The URL people and code hosts reach this server at; `None` means
+    /// `http://` and the address actually bound.
+    pub external_url: Option<url::Url>,
+    pub database_url: Option<String>,
+    pub delivery: DeliveryConfig,
+    pub limits: Limits,
+    pub retention: Retention,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_payload_bytes: usize,
+    pub max_webhooks_per_scope: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age: Duration,
+    pub purge_interval: Duration,
+    pub idempotency_ttl: Duration,
+}
+
+/// Loads and validates the configuration from all layers.
+pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
+    let raw: RawConfig = figment(args)?.extract().map_err(describe_figment_error)?;
+    raw.validate()
+}
+
+fn figment(args: &ServeArgs) -> Result<Figment, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(path) = &args.config {
+        if !path.is_file() {
+            return Err(ConfigError(format!(
+                "config file {} does not exist",
+                path.display()
+            )));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(Env::prefixed("HERALD_").split("__").only(NESTED_ENV_KEYS));
+    for key in STRING_ENV_KEYS {
+        if let Some(value) = env_string(key)? {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+    }
+    if let Some(value) = env_string("allow_cidr")? {
+        figment = figment.merge(Serialized::default("allow_cidr", split_list(&value)));
+    }
+    Ok(figment.merge(flag_overrides(args)))
+}
+
+/// A non-empty `HERALD_<KEY>` variable.
+fn env_string(key: &str) -> Result<Option<String>, ConfigError> {
+    let name = format!("HERALD_{}", key.to_ascii_uppercase());
+    match std::env::var(&name) {
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ConfigError(format!("{name} is not valid UTF-8")))
+        }
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn flag_overrides(args: &ServeArgs) -> Figment {
+    let mut figment = Figment::new();
+    if let Some(listen) = &args.listen {
+        figment = figment.merge(Serialized::default("listen", listen));
+    }
+    if let Some(dir) = &args.data_dir {
+        figment = figment.merge(Serialized::default("data_dir", dir));
+    }
+    if !args.allow_cidr.is_empty() {
+        figment = figment.merge(Serialized::default("allow_cidr", &args.allow_cidr));
+    }
+    if let Some(url) = &args.database_url {
+        figment = figment.merge(Serialized::default("database_url", url));
+    }
+    figment
+}
+
+/// Each problem as `key: what is wrong (where it was set)`.
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let messages: Vec<String> = error.into_iter().map(|e| describe_one(&e)).collect();
+    ConfigError(messages.join("; "))
+}
+
+fn describe_one(error: &figment::Error) -> String {
+    let key = error.path.join(".").to_ascii_lowercase();
+    let source = error.metadata.as_ref().and_then(|meta| match &meta.source {
+        Some(figment::Source::File(path)) => Some(format!("in {}", path.display())),
+        _ if meta.name.contains("environment") => Some(format!(
+            "from HERALD_{}",
+            key.to_ascii_uppercase().replace('.', "__")
+        )),
+        _ => None,
+    });
+    let key = if key.is_empty() {
+        "config".to_owned()
+    } else {
+        key
+    };
+    match source {
+        Some(source) => format!("{key}: {} ({source})", error.kind),
+        None => format!("{key}: {}", error.kind),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    listen: String,
+    data_dir: PathBuf,
+    admin_token: Option<String>,
+    allow_cidr: Vec<String>,
+    external_url: Option<String>,
+    database_url: Option<String>,
+    delivery: RawDelivery,
+    limits: RawLimits,
+    retention: RawRetention,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./herald-data"),
+            admin_token: None,
+            allow_cidr: Vec::new(),
+            external_url: None,
+            database_url: None,
+            delivery: RawDelivery::default(),
+            limits: RawLimits::default(),
+            retention: RawRetention::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDelivery {
+    request_timeout: HumanDuration,
+    retry_schedule: Vec<HumanDuration>,
+    retry_jitter: f64,
+    max_in_flight: usize,
+    max_in_flight_per_webhook: usize,
+    poll_interval: HumanDuration,
+    response_body_cap: usize,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        let engine = DeliveryConfig::default();
+        Self {
+            request_timeout: HumanDuration(engine.request_timeout),
+            retry_schedule: engine
+                .retry
+                .delays
+                .iter()
+                .copied()
+                .map(HumanDuration)
+                .collect(),
+            retry_jitter: engine.retry.jitter,
+            max_in_flight: engine.max_in_flight,
+            max_in_flight_per_webhook: engine.max_in_flight_per_webhook,
+            poll_interval: HumanDuration(engine.poll_interval),
+            response_body_cap: engine.response_body_cap,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    max_payload_bytes: usize,
+    max_webhooks_per_scope: u32,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 1024 * 1024,
+            max_webhooks_per_scope: 10,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetention {
+    max_age: HumanDuration,
+    purge_interval: HumanDuration,
+    idempotency_ttl: HumanDuration,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        let hours = |h: u64| HumanDuration(Duration::from_secs(h * 3600));
+        Self {
+            max_age: hours(30 * 24),
+            purge_interval: hours(1),
+            idempotency_ttl: hours(24),
+        }
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let listen = self.listen.parse().map_err(|_| {
+            ConfigError::key(
+                "listen",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::key("data_dir", "must not be empty"));
+        }
+        let allow_cidrs = self
+            .allow_cidr
+            .iter()
+            .map(|text| parse_cidr(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Settings {
+            listen,
+            data_dir: self.data_dir,
+            admin_token: self.admin_token.map(validate_admin_token).transpose()?,
+            external_url: self
+                .external_url
+                .as_deref()
+                .map(parse_external_url)
+                .transpose()?,
+            database_url: self.database_url.filter(|url| !url.trim().is_empty()),
+            delivery: self.delivery.validate(allow_cidrs)?,
+            limits: self.limits.validate()?,
+            retention: self.retention.validate()?,
+        })
+    }
+}
+
+impl RawDelivery {
+    fn validate(self, allow_cidrs: Vec<IpNet>) -> Result<DeliveryConfig, ConfigError> {
+        let request_timeout = self.request_timeout.0;
+        if request_timeout.is_zero() || request_timeout > MAX_REQUEST_TIMEOUT {
+            return Err(ConfigError::key(
+                "delivery.request_timeout",
+                format!(
+                    "must be more than 0 and at most {}",
+                    humantime::format_duration(MAX_REQUEST_TIMEOUT)
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.retry_jitter) {
+            return Err(ConfigError::key(
+                "delivery.retry_jitter",
+                format!(
+                    "must be at least 0 and below 1 (a fraction, 0.2 is ±20%), got {}",
+                    self.retry_jitter
+                ),
+            ));
+        }
+        positive("delivery.max_in_flight", self.max_in_flight)?;
+        positive(
+            "delivery.max_in_flight_per_webhook",
+            self.max_in_flight_per_webhook,
+        )?;
+        if self.poll_interval.0.is_zero() {
+            return Err(ConfigError::key(
+                "delivery.poll_interval",
+                "must be more than 0",
+            ));
+        }
+        let defaults = DeliveryConfig::default();
+        Ok(DeliveryConfig {
+            request_timeout,
+            max_in_flight: self.max_in_flight,
+            max_in_flight_per_webhook: self.max_in_flight_per_webhook,
+            poll_interval: self.poll_interval.0,
+            retry: RetrySchedule {
+                delays: self.retry_schedule.into_iter().map(|d| d.0).collect(),
+                jitter: self.retry_jitter,
+                ..defaults.retry
+            },
+            response_body_cap: self.response_body_cap,
+            allow_cidrs,
+            ..defaults
+        })
+    }
+}
+
+impl RawLimits {
+    fn validate(self) -> Result<Limits, ConfigError> {
+        positive("limits.max_payload_bytes", self.max_payload_bytes)?;
+        positive(
+            "limits.max_webhooks_per_scope",
+            self.max_webhooks_per_scope as usize,
+        )?;
+        Ok(Limits {
+            max_payload_bytes: self.max_payload_bytes,
+            max_webhooks_per_scope: self.max_webhooks_per_scope,
+        })
+    }
+}
+
+impl RawRetention {
+    fn validate(self) -> Result<Retention, ConfigError> {
+        for (key, value) in [
+            ("retention.max_age", self.max_age),
+            ("retention.purge_interval", self.purge_interval),
+            ("retention.idempotency_ttl", self.idempotency_ttl),
+        ] {
+            if value.0.is_zero() {
+                return Err(ConfigError::key(key, "must be more than 0"));
+            }
+        }
+        Ok(Retention {
+            max_age: self.max_age.0,
+            purge_interval: self.purge_interval.0,
+            idempotency_ttl: self.idempotency_ttl.0,
+        })
+    }
+}
+
+fn positive(key: &str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::key(key, "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// A network (`10.0.0.0/8`) or a single address (`10.1.2.3`).
+fn parse_cidr(text: &str) -> Result<IpNet, ConfigError> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            ConfigError::key(
+                "allow_cidr",
+                format!("{text:?} is not a network like 127.0.0.0/8 or an address"),
+            )
+        })
+}
+
+fn validate_admin_token(token: String) -> Result<AdminToken, ConfigError> {
+    if token.trim().is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::key(
+            "admin_token",
+            "must be non-empty with no spaces or control characters",
+        ));
+    }
+    Ok(AdminToken(token))
+}
+
+fn parse_external_url(text: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(text)
+        .map_err(|e| ConfigError::key("external_url", format!("{text:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::key(
+            "external_url",
+            format!("{text:?} must be an http or https URL"),
+        ));
+    }
+    Ok(url)
+}
+
+/// A duration written for people: `10s`, `5m`, `2h`, `30d`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HumanDuration(Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(HumanDurationVisitor)
+    }
+}
+
+struct HumanDurationVisitor;
+
+impl Visitor<'_> for HumanDurationVisitor {
+    type Value = HumanDuration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"10s\", \"5m\", \"2h\" or \"30d\"")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<HumanDuration, E> {
+        let duration = humantime::parse_duration(text).map_err(|e| {
+            E::custom(format!(
+                "{text:?} is not a duration ({e}); write e.g. \"10s\", \"5m\", \"2h\" or \"30d\""
+            ))
+        })?;
+        if duration > MAX_DURATION {
+            return Err(E::custom(format!("{text:?} is longer than 10 years")));
+        }
+        Ok(HumanDuration(duration))
+    }
+}
+
+#[cfg(test)]
+// `Jail`'s closures must return figment's large error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use std::path::Path;
+
+    use figment::Jail;
+
+    use super::*;
+
+    fn example_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../herald.example.toml")
+    }
+
+    fn load_in(
+        jail: &mut Jail,
+        toml: Option<&str>,
+        args: ServeArgs,
+    ) -> Result<Settings, ConfigError> {
+        let mut args = args;
+        if let Some(text) = toml {
+            jail.create_file("herald.toml", text).expect("write config");
+            args.config = Some(jail.directory().join("herald.toml"));
+        }
+        load(&args)
+    }
+
+    #[test]
+    fn defaults_apply_with_no_file_env_or_flags() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let s = load_in(jail, None, ServeArgs::default()).unwrap();
+            assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+            assert_eq!(s.data_dir, PathBuf::from("./herald-data"));
+            assert_eq!(s.delivery.request_timeout, Duration::from_secs(10));
+            assert_eq!(s.delivery.retry.delays.len(), 7);
+            assert_eq!(
+                s.limits,
+                Limits {
+                    max_payload_bytes: 1 << 20,
+                    max_webhooks_per_scope: 10
+                }
+            );
+            assert_eq!(s.retention.max_age, Duration::from_secs(30 * 86400));
+            assert!(s.admin_token.is_none() && s.database_url.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_file_parses_and_states_the_defaults() {
+        Jail::expect_with(|_| {
+            let args = ServeArgs {
+                config: Some(example_path()),
+                ..ServeArgs::default()
+            };
+            let example = load(&args).unwrap();
+            let defaults = load(&ServeArgs::default()).unwrap();
+            assert_eq!(example.listen, defaults.listen);
+            assert_eq!(example.data_dir, defaults.data_dir);
+            assert_eq!(example.limits, defaults.limits);
+            assert_eq!(example.retention, defaults.retention);
+            assert_eq!(
+                example.delivery.request_timeout,
+                defaults.delivery.request_timeout
+            );
+            assert_eq!(example.delivery.retry, defaults.delivery.retry);
+            assert_eq!(
+                example.delivery.max_in_flight,
+                defaults.delivery.max_in_flight
+            );
+            assert_eq!(
+                example.delivery.max_in_flight_per_webhook,
+                defaults.delivery.max_in_flight_per_webhook
+            );
+            assert_eq!(
+                example.delivery.poll_interval,
+                defaults.delivery.poll_interval
+            );
+            assert_eq!(
+                example.delivery.response_body_cap,
+                defaults.delivery.response_body_cap
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_env_then_flags_each_override_the_one_before() {
+        Jail::expect_with(|jail| {
+            let toml = r#"
+                listen = "127.0.0.1:1111"
+                data_dir = "from-file"
+                allow_cidr = ["10.0.0.0/8"]
+                [delivery]
+                request_timeout = "3s"
+            "#;
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
+            assert_eq!(s.listen.port(), 1111);
+            assert_eq!(s.data_dir, PathBuf::from("from-file"));
+            assert_eq!(s.delivery.request_timeout, Duration::from_secs(3));
+
+            jail.set_env("HERALD_LISTEN", "127.0.0.1:2222");
+            jail.set_env("HERALD_DELIVERY__REQUEST_TIMEOUT", "4s");
+            jail.set_env("HERALD_ALLOW_CIDR", "127.0.0.0/8, 192.168.1.7");
+            jail.set_env("HERALD_ADMIN_TOKEN", "12345");
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
+            assert_eq!(s.listen.port(), 2222);
+            assert_eq!(s.data_dir, PathBuf::from("from-file"));
+            assert_eq!(s.delivery.request_timeout, Duration::from_secs(4));
+            let cidrs: Vec<String> = s
+                .delivery
+                .allow_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(cidrs, ["127.0.0.0/8", "192.168.1.7/32"]);
+            assert_eq!(s.admin_token, Some(AdminToken("12345".into())));
+
+            let flags = ServeArgs {
+                listen: Some("127.0.0.1:3333".into()),
+                data_dir: Some("from-flag".into()),
+                allow_cidr: vec!["172.16.0.0/12".into()],
+                ..ServeArgs::default()
+            };
+            let s = load_in(jail, Some(toml), flags).unwrap();
+            assert_eq!(s.listen.port(), 3333);
+            assert_eq!(s.data_dir, PathBuf::from("from-flag"));
+            assert_eq!(
+                s.delivery.allow_cidrs,
+                vec!["172.16.0.0/12".parse::<IpNet>().unwrap()]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn client_variables_do_not_disturb_the_server() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HERALD_URL", "http://127.0.0.1:9");
+            jail.set_env("HERALD_TOKEN", "t");
+            assert!(load_in(jail, None, ServeArgs::default()).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_named_at_any_depth() {
+        Jail::expect_with(|jail| {
+            let err =
+                load_in(jail, Some("lisen = \"127.0.0.1:1\""), ServeArgs::default()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            let err = load_in(
+                jail,
+                Some("[delivery]\nrequest_timout = \"1s\""),
+                ServeArgs::default(),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("request_timout"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_the_rule() {
+        Jail::expect_with(|jail| {
+            let cases = [
+                ("[delivery]\nrequest_timeout = \"ten\"", "request_timeout"),
+                (
+                    "[delivery]\nrequest_timeout = \"0s\"",
+                    "delivery.request_timeout",
+                ),
+                (
+                    "[delivery]\nrequest_timeout = \"2days\"",
+                    "delivery.request_timeout",
+                ),
+                ("[delivery]\nretry_jitter = 1.5", "delivery.retry_jitter"),
+                (
+                    "[delivery]\nretry_schedule = [\"5s\", \"soon\"]",
+                    "retry_schedule",
+                ),
+                ("[delivery]\nmax_in_flight = 0", "delivery.max_in_flight"),
+                (
+                    "[limits]\nmax_webhooks_per_scope = -1",
+                    "max_webhooks_per_scope",
+                ),
+                ("[retention]\nmax_age = \"0d\"", "retention.max_age"),
+                ("listen = \"localhost\"", "listen"),
+                ("allow_cidr = [\"10.0.0.0/33\"]", "allow_cidr"),
+                ("external_url = \"ftp://x\"", "external_url"),
+                ("admin_token = \"has space\"", "admin_token"),
+            ];
+            for (toml, key) in cases {
+                let err = load_in(jail, Some(toml), ServeArgs::default())
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(key), "{toml:?} gave {err:?}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        Jail::expect_with(|_| {
+            let args = ServeArgs {
+                config: Some("no-such.toml".into()),
+                ..ServeArgs::default()
+            };
+            let err = load(&args).unwrap_err().to_string();
+            assert!(err.contains("no-such.toml"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,174 @@
+//! `herald serve`: prepares the data directory, opens the store, starts the
+//! delivery engine and the janitor, and serves the API until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use herald_delivery::{Engine, JanitorConfig, spawn_janitor};
+use herald_server::{AppState, ServerConfig};
+use herald_sqlite::{SqliteConfig, SqliteStore};
+use herald_store::{PurgePolicy, Store, lease_for};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, Settings};
+use crate::datadir::{self, TokenSource};
+
+/// Rows the janitor deletes per transaction, so a purge never holds the writer long.
+const PURGE_BATCH: u32 = 1000;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let store_choice = choose_store(&settings)?;
+    let dir = &settings.data_dir;
+    datadir::prepare(dir)?;
+    eprintln!("data directory: {}", dir.display());
+    let cipher = datadir::load_or_create_cipher(dir)?;
+    let (admin_token, source) = datadir::admin_token(dir, settings.admin_token.clone())?;
+    announce_token(&source);
+    let store = open_store(store_choice)?;
+    tracing::info!(
+        request_timeout = ?settings.delivery.request_timeout,
+        lease = ?lease_for(settings.delivery.request_timeout),
+        "delivery engine starting"
+    );
+
+    let shutdown = CancellationToken::new();
+    let engine = Engine::start(
+        store.clone(),
+        cipher.clone(),
+        settings.delivery.clone(),
+        shutdown.clone(),
+    )
+    .context("cannot start the delivery engine")?;
+    let janitor = spawn_janitor(store.clone(), janitor_config(&settings), shutdown.clone());
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    eprintln!("listening on http://{bound}");
+    tracing::info!(external_url = %external_url(&settings, bound), "Herald is ready");
+
+    let server_config = ServerConfig {
+        max_payload_bytes: settings.limits.max_payload_bytes,
+        max_webhooks_per_scope: settings.limits.max_webhooks_per_scope,
+        admin_token: admin_token.0,
+    };
+    let state = AppState::new(store, cipher, engine.clone(), server_config);
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let served = herald_server::run(listener, state, shutdown.clone().cancelled_owned()).await;
+
+    // The server may also have stopped on an error; everything else stops with it.
+    shutdown.cancel();
+    engine.join().await;
+    if let Err(error) = janitor.await {
+        tracing::warn!(%error, "the janitor task failed");
+    }
+    served.context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The stores this build can open.
+enum StoreChoice {
+    Sqlite(PathBuf),
+}
+
+/// The one place that chooses the store from the configuration; it runs before
+/// anything touches the disk, so a refused choice leaves nothing behind.
+fn choose_store(settings: &Settings) -> Result<StoreChoice, ConfigError> {
+    match settings.database_url.as_deref() {
+        None => Ok(StoreChoice::Sqlite(
+            settings.data_dir.join(datadir::DATABASE_FILE),
+        )),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Err(ConfigError::key(
+                "database_url",
+                "PostgreSQL store is not available in this build; leave database_url empty to use SQLite in the data directory",
+            ))
+        }
+        Some(_) => Err(ConfigError::key(
+            "database_url",
+            "must be a postgres:// URL, or empty for SQLite in the data directory",
+        )),
+    }
+}
+
+fn open_store(choice: StoreChoice) -> anyhow::Result<Arc<dyn Store>> {
+    match choice {
+        StoreChoice::Sqlite(path) => {
+            let store = SqliteStore::open(&path, SqliteConfig::default())
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn janitor_config(settings: &Settings) -> JanitorConfig {
+    JanitorConfig {
+        interval: settings.retention.purge_interval,
+        policy: PurgePolicy {
+            retention: settings.retention.max_age,
+            idempotency_ttl: settings.retention.idempotency_ttl,
+            batch: PURGE_BATCH,
+        },
+    }
+}
+
+/// Tells where the token is, never what it is: stderr may end up in a log.
+fn announce_token(source: &TokenSource) {
+    match source {
+        TokenSource::Configured => {
+            eprintln!("admin token: from HERALD_ADMIN_TOKEN or the config file")
+        }
+        TokenSource::Generated(path) => {
+            eprintln!(
+                "admin token: generated and saved in {} (mode 0600)",
+                path.display()
+            );
+        }
+        TokenSource::Reused(path) => eprintln!("admin token: read from {}", path.display()),
+    }
+}
+
+fn external_url(settings: &Settings, bound: SocketAddr) -> String {
+    match &settings.external_url {
+        Some(url) => url.to_string(),
+        None => format!("http://{bound}"),
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    tokio::select! {
+        () = wait_for_signal() => {
+            tracing::info!("shutting down: finishing requests and attempts in flight");
+            shutdown.cancel();
+        }
+        () = shutdown.cancelled() => {}
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
