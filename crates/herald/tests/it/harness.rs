@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,6 +58,8 @@ impl TestApp {
 
     pub async fn spawn_with(options: AppOptions) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        // reqwest is built without a default crypto provider; tests pick ring like the binary.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -106,10 +107,6 @@ impl TestApp {
         self.child = Some(child);
     }
 
-    pub fn data_path(&self) -> PathBuf {
-        self.data_dir.path().join("data")
-    }
-
     /// SIGKILL: no shutdown hook runs, exactly like a crash.
     pub async fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -152,10 +149,6 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.request(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     /// Registers a webhook and returns its JSON (with the secret).
@@ -214,8 +207,6 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr, tx: oneshot::Sender
 #[derive(Clone, Debug)]
 pub enum Behaviour {
     Status(u16),
-    /// Answer with this status and header.
-    StatusWithHeader(u16, &'static str, &'static str),
     /// Answer with this status after a delay.
     Slow(Duration, u16),
     /// Never answer (until the client gives up).
@@ -235,10 +226,6 @@ impl Received {
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
 
@@ -288,10 +275,6 @@ impl Receiver {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
-    }
-
-    pub fn set_behaviour(&self, behaviour: Behaviour) {
-        *self.state.behaviour.lock().expect("lock") = behaviour;
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -364,7 +347,6 @@ async fn record(
     let behaviour = state.behaviour.lock().expect("lock").clone();
     match behaviour {
         Behaviour::Status(code) => status(code).into_response(),
-        Behaviour::StatusWithHeader(code, name, value) => (status(code), [(name, value)]).into_response(),
         Behaviour::Slow(delay, code) => {
             tokio::time::sleep(delay).await;
             status(code).into_response()
