@@ -1,1 +1,241 @@
+//! The SQLite store: Herald's default, embedded, single-node [`Store`].
+//!
+//! Layout:
+//! - [`SqliteStore`] (this file): opens the database and routes each `Store`
+//!   call to the writer or to the readers.
+//! - `writer`: the one thread that writes. Jobs arrive on a channel and are
+//!   committed in groups (group commit): one `BEGIN IMMEDIATE ... COMMIT`, one
+//!   fsync, for everything queued, each job in its own savepoint. Replies go
+//!   out only after the commit. Claims and attempt records are writes too.
+//! - `readers`: a few threads with read-only connections for gets and lists;
+//!   in WAL mode they never wait for the writer.
+//! - `schema`: connection settings (WAL, `synchronous=FULL`, foreign keys) and
+//!   the migrations, versioned by `PRAGMA user_version`.
+//! - `webhooks`, `events`, `work`, `log`, `purge`: the SQL of each group of
+//!   operations. `webhooks` also holds the writer's in-memory copy of the
+//!   webhooks, which fan-out and claims read instead of the table; every
+//!   webhook write goes through the writer and drops it.
+//! - `rows`: how records map to columns (ids as 16-byte blobs, times as
+//!   integer milliseconds, lists and maps as JSON text).
+//! - `error`: [`SqliteError`], which reaches `Store` callers as
+//!   `StoreError::Backend` with no stored value in its message.
+//!
+//! One process owns a database file: the webhook cache notices another
+//! connection's commits (`PRAGMA data_version`), but leases and group commit
+//! assume one writer.
 
+mod error;
+mod events;
+mod log;
+mod purge;
+mod readers;
+mod rows;
+mod schema;
+mod webhooks;
+mod work;
+mod writer;
+
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::id::{DeliveryId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{
+    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
+    DeliveryRecord, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult,
+    WebhookPatch, WebhookRecord,
+};
+
+pub use error::SqliteError;
+pub use schema::SCHEMA_VERSION;
+
+use readers::ReaderPool;
+use writer::WriterHandle;
+
+/// How the store uses SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// Read-only connections, each on its own thread (at least one is opened).
+    pub readers: usize,
+    /// `synchronous=FULL`: every commit is fsynced before any caller hears of
+    /// it. `false` gives `NORMAL`, which in WAL mode never corrupts the
+    /// database but may lose the last commits on power loss.
+    pub synchronous_full: bool,
+    /// The most write jobs committed in one transaction.
+    pub max_batch: usize,
+    /// How long a connection waits for a lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            synchronous_full: true,
+            max_batch: 512,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    // Field order matters: dropping the two senders first lets the threads
+    // finish their queues and exit, then `_threads` joins them.
+    writer: WriterHandle,
+    readers: ReaderPool,
+    _threads: Threads,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it and its parent directory if
+    /// needed, and brings its schema up to date.
+    pub fn open(path: &Path, config: SqliteConfig) -> Result<Self, SqliteError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| SqliteError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let write_conn = schema::open_writer(path, &config)?;
+        let (readers, mut threads) = ReaderPool::spawn(path, &config)?;
+        let (writer, writer_thread) = WriterHandle::spawn(write_conn, config.max_batch)?;
+        // Joined last, so the writer's connection closes after the readers' and
+        // checkpoints the WAL into the database file.
+        threads.push(writer_thread);
+        Ok(Self {
+            writer,
+            readers,
+            _threads: Threads(threads),
+        })
+    }
+}
+
+/// Waits for the store's threads when the store is dropped, so the database is
+/// closed by the time `drop` returns.
+struct Threads(Vec<JoinHandle<()>>);
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        for thread in self.0.drain(..) {
+            // A thread that panicked has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_webhook(
+        &self,
+        new: NewWebhook,
+        max_per_scope: u32,
+    ) -> StoreResult<WebhookRecord> {
+        self.writer
+            .run(move |w| webhooks::create(w, new, max_per_scope))
+            .await
+    }
+
+    async fn get_webhook(&self, id: WebhookId) -> StoreResult<Option<WebhookRecord>> {
+        self.readers.run(move |conn| webhooks::get(conn, id)).await
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
+        self.readers.run(|conn| webhooks::list(conn)).await
+    }
+
+    async fn update_webhook(
+        &self,
+        id: WebhookId,
+        patch: WebhookPatch,
+        max_per_scope: u32,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        self.writer
+            .run(move |w| webhooks::update(w, id, patch, max_per_scope))
+            .await
+    }
+
+    async fn delete_webhook(&self, id: WebhookId) -> StoreResult<bool> {
+        self.writer.run(move |w| webhooks::delete(w, id)).await
+    }
+
+    async fn disable_webhook(&self, id: WebhookId, reason: &str) -> StoreResult<()> {
+        let reason = reason.to_owned();
+        self.writer
+            .run(move |w| webhooks::disable(w, id, &reason))
+            .await
+    }
+
+    async fn publish(
+        &self,
+        event: NewEvent,
+        idempotency_key: Option<String>,
+    ) -> StoreResult<Published> {
+        self.writer
+            .run(move |w| events::publish(w, &event, idempotency_key.as_deref()))
+            .await
+    }
+
+    async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.writer.run(move |w| work::claim_due(w, &request)).await
+    }
+
+    async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
+        self.writer
+            .run(move |w| work::record_attempt(w, &outcome))
+            .await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
+        self.readers.run(|conn| work::next_due_at(conn)).await
+    }
+
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryDetail>> {
+        self.readers
+            .run(move |conn| log::get_delivery(conn, id))
+            .await
+    }
+
+    async fn list_deliveries(&self, query: DeliveryQuery) -> StoreResult<DeliveryPage> {
+        self.readers
+            .run(move |conn| log::list_deliveries(conn, &query))
+            .await
+    }
+
+    async fn redeliver(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>> {
+        self.writer.run(move |w| log::redeliver(w, id)).await
+    }
+
+    async fn recover(&self, webhook: WebhookId, since: Timestamp) -> StoreResult<u64> {
+        self.writer
+            .run(move |w| log::recover(w, webhook, since))
+            .await
+    }
+
+    async fn purge(&self, policy: PurgePolicy) -> StoreResult<PurgeReport> {
+        let mut total = PurgeReport::default();
+        loop {
+            let batch = self
+                .writer
+                .run(move |w| purge::purge_batch(w, &policy))
+                .await?;
+            total.events += batch.events;
+            total.deliveries += batch.deliveries;
+            total.attempts += batch.attempts;
+            total.idempotency_keys += batch.idempotency_keys;
+            if !purge::batch_was_full(&batch, &policy) {
+                return Ok(total);
+            }
+        }
+    }
+}

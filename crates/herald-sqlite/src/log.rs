@@ -1,0 +1,138 @@
+//! The delivery log: reading deliveries with their attempts, and queueing them
+//! again (redelivery, recovery).
+
+use herald_core::id::{DeliveryId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Failure, SqliteError};
+use crate::rows::{
+    ATTEMPT_COLUMNS, DELIVERY_COLUMNS, EVENT_COLUMNS, attempt_from_row, delivery_from_row,
+    event_from_row,
+};
+use crate::writer::Writer;
+
+/// Sorts after every UUID: the cursor of the first page.
+const AFTER_ALL_IDS: [u8; 16] = [0xff; 16];
+
+pub(crate) fn get_delivery(
+    conn: &mut Connection,
+    id: DeliveryId,
+) -> Result<Option<DeliveryDetail>, Failure> {
+    // One read transaction, so the delivery, its event and its attempts agree.
+    let tx = conn.transaction()?;
+    let Some(delivery) = find(&tx, id)? else {
+        return Ok(None);
+    };
+    let event = tx
+        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+        .query_row([delivery.event_id.as_bytes()], |row| event_from_row(row, 0))?;
+    let attempts = tx
+        .prepare_cached(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ?1 ORDER BY rowid"
+        ))?
+        .query_map([id.as_bytes()], attempt_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(DeliveryDetail {
+        delivery,
+        event,
+        attempts,
+    }))
+}
+
+fn find(conn: &Connection, id: DeliveryId) -> Result<Option<DeliveryRecord>, SqliteError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+        ))?
+        .query_row([id.as_bytes()], delivery_from_row)
+        .optional()?)
+}
+
+/// Newest first. Ids are time-ordered, so "before the cursor" is "older than
+/// the last item shown", and the walk follows the (webhook_id, id) index.
+pub(crate) fn list_deliveries(
+    conn: &Connection,
+    query: &DeliveryQuery,
+) -> Result<DeliveryPage, Failure> {
+    let limit = query.limit.max(1);
+    let cursor = query.cursor.map_or(AFTER_ALL_IDS, |id| *id.as_bytes());
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+         WHERE webhook_id = ?1 AND id < ?2 \
+           AND (?3 IS NULL OR status = ?3) \
+           AND (?4 IS NULL OR created_at >= ?4) \
+           AND (?5 IS NULL OR created_at < ?5) \
+         ORDER BY id DESC LIMIT ?6"
+    ))?;
+    let mut items: Vec<DeliveryRecord> = stmt
+        .query_map(
+            params![
+                query.webhook_id.as_bytes(),
+                cursor,
+                query.status.map(DeliveryStatus::as_str),
+                query.since.map(Timestamp::millis),
+                query.until.map(Timestamp::millis),
+                // One more than asked tells whether another page follows.
+                i64::from(limit) + 1,
+            ],
+            delivery_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|d| d.id)
+    } else {
+        None
+    };
+    Ok(DeliveryPage { items, next_cursor })
+}
+
+/// Queues one more attempt now with a fresh schedule, unless the delivery is
+/// leased right now.
+pub(crate) fn redeliver(w: &Writer, id: DeliveryId) -> Result<Option<DeliveryRecord>, Failure> {
+    let conn = w.conn();
+    let now = Timestamp::now();
+    let Some(current) = find(conn, id)? else {
+        return Ok(None);
+    };
+    if is_leased(conn, &current, now)? {
+        return Ok(Some(current));
+    }
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, failures_in_schedule = 0, \
+         lease_token = NULL, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id.as_bytes(), now.millis()])?;
+    Ok(find(conn, id)?)
+}
+
+fn is_leased(
+    conn: &Connection,
+    delivery: &DeliveryRecord,
+    now: Timestamp,
+) -> Result<bool, SqliteError> {
+    if delivery.status != DeliveryStatus::Pending
+        || delivery.next_attempt_at.is_none_or(|at| at <= now)
+    {
+        return Ok(false);
+    }
+    let token: Option<i64> = conn
+        .prepare_cached("SELECT lease_token FROM deliveries WHERE id = ?1")?
+        .query_row([delivery.id.as_bytes()], |row| row.get(0))?;
+    Ok(token.is_some())
+}
+
+pub(crate) fn recover(w: &Writer, webhook: WebhookId, since: Timestamp) -> Result<u64, Failure> {
+    let now = Timestamp::now();
+    let requeued = w
+        .conn()
+        .prepare_cached(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3, failures_in_schedule = 0, \
+             lease_token = NULL, updated_at = ?3 WHERE webhook_id = ?1 AND status = 'failed' AND created_at >= ?2",
+        )?
+        .execute(params![webhook.as_bytes(), since.millis(), now.millis()])?;
+    Ok(requeued as u64)
+}

@@ -1,0 +1,192 @@
+//! The work queue: claiming due deliveries by lease, and recording attempts.
+//!
+//! A claim moves `next_attempt_at` to the end of the lease and sets a fresh
+//! random `lease_token`. A lease that runs out therefore leaves the delivery
+//! due again, and a late attempt carries a token that no longer matches.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use herald_core::id::{DeliveryId, EventId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{
+    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord, LeaseToken,
+    NextStep,
+};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Failure, SqliteError};
+use crate::rows::{ATTEMPT_COLUMNS, EVENT_COLUMNS, event_from_row, small, to_json};
+use crate::webhooks;
+use crate::writer::Writer;
+
+struct Due {
+    id: DeliveryId,
+    event_id: EventId,
+    webhook_id: WebhookId,
+    attempts: u32,
+    failures_in_schedule: u32,
+}
+
+pub(crate) fn claim_due(
+    w: &Writer,
+    request: &ClaimRequest,
+) -> Result<Vec<ClaimedDelivery>, Failure> {
+    let conn = w.conn();
+    let now = Timestamp::now();
+    let lease_end = now.saturating_add(request.lease);
+    let due = select_due(conn, request, now)?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let webhooks = w.webhooks()?;
+    let mut lease = conn.prepare_cached(
+        "UPDATE deliveries SET next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1",
+    )?;
+    let mut events: HashMap<EventId, EventRecord> = HashMap::new();
+    let mut claimed = Vec::with_capacity(due.len());
+    for item in due {
+        let token: i64 = rand::random();
+        lease.execute(params![item.id.as_bytes(), lease_end.millis(), token])?;
+        let event = match events.get(&item.event_id) {
+            Some(event) => event.clone(),
+            None => {
+                let event = load_event(conn, item.event_id)?;
+                events.insert(item.event_id, event.clone());
+                event
+            }
+        };
+        let webhook = webhooks
+            .get(item.webhook_id)
+            .cloned()
+            .ok_or(SqliteError::Inconsistent("a delivery's webhook is missing"))?;
+        claimed.push(ClaimedDelivery {
+            delivery_id: item.id,
+            lease: LeaseToken(token),
+            attempt_number: item.attempts.saturating_add(1),
+            failures_in_schedule: item.failures_in_schedule,
+            event,
+            webhook,
+        });
+    }
+    Ok(claimed)
+}
+
+fn select_due(
+    conn: &Connection,
+    request: &ClaimRequest,
+    now: Timestamp,
+) -> Result<Vec<Due>, SqliteError> {
+    let skip: Vec<Value> = request
+        .skip_webhooks
+        .iter()
+        .map(|id| Value::Blob(id.as_bytes().to_vec()))
+        .collect();
+    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, event_id, webhook_id, attempts, failures_in_schedule FROM deliveries \
+         WHERE status = 'pending' AND next_attempt_at <= ?1 AND webhook_id NOT IN rarray(?2) \
+         ORDER BY next_attempt_at LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![now.millis(), Rc::new(skip), limit], |row| {
+        Ok(Due {
+            id: DeliveryId::from_bytes(row.get(0)?),
+            event_id: EventId::from_bytes(row.get(1)?),
+            webhook_id: WebhookId::from_bytes(row.get(2)?),
+            attempts: small(row, 3)?,
+            failures_in_schedule: small(row, 4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn load_event(conn: &Connection, id: EventId) -> Result<EventRecord, SqliteError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+        .query_row([id.as_bytes()], |row| event_from_row(row, 0))?)
+}
+
+/// Logs the attempt; if its lease is still the delivery's current one, also
+/// moves the delivery on.
+pub(crate) fn record_attempt(w: &Writer, outcome: &AttemptOutcome) -> Result<bool, Failure> {
+    let conn = w.conn();
+    let attempt = &outcome.attempt;
+    let current: Option<(String, Option<i64>, [u8; 16])> = conn
+        .prepare_cached("SELECT status, lease_token, webhook_id FROM deliveries WHERE id = ?1")?
+        .query_row([attempt.delivery_id.as_bytes()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    // A delivery deleted with its webhook has no log left to append to.
+    let Some((status, token, webhook_id)) = current else {
+        return Ok(false);
+    };
+    append_attempt(conn, outcome)?;
+    let lease_held = status == DeliveryStatus::Pending.as_str() && token == Some(outcome.lease.0);
+    if !lease_held {
+        return Ok(false);
+    }
+
+    let now = Timestamp::now();
+    let (status, next_attempt_at, failed) = match &outcome.next {
+        NextStep::Succeeded => (DeliveryStatus::Succeeded, None, 0),
+        NextStep::RetryIn(delay) => (
+            DeliveryStatus::Pending,
+            Some(now.saturating_add(*delay).millis()),
+            1,
+        ),
+        NextStep::Failed | NextStep::FailedAndDisableWebhook { .. } => {
+            (DeliveryStatus::Failed, None, 1)
+        }
+    };
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = ?2, attempts = attempts + 1, failures_in_schedule = failures_in_schedule + ?3, \
+         next_attempt_at = ?4, lease_token = NULL, last_status_code = ?5, last_error = ?6, updated_at = ?7 WHERE id = ?1",
+    )?
+    .execute(params![
+        attempt.delivery_id.as_bytes(),
+        status.as_str(),
+        failed,
+        next_attempt_at,
+        attempt.response_status,
+        attempt.error,
+        now.millis(),
+    ])?;
+    if let NextStep::FailedAndDisableWebhook { reason } = &outcome.next {
+        webhooks::disable(w, WebhookId::from_bytes(webhook_id), reason)?;
+    }
+    Ok(true)
+}
+
+fn append_attempt(conn: &Connection, outcome: &AttemptOutcome) -> Result<(), SqliteError> {
+    let a = &outcome.attempt;
+    conn.prepare_cached(&format!(
+        "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        a.id.as_bytes(),
+        a.delivery_id.as_bytes(),
+        a.number,
+        a.started_at.millis(),
+        a.duration_ms,
+        a.request_url,
+        to_json(&a.request_headers)?,
+        a.response_status,
+        to_json(&a.response_headers)?,
+        a.response_body,
+        a.error,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<Timestamp>, Failure> {
+    let next: Option<i64> = conn
+        .prepare_cached(
+            "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+        )?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    Ok(next.map(Timestamp::from_millis))
+}

@@ -1,0 +1,212 @@
+//! The store contract, run against a fresh SQLite database per test, plus what
+//! only SQLite has to show: durability across reopening, idempotent migrations,
+//! and group commit under many concurrent publishes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::event_type::EventTypePattern;
+use herald_core::id::{EventId, WebhookId};
+use herald_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteError, SqliteStore};
+use herald_store::{ClaimRequest, DeliveryQuery, NewEvent, NewWebhook, Store};
+use tempfile::TempDir;
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path, SqliteConfig::default()).expect("open the store")
+}
+
+/// A store in its own temporary directory, which lives as long as the test.
+async fn fresh_store() -> (Arc<dyn Store>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(open(&dir.path().join("herald.db")));
+    (store, dir)
+}
+
+herald_store::store_contract_tests!(fresh_store());
+
+fn webhook(project: Option<&str>) -> NewWebhook {
+    NewWebhook {
+        id: WebhookId::new(),
+        name: "receiver".to_owned(),
+        url_display: "https://hooks.example.com/in".to_owned(),
+        url_sealed: vec![1, 2, 3],
+        secret_sealed: vec![4, 5, 6],
+        event_types: vec![EventTypePattern::parse("event_types", "repo:*").unwrap()],
+        project: project.map(str::to_owned),
+        enabled: true,
+    }
+}
+
+fn event(n: usize) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        event_type: "repo:push".to_owned(),
+        project: Some("acme".to_owned()),
+        payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
+        properties: BTreeMap::from([("n".to_owned(), n.to_string())]),
+    }
+}
+
+async fn count_deliveries(store: &dyn Store, webhook_id: WebhookId) -> usize {
+    let mut query = DeliveryQuery {
+        webhook_id,
+        status: None,
+        since: None,
+        until: None,
+        cursor: None,
+        limit: 500,
+    };
+    let mut total = 0;
+    loop {
+        let page = store.list_deliveries(query.clone()).await.unwrap();
+        total += page.items.len();
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return total,
+        }
+    }
+}
+
+#[tokio::test]
+async fn committed_data_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/herald.db");
+    let hook = webhook(Some("acme"));
+    let first = event(1);
+    {
+        let store = open(&path);
+        store.create_webhook(hook.clone(), 10).await.unwrap();
+        store
+            .publish(first.clone(), Some("key".to_owned()))
+            .await
+            .unwrap();
+    }
+
+    let store = open(&path);
+    let stored = store
+        .get_webhook(hook.id)
+        .await
+        .unwrap()
+        .expect("webhook survived");
+    assert_eq!(stored.url_sealed, hook.url_sealed);
+    let claimed = store
+        .claim_due(ClaimRequest {
+            limit: 10,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event.payload, first.payload);
+    let replay = store
+        .publish(event(2), Some("key".to_owned()))
+        .await
+        .unwrap();
+    assert!(replay.replayed, "the idempotency key survived");
+    assert_eq!(replay.event_id, first.id);
+}
+
+#[tokio::test]
+async fn reopening_runs_no_migration_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let hook = webhook(None);
+    {
+        let store = open(&path);
+        store.create_webhook(hook.clone(), 10).await.unwrap();
+    }
+    for _ in 0..3 {
+        let store = open(&path);
+        assert_eq!(store.list_webhooks().await.unwrap().len(), 1);
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_herald_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    drop(open(&path));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    match SqliteStore::open(&path, SqliteConfig::default()) {
+        Err(SqliteError::SchemaTooNew { found, known }) => {
+            assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_all_commit() {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 32;
+    let (store, _dir) = fresh_store().await;
+    let project_hook = store
+        .create_webhook(webhook(Some("acme")), 10)
+        .await
+        .unwrap();
+    let global_hook = store.create_webhook(webhook(None), 10).await.unwrap();
+
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for i in 0..PER_TASK {
+                    let key = (i % 4 == 0).then(|| format!("task-{t}-{i}"));
+                    let published = store.publish(event(t * PER_TASK + i), key).await.unwrap();
+                    assert_eq!(published.deliveries, 2);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = TASKS * PER_TASK;
+    assert_eq!(
+        count_deliveries(store.as_ref(), project_hook.id).await,
+        total
+    );
+    assert_eq!(
+        count_deliveries(store.as_ref(), global_hook.id).await,
+        total
+    );
+}
+
+#[tokio::test]
+async fn fan_out_sees_webhook_changes_made_by_another_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let store = open(&path);
+    let hook = store
+        .create_webhook(webhook(Some("acme")), 10)
+        .await
+        .unwrap();
+    assert_eq!(store.publish(event(1), None).await.unwrap().deliveries, 1);
+
+    // Another process (an operator's sqlite3 shell) turns the webhook off.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute(
+            "UPDATE webhooks SET enabled = 0 WHERE id = ?1",
+            [hook.id.as_bytes()],
+        )
+        .unwrap();
+    drop(other);
+
+    assert_eq!(store.publish(event(2), None).await.unwrap().deliveries, 0);
+}
