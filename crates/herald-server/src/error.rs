@@ -120,6 +120,15 @@ impl ApiError {
         )
     }
 
+    /// Work was asked of a disabled webhook; it would only be sent nowhere.
+    pub fn webhook_disabled(id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "webhook_disabled",
+            format!("webhook {id} is disabled; enable it (PATCH {{\"enabled\": true}}) before redelivering"),
+        )
+    }
+
     pub fn no_route(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -313,12 +313,23 @@ pub async fn get_delivery(
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such delivery", body = ErrorBody),
+        (status = 409, description = "The delivery's webhook is disabled", body = ErrorBody),
     )
 )]
 pub async fn redeliver(
     State(app): State<AppState>,
     IdPath(id): IdPath<DeliveryId>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
+    let detail = app
+        .store
+        .get_delivery(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery", id))?;
+    let webhook_id = detail.delivery.webhook_id;
+    let webhook_enabled = app.store.get_webhook(webhook_id).await?.is_some_and(|w| w.enabled);
+    if !webhook_enabled {
+        return Err(ApiError::webhook_disabled(webhook_id));
+    }
     let record = app
         .store
         .redeliver(id)

@@ -410,6 +410,7 @@ pub async fn test_webhook(
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "`since` is missing or not RFC 3339", body = ErrorBody),
     )
@@ -419,7 +420,9 @@ pub async fn recover_webhook(
     IdPath(id): IdPath<WebhookId>,
     ApiJson(request): ApiJson<RecoverRequest>,
 ) -> Result<Json<RecoverResult>, ApiError> {
-    find_webhook(&app, id).await?;
+    if !find_webhook(&app, id).await?.enabled {
+        return Err(ApiError::webhook_disabled(id));
+    }
     let requeued = app.store.recover(id, request.since).await?;
     if requeued > 0 {
         app.engine.wake();

@@ -142,6 +142,14 @@ async fn a_410_gone_disables_the_webhook_and_says_why() {
     assert!(reason.contains("410"), "reason names the 410: {reason}");
     let again = app.publish("gone:test", json!({})).await;
     assert_eq!(again["deliveries"], 0, "a disabled webhook gets no new deliveries");
+    let (status, err) = app
+        .post(&format!("/api/v1/webhooks/{id}/recover"), json!({"since": "2000-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!((status, err["code"].as_str()), (409, Some("webhook_disabled")), "{err}");
+    let (_, page) = app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await;
+    let delivery = page["items"][0]["id"].as_str().expect("delivery id");
+    let (status, err) = app.post(&format!("/api/v1/deliveries/{delivery}/redeliver"), json!({})).await;
+    assert_eq!((status, err["code"].as_str()), (409, Some("webhook_disabled")), "{err}");
     assert_eq!(receiver.received().len(), 1);
 }
 
