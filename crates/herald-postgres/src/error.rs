@@ -34,6 +34,12 @@ impl PgError {
     pub(crate) fn is_statement_error(&self) -> bool {
         matches!(self, Self::Query(sqlx::Error::Database(_)))
     }
+
+    /// True when the server aborted the transaction to break a lock cycle
+    /// (SQLSTATE 40P01); running it again is expected to succeed.
+    pub(crate) fn is_deadlock(&self) -> bool {
+        matches!(self, Self::Query(sqlx::Error::Database(db)) if db.code().as_deref() == Some("40P01"))
+    }
 }
 
 impl From<PgError> for StoreError {

@@ -112,7 +112,7 @@ impl PgStore {
         let schema: Option<Arc<str>> = config.schema.as_deref().map(Arc::from);
         let search_path = schema.clone();
         let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections.max(2))
+            .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 let search_path = search_path.clone();

@@ -34,6 +34,9 @@ const QUEUE: usize = 16_384;
 /// A batch also closes once its payloads reach this many bytes.
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
+/// How many times a batch is tried when the server breaks a deadlock with it.
+const DEADLOCK_TRIES: u32 = 3;
+
 /// The channel on which notifications about new work go out.
 pub(crate) const WORK_CHANNEL: &str = "herald_work";
 
@@ -97,7 +100,7 @@ async fn next_batch(receiver: &Mutex<mpsc::Receiver<Request>>, batch: usize) -> 
 
 async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
     let (inputs, replies): (Vec<_>, Vec<_>) = requests.into_iter().map(|r| ((r.event, r.key), r.reply)).unzip();
-    match commit(pool, &inputs).await {
+    match commit_retrying_deadlocks(pool, &inputs).await {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
                 // A caller that gave up still has its event stored; nobody to tell.
@@ -107,7 +110,7 @@ async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
         Err(err) if err.is_statement_error() && inputs.len() > 1 => {
             tracing::warn!(error = %err, events = inputs.len(), "publish batch refused; committing its events one by one");
             for (input, reply) in inputs.into_iter().zip(replies) {
-                let answer = commit(pool, std::slice::from_ref(&input)).await.and_then(|answers| {
+                let answer = commit_retrying_deadlocks(pool, std::slice::from_ref(&input)).await.and_then(|answers| {
                     answers
                         .into_iter()
                         .next()
@@ -136,6 +139,19 @@ struct Target {
     id: WebhookId,
     project: Option<String>,
     patterns: Vec<herald_core::event_type::EventTypePattern>,
+}
+
+/// Batches touching the same idempotency keys and webhooks can, rarely, form
+/// a lock cycle with each other or a webhook change; the server aborts one,
+/// which then simply runs again.
+async fn commit_retrying_deadlocks(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Published>> {
+    let mut tries = 1;
+    loop {
+        match commit(pool, inputs).await {
+            Err(err) if err.is_deadlock() && tries < DEADLOCK_TRIES => tries += 1,
+            done => return done,
+        }
+    }
 }
 
 /// Stores a batch in one transaction; answers in the order of `inputs`.

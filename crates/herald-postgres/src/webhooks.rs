@@ -115,7 +115,7 @@ pub(crate) async fn update(
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         webhook_columns!(),
-        " FROM webhooks w WHERE w.id = $1 FOR UPDATE"
+        " FROM webhooks w WHERE w.id = $1 FOR NO KEY UPDATE"
     ))
     .bind(id.0)
     .fetch_optional(&mut *tx)

@@ -11,7 +11,7 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{AttemptOutcome, ClaimRequest, ClaimedDelivery, LeaseToken, NextStep};
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
@@ -74,7 +74,7 @@ fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
 const MOVE_ON: &str = "UPDATE deliveries SET \
          status = $3, \
          attempts = attempts + 1, \
-         failures_in_schedule = CASE WHEN $3 = 'pending' THEN failures_in_schedule + 1 ELSE failures_in_schedule END, \
+         failures_in_schedule = failures_in_schedule + CASE WHEN $3 = 'succeeded' THEN 0 ELSE 1 END, \
          next_attempt_at = CASE WHEN $3 = 'pending' THEN herald_now_ms() + $4 END, \
          lease_token = NULL, \
          last_status_code = $5, \
@@ -87,6 +87,18 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
     let attempt = &outcome.attempt;
     let error = attempt.error.as_deref().map(text_without_nul);
     let mut tx = pool.begin().await?;
+    if matches!(outcome.next, NextStep::FailedAndDisableWebhook { .. }) {
+        lock_webhook_of(&mut tx, attempt.delivery_id).await?;
+    }
+    // Locking the delivery first keeps a concurrent delete (of its webhook) from
+    // slipping in between; one already deleted leaves no log to append to.
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM deliveries WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(attempt.delivery_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, request_url, request_headers, \
          response_status, response_headers, response_body, error) \
@@ -125,6 +137,18 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
     }
     tx.commit().await?;
     Ok(moved.is_some())
+}
+
+/// Takes the webhook's row lock before any delivery's, the order every webhook
+/// change (disable, delete) uses, so a 410 racing a user's disable cannot deadlock.
+async fn lock_webhook_of(conn: &mut PgConnection, delivery: DeliveryId) -> PgResult<()> {
+    sqlx::query(
+        "SELECT 1 FROM webhooks WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $1) FOR NO KEY UPDATE",
+    )
+    .bind(delivery.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn next_due_at(pool: &PgPool) -> PgResult<Option<Timestamp>> {

@@ -222,3 +222,36 @@ async fn purge_batches_go_on_past_events_still_needed() {
     assert_eq!(pending.len(), 3);
     assert!(pending.iter().all(|c| c.event.event_type == "wanted"));
 }
+
+/// An attempt that finishes after its webhook (and so its delivery) was
+/// deleted has nothing left to move on or log to: it is stale, not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_on_a_deleted_delivery_is_stale() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let store = schema.store().await;
+    let hook = store.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    store.publish(event("push"), None).await.unwrap();
+    let claimed = store
+        .claim_due(ClaimRequest { limit: 1, lease: Duration::from_secs(60), skip_webhooks: Vec::new() })
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(store.delete_webhook(hook.id).await.unwrap());
+
+    let attempt = AttemptRecord {
+        id: AttemptId::new(),
+        delivery_id: claimed.delivery_id,
+        number: 1,
+        started_at: Timestamp::from_millis(1_700_000_000_000),
+        duration_ms: 3,
+        request_url: claimed.webhook.url_display.clone(),
+        request_headers: Vec::new(),
+        response_status: Some(200),
+        response_headers: Vec::new(),
+        response_body: None,
+        error: None,
+    };
+    let outcome = AttemptOutcome { lease: claimed.lease, attempt, next: NextStep::Succeeded };
+    assert!(!store.record_attempt(outcome).await.unwrap());
+    assert_eq!(store.get_delivery(claimed.delivery_id).await.unwrap(), None);
+}
