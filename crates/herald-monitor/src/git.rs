@@ -286,3 +286,10 @@ pub(crate) fn is_object_id(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
+
+/// Time left before `deadline`, never zero (a zero timeout would kill a process at once).
+pub(crate) fn remaining(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}

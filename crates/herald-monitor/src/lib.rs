@@ -10,8 +10,9 @@
 //!   with a timeout ([`Mirror::fetch`]), branch [`Heads`].
 //! - [`heads`]: [`Heads`] (ref → commit id) and [`NewRange`], the commits new since the heads
 //!   last searched.
-//! - [`search`]: [`search_new_commits`]: one `git log -p` pass over a range, shared by every
-//!   monitor on the repository.
+//! - [`search`]: [`search_new_commits`]: one pass over a range's diffs, shared by every
+//!   monitor on the repository (`git rev-list`, then `git log -p` over the listed commits,
+//!   split into contiguous chunks on parallel processes when the range is large).
 //! - `diff` (private): the streaming parser of that pass's output.
 //! - `matcher` (private): a query branch against a commit's header, message and file diffs.
 //! - `format` (private): Sourcegraph's diff and message formatting, with byte ranges.
@@ -34,7 +35,8 @@
 //! Decisions:
 //! - The system `git` CLI (not gix), streamed, with the user's git configuration ignored for
 //!   the searching pass so nothing (external diff, `diff.noprefix`, signatures) can change the
-//!   text parsed.
+//!   text parsed. Diff generation (inflating blobs, xdiff) is most of the cost and is the same
+//!   work `git log -G` does; running chunks on several cores is what makes the pass faster.
 //! - Merge commits have no diff (`--diff-merges=off`), as in Sourcegraph (whose `git diff-tree`
 //!   prints nothing for merges) and in `git log -G`: a merge's changes are searched on the
 //!   commits that made them, which are new commits of the range too. `type:commit` still
@@ -42,6 +44,10 @@
 //! - Renames are detected (`-M`, as `git log` does by default), so a renamed file shows as
 //!   `old new` with only its changed lines, where Sourcegraph (no `-M`) shows a deletion and an
 //!   addition. Binary files have no lines, so only `file:` can match them.
+//! - Where Sourcegraph's formatting has slips, this crate is exact instead: ranges are UTF-8
+//!   byte offsets throughout (Sourcegraph adds rune offsets within a line to byte offsets of
+//!   the line), path highlights account for the `\ ` escapes, and lines dropped past a hunk's
+//!   line cap still count towards the next hunk's start line.
 
 pub mod heads;
 pub mod mirror;

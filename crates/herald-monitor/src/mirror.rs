@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::git::{Git, GitError, is_object_id};
+use crate::git::{Git, GitError, is_object_id, remaining};
 use crate::heads::Heads;
 
 /// Local commands (config, for-each-ref) get this long; only fetches take the caller's timeout.
@@ -212,12 +212,6 @@ impl Mirror {
             .output()?;
         Ok(())
     }
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(1))
 }
 
 fn full_branch_ref(branch: &str) -> String {

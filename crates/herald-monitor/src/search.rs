@@ -1,17 +1,19 @@
 //! One pass over a repository's new commits, shared by every monitor on it.
 //!
-//! A single `git log -p` over the range streams through [`LogReader`]; each commit's header is
+//! `git rev-list` lists the range; `git log -p` over those commits (split into chunks run in
+//! parallel when the range is large) streams through the `diff` module's `LogReader`; each commit's header is
 //! checked against every monitor's branches, then each file diff is matched against the
 //! branches still in play and dropped unless some monitor keeps it. Memory is bounded by one
 //! commit's matched files, whatever the size of the range.
 
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
 use crate::diff::{CommitHeader, FileDiff, LOG_FORMAT, LogReader};
 use crate::format::{MAX_FILES, format_diff, format_message};
-use crate::git::{Git, GitError, is_object_id};
+use crate::git::{Git, GitError, is_object_id, remaining};
 use crate::heads::NewRange;
 use crate::matcher::{self, Dates, FileHighlights};
 use crate::mirror::Mirror;
@@ -21,23 +23,34 @@ use crate::result::{MatchResult, Matched};
 /// How a search runs.
 #[derive(Clone, Debug)]
 pub struct SearchOptions {
-    /// Deadline for the whole `git log` pass.
+    /// Deadline for the whole search (every git process it runs).
     pub timeout: Duration,
     /// Results kept per monitor; past it the monitor's results are marked truncated.
     pub max_results_per_monitor: usize,
     /// The moment relative dates (`after:"1 week ago"`) count from; `None` is now.
     pub now: Option<Timestamp>,
+    /// Most `git log` processes run at once on one range (large ranges are split into
+    /// contiguous chunks, one process and one parsing thread each). Defaults to the number of
+    /// cores, at most 4.
+    pub max_workers: usize,
 }
 
 impl Default for SearchOptions {
     fn default() -> SearchOptions {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         SearchOptions {
             timeout: Duration::from_secs(300),
             max_results_per_monitor: 500,
             now: None,
+            max_workers: cores.min(MAX_DEFAULT_WORKERS),
         }
     }
 }
+
+const MAX_DEFAULT_WORKERS: usize = 4;
+/// Ranges are split only into chunks at least this long: a process per few commits costs
+/// more than it saves.
+const MIN_COMMITS_PER_CHUNK: usize = 128;
 
 /// What one search found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,9 +86,12 @@ pub enum SearchError {
     Git(#[from] GitError),
 }
 
-/// Searches the commits of `range` in `repo` for every monitor at once: one `git log` pass
-/// however many monitors there are. The caller records the range's new heads as searched for
-/// each monitor afterwards; nothing is stored here.
+/// Searches the commits of `range` in `repo` for every monitor at once: the range's diffs are
+/// produced and read once, however many monitors there are (large ranges are split across
+/// [`SearchOptions::max_workers`] processes, each commit still read once). The caller records
+/// the range's new heads as searched for each monitor afterwards; nothing is stored here.
+///
+/// All or nothing: on error no result is returned, so retrying the same range is safe.
 pub fn search_new_commits(
     repo: &Mirror,
     range: &NewRange,
@@ -87,8 +103,9 @@ pub fn search_new_commits(
             return Err(SearchError::InvalidRevision(oid.clone()));
         }
     }
+    let deadline = Instant::now() + options.timeout;
     let now = options.now.unwrap_or_else(Timestamp::now);
-    let mut plans: Vec<Plan<'_>> = monitors
+    let plans: Vec<Plan<'_>> = monitors
         .iter()
         .enumerate()
         .filter_map(|(index, query)| Plan::new(index, query, repo.name(), now))
@@ -96,63 +113,61 @@ pub fn search_new_commits(
     if range.is_empty() || plans.is_empty() {
         return Ok(SearchOutcome::default());
     }
-    check_present(repo, range, options.timeout)?;
-    let need_patches = plans.iter().any(Plan::needs_files);
+    let commits = list_commits(repo, range, deadline)?;
+    let pass = Pass {
+        repo,
+        plans: &plans,
+        need_patches: plans.iter().any(Plan::needs_files),
+        max_results: options.max_results_per_monitor,
+        deadline,
+    };
+    let chunk_count = options
+        .max_workers
+        .max(1)
+        .min(commits.len().div_ceil(MIN_COMMITS_PER_CHUNK));
+    let chunks: Vec<&[String]> = match chunk_count {
+        0 => Vec::new(),
+        n => commits.chunks(commits.len().div_ceil(n)).collect(),
+    };
+    let outcomes: Vec<Result<Chunk, GitError>> = match chunks.as_slice() {
+        [] => Vec::new(),
+        [only] => vec![pass.scan(only)],
+        many => thread::scope(|scope| {
+            let handles: Vec<_> = many
+                .iter()
+                .map(|chunk| scope.spawn(|| pass.scan(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        }),
+    };
 
-    let mut stdin = Vec::new();
-    for oid in range.include() {
-        stdin.extend_from_slice(format!("{oid}\n").as_bytes());
+    let mut merged: Vec<Vec<MatchResult>> = vec![Vec::new(); plans.len()];
+    let mut scanned = 0;
+    for outcome in outcomes {
+        let chunk = outcome?;
+        scanned += chunk.scanned;
+        for (all, part) in merged.iter_mut().zip(chunk.results) {
+            all.extend(part);
+        }
     }
-    for oid in range.exclude() {
-        stdin.extend_from_slice(format!("^{oid}\n").as_bytes());
-    }
-    let format = format!("--format={LOG_FORMAT}");
-    let mut args = vec![
-        "-c",
-        "core.quotePath=false",
-        "log",
-        "--stdin",
-        &format,
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--diff-merges=off",
-        "-M",
-        "-U3",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
-        "--encoding=UTF-8",
-    ];
-    if need_patches {
-        args.push("-p");
-    }
-    let scanned = Git::new(repo.path(), options.timeout)
-        .isolated()
-        .args(args)
-        .stdin(stdin)
-        .stream(|out| {
-            let mut log = LogReader::new(out);
-            let mut scanned = 0;
-            while let Some(commit) = log.next_commit()? {
-                scanned += 1;
-                search_commit(
-                    &mut log,
-                    &commit,
-                    &mut plans,
-                    repo.name(),
-                    options.max_results_per_monitor,
-                )?;
-            }
-            Ok(scanned)
-        })?;
-
     let monitors = plans
-        .into_iter()
-        .filter(|p| !p.results.is_empty())
-        .map(|p| MonitorMatches {
-            monitor: p.monitor,
-            results: p.results,
-            truncated: p.truncated,
+        .iter()
+        .zip(merged)
+        .filter(|(_, results)| !results.is_empty())
+        .map(|(plan, mut results)| {
+            let truncated = results.len() > options.max_results_per_monitor;
+            results.truncate(options.max_results_per_monitor);
+            MonitorMatches {
+                monitor: plan.monitor,
+                results,
+                truncated,
+            }
         })
         .collect();
     Ok(SearchOutcome {
@@ -161,35 +176,143 @@ pub fn search_new_commits(
     })
 }
 
-/// Refuses a range whose commits the repository lacks; `git log` would only say "bad revision".
-fn check_present(repo: &Mirror, range: &NewRange, timeout: Duration) -> Result<(), SearchError> {
+/// The commits of the range, in `git log` order. When git refuses the range, finds out
+/// whether previously searched commits vanished, which the caller must handle differently
+/// from a broken repository.
+fn list_commits(
+    repo: &Mirror,
+    range: &NewRange,
+    deadline: Instant,
+) -> Result<Vec<String>, SearchError> {
+    let listed = Git::new(repo.path(), remaining(deadline))
+        .isolated()
+        .args(["rev-list", "--stdin"])
+        .stdin(revisions(range))
+        .output();
+    match listed {
+        Ok(out) => Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_owned)
+            .collect()),
+        Err(err @ GitError::Failed { .. }) => {
+            let missing = missing_commits(repo, range, deadline)?;
+            if missing.is_empty() {
+                Err(err.into())
+            } else {
+                Err(SearchError::MissingRevisions(missing))
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn revisions(range: &NewRange) -> Vec<u8> {
+    let mut stdin = Vec::new();
+    for oid in range.include() {
+        stdin.extend_from_slice(format!("{oid}\n").as_bytes());
+    }
+    for oid in range.exclude() {
+        stdin.extend_from_slice(format!("^{oid}\n").as_bytes());
+    }
+    stdin
+}
+
+fn missing_commits(
+    repo: &Mirror,
+    range: &NewRange,
+    deadline: Instant,
+) -> Result<Vec<String>, GitError> {
     let mut stdin = Vec::new();
     for oid in range.include().iter().chain(range.exclude()) {
         stdin.extend_from_slice(format!("{oid}\n").as_bytes());
     }
-    let out = Git::new(repo.path(), timeout)
+    let out = Git::new(repo.path(), remaining(deadline))
         .isolated()
         .args(["cat-file", "--batch-check"])
         .stdin(stdin)
         .output()?;
-    let missing: Vec<String> = String::from_utf8_lossy(&out)
+    Ok(String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|line| line.strip_suffix(" missing").map(str::to_owned))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(SearchError::MissingRevisions(missing))
+        .collect())
+}
+
+/// What every chunk of one search shares.
+struct Pass<'a> {
+    repo: &'a Mirror,
+    plans: &'a [Plan<'a>],
+    need_patches: bool,
+    max_results: usize,
+    deadline: Instant,
+}
+
+/// The results of one chunk of commits: per plan, in order.
+struct Chunk {
+    scanned: usize,
+    results: Vec<Vec<MatchResult>>,
+}
+
+impl Pass<'_> {
+    /// One `git log` process over exactly these commits, read as it streams.
+    fn scan(&self, commits: &[String]) -> Result<Chunk, GitError> {
+        let mut stdin = Vec::with_capacity(commits.len() * 41);
+        for oid in commits {
+            stdin.extend_from_slice(oid.as_bytes());
+            stdin.push(b'\n');
+        }
+        let format = format!("--format={LOG_FORMAT}");
+        let mut args = vec![
+            "-c",
+            "core.quotePath=false",
+            "log",
+            "--no-walk=unsorted",
+            "--stdin",
+            &format,
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--diff-merges=off",
+            "-M",
+            "-U3",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            "--encoding=UTF-8",
+        ];
+        if self.need_patches {
+            args.push("-p");
+        }
+        let mut chunk = Chunk {
+            scanned: 0,
+            results: vec![Vec::new(); self.plans.len()],
+        };
+        Git::new(self.repo.path(), remaining(self.deadline))
+            .isolated()
+            .args(args)
+            .stdin(stdin)
+            .stream(|out| {
+                let mut log = LogReader::new(out);
+                while let Some(commit) = log.next_commit()? {
+                    chunk.scanned += 1;
+                    search_commit(
+                        &mut log,
+                        &commit,
+                        self.plans,
+                        &mut chunk.results,
+                        self.repo.name(),
+                        self.max_results,
+                    )?;
+                }
+                Ok(())
+            })?;
+        Ok(chunk)
     }
 }
 
-/// One monitor's branches that can match in this repository, and its results so far.
+/// One monitor's branches that can match in this repository.
 struct Plan<'q> {
     monitor: usize,
     diff: Vec<(&'q Branch, Dates)>,
     commit: Vec<(&'q Branch, Dates)>,
-    results: Vec<MatchResult>,
-    truncated: bool,
 }
 
 impl<'q> Plan<'q> {
@@ -198,8 +321,6 @@ impl<'q> Plan<'q> {
             monitor,
             diff: Vec::new(),
             commit: Vec::new(),
-            results: Vec::new(),
-            truncated: false,
         };
         for branch in query.branches().iter().filter(|b| b.matches_repo(repo)) {
             let entry = (branch, Dates::resolve(branch, now));
@@ -229,16 +350,23 @@ struct Pending<'q> {
     commit_needing_file: Vec<(&'q Branch, Vec<std::ops::Range<usize>>)>,
 }
 
-fn search_commit<R: std::io::BufRead>(
+/// Matches one commit for every plan, appending to `results` (one list per plan). A plan
+/// past `max_results` is skipped: one result beyond the limit is enough to know it is truncated.
+fn search_commit<'q, R: std::io::BufRead>(
     log: &mut LogReader<R>,
     commit: &CommitHeader,
-    plans: &mut [Plan<'_>],
+    plans: &[Plan<'q>],
+    results: &mut [Vec<MatchResult>],
     repo: &str,
     max_results: usize,
 ) -> Result<(), GitError> {
     let message = commit.message.trim_ascii();
-    let mut pending: Vec<Pending<'_>> = Vec::new();
-    for (index, plan) in plans.iter().enumerate().filter(|(_, p)| !p.truncated) {
+    let mut pending: Vec<Pending<'q>> = Vec::new();
+    for (index, plan) in plans
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| results[*i].len() <= max_results)
+    {
         let mut state = Pending {
             plan: index,
             diff: Vec::new(),
@@ -309,49 +437,24 @@ fn search_commit<R: std::io::BufRead>(
         }
     }
 
+    let result = |matched| MatchResult {
+        repository: repo.to_owned(),
+        commit: commit.oid.clone(),
+        matched,
+    };
     for state in pending {
-        let plan = &mut plans[state.plan];
+        let results = &mut results[state.plan];
         if !state.files.is_empty() {
             let files: Vec<(&FileDiff, &FileHighlights)> =
                 state.files.iter().map(|(i, h)| (&kept[*i], h)).collect();
             let (diff, ranges) = format_diff(&files);
-            push_result(
-                plan,
-                repo,
-                commit,
-                Matched::Diff { diff, ranges },
-                max_results,
-            );
+            results.push(result(Matched::Diff { diff, ranges }));
         }
         if let Some(mut ranges) = state.message {
             matcher::normalize(&mut ranges);
             let (message, ranges) = format_message(message, &ranges);
-            push_result(
-                plan,
-                repo,
-                commit,
-                Matched::Message { message, ranges },
-                max_results,
-            );
+            results.push(result(Matched::Message { message, ranges }));
         }
     }
     Ok(())
-}
-
-fn push_result(
-    plan: &mut Plan<'_>,
-    repo: &str,
-    commit: &CommitHeader,
-    matched: Matched,
-    max_results: usize,
-) {
-    if plan.results.len() >= max_results {
-        plan.truncated = true;
-        return;
-    }
-    plan.results.push(MatchResult {
-        repository: repo.to_owned(),
-        commit: commit.oid.clone(),
-        matched,
-    });
 }

@@ -9,7 +9,7 @@
 //! - juxtaposition or `AND` between terms, `OR` between them, parentheses.
 //!
 //! A query is parsed into a tree, Sourcegraph's hoisting heuristic is applied, and the tree is
-//! expanded into OR branches ([`Branch`]), each an AND of compiled predicates. Every regular
+//! expanded into OR branches (`Branch`), each an AND of compiled predicates. Every regular
 //! expression is compiled with size limits, and the `regex` crate matches in linear time, so
 //! no pattern can hang a search or exhaust memory.
 

@@ -429,3 +429,68 @@ fn results_serialize_as_sourcegraph_webhook_results() {
     let back: MatchResult = serde_json::from_value(json).unwrap();
     assert_eq!(back, result);
 }
+
+#[test]
+fn large_ranges_split_across_workers_give_the_same_results() {
+    let repo = Repo::new();
+    repo.write("seed.txt", "seed\n");
+    repo.commit("seed");
+    let base = repo.heads();
+    repo.fast_import_commits(600, |i| {
+        let word = if i % 7 == 0 { "TODO" } else { "done" };
+        (
+            format!("file{}.txt", i % 13),
+            format!("line {i} {word}\n"),
+            format!("Commit {i} {word}"),
+        )
+    });
+    let range = NewRange::between(&base, &repo.heads());
+    let queries: Vec<_> = [
+        "type:diff TODO",
+        "type:commit TODO",
+        "type:diff file:file1 done",
+    ]
+    .iter()
+    .map(|q| parse_query(q).unwrap())
+    .collect();
+    let refs: Vec<_> = queries.iter().collect();
+    let run = |max_workers| {
+        let options = SearchOptions {
+            max_workers,
+            max_results_per_monitor: 10_000,
+            ..SearchOptions::default()
+        };
+        search_new_commits(&repo.mirror(), &range, &refs, &options).unwrap()
+    };
+    let serial = run(1);
+    assert_eq!(serial.commits_scanned, 600);
+    // Removed lines match too: a file's TODO line replaced by a "done" one counts, as in -G.
+    let serial_ids: Vec<&str> = serial.monitors[0]
+        .results
+        .iter()
+        .map(|r| r.commit.as_str())
+        .collect();
+    assert_eq!(serial_ids, repo.log_ids(&["-G", "TODO"], &range));
+    let parallel = run(4);
+    assert_eq!(parallel, serial, "same results, same order");
+    let expected: Vec<String> = repo.log_ids(&["-G", "TODO"], &range);
+    let got: Vec<&str> = parallel.monitors[0]
+        .results
+        .iter()
+        .map(|r| r.commit.as_str())
+        .collect();
+    assert_eq!(got, expected);
+
+    // The cap applies to the merged, ordered results.
+    let options = SearchOptions {
+        max_workers: 4,
+        max_results_per_monitor: 50,
+        ..SearchOptions::default()
+    };
+    let capped = search_new_commits(&repo.mirror(), &range, &refs, &options).unwrap();
+    assert!(capped.monitors[0].truncated);
+    assert_eq!(
+        capped.monitors[0].results[..],
+        serial.monitors[0].results[..50]
+    );
+}
