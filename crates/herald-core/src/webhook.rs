@@ -14,6 +14,7 @@ pub const MAX_URL_LEN: usize = 512;
 pub const MAX_PROJECT_LEN: usize = 400;
 
 pub fn validate_name(name: &str) -> Result<String, FieldError> {
+    refuse_control_chars("name", name)?;
     let trimmed = name.trim();
     let len = trimmed.chars().count();
     if len == 0 || len > MAX_NAME_LEN {
@@ -25,11 +26,24 @@ pub fn validate_name(name: &str) -> Result<String, FieldError> {
     Ok(trimmed.to_owned())
 }
 
+/// Control characters (NUL above all) cannot be stored as text by every
+/// store, and never belong in a name people read.
+pub fn refuse_control_chars(field: &str, text: &str) -> Result<(), FieldError> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(FieldError::new(
+            field,
+            format!("must not contain control characters (found U+{:04X})", u32::from(c)),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A project key, the scope of a project-level webhook. `None` is global.
 pub fn validate_project(project: Option<&str>) -> Result<Option<String>, FieldError> {
     match project {
         None => Ok(None),
         Some(key) => {
+            refuse_control_chars("project", key)?;
             let len = key.chars().count();
             if len == 0 || len > MAX_PROJECT_LEN || key.trim() != key {
                 return Err(FieldError::new(
@@ -167,5 +181,7 @@ mod tests {
         assert!(validate_project(Some("")).is_err());
         assert!(validate_project(Some(&"p".repeat(401))).is_err());
         assert_eq!(validate_project(None).unwrap(), None);
+        assert!(validate_project(Some("a\0b")).unwrap_err().message.contains("U+0000"));
+        assert!(validate_name("tab\there").is_err());
     }
 }
