@@ -15,6 +15,9 @@
 //!   operations. `webhooks` also holds the writer's in-memory copy of the
 //!   webhooks, which fan-out and claims read instead of the table; every
 //!   webhook write goes through the writer and drops it.
+//! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]):
+//!   receivers, request log, delivery-id dedupe, changeset records, and the
+//!   ingest job that commits all of a request's work together.
 //! - `rows`: how records map to columns (ids as 16-byte blobs, times as
 //!   integer milliseconds, lists and maps as JSON text).
 //! - `error`: [`SqliteError`], which reaches `Store` callers as
@@ -29,6 +32,7 @@ mod events;
 mod log;
 mod purge;
 mod readers;
+mod receivers;
 mod rows;
 mod schema;
 mod webhooks;

@@ -26,6 +26,15 @@ async fn fresh_store() -> (Arc<dyn Store>, TempDir) {
 
 herald_store::store_contract_tests!(fresh_store());
 
+/// The same database, seen both as a `Store` and as a `ReceiverStore`.
+async fn fresh_receiver_store() -> (Arc<SqliteStore>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(open(&dir.path().join("herald.db")));
+    (store, dir)
+}
+
+herald_store::receiver_store_contract_tests!(fresh_receiver_store());
+
 fn webhook(project: Option<&str>) -> NewWebhook {
     NewWebhook {
         id: WebhookId::new(),

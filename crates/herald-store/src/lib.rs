@@ -7,6 +7,9 @@
 //!   the server maps them to its own response types.
 //! - [`contract`] (feature `contract`): the suite of behaviours every
 //!   implementation must pass, run by each store crate's tests.
+//! - [`receivers`]: [`ReceiverStore`], incoming webhook receivers, their request
+//!   log, delivery-id dedupe and changeset records, with atomic ingest;
+//!   [`contract_receivers`] (feature `contract`) is its suite.
 //!
 //! Design rules every implementation keeps:
 //! - A call returns only after its writes are durable (committed, fsynced).
@@ -18,9 +21,12 @@
 //!   from a caller, so several nodes agree on lease expiry.
 
 pub mod model;
+pub mod receivers;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_receivers;
 
 use std::time::Duration;
 
@@ -29,6 +35,13 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 
 pub use model::*;
+pub use receivers::{
+    ChangesetFn, ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, IngestOutcome,
+    NewReceiver, NewReceiverRequest, ReceiverId, ReceiverPatch, ReceiverPurgePolicy,
+    ReceiverPurgeReport, ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId,
+    ReceiverRequestPage, ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore,
+    RequestOutcome, StoredChangeset,
+};
 
 /// Errors a store returns. Callers map `ScopeFull` to a 4xx answer; the others
 /// are internal failures.
