@@ -18,6 +18,9 @@
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]):
 //!   receivers, request log, delivery-id dedupe, changeset records, and the
 //!   ingest job that commits all of a request's work together.
+//! - `monitors`: code monitors ([`herald_store::MonitorStore`]): repositories,
+//!   monitors with their action webhooks, searched heads, runs; a search's heads,
+//!   run and events commit in one job.
 //! - `rows`: how records map to columns (ids as 16-byte blobs, times as
 //!   integer milliseconds, lists and maps as JSON text).
 //! - `error`: [`SqliteError`], which reaches `Store` callers as
@@ -30,6 +33,7 @@
 mod error;
 mod events;
 mod log;
+mod monitors;
 mod purge;
 mod readers;
 mod receivers;

@@ -35,6 +35,19 @@ async fn fresh_receiver_store() -> (Arc<SqliteStore>, TempDir) {
 
 herald_store::receiver_store_contract_tests!(fresh_receiver_store());
 
+/// The code monitor store contract, in a module of its own so its case names
+/// cannot clash with the other suites'.
+mod monitors {
+    use super::*;
+
+    async fn fresh_monitor_store() -> (Arc<SqliteStore>, TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        (Arc::new(open(&dir.path().join("herald.db"))), dir)
+    }
+
+    herald_store::monitor_store_contract_tests!(fresh_monitor_store());
+}
+
 fn webhook(project: Option<&str>) -> NewWebhook {
     NewWebhook {
         id: WebhookId::new(),

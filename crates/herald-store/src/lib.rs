@@ -10,6 +10,9 @@
 //! - [`receivers`]: [`ReceiverStore`], incoming webhook receivers, their request
 //!   log, delivery-id dedupe and changeset records, with atomic ingest;
 //!   [`contract_receivers`] (feature `contract`) is its suite.
+//! - [`monitors`]: [`MonitorStore`], code monitors' repositories, monitors with
+//!   their action webhooks, searched heads and runs, with the search recorded
+//!   atomically; [`contract_monitors`] (feature `contract`) is its suite.
 //!
 //! Design rules every implementation keeps:
 //! - A call returns only after its writes are durable (committed, fsynced).
@@ -21,10 +24,13 @@
 //!   from a caller, so several nodes agree on lease expiry.
 
 pub mod model;
+pub mod monitors;
 pub mod receivers;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_monitors;
 #[cfg(feature = "contract")]
 pub mod contract_receivers;
 
@@ -35,6 +41,13 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 
 pub use model::*;
+pub use monitors::{
+    ActionChange, ActionKind, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId,
+    MonitorPatch, MonitorRecord, MonitorRunId, MonitorRunRecord, MonitorState, MonitorStore,
+    MonitorWrite, NewAction, NewMonitor, NewMonitorRun, NewRepository, RUNS_KEPT_PER_MONITOR,
+    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, SearchRecord,
+    SearchRecorded, monitor_project,
+};
 pub use receivers::{
     ChangesetFn, ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, IngestOutcome,
     NewReceiver, NewReceiverRequest, ReceiverId, ReceiverPatch, ReceiverPurgePolicy,
