@@ -11,6 +11,7 @@
 //! - `schema`: embedded migrations (under an advisory lock), the schema version
 //!   and [`DoctorReport`]; `migrations/` holds the SQL.
 //! - `listen`: [`WorkListener`], `LISTEN`/`NOTIFY` wake-ups for idle workers.
+//! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
 //! - `rows`: column lists and row conversions; `error`: [`PgError`].
 //!
 //! Invariants:
@@ -34,6 +35,7 @@
 //! building this crate needs neither a database nor offline query data.
 
 mod error;
+mod event_types;
 mod listen;
 mod log;
 mod publish;

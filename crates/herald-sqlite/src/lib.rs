@@ -15,6 +15,7 @@
 //!   operations. `webhooks` also holds the writer's in-memory copy of the
 //!   webhooks, which fan-out and claims read instead of the table; every
 //!   webhook write goes through the writer and drops it.
+//! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]):
 //!   receivers, request log, delivery-id dedupe, changeset records, and the
 //!   ingest job that commits all of a request's work together.
@@ -31,6 +32,7 @@
 //! assume one writer.
 
 mod error;
+mod event_types;
 mod events;
 mod log;
 mod monitors;

@@ -26,6 +26,15 @@ async fn fresh_store() -> (Arc<dyn Store>, TempDir) {
 
 herald_store::store_contract_tests!(fresh_store());
 
+/// The same database, seen as its custom event types.
+async fn fresh_event_type_store() -> (Arc<dyn herald_store::EventTypeStore>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn herald_store::EventTypeStore> = Arc::new(open(&dir.path().join("herald.db")));
+    (store, dir)
+}
+
+herald_store::event_type_store_contract_tests!(fresh_event_type_store());
+
 /// The same database, seen both as a `Store` and as a `ReceiverStore`.
 async fn fresh_receiver_store() -> (Arc<SqliteStore>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -46,6 +55,23 @@ mod monitors {
     }
 
     herald_store::monitor_store_contract_tests!(fresh_monitor_store());
+}
+
+#[tokio::test]
+async fn custom_event_types_survive_reopening() {
+    use herald_store::{EventTypeStore, NewEventType};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let new = NewEventType {
+        key: "order:paid".to_owned(),
+        description: "An order was paid".to_owned(),
+        family: "custom".to_owned(),
+        schema_json: r#"{"type":"object"}"#.to_owned(),
+        example_json: r#"{"b":1,"a":2}"#.to_owned(),
+    };
+    let put = open(&path).put_event_type(new).await.unwrap();
+    let listed = open(&path).list_event_types().await.unwrap();
+    assert_eq!(listed, vec![put.record]);
 }
 
 fn webhook(project: Option<&str>) -> NewWebhook {

@@ -7,6 +7,8 @@
 //!   the server maps them to its own response types.
 //! - [`contract`] (feature `contract`): the suite of behaviours every
 //!   implementation must pass, run by each store crate's tests.
+//! - [`event_types`]: [`EventTypeStore`], the custom event types producers
+//!   register; [`contract_event_types`] (feature `contract`) is its suite.
 //! - [`receivers`]: [`ReceiverStore`], incoming webhook receivers, their request
 //!   log, delivery-id dedupe and changeset records, with atomic ingest;
 //!   [`contract_receivers`] (feature `contract`) is its suite.
@@ -23,12 +25,15 @@
 //! - Time comes from the store's own clock (the database's, for PostgreSQL), never
 //!   from a caller, so several nodes agree on lease expiry.
 
+pub mod event_types;
 pub mod model;
 pub mod monitors;
 pub mod receivers;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_event_types;
 #[cfg(feature = "contract")]
 pub mod contract_monitors;
 #[cfg(feature = "contract")]
@@ -40,6 +45,7 @@ use async_trait::async_trait;
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 
+pub use event_types::{EventTypeRecord, EventTypeStore, NewEventType, PutEventType};
 pub use model::*;
 pub use monitors::{
     ActionChange, ActionKind, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId,

@@ -3,6 +3,7 @@
 //! server is found and when the tests skip.
 
 mod contract;
+mod event_types;
 mod multi_node;
 mod postgres_only;
 mod support;
