@@ -61,6 +61,9 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, webhook_id) WHERE status = 'pending';
 -- The delivery log of a webhook, newest first; also serves deletes of a webhook.
 CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id);
+-- One webhook's work queue: claims that must skip saturated webhooks seek each
+-- other webhook here instead of walking past the skipped ones' backlog.
+CREATE INDEX deliveries_due_by_webhook ON deliveries (webhook_id, next_attempt_at) WHERE status = 'pending';
 -- Whether an event is still needed, and foreign key checks when purging events.
 CREATE INDEX deliveries_by_event ON deliveries (event_id);
 -- Retention: finished deliveries by age.

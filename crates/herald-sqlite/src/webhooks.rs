@@ -54,6 +54,13 @@ impl WebhookCache {
         self.by_id.get(&id)
     }
 
+    /// Every webhook's id, enabled or not, in a stable order.
+    pub(crate) fn ids(&self) -> Vec<WebhookId> {
+        let mut ids: Vec<WebhookId> = self.by_id.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The enabled webhooks an event of this type in this project goes to.
     pub(crate) fn matching<'a>(
         &'a self,

@@ -5,7 +5,6 @@
 //! due again, and a late attempt carries a token that no longer matches.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use herald_core::id::{DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
@@ -13,7 +12,6 @@ use herald_store::{
     AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord, LeaseToken,
     NextStep,
 };
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Failure, SqliteError};
@@ -36,12 +34,16 @@ pub(crate) fn claim_due(
     let conn = w.conn();
     let now = Timestamp::now();
     let lease_end = now.saturating_add(request.lease);
-    let due = select_due(conn, request, now)?;
+    let webhooks = w.webhooks()?;
+    let due = if request.skip_webhooks.is_empty() {
+        select_due(conn, request.limit, now)?
+    } else {
+        select_due_skipping(conn, &webhooks.ids(), request, now)?
+    };
     if due.is_empty() {
         return Ok(Vec::new());
     }
 
-    let webhooks = w.webhooks()?;
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1",
     )?;
@@ -74,32 +76,60 @@ pub(crate) fn claim_due(
     Ok(claimed)
 }
 
-fn select_due(
+const DUE_COLUMNS: &str = "id, event_id, webhook_id, attempts, failures_in_schedule";
+
+fn due_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
+    Ok(Due {
+        id: DeliveryId::from_bytes(row.get(0)?),
+        event_id: EventId::from_bytes(row.get(1)?),
+        webhook_id: WebhookId::from_bytes(row.get(2)?),
+        attempts: small(row, 3)?,
+        failures_in_schedule: small(row, 4)?,
+    })
+}
+
+/// The oldest due deliveries, whatever their webhook.
+fn select_due(conn: &Connection, limit: usize, now: Timestamp) -> Result<Vec<Due>, SqliteError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DUE_COLUMNS} FROM deliveries \
+         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![now.millis(), limit], due_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Due deliveries of every webhook not skipped, one index seek per webhook.
+/// Walking the global queue with the skipped webhooks filtered out would cost
+/// as much as their whole backlog on every claim, and a saturated webhook (a
+/// hanging receiver) usually has the biggest backlog of all.
+/// The first webhook asked rotates with the clock, so no webhook is always last.
+fn select_due_skipping(
     conn: &Connection,
+    webhook_ids: &[WebhookId],
     request: &ClaimRequest,
     now: Timestamp,
 ) -> Result<Vec<Due>, SqliteError> {
-    let skip: Vec<Value> = request
-        .skip_webhooks
-        .iter()
-        .map(|id| Value::Blob(id.as_bytes().to_vec()))
-        .collect();
-    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, event_id, webhook_id, attempts, failures_in_schedule FROM deliveries \
-         WHERE status = 'pending' AND next_attempt_at <= ?1 AND webhook_id NOT IN rarray(?2) \
-         ORDER BY next_attempt_at LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![now.millis(), Rc::new(skip), limit], |row| {
-        Ok(Due {
-            id: DeliveryId::from_bytes(row.get(0)?),
-            event_id: EventId::from_bytes(row.get(1)?),
-            webhook_id: WebhookId::from_bytes(row.get(2)?),
-            attempts: small(row, 3)?,
-            failures_in_schedule: small(row, 4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DUE_COLUMNS} FROM deliveries \
+         WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 \
+         ORDER BY next_attempt_at LIMIT ?3"
+    ))?;
+    let mut due = Vec::new();
+    let start = usize::try_from(now.millis().unsigned_abs()).unwrap_or(0) % webhook_ids.len().max(1);
+    let rotated = webhook_ids[start..].iter().chain(&webhook_ids[..start]);
+    for id in rotated.filter(|id| !request.skip_webhooks.contains(id)) {
+        let room = request.limit.saturating_sub(due.len());
+        if room == 0 {
+            break;
+        }
+        let room = i64::try_from(room).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![id.as_bytes(), now.millis(), room], due_from_row)?;
+        for row in rows {
+            due.push(row?);
+        }
+    }
+    Ok(due)
 }
 
 fn load_event(conn: &Connection, id: EventId) -> Result<EventRecord, SqliteError> {
