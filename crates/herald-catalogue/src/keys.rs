@@ -9,6 +9,8 @@ pub const CHANGESET_PUBLISH_ERROR: &str = "changeset:publish_error";
 pub const CHANGESET_UPDATE: &str = "changeset:update";
 pub const CHANGESET_UPDATE_ERROR: &str = "changeset:update_error";
 pub const CODE_MONITOR_NOTIFICATION: &str = "code_monitor:notification";
+/// The Block Kit message a code monitor's Slack action sends (Herald's own, not Sourcegraph's).
+pub const CODE_MONITOR_SLACK: &str = "code_monitor:slack";
 pub const SONARQUBE_ANALYSIS: &str = "sonarqube:analysis";
 pub const SEMGREP_SCAN: &str = "semgrep:scan";
 pub const SEMGREP_FINDINGS: &str = "semgrep:findings";

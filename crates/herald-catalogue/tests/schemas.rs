@@ -212,7 +212,7 @@ fn the_catalogue_has_every_type_of_the_issue() {
         [
             "batch_change:apply", "batch_change:close", "batch_change:delete",
             "changeset:close", "changeset:publish", "changeset:publish_error", "changeset:update", "changeset:update_error",
-            "code_monitor:notification",
+            "code_monitor:notification", "code_monitor:slack",
             "herald:delivery.exhausted", "herald:delivery.recovered", "herald:ping", "herald:webhook.disabled",
             "repo:push",
             "semgrep:findings", "semgrep:scan",
