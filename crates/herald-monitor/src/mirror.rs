@@ -50,9 +50,14 @@ impl Mirror {
     /// when missing. Its source is set to `source` — a clone URL or a local path — every time,
     /// so a changed URL takes effect at the next [`Mirror::fetch`].
     pub fn ensure(data_dir: &Path, name: &str, source: &str) -> Result<Mirror, MirrorError> {
+        Mirror::ensure_in(&data_dir.join("mirrors"), name, source)
+    }
+
+    /// Like [`Mirror::ensure`], with the mirrors kept directly in `mirrors_dir`.
+    pub fn ensure_in(mirrors_dir: &Path, name: &str, source: &str) -> Result<Mirror, MirrorError> {
         validate_name(name)?;
         validate_source(source)?;
-        let parent = data_dir.join("mirrors");
+        let parent = mirrors_dir.to_owned();
         fs::create_dir_all(&parent).map_err(|source| MirrorError::Io {
             path: parent.clone(),
             source,

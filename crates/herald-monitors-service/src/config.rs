@@ -1,0 +1,42 @@
+//! How the code monitor service runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_FETCH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+pub const DEFAULT_SEARCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Results one notification carries at most; past it the run is marked truncated.
+pub const DEFAULT_MAX_RESULTS: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct MonitorsConfig {
+    /// How often a repository without an interval of its own is fetched.
+    pub fetch_interval: Duration,
+    /// The most one `git fetch` may take.
+    pub fetch_timeout: Duration,
+    /// The most one search of new commits may take.
+    pub search_timeout: Duration,
+    /// Where the bare mirrors live.
+    pub mirror_dir: PathBuf,
+    /// This server's external URL, which `monitorURL` links start with.
+    pub external_url: String,
+    pub max_results: usize,
+    /// Repositories fetched and searched at once.
+    pub max_concurrent: usize,
+}
+
+impl MonitorsConfig {
+    /// The defaults, with mirrors under `mirror_dir`.
+    pub fn new(mirror_dir: PathBuf, external_url: impl Into<String>) -> MonitorsConfig {
+        MonitorsConfig {
+            fetch_interval: DEFAULT_FETCH_INTERVAL,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            search_timeout: DEFAULT_SEARCH_TIMEOUT,
+            mirror_dir,
+            external_url: external_url.into(),
+            max_results: DEFAULT_MAX_RESULTS,
+            max_concurrent: 2,
+        }
+    }
+}
