@@ -12,6 +12,9 @@
 //!   and [`DoctorReport`]; `migrations/` holds the SQL.
 //! - `listen`: [`WorkListener`], `LISTEN`/`NOTIFY` wake-ups for idle workers.
 //! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
+//! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]);
+//!   an ingest's dedupe, changeset read-modify-write (under a per-repository
+//!   advisory lock), publish and log row share one transaction.
 //! - `rows`: column lists and row conversions; `error`: [`PgError`].
 //!
 //! Invariants:
@@ -39,6 +42,7 @@ mod event_types;
 mod listen;
 mod log;
 mod publish;
+mod receivers;
 mod purge;
 mod rows;
 mod schema;

@@ -157,7 +157,19 @@ async fn commit_retrying_deadlocks(pool: &PgPool, inputs: &[(NewEvent, Option<St
 /// Stores a batch in one transaction; answers in the order of `inputs`.
 async fn commit(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Published>> {
     let mut tx = pool.begin().await?;
-    let targets = lock_targets(&mut tx, inputs).await?;
+    let answers = store_batch(&mut tx, inputs).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// Stores a batch inside the caller's transaction: fan-out, idempotency keys,
+/// events, deliveries and the wake-up notification. An ingest of a code host's
+/// webhook publishes through it, in the transaction that logs the request.
+pub(crate) async fn store_batch(
+    tx: &mut PgConnection,
+    inputs: &[(NewEvent, Option<String>)],
+) -> PgResult<Vec<Published>> {
+    let targets = lock_targets(&mut *tx, inputs).await?;
     let fan_out: Vec<Vec<WebhookId>> = inputs.iter().map(|(event, _)| matching(&targets, event)).collect();
     let mut answers: Vec<Published> = inputs
         .iter()
@@ -168,9 +180,9 @@ async fn commit(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResul
             replayed: false,
         })
         .collect();
-    let fresh = claim_keys(&mut tx, inputs, &mut answers).await?;
-    insert_events(&mut tx, inputs, &fresh).await?;
-    let deliveries = insert_deliveries(&mut tx, inputs, &fan_out, &fresh).await?;
+    let fresh = claim_keys(&mut *tx, inputs, &mut answers).await?;
+    insert_events(&mut *tx, inputs, &fresh).await?;
+    let deliveries = insert_deliveries(&mut *tx, inputs, &fan_out, &fresh).await?;
     if deliveries > 0 {
         // Delivered with the commit, or not at all; the payload lets listeners
         // sharing the database ignore other schemas' work.
@@ -179,7 +191,6 @@ async fn commit(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResul
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(answers)
 }
 

@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "event_types",
         sql: include_str!("../migrations/0002_event_types.sql"),
     },
+    Migration {
+        version: 3,
+        name: "receivers",
+        sql: include_str!("../migrations/0003_receivers.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -6,4 +6,5 @@ mod contract;
 mod event_types;
 mod multi_node;
 mod postgres_only;
+mod receivers;
 mod support;
