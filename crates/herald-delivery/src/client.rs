@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use herald_catalogue::Family;
 use herald_core::USER_AGENT;
 use herald_core::cipher::SecretCipher;
 use herald_core::time::Timestamp;
@@ -153,12 +154,14 @@ impl Sender {
         })
     }
 
-    /// POSTs `payload` to the webhook as event `message_id` of `event_type`.
+    /// POSTs `payload` to the webhook as event `message_id` of `event_type`,
+    /// with the native headers of the type's `family`.
     pub async fn send(
         &self,
         webhook: &WebhookRecord,
         message_id: &str,
         event_type: &str,
+        family: Family,
         payload: Vec<u8>,
     ) -> Exchange {
         let started_at = Timestamp::now();
@@ -169,8 +172,8 @@ impl Sender {
             timestamp_secs: started_at.seconds(),
             payload: &payload,
         };
-        let prepared =
-            Target::open(&self.cipher, webhook).and_then(|t| request::prepare(&t, &message));
+        let prepared = Target::open(&self.cipher, webhook)
+            .and_then(|t| request::prepare(&t, &message, family));
         let (request_url, request_headers, result) = match prepared {
             Err(error) => (
                 webhook.url_display.clone(),

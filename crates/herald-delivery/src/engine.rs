@@ -10,19 +10,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use herald_catalogue::keys::HERALD_PREFIX;
 use herald_core::cipher::SecretCipher;
 use herald_core::id::{AttemptId, EventId, WebhookId};
 use herald_core::retry::{RetrySchedule, parse_retry_after};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, NextStep, Store, StoreError,
-    WebhookRecord, lease_for,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, NewEvent, NextStep,
+    Store, StoreError, WebhookRecord, lease_for,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalogue::LiveCatalogue;
 use crate::client::{Exchange, Reply, Sender};
+use crate::operational::{Operational, Streaks};
 use crate::{DeliveryConfig, DeliveryError};
 
 /// Extra time `join` allows past the request timeout for recording attempts.
@@ -36,11 +39,14 @@ pub struct Engine;
 
 impl Engine {
     /// Starts the dispatcher on the current tokio runtime. It stops claiming
-    /// when `shutdown` is cancelled.
+    /// when `shutdown` is cancelled. `catalogue` gives each event type's family,
+    /// which decides the native headers its deliveries carry; the handle shares it
+    /// with the API.
     pub fn start(
         store: Arc<dyn Store>,
         cipher: SecretCipher,
         config: DeliveryConfig,
+        catalogue: Arc<LiveCatalogue>,
         shutdown: CancellationToken,
     ) -> Result<EngineHandle, DeliveryError> {
         check_config(&config)?;
@@ -49,6 +55,8 @@ impl Engine {
         let sender = Sender::new(&config, cipher).map_err(DeliveryError::Client)?;
         let shared = Arc::new(Shared {
             store,
+            catalogue,
+            streaks: Streaks::default(),
             sender,
             slots: Mutex::new(Slots::new(
                 config.max_in_flight,
@@ -123,8 +131,14 @@ impl EngineHandle {
         self.shared.wake.notify_one();
     }
 
+    /// The catalogue the engine reads families from, for the API to share.
+    pub fn catalogue(&self) -> &Arc<LiveCatalogue> {
+        &self.shared.catalogue
+    }
+
     /// Sends one request synchronously to the webhook (the Test button), through
-    /// the same client, guard and signing as real deliveries; records nothing.
+    /// the same client, guard and signing (native headers included) as real
+    /// deliveries; records nothing.
     pub async fn send_test(
         &self,
         webhook: &WebhookRecord,
@@ -132,10 +146,11 @@ impl EngineHandle {
         payload: Vec<u8>,
     ) -> TestOutcome {
         let message_id = EventId::new().to_string();
+        let family = self.shared.catalogue.family_of(event_type).await;
         let exchange = self
             .shared
             .sender
-            .send(webhook, &message_id, event_type, payload)
+            .send(webhook, &message_id, event_type, family, payload)
             .await;
         let duration_ms = exchange.duration_ms();
         match exchange.result {
@@ -178,6 +193,9 @@ impl EngineHandle {
 
 struct Shared {
     store: Arc<dyn Store>,
+    catalogue: Arc<LiveCatalogue>,
+    /// Consecutive failed attempts per webhook, for `herald:delivery.recovered`.
+    streaks: Streaks,
     sender: Sender,
     slots: Mutex<Slots>,
     config: DeliveryConfig,
@@ -398,16 +416,25 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery) {
         event,
         webhook,
     } = delivery;
+    let EventRecord {
+        id: event_id,
+        event_type,
+        payload,
+        ..
+    } = event;
+    let family = shared.catalogue.family_of(&event_type).await;
     let exchange = shared
         .sender
         .send(
             &webhook,
-            &event.id.to_string(),
-            &event.event_type,
-            event.payload,
+            &event_id.to_string(),
+            &event_type,
+            family,
+            payload,
         )
         .await;
     let (next, error) = judge(&exchange, failures_in_schedule, &shared.config.retry);
+    let exhausted = matches!(next, NextStep::Failed) && !is_permanent(&exchange);
     log_attempt(&webhook, attempt_number, &exchange, &next, error.as_deref());
     let duration_ms = exchange.duration_ms();
     let (response_status, response_headers, response_body) = match exchange.result {
@@ -427,27 +454,55 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery) {
         response_body,
         error,
     };
-    record(
-        shared.store.as_ref(),
-        AttemptOutcome {
-            lease,
-            attempt,
-            next,
-        },
-    )
-    .await;
+    let outcome = AttemptOutcome {
+        lease,
+        attempt,
+        next,
+    };
+    let recorded = record(shared.store.as_ref(), outcome.clone()).await;
+    // Only the attempt that moved the delivery on reports it, so a stale lease
+    // never reports twice; and nothing is reported about Herald's own events,
+    // which would feed back into themselves.
+    if recorded && !event_type.starts_with(HERALD_PREFIX) {
+        let operational = Operational {
+            webhook: &webhook,
+            event_id,
+            event_type: &event_type,
+            outcome: &outcome,
+            exhausted,
+        };
+        for report in shared.streaks.reports(&operational) {
+            publish_report(shared, report).await;
+        }
+    }
+}
+
+/// Publishes an operational event like any other, so every webhook subscribed
+/// to it gets a delivery; a failure is logged, as the attempt itself stands.
+async fn publish_report(shared: &Shared, report: NewEvent) {
+    let event_type = report.event_type.clone();
+    match shared.store.publish(report, None).await {
+        Ok(published) if published.deliveries > 0 => shared.wake.notify_one(),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, event_type, "cannot publish an operational event"),
+    }
+}
+
+fn is_permanent(exchange: &Exchange) -> bool {
+    matches!(&exchange.result, Err(failure) if failure.permanent)
 }
 
 /// Records the attempt, trying a few times: a lost record leaves the lease to
 /// expire and the delivery to be attempted again, which is safe but noisy.
-async fn record(store: &dyn Store, outcome: AttemptOutcome) {
+/// True when the attempt moved the delivery on (its lease was still held).
+async fn record(store: &dyn Store, outcome: AttemptOutcome) -> bool {
     let mut backoff = Backoff(STORE_BACKOFF_MIN);
     for _ in 0..RECORD_TRIES {
         match store.record_attempt(outcome.clone()).await {
-            Ok(true) => return,
+            Ok(true) => return true,
             Ok(false) => {
                 tracing::info!(delivery = %outcome.attempt.delivery_id, "attempt recorded after its lease ran out; another attempt owns the delivery");
-                return;
+                return false;
             }
             Err(StoreError::Closed) => break,
             Err(e) => {
@@ -457,6 +512,7 @@ async fn record(store: &dyn Store, outcome: AttemptOutcome) {
         }
     }
     tracing::warn!(delivery = %outcome.attempt.delivery_id, "attempt not recorded; it will be retried when its lease expires");
+    false
 }
 
 fn is_success(status: u16) -> bool {

@@ -10,7 +10,12 @@
 //!   guard; and one exchange with a receiver, its response read up to a cap
 //!   within the request timeout.
 //! - [`request`]: the headers of a signed request (Standard Webhooks, event type,
-//!   basic auth from the URL) and their redacted copy for the log.
+//!   the family's native headers, basic auth from the URL) and their redacted
+//!   copy for the log.
+//! - [`catalogue`]: [`LiveCatalogue`], the event catalogue with the stored custom
+//!   types, shared by the engine (families) and the API (validation, changes).
+//! - `operational`: the `herald:*` events the engine publishes about its
+//!   deliveries (a webhook disabled, retries exhausted, a webhook recovered).
 //! - `engine`: the dispatcher ([`Engine`], [`EngineHandle`]). Claims due
 //!   deliveries by lease, sends them with bounded concurrency overall and per
 //!   webhook, records each attempt and schedules retries; also the Test button's
@@ -22,12 +27,15 @@ use std::time::Duration;
 use herald_core::retry::RetrySchedule;
 use ipnet::IpNet;
 
+pub mod catalogue;
 mod client;
 mod engine;
 pub mod guard;
 mod janitor;
+mod operational;
 pub mod request;
 
+pub use catalogue::{ChangeError, LiveCatalogue};
 pub use engine::{Engine, EngineHandle, TestOutcome};
 pub use guard::AddressGuard;
 pub use janitor::{JanitorConfig, spawn_janitor};

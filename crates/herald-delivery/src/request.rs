@@ -2,6 +2,7 @@
 //! any basic-auth credentials, plus the redacted copy of its headers that goes
 //! to the delivery log.
 
+use herald_catalogue::{Family, native_headers};
 use herald_core::USER_AGENT;
 use herald_core::cipher::SecretCipher;
 use herald_core::secret::Secret;
@@ -57,6 +58,31 @@ pub fn webhook_headers(message: &Message<'_>, secret: &Secret) -> Result<HeaderM
     Ok(headers)
 }
 
+/// The family's own headers (Sourcegraph's, SonarQube's), computed over the
+/// exact payload sent. A value that cannot be a header, such as a SonarQube
+/// project key with a line break, is left out rather than failing the delivery:
+/// the signature headers, which receivers check, are always hex.
+pub fn add_native_headers(
+    headers: &mut HeaderMap,
+    message: &Message<'_>,
+    family: Family,
+    secret: &Secret,
+) {
+    for (name, value) in native_headers(family, message.event_type, None, message.payload, secret) {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                headers.insert(name, value);
+            }
+            _ => {
+                tracing::warn!(header = %name, event_type = message.event_type, "a native header value cannot be sent; left out")
+            }
+        }
+    }
+}
+
 fn header_value(name: &str, text: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(text).map_err(|_| format!("{text:?} cannot be sent in the {name} header"))
 }
@@ -91,8 +117,13 @@ pub(crate) struct Prepared {
     pub headers: HeaderMap,
 }
 
-pub(crate) fn prepare(target: &Target, message: &Message<'_>) -> Result<Prepared, String> {
+pub(crate) fn prepare(
+    target: &Target,
+    message: &Message<'_>,
+    family: Family,
+) -> Result<Prepared, String> {
     let mut headers = webhook_headers(message, &target.secret)?;
+    add_native_headers(&mut headers, message, family, &target.secret);
     if let Some(basic) = target.url.basic_auth_header() {
         let mut value = header_value("authorization", &basic)?;
         value.set_sensitive(true);
@@ -184,7 +215,7 @@ mod tests {
         let url = TargetUrl::parse("https://user:hunter2@hooks.example.com/in").unwrap();
         let webhook = record(cipher.seal(url.expose().as_bytes()), cipher.seal(b"s3cret"));
         let target = Target::open(&cipher, &webhook).unwrap();
-        let prepared = prepare(&target, &message(b"{}")).unwrap();
+        let prepared = prepare(&target, &message(b"{}"), Family::Custom).unwrap();
         assert_eq!(prepared.url.as_str(), "https://hooks.example.com/in");
         assert_eq!(prepared.display_url, "https://***:***@hooks.example.com/in");
         assert!(

@@ -21,6 +21,18 @@ pub struct ErrorBody {
     /// The request field at fault, when one is (a JSON path such as `event_types[2]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a payload its event type's schema refuses: the JSON Pointer of the first
+    /// offending value in the payload (`""` is the whole payload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/project/key")]
+    pub pointer: Option<String>,
+    /// For a payload its event type's schema refuses: the schema rule it broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "required field \"key\" is missing")]
+    pub rule: Option<String>,
+    /// For an unknown event type: the nearest known ones, nearest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
 }
 
 /// A failure, with the status it answers with. Build it with the constructors below,
@@ -39,6 +51,9 @@ impl ApiError {
                 code,
                 message: message.into(),
                 field: None,
+                pointer: None,
+                rule: None,
+                suggestions: Vec::new(),
             },
         }
     }
@@ -151,6 +166,39 @@ impl ApiError {
             "unauthorized",
             "send the admin token as `Authorization: Bearer <token>`",
         )
+    }
+
+    /// A published payload that its event type's schema refuses.
+    pub fn schema_violation(pointer: String, rule: String, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_violation", message)
+            .with_field("payload");
+        error.body.pointer = Some(pointer);
+        error.body.rule = Some(rule);
+        error
+    }
+
+    /// An event type the catalogue does not have, named in request field `field`.
+    pub fn unknown_event_type(field: &str, message: impl Into<String>, suggestions: Vec<String>) -> Self {
+        let mut error =
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_event_type", message).with_field(field);
+        error.body.suggestions = suggestions;
+        error
+    }
+
+    /// No event type of that key, for the `/event-types/{key}` routes.
+    pub fn event_type_not_found(key: &str, suggestions: Vec<String>) -> Self {
+        let mut error = Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no event type {key:?}; GET /api/v1/event-types lists them"),
+        );
+        error.body.suggestions = suggestions;
+        error
+    }
+
+    /// A change the event type's state forbids: it is built in, or it exists already.
+    pub fn event_type_conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message).with_field("key")
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {

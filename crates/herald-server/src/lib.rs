@@ -5,7 +5,10 @@
 //!   [`router`] builds the routes, limits and layers; [`AppState`] is what handlers share.
 //! - `routes`: one module per resource (`webhooks`, `events`, `deliveries`, `health`),
 //!   each with its handlers and its request and response types, plus the JSON
-//!   fallbacks for unknown routes (404) and methods (405).
+//!   fallbacks for unknown routes (404) and methods (405). `event_types` serves
+//!   the catalogue ([`herald_delivery::LiveCatalogue`], shared with the engine
+//!   through its handle); publishing validates payloads against it and webhooks
+//!   may only subscribe to patterns that match a type in it.
 //! - `error`: `ApiError`, the `{"code","message"}` body every failure answers with,
 //!   and the mapping of store errors (internal ones are logged, never shown).
 //! - `extract`: the JSON, path-id and query extractors that turn content-type,
@@ -34,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use herald_core::cipher::SecretCipher;
-use herald_delivery::EngineHandle;
+use herald_delivery::{EngineHandle, LiveCatalogue};
 use herald_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -90,6 +93,8 @@ pub struct AppState {
     store: Arc<dyn Store>,
     cipher: SecretCipher,
     engine: EngineHandle,
+    /// The event catalogue, shared with the engine (which reads families from it).
+    catalogue: Arc<LiveCatalogue>,
     config: Arc<ServerConfig>,
 }
 
@@ -103,6 +108,7 @@ impl AppState {
         Self {
             store,
             cipher,
+            catalogue: Arc::clone(engine.catalogue()),
             engine,
             config: Arc::new(config),
         }
@@ -113,7 +119,7 @@ impl AppState {
 /// tracing span per request and a guard that turns a panic into a logged 500
 /// instead of a dropped connection.
 pub fn router(state: AppState) -> Router {
-    use routes::{deliveries, events, health, webhooks};
+    use routes::{deliveries, event_types, events, health, webhooks};
 
     let event_body_limit = state
         .config
@@ -141,6 +147,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/webhooks/{id}/deliveries",
             get(deliveries::list_deliveries),
+        )
+        .route(
+            "/api/v1/event-types",
+            get(event_types::list_event_types).post(event_types::create_event_type),
+        )
+        .route(
+            "/api/v1/event-types/{key}",
+            get(event_types::get_event_type)
+                .put(event_types::replace_event_type)
+                .delete(event_types::delete_event_type),
         )
         .route(
             "/api/v1/events",

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{deliveries, events, health, webhooks};
+use crate::routes::{deliveries, event_types, events, health, webhooks};
 
 /// The name of the bearer-token security scheme; the `security` list of
 /// `#[openapi]` repeats it, as the macro takes only a literal there.
@@ -31,6 +31,11 @@ const SECURITY_SCHEME: &str = "admin_token";
         webhooks::test_webhook,
         webhooks::recover_webhook,
         events::publish_event,
+        event_types::list_event_types,
+        event_types::get_event_type,
+        event_types::create_event_type,
+        event_types::replace_event_type,
+        event_types::delete_event_type,
         deliveries::list_deliveries,
         deliveries::get_delivery,
         deliveries::redeliver,
@@ -43,6 +48,7 @@ const SECURITY_SCHEME: &str = "admin_token";
     tags(
         (name = "webhooks", description = "Register webhooks, test them, and requeue their failed deliveries"),
         (name = "events", description = "Publish events"),
+        (name = "event-types", description = "The event catalogue: every type's schema, example and family; register, replace and delete custom types"),
         (name = "deliveries", description = "The delivery log and redelivery"),
         (name = "health", description = "Liveness"),
         (name = "meta", description = "This document"),

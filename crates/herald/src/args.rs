@@ -6,7 +6,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// Shown under `herald --help`.
 const CLIENT_ENV_HELP: &str = "\
-The client commands (webhooks, events, deliveries) talk to the server at HERALD_URL
+The client commands (webhooks, events, deliveries, event-types) talk to the server at HERALD_URL
 (default http://127.0.0.1:8080) with the bearer token HERALD_TOKEN; without it they use
 the token file a local server generated: $HERALD_DATA_DIR/admin-token, or
 ./herald-data/admin-token.";
@@ -33,6 +33,9 @@ pub enum Command {
     Events(ClientArgs<EventCommand>),
     /// Inspect and requeue deliveries.
     Deliveries(ClientArgs<DeliveryCommand>),
+    /// The event catalogue: list and show types with their schemas; register
+    /// and delete custom types.
+    EventTypes(ClientArgs<EventTypeCommand>),
 }
 
 /// Flags of `herald serve`. Each one overrides the config file and `HERALD_*`.
@@ -158,6 +161,22 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventTypeCommand {
+    /// List every event type, built-in and custom.
+    List,
+    /// Show one type with its JSON Schema and example payload.
+    Show { key: String },
+    /// Register a custom type from a JSON file:
+    /// {"key", "description", "family" (optional), "schema", "example"}.
+    Create {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Delete a custom type (built-in types cannot be deleted).
+    Delete { key: String },
 }
 
 #[derive(Debug, Subcommand)]

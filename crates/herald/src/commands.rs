@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::args::{
-    ClientArgs, CreateWebhook, DeliveryCommand, EventCommand, ListDeliveries, SendEvent,
-    UpdateWebhook, WebhookCommand,
+    ClientArgs, CreateWebhook, DeliveryCommand, EventCommand, EventTypeCommand, ListDeliveries,
+    SendEvent, UpdateWebhook, WebhookCommand,
 };
 use crate::client::{Answer, Client, JsonBody};
 use crate::output::{cell, fields, indent, scope, table};
@@ -214,6 +214,79 @@ pub async fn deliveries(args: ClientArgs<DeliveryCommand>) -> anyhow::Result<()>
             })
         }
     }
+}
+
+pub async fn event_types(args: ClientArgs<EventTypeCommand>) -> anyhow::Result<()> {
+    let client = Client::from_env()?;
+    let mode = Mode { json: args.json };
+    match args.command {
+        EventTypeCommand::List => {
+            let answer = client.get(client.url("/api/v1/event-types")?).await?;
+            mode.print(&answer, event_type_table)
+        }
+        EventTypeCommand::Show { key } => {
+            let answer = client.get(event_type_url(&client, &key)?).await?;
+            mode.print(&answer, event_type_detail)
+        }
+        EventTypeCommand::Create { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let definition: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", file.display()))?;
+            if !definition.is_object() {
+                bail!(
+                    "{} must hold a JSON object: {{\"key\", \"description\", \"family\", \"schema\", \"example\"}}",
+                    file.display()
+                );
+            }
+            let answer = client
+                .send(
+                    Method::POST,
+                    client.url("/api/v1/event-types")?,
+                    Some(JsonBody(text)),
+                    &[],
+                )
+                .await?;
+            mode.print(&answer, event_type_detail)
+        }
+        EventTypeCommand::Delete { key } => {
+            let answer = client
+                .send(Method::DELETE, event_type_url(&client, &key)?, None, &[])
+                .await?;
+            mode.print(&answer, |_| format!("deleted event type {key}"))
+        }
+    }
+}
+
+fn event_type_url(client: &Client, key: &str) -> anyhow::Result<Url> {
+    resource_url(client, "/api/v1/event-types", key, "")
+}
+
+fn event_type_table(answer: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(answer)
+        .iter()
+        .map(|def| {
+            let origin = if def["builtin"] == true { "built-in" } else { "custom" };
+            vec![
+                cell(&def["key"]),
+                cell(&def["family"]),
+                origin.to_owned(),
+                cell(&def["description"]),
+            ]
+        })
+        .collect();
+    table(&["KEY", "FAMILY", "ORIGIN", "DESCRIPTION"], &rows)
+}
+
+/// The type's fields, then its schema and example as indented JSON.
+fn event_type_detail(def: &Value) -> String {
+    let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    format!(
+        "{}\nschema:\n{}\nexample:\n{}",
+        fields(def, &["key", "family", "builtin", "description"]),
+        indent(&pretty(&def["schema"])),
+        indent(&pretty(&def["example"]))
+    )
 }
 
 fn create_body(create: &CreateWebhook) -> JsonBody {

@@ -7,7 +7,7 @@
 //! - `datadir`: the data directory, the secrets-at-rest key and the admin token file.
 //! - `serve`: wires the store, the delivery engine, the janitor and the API together.
 //! - `client`: the HTTP client of the client subcommands, and its errors.
-//! - `commands`: the client subcommands (webhooks, events, deliveries).
+//! - `commands`: the client subcommands (webhooks, events, deliveries, event types).
 //! - `output`: tables and `key: value` lines for people.
 //!
 //! Exit codes: 0 on success, 2 for an unusable configuration or command line,
@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks(args) => commands::webhooks(args).await,
         Command::Events(args) => commands::events(args).await,
         Command::Deliveries(args) => commands::deliveries(args).await,
+        Command::EventTypes(args) => commands::event_types(args).await,
     }
 }
 

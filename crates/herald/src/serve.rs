@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_delivery::{Engine, JanitorConfig, spawn_janitor};
+use herald_delivery::{Engine, JanitorConfig, LiveCatalogue, spawn_janitor};
 use herald_server::{AppState, ServerConfig};
 use herald_sqlite::{SqliteConfig, SqliteStore};
-use herald_store::{PurgePolicy, Store, lease_for};
+use herald_store::{EventTypeStore, PurgePolicy, Store, lease_for};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Settings};
@@ -26,7 +26,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let cipher = datadir::load_or_create_cipher(dir)?;
     let (admin_token, source) = datadir::admin_token(dir, settings.admin_token.clone())?;
     announce_token(&source);
-    let store = open_store(store_choice)?;
+    let (store, event_types) = open_store(store_choice)?;
     tracing::info!(
         request_timeout = ?settings.delivery.request_timeout,
         lease = ?lease_for(settings.delivery.request_timeout),
@@ -34,10 +34,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
+    let catalogue = LiveCatalogue::load(event_types)
+        .await
+        .context("cannot read the custom event types")?;
     let engine = Engine::start(
         store.clone(),
         cipher.clone(),
         settings.delivery.clone(),
+        Arc::new(catalogue),
         shutdown.clone(),
     )
     .context("cannot start the delivery engine")?;
@@ -97,12 +101,14 @@ fn choose_store(settings: &Settings) -> Result<StoreChoice, ConfigError> {
     }
 }
 
-fn open_store(choice: StoreChoice) -> anyhow::Result<Arc<dyn Store>> {
+/// The store, and the same database seen as its custom event types.
+fn open_store(choice: StoreChoice) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn EventTypeStore>)> {
     match choice {
         StoreChoice::Sqlite(path) => {
             let store = SqliteStore::open(&path, SqliteConfig::default())
                 .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            Ok((store.clone(), store))
         }
     }
 }

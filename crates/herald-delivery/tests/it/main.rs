@@ -1,6 +1,7 @@
 //! The delivery engine against a real SQLite store and a real HTTP receiver on
 //! 127.0.0.1. Every wait is bounded; nothing asserts on how long things took.
 
+mod catalogue;
 mod receiver;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,9 @@ use herald_core::id::{EventId, WebhookId};
 use herald_core::retry::RetrySchedule;
 use herald_core::secret::Secret;
 use herald_core::webhook::TargetUrl;
-use herald_delivery::{DeliveryConfig, Engine, EngineHandle, JanitorConfig, spawn_janitor};
+use herald_delivery::{
+    DeliveryConfig, Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor,
+};
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use herald_store::{
     AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewEvent,
@@ -70,6 +73,7 @@ fn config() -> DeliveryConfig {
 /// seals webhook secrets.
 struct Harness {
     store: Arc<dyn Store>,
+    catalogue: Arc<LiveCatalogue>,
     cipher: SecretCipher,
     shutdown: CancellationToken,
     engine: EngineHandle,
@@ -77,17 +81,26 @@ struct Harness {
 }
 
 impl Harness {
-    fn start(config: DeliveryConfig) -> Self {
+    async fn start(config: DeliveryConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
+        let sqlite = Arc::new(
             SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap(),
         );
+        let catalogue = Arc::new(LiveCatalogue::load(sqlite.clone()).await.unwrap());
+        let store: Arc<dyn Store> = sqlite;
         let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
         let shutdown = CancellationToken::new();
-        let engine =
-            Engine::start(Arc::clone(&store), cipher.clone(), config, shutdown.clone()).unwrap();
+        let engine = Engine::start(
+            Arc::clone(&store),
+            cipher.clone(),
+            config,
+            Arc::clone(&catalogue),
+            shutdown.clone(),
+        )
+        .unwrap();
         Self {
             store,
+            catalogue,
             cipher,
             shutdown,
             engine,
@@ -104,6 +117,7 @@ impl Harness {
             Arc::clone(&self.store),
             self.cipher.clone(),
             config,
+            Arc::clone(&self.catalogue),
             shutdown.clone(),
         )
         .unwrap();
@@ -114,7 +128,14 @@ impl Harness {
         }
     }
 
+    /// A webhook for the types these tests publish. Not `*`: that would also
+    /// subscribe it to the engine's own `herald:*` reports about it.
     async fn webhook(&self, url: &str, secret: &Secret) -> WebhookRecord {
+        self.webhook_for(url, secret, &["changeset:*", "ping", "sonarqube:*"])
+            .await
+    }
+
+    async fn webhook_for(&self, url: &str, secret: &Secret, patterns: &[&str]) -> WebhookRecord {
         let target = TargetUrl::parse(url).unwrap();
         let new = NewWebhook {
             id: WebhookId::new(),
@@ -122,7 +143,10 @@ impl Harness {
             url_display: target.display(),
             url_sealed: self.cipher.seal(target.expose().as_bytes()),
             secret_sealed: self.cipher.seal(secret.expose().as_bytes()),
-            event_types: vec![EventTypePattern::parse("event_types", "*").unwrap()],
+            event_types: patterns
+                .iter()
+                .map(|p| EventTypePattern::parse("event_types", p).unwrap())
+                .collect(),
             project: None,
             enabled: true,
         };
@@ -207,7 +231,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivers_the_exact_bytes_with_a_signature_an_independent_verifier_accepts() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let secret = Secret::generate();
     let first = h.webhook(&receiver.url("/ok"), &secret).await;
     let second = h.webhook(&receiver.url("/ok?copy=2"), &secret).await;
@@ -250,7 +274,7 @@ async fn delivers_the_exact_bytes_with_a_signature_an_independent_verifier_accep
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_url_with_credentials_sends_basic_auth_and_logs_it_obscured() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let url = receiver
         .url("/ok")
         .replace("http://", "http://ops%40corp:p%3Ass@");
@@ -282,7 +306,7 @@ async fn a_url_with_credentials_sends_basic_auth_and_logs_it_obscured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_is_retried_with_the_same_id_until_it_succeeds() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let secret = Secret::generate();
     let webhook = h.webhook(&receiver.url("/flaky"), &secret).await;
     h.publish("ping", b"{\"n\":1}").await;
@@ -304,7 +328,7 @@ async fn a_failure_is_retried_with_the_same_id_until_it_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_schedule_ends_in_failed() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let webhook = h
         .webhook(&receiver.url("/always-500"), &Secret::generate())
         .await;
@@ -325,7 +349,7 @@ async fn an_exhausted_schedule_ends_in_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gone_disables_the_webhook() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let webhook = h.webhook(&receiver.url("/gone"), &Secret::generate()).await;
     h.publish("ping", b"{}").await;
 
@@ -343,7 +367,8 @@ async fn a_redirect_is_a_failure_that_records_its_location_and_is_not_followed()
     let h = Harness::start(DeliveryConfig {
         retry: fast_schedule(0),
         ..config()
-    });
+    })
+    .await;
     let webhook = h
         .webhook(&receiver.url("/redirect"), &Secret::generate())
         .await;
@@ -381,7 +406,7 @@ async fn the_guard_refuses_loopback_unless_allowed() {
         allow_cidrs: vec![],
         ..config()
     };
-    let h = Harness::start(refusing.clone());
+    let h = Harness::start(refusing.clone()).await;
     let literal = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
     let by_name = h
         .webhook(
@@ -426,7 +451,8 @@ async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
     let h = Harness::start(DeliveryConfig {
         request_timeout: Duration::from_secs(15),
         ..config()
-    });
+    })
+    .await;
     let hanging = h.webhook(&receiver.url("/hang"), &Secret::generate()).await;
     let healthy = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
     for i in 0..20 {
@@ -461,7 +487,7 @@ async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_postpones_the_retry() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let webhook = h.webhook(&receiver.url("/busy"), &Secret::generate()).await;
     h.publish("ping", b"{}").await;
 
@@ -487,7 +513,7 @@ async fn retry_after_postpones_the_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_response_body_is_capped() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let webhook = h.webhook(&receiver.url("/big"), &Secret::generate()).await;
     h.publish("ping", b"{}").await;
 
@@ -501,7 +527,7 @@ async fn the_response_body_is_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_test_answers_synchronously_and_records_nothing() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let secret = Secret::generate();
     let webhook = h.webhook(&receiver.url("/ok"), &secret).await;
 
@@ -539,7 +565,8 @@ async fn send_test_answers_synchronously_and_records_nothing() {
     let refusing = Harness::start(DeliveryConfig {
         allow_cidrs: vec![],
         ..config()
-    });
+    })
+    .await;
     let webhook = refusing.webhook(&receiver.url("/ok"), &secret).await;
     let outcome = refusing
         .engine
@@ -555,7 +582,7 @@ async fn send_test_answers_synchronously_and_records_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_janitor_purges_finished_deliveries() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config());
+    let h = Harness::start(config()).await;
     let webhook = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
     h.publish("ping", b"{}").await;
     let delivery = h
@@ -597,7 +624,8 @@ async fn transport_failures_are_retried_and_logged_without_a_status() {
         request_timeout: Duration::from_millis(300),
         retry: fast_schedule(1),
         ..config()
-    });
+    })
+    .await;
     let refused = h.webhook(&closed_url, &Secret::generate()).await;
     let hanging = h.webhook(&receiver.url("/hang"), &Secret::generate()).await;
     h.publish("ping", b"{}").await;

@@ -10,8 +10,11 @@ use herald_core::event_type::validate_type_name;
 use herald_core::id::EventId;
 use herald_core::validation::FieldError;
 use herald_core::webhook::validate_project;
+use herald_catalogue::keys::HERALD_PREFIX;
+use herald_catalogue::{PayloadError, prepare_payload};
 use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
@@ -27,7 +30,8 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEvent {
-    /// The event type, 1 to 100 of `A-Z a-z 0-9 _ - . :`, e.g. `changeset:update`.
+    /// The event type, 1 to 100 of `A-Z a-z 0-9 _ - . :`, e.g. `changeset:update`;
+    /// one of the catalogue's (`GET /api/v1/event-types`), not `herald:*`.
     #[serde(rename = "type")]
     #[schema(example = "changeset:update")]
     pub event_type: String,
@@ -35,10 +39,14 @@ pub struct PublishEvent {
     /// global ones. Omitted or null: global webhooks only.
     #[serde(default)]
     pub project: Option<String>,
-    /// A JSON object or array, sent byte for byte as the request body.
+    /// A JSON object or array matching the type's schema, sent byte for byte as
+    /// the request body (for `sonarqube:analysis`, after merging the
+    /// `sonar.analysis.*` properties into its `properties`).
     #[schema(value_type = Value)]
     pub payload: Box<RawValue>,
-    /// Free string properties kept with the event.
+    /// Free string properties kept with the event. For `sonarqube:analysis`, those
+    /// named `sonar.analysis.*` are also merged into the payload's `properties`,
+    /// as SonarQube does with the scanner's parameters.
     #[serde(default)]
     pub properties: Option<BTreeMap<String, String>>,
 }
@@ -93,6 +101,40 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// Refuses Herald's own types, types the catalogue does not have (after reloading
+/// it once: another node may have registered the type), and payloads their
+/// type's schema refuses, naming the JSON Pointer and the rule.
+async fn check_against_catalogue(app: &AppState, event: &NewEvent) -> Result<(), ApiError> {
+    if event.event_type.starts_with(HERALD_PREFIX) {
+        return Err(ApiError::invalid_field(FieldError::new(
+            "type",
+            format!("{:?} is one of Herald's own operational events; only Herald publishes {HERALD_PREFIX}* types", event.event_type),
+        )));
+    }
+    let payload: Value = serde_json::from_slice(&event.payload)
+        .map_err(|e| ApiError::invalid_field(FieldError::new("payload", format!("is not JSON: {e}"))))?;
+    let checked = match app.catalogue.current().validate(&event.event_type, &payload) {
+        Err(PayloadError::UnknownType { .. }) => app.catalogue.reload().await?.validate(&event.event_type, &payload),
+        checked => checked,
+    };
+    let Err(error) = checked else {
+        return Ok(());
+    };
+    let message = error.to_string();
+    Err(match error {
+        PayloadError::UnknownType { closest, .. } => ApiError::unknown_event_type(
+            "type",
+            format!("type: {message}; GET /api/v1/event-types lists the known types, and POST registers one"),
+            closest,
+        ),
+        PayloadError::Invalid { pointer, rule } => ApiError::schema_violation(
+            pointer,
+            rule,
+            format!("payload does not match the schema of {:?}: {message}", event.event_type),
+        ),
+    })
+}
+
 #[utoipa::path(
     post, path = "/api/v1/events", tag = "events",
     request_body = PublishEvent,
@@ -105,7 +147,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 413, description = "The payload is larger than the server's limit (1 MiB by default)", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or is unknown (`invalid_field`, `unknown_field`, `missing_field`); the type is not in the catalogue (`unknown_event_type`, with the nearest known types in `suggestions`) or is one of Herald's own `herald:*` types; or the payload does not match the type's schema (`schema_violation`, with the JSON Pointer of the first offending value in `pointer` and the broken rule in `rule`)", body = ErrorBody),
     )
 )]
 pub async fn publish_event(
@@ -121,7 +163,10 @@ pub async fn publish_event(
             "the payload is {payload_len} bytes; the limit is {limit} bytes"
         )));
     }
-    let event = request.validate().map_err(ApiError::invalid_field)?;
+    let mut event = request.validate().map_err(ApiError::invalid_field)?;
+    check_against_catalogue(&app, &event).await?;
+    event.payload = prepare_payload(&event.event_type, &event.payload, &event.properties);
+    app.notify_monitors(std::slice::from_ref(&event));
     let published = app.store.publish(event, key).await?;
     if !published.replayed && published.deliveries > 0 {
         app.engine.wake();

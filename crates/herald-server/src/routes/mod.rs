@@ -2,6 +2,7 @@
 //! and methods.
 
 pub mod deliveries;
+pub mod event_types;
 pub mod events;
 pub mod health;
 pub mod webhooks;

@@ -11,6 +11,8 @@ use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, validate_name, validate_project};
+use herald_catalogue::Catalogue;
+use herald_catalogue::payloads::operational::Ping;
 use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -18,6 +20,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdPath};
+use crate::routes::event_types::suggestions;
 
 /// The event type of the event the Test button sends.
 pub const TEST_EVENT_TYPE: &str = "herald:ping";
@@ -233,7 +236,7 @@ async fn find_webhook(app: &AppState, id: WebhookId) -> Result<WebhookRecord, Ap
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 409, description = "The scope (the project, or global) is full: `scope_full`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or is unknown; or an event type pattern matches no type in the catalogue (`unknown_event_type`, with the nearest types in `suggestions`)", body = ErrorBody),
     )
 )]
 pub async fn create_webhook(
@@ -241,6 +244,7 @@ pub async fn create_webhook(
     ApiJson(request): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
     let valid = request.validate().map_err(ApiError::invalid_field)?;
+    check_patterns(&app, &valid.event_types).await?;
     let new = NewWebhook {
         id: WebhookId::new(),
         name: valid.name,
@@ -305,7 +309,7 @@ pub async fn get_webhook(
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 409, description = "The target scope is full: `scope_full`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or is unknown; or an event type pattern matches no type in the catalogue (`unknown_event_type`, with the nearest types in `suggestions`)", body = ErrorBody),
     )
 )]
 pub async fn update_webhook(
@@ -316,6 +320,9 @@ pub async fn update_webhook(
     let patch = request
         .into_patch(&app.cipher)
         .map_err(ApiError::invalid_field)?;
+    if let Some(patterns) = &patch.event_types {
+        check_patterns(&app, patterns).await?;
+    }
     let record = app
         .store
         .update_webhook(id, patch, app.config.max_webhooks_per_scope)
@@ -366,20 +373,49 @@ pub async fn get_secret(
     Ok(Json(WebhookSecret { secret }))
 }
 
-/// The event a test sends: its type and payload bytes.
-fn test_event(webhook: &WebhookRecord) -> (&'static str, Vec<u8>) {
-    let payload = serde_json::json!({
-        "webhook_id": webhook.id,
-        "message": "Test event from Herald",
-    });
-    (TEST_EVENT_TYPE, payload.to_string().into_bytes())
+/// The event a test sends: for a webhook subscribed to exactly one type (no
+/// `*`), that type's example payload, so its receiver sees what it will get;
+/// otherwise a `herald:ping`.
+fn test_event(webhook: &WebhookRecord, catalogue: &Catalogue) -> (String, Vec<u8>) {
+    if let [only] = webhook.event_types.as_slice()
+        && !only.as_str().ends_with('*')
+        && let Some(payload) = catalogue.test_payload(only.as_str())
+    {
+        return (only.as_str().to_owned(), payload);
+    }
+    let ping = Ping::new(webhook.id, Timestamp::now());
+    (TEST_EVENT_TYPE.to_owned(), ping.to_payload())
+}
+
+/// Refuses patterns that match no type in the catalogue (reloaded once first:
+/// another node may have registered the type): such a webhook would never
+/// receive anything for them.
+async fn check_patterns(app: &AppState, patterns: &[EventTypePattern]) -> Result<(), ApiError> {
+    let mut catalogue = app.catalogue.current();
+    if !patterns.iter().all(|p| catalogue.matches_any(p)) {
+        catalogue = app.catalogue.reload().await?;
+    }
+    let Some((i, unmatched)) = patterns.iter().enumerate().find(|(_, p)| !catalogue.matches_any(p)) else {
+        return Ok(());
+    };
+    let wanted = unmatched.as_str().trim_end_matches('*');
+    let nearest = suggestions(&catalogue, wanted);
+    let hint = match nearest.as_slice() {
+        [] => String::new(),
+        some => format!(" (nearest: {})", some.join(", ")),
+    };
+    let message = format!(
+        "{:?} matches no event type in the catalogue{hint}; GET /api/v1/event-types lists them, and POST registers a custom one",
+        unmatched.as_str()
+    );
+    Err(ApiError::unknown_event_type(&format!("event_types[{i}]"), format!("event_types[{i}]: {message}"), nearest))
 }
 
 #[utoipa::path(
     post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
-        (status = 200, description = "Sent a `herald:ping` event now, signed like any delivery, and waited for the answer. Nothing is stored.", body = TestResult),
+        (status = 200, description = "Sent a test event now, signed like any delivery (with its family's native headers), and waited for the answer: the example payload of the one event type the webhook subscribes to, or a `herald:ping` when it subscribes to several or to a pattern. Nothing is stored.", body = TestResult),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
@@ -390,8 +426,8 @@ pub async fn test_webhook(
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<TestResult>, ApiError> {
     let record = find_webhook(&app, id).await?;
-    let (event_type, payload) = test_event(&record);
-    let outcome = app.engine.send_test(&record, event_type, payload).await;
+    let (event_type, payload) = test_event(&record, &app.catalogue.current());
+    let outcome = app.engine.send_test(&record, &event_type, payload).await;
     Ok(Json(TestResult {
         success: outcome.success,
         status: outcome.status,

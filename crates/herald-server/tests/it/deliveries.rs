@@ -1,7 +1,7 @@
 use herald_core::time::Timestamp;
 use serde_json::{Value, json};
 
-use crate::harness::{Herald, Receiver, assert_error, send, webhook_body};
+use crate::harness::{Herald, Receiver, assert_error, hook_body, send};
 
 async fn ids_of(herald: &Herald, path: &str) -> (Vec<String>, Value) {
     let (status, page) = send(herald.get(path)).await;
@@ -18,10 +18,11 @@ async fn ids_of(herald: &Herald, path: &str) -> (Vec<String>, Value) {
 #[tokio::test]
 async fn redeliver_sends_a_failed_delivery_again() {
     let herald = Herald::start().await;
+    herald.register_any_type("a").await;
     let mut receiver = Receiver::start().await;
     receiver.answer_with(500);
     let created = herald
-        .create_webhook(webhook_body("flaky", &receiver.url))
+        .create_webhook(hook_body("flaky", &receiver.url, &["a"]))
         .await;
     let webhook_id = created["id"].as_str().unwrap();
     herald
@@ -57,10 +58,11 @@ async fn redeliver_sends_a_failed_delivery_again() {
 #[tokio::test]
 async fn recover_requeues_failed_deliveries_since_a_time() {
     let herald = Herald::start().await;
+    herald.register_any_type("a").await;
     let mut receiver = Receiver::start().await;
     receiver.answer_with(503);
     let created = herald
-        .create_webhook(webhook_body("down", &receiver.url))
+        .create_webhook(hook_body("down", &receiver.url, &["a"]))
         .await;
     let webhook_id = created["id"].as_str().unwrap();
     let path = format!("/api/v1/webhooks/{webhook_id}/recover");
@@ -118,9 +120,10 @@ async fn recover_requeues_failed_deliveries_since_a_time() {
 #[tokio::test]
 async fn the_delivery_log_pages_newest_first_and_filters() {
     let herald = Herald::start().await;
+    herald.register_any_type("a").await;
     let receiver = Receiver::start().await;
     let created = herald
-        .create_webhook(webhook_body("log", &receiver.url))
+        .create_webhook(hook_body("log", &receiver.url, &["a"]))
         .await;
     let webhook_id = created["id"].as_str().unwrap();
     let base = format!("/api/v1/webhooks/{webhook_id}/deliveries");

@@ -4,7 +4,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{Herald, Received, Receiver, assert_error, send, webhook_body};
+use crate::harness::{Herald, Received, Receiver, assert_error, hook_body, send, webhook_body};
 
 /// Standard Webhooks verification, written from the specification rather than
 /// with Herald's own signing code.
@@ -26,9 +26,10 @@ pub fn signature_is_valid(request: &Received, secret: &str) -> bool {
 #[tokio::test]
 async fn a_published_event_reaches_the_receiver_byte_for_byte() {
     let herald = Herald::start().await;
+    herald.register_any_type("order:paid").await;
     let mut receiver = Receiver::start().await;
     let created = herald
-        .create_webhook(json!({"name": "r", "url": receiver.url, "event_types": ["changeset:*"], "project": "alpha"}))
+        .create_webhook(json!({"name": "r", "url": receiver.url, "event_types": ["order:*"], "project": "alpha"}))
         .await;
     let webhook_id = created["id"].as_str().unwrap();
     herald
@@ -43,7 +44,7 @@ async fn a_published_event_reaches_the_receiver_byte_for_byte() {
     // Odd spacing, key order and escapes must survive untouched: they are what is signed.
     let payload = "{ \"z\": 1,\n  \"a\" : [1.50, \"\\u00e9\"] }";
     let body = format!(
-        "{{\"type\": \"changeset:update\", \"project\": \"alpha\", \"payload\": {payload}, \"properties\": {{\"build\": \"7\"}}}}"
+        "{{\"type\": \"order:paid\", \"project\": \"alpha\", \"payload\": {payload}, \"properties\": {{\"build\": \"7\"}}}}"
     );
     let (status, published) = send(
         herald
@@ -62,7 +63,7 @@ async fn a_published_event_reaches_the_receiver_byte_for_byte() {
     let got = receiver.next().await;
     assert_eq!(got.body, payload.as_bytes());
     assert_eq!(got.headers["webhook-id"].to_str().unwrap(), event_id);
-    assert_eq!(got.headers["x-herald-event-type"], "changeset:update");
+    assert_eq!(got.headers["x-herald-event-type"], "order:paid");
     assert!(signature_is_valid(
         &got,
         created["secret"].as_str().unwrap()
@@ -211,8 +212,9 @@ async fn invalid_events_are_refused_naming_the_field_and_change_nothing() {
 #[tokio::test]
 async fn a_repeated_idempotency_key_returns_the_first_answer_and_creates_nothing() {
     let herald = Herald::start().await;
+    herald.register_any_type("order:paid").await;
     let created = herald
-        .create_webhook(webhook_body("all", "https://e.com/"))
+        .create_webhook(hook_body("all", "https://e.com/", &["order:paid"]))
         .await;
     let webhook_id = created["id"].as_str().unwrap();
     let publish = || {
@@ -248,8 +250,9 @@ async fn a_payload_over_the_limit_gets_413_and_changes_nothing() {
         ..herald_server::ServerConfig::new(crate::harness::TOKEN)
     };
     let herald = Herald::start_with(config).await;
+    herald.register_any_type("big").await;
     let created = herald
-        .create_webhook(webhook_body("all", "https://e.com/"))
+        .create_webhook(hook_body("all", "https://e.com/", &["big"]))
         .await;
     let webhook_id = created["id"].as_str().unwrap();
 

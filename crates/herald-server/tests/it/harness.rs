@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
-use herald_delivery::{DeliveryConfig, Engine};
+use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
 use herald_server::{AppState, ServerConfig};
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use reqwest::{Method, RequestBuilder, Response};
@@ -26,6 +26,8 @@ const WAIT: Duration = Duration::from_secs(15);
 pub struct Herald {
     pub base: String,
     pub client: reqwest::Client,
+    /// The server's store, for tests that play another node writing to it.
+    pub store: Arc<SqliteStore>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -61,9 +63,16 @@ impl Herald {
             allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
             ..DeliveryConfig::default()
         };
-        let engine =
-            Engine::start(store.clone(), cipher.clone(), delivery, shutdown.clone()).unwrap();
-        let state = AppState::new(store, cipher, engine, config);
+        let catalogue = Arc::new(LiveCatalogue::load(store.clone()).await.unwrap());
+        let engine = Engine::start(
+            store.clone(),
+            cipher.clone(),
+            delivery,
+            catalogue,
+            shutdown.clone(),
+        )
+        .unwrap();
+        let state = AppState::new(store.clone(), cipher, engine, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(herald_server::run(
@@ -74,6 +83,7 @@ impl Herald {
         Self {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
+            store,
             shutdown,
             _dir: dir,
         }
@@ -91,6 +101,15 @@ impl Herald {
 
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.request(Method::POST, path)
+    }
+
+    /// Registers (or replaces) a custom event type whose schema accepts any
+    /// payload, for tests about something other than the catalogue.
+    pub async fn register_any_type(&self, key: &str) {
+        let body = json!({"description": "any payload", "schema": {}, "example": {}});
+        let path = format!("/api/v1/event-types/{key}");
+        let (status, answer) = send(self.request(Method::PUT, &path).json(&body)).await;
+        assert!(status == 200 || status == 201, "{status}: {answer}");
     }
 
     pub fn patch(&self, path: &str) -> RequestBuilder {
@@ -186,6 +205,12 @@ pub fn assert_error(
 
 pub fn webhook_body(name: &str, url: &str) -> Value {
     json!({"name": name, "url": url, "event_types": ["*"]})
+}
+
+/// A webhook for just these types. Tests that count deliveries to a failing
+/// receiver use it: `*` also matches the `herald:*` reports of those failures.
+pub fn hook_body(name: &str, url: &str, event_types: &[&str]) -> Value {
+    json!({"name": name, "url": url, "event_types": event_types})
 }
 
 /// One request as a receiver saw it.

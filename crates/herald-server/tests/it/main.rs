@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod deliveries;
 mod events;
+mod event_types;
 mod openapi;
 mod routing;
 mod webhooks;

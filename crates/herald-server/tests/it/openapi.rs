@@ -42,6 +42,8 @@ async fn the_served_document_describes_every_route() {
         ("/api/v1/webhooks/{id}/recover", &["post"]),
         ("/api/v1/webhooks/{id}/deliveries", &["get"]),
         ("/api/v1/events", &["post"]),
+        ("/api/v1/event-types", &["get", "post"]),
+        ("/api/v1/event-types/{key}", &["get", "put", "delete"]),
         ("/api/v1/deliveries/{id}", &["get"]),
         ("/api/v1/deliveries/{id}/redeliver", &["post"]),
         ("/healthz", &["get"]),

@@ -29,7 +29,7 @@ async fn the_secret_shows_on_create_and_at_secret_only() {
     assert_eq!(created["enabled"], true);
 
     let given = herald
-        .create_webhook(json!({"name": "given", "url": "https://example.com/b", "secret": "hunter2", "event_types": ["a:b"]}))
+        .create_webhook(json!({"name": "given", "url": "https://example.com/b", "secret": "hunter2", "event_types": ["changeset:update"]}))
         .await;
     assert_eq!(given["secret"], "hunter2");
 
@@ -56,6 +56,7 @@ async fn the_secret_shows_on_create_and_at_secret_only() {
 #[tokio::test]
 async fn basic_auth_credentials_are_sent_but_never_shown() {
     let herald = Herald::start().await;
+    herald.register_any_type("push").await;
     let mut receiver = Receiver::start().await;
     let url = format!(
         "http://deploy:pa%24%24word@127.0.0.1:{}/hook",
@@ -276,7 +277,7 @@ async fn invalid_webhooks_are_refused_naming_the_field_and_change_nothing() {
 async fn patch_changes_present_fields_and_null_project_means_global() {
     let herald = Herald::start().await;
     let created = herald
-        .create_webhook(json!({"name": "p", "url": "https://e.com/", "event_types": ["a:*"], "project": "alpha"}))
+        .create_webhook(json!({"name": "p", "url": "https://e.com/", "event_types": ["changeset:*"], "project": "alpha"}))
         .await;
     let id = created["id"].as_str().unwrap();
     let path = format!("/api/v1/webhooks/{id}");
@@ -317,12 +318,12 @@ async fn patch_changes_present_fields_and_null_project_means_global() {
     let (_, changed) = send(
         herald
             .patch(&path)
-            .json(&json!({"name": "renamed", "enabled": false, "event_types": ["b:c", "b:c"], "project": "beta"})),
+            .json(&json!({"name": "renamed", "enabled": false, "event_types": ["batch_change:apply", "batch_change:apply"], "project": "beta"})),
     )
     .await;
     assert_eq!(changed["name"], "renamed");
     assert_eq!(changed["enabled"], false);
-    assert_eq!(changed["event_types"], json!(["b:c"]));
+    assert_eq!(changed["event_types"], json!(["batch_change:apply"]));
     assert_eq!(changed["project"], "beta");
 
     let (_, old_secret) = send(herald.get(&format!("{path}/secret"))).await;

@@ -8,7 +8,7 @@ use crate::harness::{Behaviour, Receiver, TOKEN, TestApp};
 async fn ten_webhooks_per_scope_and_the_eleventh_is_refused_naming_it() {
     let app = TestApp::spawn().await;
     let hook = |project: Value, i: usize| {
-        json!({"name": format!("h{i}"), "url": "https://hooks.example.com/x", "event_types": ["a:b"], "project": project})
+        json!({"name": format!("h{i}"), "url": "https://hooks.example.com/x", "event_types": ["changeset:update"], "project": project})
     };
     for i in 0..10 {
         app.create_webhook(hook(Value::Null, i)).await;
@@ -30,6 +30,7 @@ async fn ten_webhooks_per_scope_and_the_eleventh_is_refused_naming_it() {
 async fn a_retried_publish_with_the_same_idempotency_key_creates_nothing_new() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Behaviour::Status(204)).await;
+    app.register_any_type("once:only").await;
     app.hook_for(&receiver.url("/"), &["once:only"]).await;
     let send = || async {
         let resp = app
@@ -56,7 +57,7 @@ async fn a_retried_publish_with_the_same_idempotency_key_creates_nothing_new() {
 #[tokio::test]
 async fn bad_input_gets_a_json_error_that_names_the_problem_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let good = json!({"name": "ok", "url": "https://hooks.example.com/x", "event_types": ["a:b"]});
+    let good = json!({"name": "ok", "url": "https://hooks.example.com/x", "event_types": ["changeset:update"]});
     let with = |key: &str, value: Value| {
         let mut body = good.clone();
         body[key] = value;

@@ -116,6 +116,8 @@ async fn the_cli_registers_a_webhook_publishes_and_reads_the_delivery_log() {
     let app = spawn_app().await;
     let receiver = Receiver::start(Behaviour::Status(200)).await;
     let cli = Cli::for_app(&app);
+    app.register_any_type("build:done").await;
+    app.register_any_type("build:other").await;
 
     let hook_url = receiver.url("/hook");
     let created = cli
@@ -471,7 +473,7 @@ async fn without_a_configured_token_one_is_generated_privately_and_reused() {
             "--secret",
             "s3cret",
             "--event-type",
-            "a:b",
+            "changeset:update",
         ])
         .await;
     let id = created["id"].as_str().expect("id").to_owned();

@@ -12,6 +12,7 @@ use crate::harness::{AppOptions, Behaviour, FAST_CONFIG, Receiver, TestApp, stan
 async fn a_receiver_gets_every_event_byte_exact_and_correctly_signed() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Behaviour::Status(204)).await;
+    app.register_any_type("build:finished").await;
     let hook = app.hook_for(&receiver.url("/hook"), &["build:*"]).await;
     let secret = hook["secret"].as_str().expect("secret on create").to_owned();
     assert!(secret.starts_with("whsec_"), "generated secrets are whsec_: {secret}");
@@ -55,6 +56,7 @@ async fn a_receiver_gets_every_event_byte_exact_and_correctly_signed() {
 async fn a_plain_secret_keys_the_signature_with_its_utf8_bytes() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Behaviour::Status(200)).await;
+    app.register_any_type("x:y").await;
     app.create_webhook(json!({
         "name": "plain", "url": receiver.url("/"), "event_types": ["x:y"], "secret": "correct horse battery"
     }))
@@ -70,6 +72,7 @@ async fn kill_dash_nine_mid_run_loses_nothing() {
     let mut app = TestApp::spawn().await;
     // A slow receiver keeps a backlog, so the crash lands mid-run with attempts in flight.
     let receiver = Receiver::start(Behaviour::Slow(Duration::from_millis(200), 204)).await;
+    app.register_any_type("crash:test").await;
     app.hook_for(&receiver.url("/"), &["crash:test"]).await;
     let n = 300;
     for i in 0..n {
@@ -89,6 +92,7 @@ async fn a_receiver_that_is_down_then_back_gets_everything() {
     let receiver = Receiver::start(Behaviour::Status(204)).await;
     let url = receiver.url("/back");
     let addr = receiver.stop().await;
+    app.register_any_type("outage:test").await;
     let hook = app.hook_for(&url, &["outage:test"]).await;
     let n = 30;
     for i in 0..n {
@@ -114,6 +118,7 @@ async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
     .await;
     let hanging = Receiver::start(Behaviour::Hang).await;
     let healthy = Receiver::start(Behaviour::Status(204)).await;
+    app.register_any_type("fair:test").await;
     app.hook_for(&hanging.url("/"), &["fair:test"]).await;
     app.hook_for(&healthy.url("/"), &["fair:test"]).await;
     let n = 200;
@@ -132,6 +137,7 @@ async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
 async fn a_410_gone_disables_the_webhook_and_says_why() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Behaviour::Status(410)).await;
+    app.register_any_type("gone:test").await;
     let hook = app.hook_for(&receiver.url("/gone"), &["gone:test"]).await;
     let id = hook["id"].as_str().expect("id");
     app.publish("gone:test", json!({})).await;
@@ -163,7 +169,8 @@ async fn basic_auth_urls_send_credentials_that_are_never_shown() {
         .await;
     let shown = hook["url"].as_str().expect("url");
     assert!(!shown.contains("s3cr") && !shown.contains("login"), "credentials shown: {shown}");
-    app.publish("sonarqube:analysis", json!({"status": "SUCCESS"})).await;
+    let (_, analysis) = app.get("/api/v1/event-types/sonarqube:analysis").await;
+    app.publish("sonarqube:analysis", analysis["example"].clone()).await;
     let got = receiver.wait_for(1).await;
     use base64::Engine;
     let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my@login:s3cr t"));
@@ -192,6 +199,7 @@ async fn the_address_guard_refuses_loopback_without_allow_cidr() {
     })
     .await;
     let receiver = Receiver::start(Behaviour::Status(200)).await;
+    app.register_any_type("guard:test").await;
     let hook = app.hook_for(&receiver.url("/"), &["guard:test"]).await;
     let id = hook["id"].as_str().expect("id");
     app.publish("guard:test", json!({})).await;
@@ -215,6 +223,7 @@ async fn retention_purges_old_deliveries_and_events() {
     })
     .await;
     let receiver = Receiver::start(Behaviour::Status(204)).await;
+    app.register_any_type("old:news").await;
     let hook = app.hook_for(&receiver.url("/"), &["old:news"]).await;
     let id = hook["id"].as_str().expect("id");
     app.publish("old:news", json!({})).await;

@@ -175,6 +175,16 @@ impl TestApp {
         value
     }
 
+    /// Registers (or replaces) a custom event type whose schema accepts any
+    /// payload, for tests about something other than the catalogue: publishing
+    /// and subscribing need a type the catalogue knows.
+    pub async fn register_any_type(&self, key: &str) {
+        let body = json!({"description": "any payload", "schema": {}, "example": {}});
+        let path = format!("/api/v1/event-types/{key}");
+        let (status, value) = self.request(reqwest::Method::PUT, &path, Some(body)).await;
+        assert!(status == 200 || status == 201, "register {key}: {status} {value}");
+    }
+
     /// Polls until `check` holds for the GET answer, or panics after PATIENCE.
     pub async fn wait_until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + PATIENCE;

@@ -2,6 +2,7 @@
 //! `herald` executable over real HTTP on 127.0.0.1.
 
 mod api;
+mod catalogue;
 mod cli;
 mod delivery;
 mod harness;
