@@ -168,6 +168,17 @@ impl ApiError {
         )
     }
 
+    /// A code host's request whose signature, token or basic auth does not
+    /// match its receiver's.
+    pub fn unverified(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unverified", message)
+    }
+
+    /// A verified code-host payload that lacks what its event should carry.
+    pub fn invalid_payload(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_payload", message)
+    }
+
     /// A published payload that its event type's schema refuses.
     pub fn schema_violation(pointer: String, rule: String, message: impl Into<String>) -> Self {
         let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_violation", message)
@@ -242,8 +253,10 @@ impl From<CipherError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // A code host refused by a receiver is not asked for a bearer token.
+        let wants_bearer = self.status == StatusCode::UNAUTHORIZED && self.body.code == "unauthorized";
         let mut response = (self.status, Json(self.body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        if wants_bearer {
             // RFC 6750: a 401 names the scheme the client should use.
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,

@@ -14,6 +14,10 @@
 //! - `extract`: the JSON, path-id and query extractors that turn content-type,
 //!   size, syntax and shape rejections into `ApiError`s naming the field.
 //! - `auth`: the bearer-token check in front of everything under `/api/`.
+//! - `receiving`: incoming webhooks from code hosts between the handlers
+//!   (`routes::receivers`, `routes::incoming`) and the store: sealed receiver
+//!   credentials, the store work of a normalized request, and the retention
+//!   task ([`spawn_receiver_janitor`]).
 //! - `openapi`: the OpenAPI 3.1 document generated from the handlers; `openapi.json`
 //!   at the repository root is a committed copy that a test keeps current.
 //!
@@ -25,6 +29,7 @@ mod auth;
 mod error;
 mod extract;
 mod openapi;
+mod receiving;
 mod routes;
 
 use std::any::Any;
@@ -38,12 +43,14 @@ use axum::routing::{get, post};
 use axum::{Router, middleware};
 use herald_core::cipher::SecretCipher;
 use herald_delivery::{EngineHandle, LiveCatalogue};
-use herald_store::Store;
+use herald_store::{ReceiverStore, Store};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorBody};
 pub use openapi::{openapi, openapi_json};
+pub use receiving::MAX_INCOMING_BODY_BYTES;
+pub use receiving::janitor::{ReceiverJanitorConfig, spawn_receiver_janitor};
 pub use routes::events::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use routes::webhooks::TEST_EVENT_TYPE;
 
@@ -63,6 +70,9 @@ pub struct ServerConfig {
     pub max_webhooks_per_scope: u32,
     /// The bearer token every `/api/` request must carry. An empty token lets nobody in.
     pub admin_token: String,
+    /// Where code hosts reach this server, for receiver URLs; `None` uses
+    /// `http://<the address served on>`.
+    pub external_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -72,6 +82,7 @@ impl ServerConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             max_webhooks_per_scope: DEFAULT_MAX_WEBHOOKS_PER_SCOPE,
             admin_token: admin_token.into(),
+            external_url: None,
         }
     }
 }
@@ -82,6 +93,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("max_webhooks_per_scope", &self.max_webhooks_per_scope)
             .field("admin_token", &"<redacted>")
+            .field("external_url", &self.external_url)
             .finish()
     }
 }
@@ -96,6 +108,8 @@ pub struct AppState {
     /// The event catalogue, shared with the engine (which reads families from it).
     catalogue: Arc<LiveCatalogue>,
     config: Arc<ServerConfig>,
+    /// Incoming webhook receivers; without it their routes answer 503.
+    receivers: Option<Arc<dyn ReceiverStore>>,
 }
 
 impl AppState {
@@ -111,7 +125,35 @@ impl AppState {
             catalogue: Arc::clone(engine.catalogue()),
             engine,
             config: Arc::new(config),
+            receivers: None,
         }
+    }
+
+    /// Turns on incoming webhooks, kept in `receivers` (the same database as
+    /// the store: an ingest publishes in the transaction that logs it).
+    pub fn with_receivers(mut self, receivers: Arc<dyn ReceiverStore>) -> Self {
+        self.receivers = Some(receivers);
+        self
+    }
+
+    /// The configured external URL, else `http://<addr>`.
+    fn defaulting_external_url(mut self, addr: std::net::SocketAddr) -> Self {
+        if self.config.external_url.is_none() {
+            let mut config = (*self.config).clone();
+            config.external_url = Some(format!("http://{addr}"));
+            self.config = Arc::new(config);
+        }
+        self
+    }
+
+    /// Where code hosts reach this server, without a trailing slash. Empty
+    /// (receiver URLs are then paths) only for a router served without `run`.
+    fn external_url(&self) -> &str {
+        self.config
+            .external_url
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches('/')
     }
 }
 
@@ -119,7 +161,7 @@ impl AppState {
 /// tracing span per request and a guard that turns a panic into a logged 500
 /// instead of a dropped connection.
 pub fn router(state: AppState) -> Router {
-    use routes::{deliveries, event_types, events, health, webhooks};
+    use routes::{deliveries, event_types, events, health, incoming, receivers, webhooks};
 
     let event_body_limit = state
         .config
@@ -167,6 +209,30 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/deliveries/{id}/redeliver",
             post(deliveries::redeliver),
         )
+        .route(
+            "/api/v1/receivers",
+            post(receivers::create_receiver).get(receivers::list_receivers),
+        )
+        .route(
+            "/api/v1/receivers/{id}",
+            get(receivers::get_receiver)
+                .patch(receivers::update_receiver)
+                .delete(receivers::delete_receiver),
+        )
+        .route(
+            "/api/v1/receivers/{id}/rotate-secret",
+            post(receivers::rotate_secret),
+        )
+        .route(
+            "/api/v1/receivers/{id}/requests",
+            get(receivers::list_requests),
+        )
+        .route(
+            "/api/v1/receivers/{id}/requests/{request_id}",
+            get(receivers::get_request),
+        )
+        // Reads its body itself, up to MAX_INCOMING_BODY_BYTES, after finding the receiver.
+        .route("/.api/webhooks/{id}", post(incoming::receive))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::no_route)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
@@ -195,6 +261,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let state = state.defaulting_external_url(listener.local_addr()?);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{deliveries, event_types, events, health, webhooks};
+use crate::routes::{deliveries, event_types, events, health, incoming, receivers, webhooks};
 
 /// The name of the bearer-token security scheme; the `security` list of
 /// `#[openapi]` repeats it, as the macro takes only a literal there.
@@ -39,6 +39,15 @@ const SECURITY_SCHEME: &str = "admin_token";
         deliveries::list_deliveries,
         deliveries::get_delivery,
         deliveries::redeliver,
+        receivers::create_receiver,
+        receivers::list_receivers,
+        receivers::get_receiver,
+        receivers::update_receiver,
+        receivers::delete_receiver,
+        receivers::rotate_secret,
+        receivers::list_requests,
+        receivers::get_request,
+        incoming::receive,
         health::healthz,
         openapi_document,
     ),
@@ -50,6 +59,8 @@ const SECURITY_SCHEME: &str = "admin_token";
         (name = "events", description = "Publish events"),
         (name = "event-types", description = "The event catalogue: every type's schema, example and family; register, replace and delete custom types"),
         (name = "deliveries", description = "The delivery log and redelivery"),
+        (name = "receivers", description = "Receivers for code hosts' webhooks (GitHub, GitLab, Bitbucket Server/Data Center, Bitbucket Cloud, Azure DevOps), their secrets and their request logs"),
+        (name = "incoming", description = "Where code hosts post their webhooks; verified with the receiver's secret, not the admin token"),
         (name = "health", description = "Liveness"),
         (name = "meta", description = "This document"),
     )

@@ -5,6 +5,8 @@ pub mod deliveries;
 pub mod event_types;
 pub mod events;
 pub mod health;
+pub mod incoming;
+pub mod receivers;
 pub mod webhooks;
 
 use axum::http::{Method, Uri};

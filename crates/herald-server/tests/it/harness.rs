@@ -72,7 +72,7 @@ impl Herald {
             shutdown.clone(),
         )
         .unwrap();
-        let state = AppState::new(store.clone(), cipher, engine, config);
+        let state = AppState::new(store.clone(), cipher, engine, config).with_receivers(store.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(herald_server::run(

@@ -4,9 +4,11 @@
 mod harness;
 
 mod auth;
+mod code_hosts;
 mod deliveries;
 mod events;
 mod event_types;
 mod openapi;
+mod receivers;
 mod routing;
 mod webhooks;

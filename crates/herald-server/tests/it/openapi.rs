@@ -46,6 +46,12 @@ async fn the_served_document_describes_every_route() {
         ("/api/v1/event-types/{key}", &["get", "put", "delete"]),
         ("/api/v1/deliveries/{id}", &["get"]),
         ("/api/v1/deliveries/{id}/redeliver", &["post"]),
+        ("/api/v1/receivers", &["get", "post"]),
+        ("/api/v1/receivers/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/receivers/{id}/rotate-secret", &["post"]),
+        ("/api/v1/receivers/{id}/requests", &["get"]),
+        ("/api/v1/receivers/{id}/requests/{request_id}", &["get"]),
+        ("/.api/webhooks/{id}", &["post"]),
         ("/healthz", &["get"]),
         ("/api/openapi.json", &["get"]),
     ];
@@ -71,5 +77,10 @@ async fn the_served_document_describes_every_route() {
     assert_eq!(
         paths["/healthz"]["get"]["security"],
         serde_json::json!([{}])
+    );
+    assert_eq!(
+        paths["/.api/webhooks/{id}"]["post"]["security"],
+        serde_json::json!([{}]),
+        "code hosts send no bearer token"
     );
 }

@@ -1,0 +1,117 @@
+//! A receiver's credentials at rest: one sealed JSON value per credential, so
+//! the store holds only ciphertext and a rotation can keep the old credential
+//! whole (an Azure DevOps username with its password).
+
+use herald_core::cipher::SecretCipher;
+use herald_core::secret::Secret;
+use herald_core::time::Timestamp;
+use herald_ingest::{Credential, ReceiverCredentials};
+use herald_store::ReceiverRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// The plaintext that gets sealed.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Stored {
+    Secret { secret: String },
+    Basic { username: String, password: String },
+}
+
+pub fn seal(cipher: &SecretCipher, credential: &Credential) -> Vec<u8> {
+    let stored = match credential {
+        Credential::Secret(secret) => Stored::Secret {
+            secret: secret.expose().to_owned(),
+        },
+        Credential::Basic { username, password } => Stored::Basic {
+            username: username.clone(),
+            password: password.expose().to_owned(),
+        },
+    };
+    // A two-variant enum of strings always serializes.
+    let plaintext = serde_json::to_vec(&stored).unwrap_or_default();
+    cipher.seal(&plaintext)
+}
+
+pub fn open(cipher: &SecretCipher, sealed: &[u8]) -> Result<Credential, ApiError> {
+    let plaintext = cipher.open(sealed)?;
+    let stored: Stored = serde_json::from_slice(&plaintext)
+        .map_err(|e| ApiError::internal("stored receiver credentials are unreadable", &e))?;
+    Ok(match stored {
+        Stored::Secret { secret } => Credential::Secret(Secret::from_stored(secret)),
+        Stored::Basic { username, password } => Credential::Basic {
+            username,
+            password: Secret::from_stored(password),
+        },
+    })
+}
+
+/// Whether the credentials a rotation replaced still verify at `now`.
+pub fn previous_in_grace(record: &ReceiverRecord, now: Timestamp) -> bool {
+    record.previous_credentials_sealed.is_some()
+        && record.previous_valid_until.is_some_and(|until| until > now)
+}
+
+/// What verification checks a request against: the current credentials, the
+/// previous ones while their grace period runs, and the receiver's opt-ins.
+pub fn for_verification(
+    cipher: &SecretCipher,
+    record: &ReceiverRecord,
+    now: Timestamp,
+) -> Result<ReceiverCredentials, ApiError> {
+    let mut credentials = ReceiverCredentials {
+        current: open(cipher, &record.credentials_sealed)?,
+        previous: None,
+        github_legacy_sha1: record.github_legacy_sha1,
+        gitlab_standard_webhooks: record.gitlab_standard_webhooks,
+    };
+    if previous_in_grace(record, now)
+        && let Some(sealed) = &record.previous_credentials_sealed
+    {
+        credentials.previous = Some(open(cipher, sealed)?);
+    }
+    Ok(credentials)
+}
+
+/// The username of an Azure DevOps receiver, which is not a secret.
+pub fn username(credential: &Credential) -> Option<&str> {
+    match credential {
+        Credential::Basic { username, .. } => Some(username),
+        Credential::Secret(_) => None,
+    }
+}
+
+/// The secret, or the basic-auth password.
+pub fn secret(credential: &Credential) -> &Secret {
+    match credential {
+        Credential::Secret(secret) => secret,
+        Credential::Basic { password, .. } => password,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> SecretCipher {
+        SecretCipher::new(&SecretCipher::generate_key()).unwrap()
+    }
+
+    #[test]
+    fn both_shapes_round_trip_and_the_ciphertext_hides_them() {
+        let cipher = cipher();
+        for credential in [
+            Credential::Secret(Secret::parse("s3cret").unwrap()),
+            Credential::Basic {
+                username: "azure".into(),
+                password: Secret::parse("pa:ss").unwrap(),
+            },
+        ] {
+            let sealed = seal(&cipher, &credential);
+            assert!(!String::from_utf8_lossy(&sealed).contains("s3cret"));
+            assert!(!String::from_utf8_lossy(&sealed).contains("pa:ss"));
+            assert_eq!(open(&cipher, &sealed).unwrap(), credential);
+        }
+    }
+}
