@@ -16,10 +16,10 @@ use herald_core::id::EventId;
 use herald_core::time::Timestamp;
 use herald_store::receivers::head_prefix;
 use herald_store::{
-    ChangesetLookup, Ingest, IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest, ReceiverId,
-    ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord, ReceiverRequestDetail,
-    ReceiverRequestId, ReceiverRequestPage, ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore,
-    RequestOutcome, StoreError, StoreResult, StoredChangeset,
+    ChangesetLookup, Ingest, IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest, ReceiverId, ReceiverPatch,
+    ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId,
+    ReceiverRequestPage, ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoreError,
+    StoreResult, StoredChangeset,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -76,10 +76,12 @@ fn summary(row: &PgRow) -> PgResult<ReceiverRequestSummary> {
         received_at: Timestamp(row.try_get("received_at")?),
         verified: row.try_get("verified")?,
         verification: row.try_get("verification")?,
-        status_code: u16::try_from(status).map_err(|_| PgError::Corrupt(format!("HTTP status {status} out of range")))?,
+        status_code: u16::try_from(status)
+            .map_err(|_| PgError::Corrupt(format!("HTTP status {status} out of range")))?,
         event_name: row.try_get("event_name")?,
         delivery_id: row.try_get("delivery_id")?,
-        outcome: RequestOutcome::parse(&outcome).ok_or_else(|| PgError::Corrupt(format!("unknown outcome {outcome:?}")))?,
+        outcome: RequestOutcome::parse(&outcome)
+            .ok_or_else(|| PgError::Corrupt(format!("unknown outcome {outcome:?}")))?,
         message: row.try_get("message")?,
         event_ids: event_ids.into_iter().map(EventId).collect(),
     })
@@ -124,9 +126,13 @@ async fn get_receiver(pool: &PgPool, id: ReceiverId) -> PgResult<Option<Receiver
 }
 
 async fn list_receivers(pool: &PgPool) -> PgResult<Vec<ReceiverRecord>> {
-    let rows = sqlx::query(concat!("SELECT ", receiver_columns!(), " FROM receivers ORDER BY created_at, id"))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        receiver_columns!(),
+        " FROM receivers ORDER BY created_at, id"
+    ))
+    .fetch_all(pool)
+    .await?;
     rows.iter().map(receiver).collect()
 }
 
@@ -160,7 +166,12 @@ async fn update_receiver(pool: &PgPool, id: ReceiverId, patch: ReceiverPatch) ->
     row.as_ref().map(receiver).transpose()
 }
 
-async fn rotate(pool: &PgPool, id: ReceiverId, credentials: Vec<u8>, grace: Duration) -> PgResult<Option<ReceiverRecord>> {
+async fn rotate(
+    pool: &PgPool,
+    id: ReceiverId,
+    credentials: Vec<u8>,
+    grace: Duration,
+) -> PgResult<Option<ReceiverRecord>> {
     let keep = !grace.is_zero();
     let row = sqlx::query(concat!(
         "UPDATE receivers SET \
@@ -257,8 +268,7 @@ async fn ingest(pool: &PgPool, work: Ingest) -> StoreResult<IngestOutcome> {
     if let Some(work) = changesets {
         lock_repository(&mut tx, &work.lookup).await?;
         let found = find_changesets(&mut tx, &work.lookup, true).await?;
-        let plan = (work.apply)(found)
-            .map_err(|e| StoreError::Backend(format!("the changeset update failed: {e}")))?;
+        let plan = (work.apply)(found).map_err(|e| StoreError::Backend(format!("the changeset update failed: {e}")))?;
         for record in &plan.writes {
             write_changeset(&mut tx, record).await?;
         }
@@ -318,7 +328,11 @@ async fn list_requests(pool: &PgPool, query: ReceiverRequestQuery) -> PgResult<R
     Ok(ReceiverRequestPage { items, next_cursor })
 }
 
-async fn get_request(pool: &PgPool, receiver: ReceiverId, id: ReceiverRequestId) -> PgResult<Option<ReceiverRequestDetail>> {
+async fn get_request(
+    pool: &PgPool,
+    receiver: ReceiverId,
+    id: ReceiverRequestId,
+) -> PgResult<Option<ReceiverRequestDetail>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         summary_columns!(),
@@ -343,9 +357,20 @@ async fn get_request(pool: &PgPool, receiver: ReceiverId, id: ReceiverRequestId)
 // ---- changesets ----
 
 /// `for_update` locks the rows found until the transaction ends.
-async fn find_changesets(conn: &mut PgConnection, lookup: &ChangesetLookup, for_update: bool) -> PgResult<Vec<StoredChangeset>> {
+async fn find_changesets(
+    conn: &mut PgConnection,
+    lookup: &ChangesetLookup,
+    for_update: bool,
+) -> PgResult<Vec<StoredChangeset>> {
     let rows = match (lookup, for_update) {
-        (ChangesetLookup::Key { urn, repository, external_id }, lock) => {
+        (
+            ChangesetLookup::Key {
+                urn,
+                repository,
+                external_id,
+            },
+            lock,
+        ) => {
             let sql = if lock {
                 concat!(
                     "SELECT ",
@@ -366,7 +391,15 @@ async fn find_changesets(conn: &mut PgConnection, lookup: &ChangesetLookup, for_
                 .fetch_all(&mut *conn)
                 .await?
         }
-        (ChangesetLookup::Commit { urn, repository, sha, external_ids }, lock) => {
+        (
+            ChangesetLookup::Commit {
+                urn,
+                repository,
+                sha,
+                external_ids,
+            },
+            lock,
+        ) => {
             let sql = if lock {
                 concat!(
                     "SELECT ",
@@ -433,8 +466,16 @@ async fn purge(pool: &PgPool, policy: ReceiverPurgePolicy) -> PgResult<ReceiverP
         .await?;
     let mut report = ReceiverPurgeReport::default();
     for (statement, cutoff, count) in [
-        (PURGE_REQUESTS, cutoffs.try_get::<i64, _>("requests")?, &mut report.requests),
-        (PURGE_DELIVERY_IDS, cutoffs.try_get::<i64, _>("ids")?, &mut report.dedupe_keys),
+        (
+            PURGE_REQUESTS,
+            cutoffs.try_get::<i64, _>("requests")?,
+            &mut report.requests,
+        ),
+        (
+            PURGE_DELIVERY_IDS,
+            cutoffs.try_get::<i64, _>("ids")?,
+            &mut report.dedupe_keys,
+        ),
     ] {
         loop {
             let gone = sqlx::query(statement)
@@ -496,7 +537,11 @@ impl ReceiverStore for PgStore {
         Ok(list_requests(&self.pool, query).await?)
     }
 
-    async fn get_request(&self, receiver: ReceiverId, id: ReceiverRequestId) -> StoreResult<Option<ReceiverRequestDetail>> {
+    async fn get_request(
+        &self,
+        receiver: ReceiverId,
+        id: ReceiverRequestId,
+    ) -> StoreResult<Option<ReceiverRequestDetail>> {
         Ok(get_request(&self.pool, receiver, id).await?)
     }
 

@@ -152,7 +152,10 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> r
     serde_json::from_str(&text).map_err(|e| corrupt(index, e))
 }
 
-fn corrupt(index: usize, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+fn corrupt(
+    index: usize,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, error.into())
 }
 
@@ -160,7 +163,9 @@ fn corrupt(index: usize, error: impl Into<Box<dyn std::error::Error + Send + Syn
 
 fn find_receiver(conn: &Connection, id: ReceiverId) -> Result<Option<ReceiverRecord>, SqliteError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {RECEIVER_COLUMNS} FROM receivers WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE id = ?1"
+        ))?
         .query_row([id.as_bytes()], receiver_from_row)
         .optional()?)
 }
@@ -169,7 +174,9 @@ fn list_receivers(conn: &Connection) -> Result<Vec<ReceiverRecord>, Failure> {
     let mut select = conn.prepare_cached(&format!(
         "SELECT {RECEIVER_COLUMNS} FROM receivers ORDER BY created_at, id"
     ))?;
-    let records = select.query_map([], receiver_from_row)?.collect::<Result<_, _>>()?;
+    let records = select
+        .query_map([], receiver_from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(records)
 }
 
@@ -339,12 +346,24 @@ fn insert_request(
     })
 }
 
-fn record_request(w: &Writer, request: &NewReceiverRequest) -> Result<ReceiverRequestSummary, Failure> {
-    Ok(insert_request(w.conn(), request, request.outcome, Vec::new())?)
+fn record_request(
+    w: &Writer,
+    request: &NewReceiverRequest,
+) -> Result<ReceiverRequestSummary, Failure> {
+    Ok(insert_request(
+        w.conn(),
+        request,
+        request.outcome,
+        Vec::new(),
+    )?)
 }
 
 /// Remembers the delivery id; false when it was remembered already.
-fn first_sighting(conn: &Connection, receiver: ReceiverId, delivery_id: &str) -> Result<bool, SqliteError> {
+fn first_sighting(
+    conn: &Connection,
+    receiver: ReceiverId,
+    delivery_id: &str,
+) -> Result<bool, SqliteError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO receiver_delivery_ids (receiver_id, delivery_id, created_at) VALUES (?1, ?2, ?3) \
@@ -372,8 +391,11 @@ fn ingest(w: &Writer, ingest: Ingest) -> Result<IngestOutcome, Failure> {
     }
     if let Some(work) = changesets {
         let found = find_changesets(conn, &work.lookup)?;
-        let plan: ChangesetPlan = (work.apply)(found)
-            .map_err(|e| Failure::Refused(StoreError::Backend(format!("the changeset update failed: {e}"))))?;
+        let plan: ChangesetPlan = (work.apply)(found).map_err(|e| {
+            Failure::Refused(StoreError::Backend(format!(
+                "the changeset update failed: {e}"
+            )))
+        })?;
         for record in &plan.writes {
             write_changeset(conn, record)?;
         }
@@ -393,7 +415,10 @@ fn ingest(w: &Writer, ingest: Ingest) -> Result<IngestOutcome, Failure> {
     })
 }
 
-fn list_requests(conn: &Connection, query: &ReceiverRequestQuery) -> Result<ReceiverRequestPage, Failure> {
+fn list_requests(
+    conn: &Connection,
+    query: &ReceiverRequestQuery,
+) -> Result<ReceiverRequestPage, Failure> {
     let limit = query.limit.max(1);
     let cursor = query.cursor.map_or(AFTER_ALL_IDS, |id| *id.as_bytes());
     let mut items: Vec<ReceiverRequestSummary> = conn
@@ -409,7 +434,11 @@ fn list_requests(conn: &Connection, query: &ReceiverRequestQuery) -> Result<Rece
         .collect::<Result<_, _>>()?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(|r| r.id) } else { None };
+    let next_cursor = if more {
+        items.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok(ReceiverRequestPage { items, next_cursor })
 }
 
@@ -437,7 +466,10 @@ fn get_request(
 
 // ---- changesets ----
 
-fn find_changesets(conn: &Connection, lookup: &ChangesetLookup) -> Result<Vec<StoredChangeset>, SqliteError> {
+fn find_changesets(
+    conn: &Connection,
+    lookup: &ChangesetLookup,
+) -> Result<Vec<StoredChangeset>, SqliteError> {
     let found = match lookup {
         ChangesetLookup::Key {
             urn,
@@ -507,7 +539,10 @@ fn purge_batch(w: &Writer, policy: &ReceiverPurgePolicy) -> Result<ReceiverPurge
              (SELECT receiver_id, delivery_id FROM receiver_delivery_ids WHERE created_at < ?1 \
               ORDER BY created_at LIMIT ?2)",
         )?
-        .execute(params![now.saturating_sub(policy.dedupe_ttl).millis(), batch])?;
+        .execute(params![
+            now.saturating_sub(policy.dedupe_ttl).millis(),
+            batch
+        ])?;
     Ok(ReceiverPurgeReport {
         requests: requests as u64,
         dedupe_keys: dedupe_keys as u64,
@@ -535,7 +570,9 @@ impl ReceiverStore for SqliteStore {
         id: ReceiverId,
         patch: ReceiverPatch,
     ) -> StoreResult<Option<ReceiverRecord>> {
-        self.writer.run(move |w| update_receiver(w, id, patch)).await
+        self.writer
+            .run(move |w| update_receiver(w, id, patch))
+            .await
     }
 
     async fn rotate_receiver_credentials(
@@ -557,7 +594,10 @@ impl ReceiverStore for SqliteStore {
         self.writer.run(move |w| ingest(w, work)).await
     }
 
-    async fn record_request(&self, request: NewReceiverRequest) -> StoreResult<ReceiverRequestSummary> {
+    async fn record_request(
+        &self,
+        request: NewReceiverRequest,
+    ) -> StoreResult<ReceiverRequestSummary> {
         self.writer.run(move |w| record_request(w, &request)).await
     }
 
@@ -583,7 +623,10 @@ impl ReceiverStore for SqliteStore {
             .await
     }
 
-    async fn purge_receivers(&self, policy: ReceiverPurgePolicy) -> StoreResult<ReceiverPurgeReport> {
+    async fn purge_receivers(
+        &self,
+        policy: ReceiverPurgePolicy,
+    ) -> StoreResult<ReceiverPurgeReport> {
         let mut total = ReceiverPurgeReport::default();
         let batch = u64::from(policy.batch.max(1));
         loop {

@@ -19,11 +19,10 @@ use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
 
 use crate::{
-    ChangesetLookup, ChangesetPlan, ChangesetWork, ClaimRequest, Ingest, IngestOutcome,
-    NewEvent, NewReceiver, NewReceiverRequest, NewWebhook, ReceiverId, ReceiverPatch,
-    ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord, ReceiverRequestId,
-    ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, Store,
-    StoredChangeset,
+    ChangesetLookup, ChangesetPlan, ChangesetWork, ClaimRequest, Ingest, IngestOutcome, NewEvent,
+    NewReceiver, NewReceiverRequest, NewWebhook, ReceiverId, ReceiverPatch, ReceiverPurgePolicy,
+    ReceiverPurgeReport, ReceiverRecord, ReceiverRequestId, ReceiverRequestQuery,
+    ReceiverRequestSummary, ReceiverStore, RequestOutcome, Store, StoredChangeset,
 };
 
 /// What a test factory yields: the store under test in both of its roles, and
@@ -247,7 +246,10 @@ async fn all_requests(
             .await
             .expect("list_requests");
         pages += 1;
-        assert!(page.items.len() <= limit as usize, "a page is over its limit");
+        assert!(
+            page.items.len() <= limit as usize,
+            "a page is over its limit"
+        );
         items.extend(page.items);
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
@@ -278,7 +280,10 @@ pub async fn receiver_round_trip(_store: Arc<dyn Store>, receivers: Arc<dyn Rece
     assert_eq!(created.previous_valid_until, None);
     assert!(created.gitlab_standard_webhooks && !created.github_legacy_sha1);
     assert_eq!(created.created_at, created.updated_at);
-    assert_eq!(receivers.get_receiver(new.id).await.unwrap(), Some(created.clone()));
+    assert_eq!(
+        receivers.get_receiver(new.id).await.unwrap(),
+        Some(created.clone())
+    );
 
     let second = create(&receivers, "second").await;
     let listed: Vec<ReceiverId> = receivers
@@ -310,7 +315,10 @@ pub async fn receiver_round_trip(_store: Arc<dyn Store>, receivers: Arc<dyn Rece
     assert!(!updated.gitlab_standard_webhooks);
     assert_eq!(updated.created_at, created.created_at);
     assert!(updated.updated_at > created.updated_at);
-    assert_eq!(receivers.get_receiver(new.id).await.unwrap(), Some(updated.clone()));
+    assert_eq!(
+        receivers.get_receiver(new.id).await.unwrap(),
+        Some(updated.clone())
+    );
 
     let cleared = receivers
         .update_receiver(
@@ -357,8 +365,14 @@ pub async fn rotation_keeps_the_previous_credentials_for_the_grace_period(
     assert_eq!(rotated.previous_credentials_sealed, Some(sealed(1)));
     let until = rotated.previous_valid_until.expect("a grace period end");
     // The store's own clock: the end is the grace period after the update.
-    assert_eq!(until.millis() - rotated.updated_at.millis(), LONG.as_millis() as i64);
-    assert_eq!(receivers.get_receiver(created.id).await.unwrap(), Some(rotated.clone()));
+    assert_eq!(
+        until.millis() - rotated.updated_at.millis(),
+        LONG.as_millis() as i64
+    );
+    assert_eq!(
+        receivers.get_receiver(created.id).await.unwrap(),
+        Some(rotated.clone())
+    );
 
     let again = receivers
         .rotate_receiver_credentials(created.id, sealed(3), LONG)
@@ -428,7 +442,10 @@ pub async fn ingest_publishes_with_fan_out_and_logs_the_request(
     let pending = pending_deliveries(&store).await;
     assert_eq!(pending.len(), 2);
     for (id, event_type, payload) in pending {
-        assert_eq!((id, event_type.as_str(), payload), (pushed.id, "repo:push", pushed.payload.clone()));
+        assert_eq!(
+            (id, event_type.as_str(), payload),
+            (pushed.id, "repo:push", pushed.payload.clone())
+        );
     }
 
     let detail = receivers
@@ -487,13 +504,25 @@ pub async fn a_repeated_delivery_id_is_logged_and_not_processed_again(
     assert_eq!(second.request.id, repeat_id);
     assert_eq!(second.request.outcome, RequestOutcome::Duplicate);
     assert!(second.request.event_ids.is_empty());
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "a duplicate ran its changeset work");
-    assert_eq!(pending_deliveries(&store).await.len(), 1, "only the first was published");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "a duplicate ran its changeset work"
+    );
+    assert_eq!(
+        pending_deliveries(&store).await.len(),
+        1,
+        "only the first was published"
+    );
 
     let elsewhere = ingest(&receivers, push_ingest(other.id, Some("same"))).await;
     assert!(!elsewhere.duplicate, "delivery ids are per receiver");
     for _ in 0..2 {
-        assert!(!ingest(&receivers, push_ingest(receiver.id, None)).await.duplicate);
+        assert!(
+            !ingest(&receivers, push_ingest(receiver.id, None))
+                .await
+                .duplicate
+        );
     }
     // A logged request that was not processed (here: unverified) does not
     // remember its delivery id, so the genuine one is still processed.
@@ -505,14 +534,20 @@ pub async fn a_repeated_delivery_id_is_logged_and_not_processed_again(
     assert_eq!(logged.outcome, RequestOutcome::Unverified);
     assert_eq!(logged.status_code, 401);
     assert!(!logged.verified);
-    assert!(!ingest(&receivers, push_ingest(receiver.id, Some("later"))).await.duplicate);
+    assert!(
+        !ingest(&receivers, push_ingest(receiver.id, Some("later")))
+            .await
+            .duplicate
+    );
 
     let (logged, _) = all_requests(&receivers, receiver.id, 50).await;
     let outcomes: Vec<RequestOutcome> = logged.iter().map(|r| r.outcome).collect();
     use RequestOutcome::{Duplicate, Processed, Unverified};
     assert_eq!(
         outcomes,
-        vec![Processed, Unverified, Processed, Processed, Duplicate, Processed],
+        vec![
+            Processed, Unverified, Processed, Processed, Duplicate, Processed
+        ],
         "newest first"
     );
 }
@@ -533,7 +568,10 @@ pub async fn changeset_records_are_read_and_written_by_the_plan(
     .await;
     assert_eq!(first.deliveries, 1);
     assert_eq!(first.request.event_ids.len(), 1);
-    assert_eq!(receivers.find_changesets(key_lookup("7")).await.unwrap(), vec![v1.clone()]);
+    assert_eq!(
+        receivers.find_changesets(key_lookup("7")).await.unwrap(),
+        vec![v1.clone()]
+    );
 
     let v2 = changeset("7", None, r#"{"v":2,"text":"é \u0000"}"#);
     let mut second = write_plan(receiver.id, key_lookup("7"), v2.clone(), vec![v1]);
@@ -541,16 +579,34 @@ pub async fn changeset_records_are_read_and_written_by_the_plan(
     second.events.push(plain.clone());
     let outcome = ingest(&receivers, second).await;
     assert_eq!(outcome.request.event_ids.len(), 2);
-    assert_eq!(outcome.request.event_ids[0], plain.id, "plain events come first");
+    assert_eq!(
+        outcome.request.event_ids[0], plain.id,
+        "plain events come first"
+    );
     assert_eq!(outcome.deliveries, 1, "nobody subscribed to repo:push");
-    assert_eq!(receivers.find_changesets(key_lookup("7")).await.unwrap(), vec![v2]);
-    assert!(receivers.find_changesets(key_lookup("8")).await.unwrap().is_empty());
+    assert_eq!(
+        receivers.find_changesets(key_lookup("7")).await.unwrap(),
+        vec![v2]
+    );
+    assert!(
+        receivers
+            .find_changesets(key_lookup("8"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let elsewhere = ChangesetLookup::Key {
         urn: URN.to_owned(),
         repository: "github.com/octo/other".to_owned(),
         external_id: "7".to_owned(),
     };
-    assert!(receivers.find_changesets(elsewhere).await.unwrap().is_empty());
+    assert!(
+        receivers
+            .find_changesets(elsewhere)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Commit lookups find the records of the repository whose head starts like
@@ -570,7 +626,12 @@ pub async fn commit_lookups_find_records_by_head_prefix_or_external_id(
         let external_id = record.external_id.clone();
         ingest(
             &receivers,
-            write_plan(receiver.id, key_lookup(&external_id), record.clone(), Vec::new()),
+            write_plan(
+                receiver.id,
+                key_lookup(&external_id),
+                record.clone(),
+                Vec::new(),
+            ),
         )
         .await;
     }
@@ -611,7 +672,10 @@ pub async fn commit_lookups_find_records_by_head_prefix_or_external_id(
             ids
         }
     };
-    assert_eq!(found("abcdef1234567890abcdef1234567890abcdef12", &[]).await, ["1", "2"]);
+    assert_eq!(
+        found("abcdef1234567890abcdef1234567890abcdef12", &[]).await,
+        ["1", "2"]
+    );
     assert_eq!(found("ABCDEF1", &["4"]).await, ["1", "2", "4"]);
     assert_eq!(found("0123456", &["3", "9"]).await, ["3"]);
     assert!(found("fedcba9876543", &[]).await.is_empty());
@@ -637,9 +701,18 @@ pub async fn a_failing_plan_rolls_the_whole_ingest_back(
     assert!(receivers.ingest(failing).await.is_err());
     assert!(pending_deliveries(&store).await.is_empty());
     assert!(all_requests(&receivers, receiver.id, 10).await.0.is_empty());
-    assert!(receivers.find_changesets(key_lookup("1")).await.unwrap().is_empty());
+    assert!(
+        receivers
+            .find_changesets(key_lookup("1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let retried = ingest(&receivers, push_ingest(receiver.id, Some("d-9"))).await;
-    assert!(!retried.duplicate, "the failed ingest remembered its delivery id");
+    assert!(
+        !retried.duplicate,
+        "the failed ingest remembered its delivery id"
+    );
 }
 
 /// Concurrent ingests about one changeset each read the record the previous
@@ -699,17 +772,28 @@ pub async fn recorded_requests_are_paged_newest_first(
         r.body_truncated = i % 2 == 0;
         sent.push(receivers.record_request(r).await.unwrap().id);
     }
-    receivers.record_request(request(other.id, None)).await.unwrap();
+    receivers
+        .record_request(request(other.id, None))
+        .await
+        .unwrap();
     let (items, pages) = all_requests(&receivers, receiver.id, 3).await;
     assert_eq!(pages, 3);
     let ids: Vec<ReceiverRequestId> = items.iter().map(|r| r.id).collect();
     sent.reverse();
     assert_eq!(ids, sent);
     assert_eq!(items[0].message.as_deref(), Some("n6"));
-    let detail = receivers.get_request(receiver.id, sent[0]).await.unwrap().unwrap();
+    let detail = receivers
+        .get_request(receiver.id, sent[0])
+        .await
+        .unwrap()
+        .unwrap();
     assert!(detail.body_truncated);
     let (exact, pages) = all_requests(&receivers, other.id, 1).await;
-    assert_eq!((exact.len(), pages), (1, 1), "a full last page has no next cursor");
+    assert_eq!(
+        (exact.len(), pages),
+        (1, 1),
+        "a full last page has no next cursor"
+    );
 }
 
 /// Purging removes log rows and delivery ids past their ages, in batches;
@@ -720,7 +804,11 @@ pub async fn purge_removes_old_requests_and_delivery_ids(
 ) {
     let receiver = create(&receivers, "r").await;
     for i in 0..5 {
-        ingest(&receivers, push_ingest(receiver.id, Some(&format!("d-{i}")))).await;
+        ingest(
+            &receivers,
+            push_ingest(receiver.id, Some(&format!("d-{i}"))),
+        )
+        .await;
     }
     let keep_all = ReceiverPurgePolicy {
         retention: LONG,
@@ -744,7 +832,11 @@ pub async fn purge_removes_old_requests_and_delivery_ids(
             dedupe_keys: 5
         }
     );
-    assert!(!ingest(&receivers, push_ingest(receiver.id, Some("d-0"))).await.duplicate);
+    assert!(
+        !ingest(&receivers, push_ingest(receiver.id, Some("d-0")))
+            .await
+            .duplicate
+    );
     tokio::time::sleep(TICK).await;
     let everything = ReceiverPurgePolicy {
         retention: Duration::ZERO,
@@ -768,13 +860,26 @@ pub async fn deleting_a_receiver_deletes_its_log_and_delivery_ids(
 ) {
     let doomed = create(&receivers, "doomed").await;
     let kept = create(&receivers, "kept").await;
-    let doomed_request = ingest(&receivers, push_ingest(doomed.id, Some("d"))).await.request.id;
+    let doomed_request = ingest(&receivers, push_ingest(doomed.id, Some("d")))
+        .await
+        .request
+        .id;
     ingest(&receivers, push_ingest(kept.id, Some("d"))).await;
     assert!(receivers.delete_receiver(doomed.id).await.unwrap());
-    assert_eq!(receivers.get_request(doomed.id, doomed_request).await.unwrap(), None);
+    assert_eq!(
+        receivers
+            .get_request(doomed.id, doomed_request)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(all_requests(&receivers, doomed.id, 10).await.0.is_empty());
     assert_eq!(all_requests(&receivers, kept.id, 10).await.0.len(), 1);
-    assert!(ingest(&receivers, push_ingest(kept.id, Some("d"))).await.duplicate);
+    assert!(
+        ingest(&receivers, push_ingest(kept.id, Some("d")))
+            .await
+            .duplicate
+    );
     let everything = ReceiverPurgePolicy {
         retention: LONG,
         dedupe_ttl: Duration::ZERO,
@@ -782,7 +887,11 @@ pub async fn deleting_a_receiver_deletes_its_log_and_delivery_ids(
     };
     tokio::time::sleep(TICK).await;
     assert_eq!(
-        receivers.purge_receivers(everything).await.unwrap().dedupe_keys,
+        receivers
+            .purge_receivers(everything)
+            .await
+            .unwrap()
+            .dedupe_keys,
         1,
         "the deleted receiver's delivery id is gone already"
     );

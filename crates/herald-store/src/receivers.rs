@@ -312,7 +312,8 @@ pub struct ChangesetPlan {
 /// Turns the records found (in no particular order) into a plan. It runs inside
 /// the store's transaction, so it must be quick and do no IO. An `Err` rolls
 /// the whole ingest back.
-pub type ChangesetFn = Box<dyn FnOnce(Vec<StoredChangeset>) -> Result<ChangesetPlan, String> + Send>;
+pub type ChangesetFn =
+    Box<dyn FnOnce(Vec<StoredChangeset>) -> Result<ChangesetPlan, String> + Send>;
 
 /// Changeset work of one request.
 pub struct ChangesetWork {
@@ -400,7 +401,10 @@ pub trait ReceiverStore: Send + Sync + 'static {
     async fn ingest(&self, ingest: Ingest) -> StoreResult<IngestOutcome>;
     /// Logs a request that produces nothing: unverified, invalid, too large, a
     /// ping or an ignored event.
-    async fn record_request(&self, request: NewReceiverRequest) -> StoreResult<ReceiverRequestSummary>;
+    async fn record_request(
+        &self,
+        request: NewReceiverRequest,
+    ) -> StoreResult<ReceiverRequestSummary>;
     /// A receiver's requests, newest first, paged by cursor.
     async fn list_requests(&self, query: ReceiverRequestQuery) -> StoreResult<ReceiverRequestPage>;
     async fn get_request(
@@ -419,5 +423,8 @@ pub trait ReceiverStore: Send + Sync + 'static {
     /// Deletes request log rows older than `policy.retention` and delivery ids
     /// older than `policy.dedupe_ttl`, in transactions of at most `policy.batch`
     /// rows of each.
-    async fn purge_receivers(&self, policy: ReceiverPurgePolicy) -> StoreResult<ReceiverPurgeReport>;
+    async fn purge_receivers(
+        &self,
+        policy: ReceiverPurgePolicy,
+    ) -> StoreResult<ReceiverPurgeReport>;
 }

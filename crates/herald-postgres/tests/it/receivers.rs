@@ -96,7 +96,9 @@ async fn two_nodes_process_each_delivery_once_and_lose_no_update() {
         // load balancer could make happen.
         for node in [one.clone(), two.clone()] {
             let delivery = format!("delivery-{i}");
-            tasks.push(tokio::spawn(async move { node.ingest(increment(receiver.id, &delivery)).await }));
+            tasks.push(tokio::spawn(async move {
+                node.ingest(increment(receiver.id, &delivery)).await
+            }));
         }
     }
     let mut processed = 0;
@@ -110,7 +112,11 @@ async fn two_nodes_process_each_delivery_once_and_lose_no_update() {
     assert_eq!(processed, DELIVERIES, "each delivery id is processed exactly once");
     let stored = two.find_changesets(lookup()).await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].state, DELIVERIES.to_string(), "an update was lost between nodes");
+    assert_eq!(
+        stored[0].state,
+        DELIVERIES.to_string(),
+        "an update was lost between nodes"
+    );
     one.close().await;
     two.close().await;
 }
