@@ -60,8 +60,8 @@ use herald_store::{
     AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord,
     NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
 pub use error::PgError;
 pub use listen::WorkListener;
@@ -115,6 +115,11 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(PgError::Connect)?
             .application_name("herald");
+        // The pool retries a failing connect until its acquire timeout and then
+        // reports only the timeout; one direct attempt first says why (refused,
+        // authentication, no such database).
+        let probe = PgConnection::connect_with(&options).await.map_err(PgError::Connect)?;
+        let _ = probe.close().await;
         let schema: Option<Arc<str>> = config.schema.as_deref().map(Arc::from);
         let search_path = schema.clone();
         let pool = PgPoolOptions::new()

@@ -59,7 +59,7 @@ use herald_store::{
 };
 
 pub use error::SqliteError;
-pub use schema::SCHEMA_VERSION;
+pub use schema::{SCHEMA_VERSION, applied_version};
 
 use readers::ReaderPool;
 use writer::WriterHandle;

@@ -140,6 +140,14 @@ pub(crate) fn open_reader(path: &Path, config: &SqliteConfig) -> Result<Connecti
     Ok(conn)
 }
 
+/// The schema version of the database at `path`, read without changing it
+/// (`herald doctor`); 0 for a database no migration has run on.
+pub fn applied_version(path: &Path) -> Result<i64, SqliteError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
 /// Runs the migrations the database has not seen yet. Running it again is a no-op.
 fn migrate(conn: &mut Connection) -> Result<(), SqliteError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -27,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Bring the store's schema up to date and print its version.
+    Migrate(StoreArgs),
+    /// Check the store: connectivity, schema version, server version and clock skew.
+    Doctor(StoreArgs),
     /// Register and manage outgoing webhooks (needs HERALD_URL and HERALD_TOKEN).
     Webhooks(ClientArgs<WebhookCommand>),
     /// Publish events.
@@ -56,6 +60,32 @@ pub struct ServeArgs {
     /// Store to use; empty means SQLite in the data directory.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+}
+
+/// Flags of `herald migrate` and `herald doctor`: the store settings of `herald serve`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// PostgreSQL URL; empty means SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The data directory holding the SQLite database.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML config file (see herald.example.toml).
+    #[arg(long, value_name = "FILE", env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The same settings `herald serve` would load with these flags.
+    pub fn as_serve_args(&self) -> ServeArgs {
+        ServeArgs {
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+            config: self.config.clone(),
+            ..ServeArgs::default()
+        }
+    }
 }
 
 /// A client command group with the flags every client command shares.

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::args::ServeArgs;
+use crate::datadir::KEY_FILE;
 
 /// A request timeout longer than this is surely a typo, and would make leases
 /// (which outlive it) absurdly long.
@@ -32,6 +33,7 @@ const STRING_ENV_KEYS: &[&str] = &[
     "admin_token",
     "external_url",
     "database_url",
+    "secret_key_file",
 ];
 /// Table keys that come from the environment as `HERALD_<TABLE>__<KEY>`.
 const NESTED_ENV_KEYS: &[&str] = &[
@@ -47,6 +49,9 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "retention.max_age",
     "retention.purge_interval",
     "retention.idempotency_ttl",
+    "postgres.max_connections",
+    "postgres.acquire_timeout",
+    "postgres.schema",
 ];
 
 /// A configuration that cannot be used. `herald serve` exits with code 2 on it.
@@ -69,7 +74,11 @@ pub struct Settings {
     /// The URL people and code hosts reach this server at; `None` means
     /// `http://` and the address actually bound.
     pub external_url: Option<url::Url>,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
+    /// The key that seals webhook URLs and secrets at rest; every node sharing
+    /// one database needs the same key.
+    pub secret_key_file: PathBuf,
+    pub postgres: PostgresSettings,
     pub delivery: DeliveryConfig,
     pub limits: Limits,
     pub retention: Retention,
@@ -82,6 +91,26 @@ impl fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AdminToken(<redacted>)")
     }
+}
+
+/// A `postgres://` connection string. It may carry a password, so `Debug`
+/// shows only that one is there.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(pub String);
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
+}
+
+/// How a node uses PostgreSQL, when `database_url` points there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    /// The schema Herald's tables live in; `None` uses the connection's default.
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +229,8 @@ struct RawConfig {
     allow_cidr: Vec<String>,
     external_url: Option<String>,
     database_url: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    postgres: RawPostgres,
     delivery: RawDelivery,
     limits: RawLimits,
     retention: RawRetention,
@@ -214,6 +245,8 @@ impl Default for RawConfig {
             allow_cidr: Vec::new(),
             external_url: None,
             database_url: None,
+            secret_key_file: None,
+            postgres: RawPostgres::default(),
             delivery: RawDelivery::default(),
             limits: RawLimits::default(),
             retention: RawRetention::default(),
@@ -250,6 +283,24 @@ impl Default for RawDelivery {
             max_in_flight_per_webhook: engine.max_in_flight_per_webhook,
             poll_interval: HumanDuration(engine.poll_interval),
             response_body_cap: engine.response_body_cap,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPostgres {
+    max_connections: u32,
+    acquire_timeout: HumanDuration,
+    schema: Option<String>,
+}
+
+impl Default for RawPostgres {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: HumanDuration(Duration::from_secs(10)),
+            schema: None,
         }
     }
 }
@@ -305,8 +356,13 @@ impl RawConfig {
             .iter()
             .map(|text| parse_cidr(text))
             .collect::<Result<Vec<_>, _>>()?;
+        let secret_key_file = self
+            .secret_key_file
+            .filter(|path| !path.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.join(KEY_FILE));
         Ok(Settings {
             listen,
+            secret_key_file,
             data_dir: self.data_dir,
             admin_token: self.admin_token.map(validate_admin_token).transpose()?,
             external_url: self
@@ -314,7 +370,11 @@ impl RawConfig {
                 .as_deref()
                 .map(parse_external_url)
                 .transpose()?,
-            database_url: self.database_url.filter(|url| !url.trim().is_empty()),
+            database_url: self
+                .database_url
+                .filter(|url| !url.trim().is_empty())
+                .map(DatabaseUrl),
+            postgres: self.postgres.validate()?,
             delivery: self.delivery.validate(allow_cidrs)?,
             limits: self.limits.validate()?,
             retention: self.retention.validate()?,
@@ -370,6 +430,43 @@ impl RawDelivery {
             ..defaults
         })
     }
+}
+
+impl RawPostgres {
+    fn validate(self) -> Result<PostgresSettings, ConfigError> {
+        positive("postgres.max_connections", self.max_connections as usize)?;
+        if self.acquire_timeout.0.is_zero() {
+            return Err(ConfigError::key(
+                "postgres.acquire_timeout",
+                "must be more than 0",
+            ));
+        }
+        let schema = self.schema.filter(|name| !name.is_empty());
+        if let Some(name) = &schema {
+            validate_schema_name(name)?;
+        }
+        Ok(PostgresSettings {
+            max_connections: self.max_connections,
+            acquire_timeout: self.acquire_timeout.0,
+            schema,
+        })
+    }
+}
+
+/// The names PostgreSQL takes unquoted: a letter or `_`, then letters, digits
+/// and `_`, at most 63 bytes.
+fn validate_schema_name(name: &str) -> Result<(), ConfigError> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && name.len() <= 63 {
+        return Ok(());
+    }
+    Err(ConfigError::key(
+        "postgres.schema",
+        format!("{name:?} must be letters, digits and _ (not starting with a digit), at most 63"),
+    ))
 }
 
 impl RawLimits {
@@ -541,6 +638,9 @@ mod tests {
             assert_eq!(example.data_dir, defaults.data_dir);
             assert_eq!(example.limits, defaults.limits);
             assert_eq!(example.retention, defaults.retention);
+            assert_eq!(example.database_url, defaults.database_url);
+            assert_eq!(example.secret_key_file, defaults.secret_key_file);
+            assert_eq!(example.postgres, defaults.postgres);
             assert_eq!(
                 example.delivery.request_timeout,
                 defaults.delivery.request_timeout
@@ -670,6 +770,9 @@ mod tests {
                 ("allow_cidr = [\"10.0.0.0/33\"]", "allow_cidr"),
                 ("external_url = \"ftp://x\"", "external_url"),
                 ("admin_token = \"has space\"", "admin_token"),
+                ("[postgres]\nmax_connections = 0", "postgres.max_connections"),
+                ("[postgres]\nschema = \"my-schema\"", "postgres.schema"),
+                ("[postgres]\nacquire_timeout = \"0s\"", "postgres.acquire_timeout"),
             ];
             for (toml, key) in cases {
                 let err = load_in(jail, Some(toml), ServeArgs::default())
@@ -677,6 +780,61 @@ mod tests {
                     .to_string();
                 assert!(err.contains(key), "{toml:?} gave {err:?}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn postgres_settings_come_from_the_file_the_environment_and_flags() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let toml = r#"
+                database_url = "postgres://herald:pw@db.internal/herald"
+                secret_key_file = "/run/secrets/herald.key"
+                [postgres]
+                max_connections = 8
+                schema = "herald_a"
+            "#;
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
+            assert_eq!(
+                s.database_url,
+                Some(DatabaseUrl("postgres://herald:pw@db.internal/herald".into()))
+            );
+            assert_eq!(s.secret_key_file, PathBuf::from("/run/secrets/herald.key"));
+            assert_eq!(s.postgres.max_connections, 8);
+            assert_eq!(s.postgres.acquire_timeout, Duration::from_secs(10));
+            assert_eq!(s.postgres.schema.as_deref(), Some("herald_a"));
+            assert!(!format!("{s:?}").contains("pw@"), "the password leaked into Debug");
+
+            jail.set_env("HERALD_DATABASE_URL", "postgres://env/herald");
+            jail.set_env("HERALD_POSTGRES__MAX_CONNECTIONS", "4");
+            jail.set_env("HERALD_POSTGRES__ACQUIRE_TIMEOUT", "3s");
+            jail.set_env("HERALD_POSTGRES__SCHEMA", "herald_b");
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
+            assert_eq!(s.database_url, Some(DatabaseUrl("postgres://env/herald".into())));
+            assert_eq!(s.postgres.max_connections, 4);
+            assert_eq!(s.postgres.acquire_timeout, Duration::from_secs(3));
+            assert_eq!(s.postgres.schema.as_deref(), Some("herald_b"));
+
+            let flags = ServeArgs {
+                database_url: Some("postgres://flag/herald".into()),
+                ..ServeArgs::default()
+            };
+            let s = load_in(jail, Some(toml), flags).unwrap();
+            assert_eq!(s.database_url, Some(DatabaseUrl("postgres://flag/herald".into())));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_secrets_key_lives_in_the_data_directory_unless_configured() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let s = load_in(jail, Some("data_dir = \"d\""), ServeArgs::default()).unwrap();
+            assert_eq!(s.secret_key_file, PathBuf::from("d").join(KEY_FILE));
+            jail.set_env("HERALD_SECRET_KEY_FILE", "/shared/secret.key");
+            let s = load_in(jail, Some("data_dir = \"d\""), ServeArgs::default()).unwrap();
+            assert_eq!(s.secret_key_file, PathBuf::from("/shared/secret.key"));
             Ok(())
         });
     }

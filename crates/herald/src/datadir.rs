@@ -31,14 +31,15 @@ pub fn prepare(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
-/// The cipher under `<dir>/secret.key`, generating the key on first start.
-pub fn load_or_create_cipher(dir: &Path) -> anyhow::Result<SecretCipher> {
-    let path = dir.join(KEY_FILE);
+/// The cipher under the key file `path` (`<data_dir>/secret.key` unless
+/// configured), generating the key on first start. Nodes starting together on a
+/// shared key file agree on one key: creation is atomic and never replaces one.
+pub fn load_or_create_cipher(path: &Path) -> anyhow::Result<SecretCipher> {
     if !path.exists() {
-        create_once(&path, &SecretCipher::generate_key())
+        create_once(path, &SecretCipher::generate_key())
             .with_context(|| format!("cannot write the secrets key {}", path.display()))?;
     }
-    let key = fs::read(&path)
+    let key = fs::read(path)
         .with_context(|| format!("cannot read the secrets key {}", path.display()))?;
     if key.len() != KEY_LEN {
         bail!(
@@ -48,7 +49,7 @@ pub fn load_or_create_cipher(dir: &Path) -> anyhow::Result<SecretCipher> {
             key.len()
         );
     }
-    warn_if_readable_by_others(&path);
+    warn_if_readable_by_others(path);
     Ok(SecretCipher::new(&key)?)
 }
 
@@ -102,7 +103,12 @@ fn generate_token() -> String {
 /// file and a hard link, so a crash leaves either no file or a complete one, and
 /// two starting servers agree on one. Returns whether this call created it.
 fn create_once(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name (a configured `secret_key_file = "herald.key"`) has an
+    // empty parent: the working directory.
+    let dir = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let temp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -190,10 +196,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("nested/data");
         prepare(&dir).unwrap();
-        let first = load_or_create_cipher(&dir).unwrap();
+        let first = load_or_create_cipher(&dir.join(KEY_FILE)).unwrap();
         let key = fs::read(dir.join(KEY_FILE)).unwrap();
         assert_eq!(key.len(), KEY_LEN);
-        let second = load_or_create_cipher(&dir).unwrap();
+        let second = load_or_create_cipher(&dir.join(KEY_FILE)).unwrap();
         assert_eq!(fs::read(dir.join(KEY_FILE)).unwrap(), key);
         assert_eq!(second.open(&first.seal(b"s")).unwrap(), b"s");
         #[cfg(unix)]
@@ -212,7 +218,10 @@ mod tests {
     fn a_key_of_the_wrong_length_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join(KEY_FILE), [0u8; 31]).unwrap();
-        let err = load_or_create_cipher(tmp.path()).err().unwrap().to_string();
+        let err = load_or_create_cipher(&tmp.path().join(KEY_FILE))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("31 bytes"), "{err}");
     }
 

@@ -6,6 +6,8 @@
 //! - `config`: the server's configuration: defaults < TOML file < `HERALD_*` < flags.
 //! - `datadir`: the data directory, the secrets-at-rest key and the admin token file.
 //! - `serve`: wires the store, the delivery engine, the janitor and the API together.
+//! - `database`: PostgreSQL (connecting, migrating, wake-ups across nodes) and the
+//!   store commands `migrate` and `doctor`.
 //! - `client`: the HTTP client of the client subcommands, and its errors.
 //! - `commands`: the client subcommands (webhooks, events, deliveries, event types).
 //! - `output`: tables and `key: value` lines for people.
@@ -17,6 +19,7 @@ mod args;
 mod client;
 mod commands;
 mod config;
+mod database;
 mod datadir;
 mod output;
 mod serve;
@@ -61,6 +64,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing();
             serve::run(settings).await
         }
+        Command::Migrate(args) => database::migrate(config::load(&args.as_serve_args())?).await,
+        Command::Doctor(args) => database::doctor(config::load(&args.as_serve_args())?).await,
         Command::Webhooks(args) => commands::webhooks(args).await,
         Command::Events(args) => commands::events(args).await,
         Command::Deliveries(args) => commands::deliveries(args).await,

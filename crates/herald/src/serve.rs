@@ -1,18 +1,21 @@
 //! `herald serve`: prepares the data directory, opens the store, starts the
 //! delivery engine and the janitor, and serves the API until SIGINT or SIGTERM.
+//! On PostgreSQL it also listens for work other nodes publish (`database`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_delivery::{Engine, JanitorConfig, LiveCatalogue, spawn_janitor};
+use herald_delivery::{Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor};
 use herald_server::{AppState, ServerConfig};
+use herald_postgres::PgStore;
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use herald_store::{EventTypeStore, PurgePolicy, Store, lease_for};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Settings};
+use crate::database::{self, PostgresTarget};
 use crate::datadir::{self, TokenSource};
 
 /// Rows the janitor deletes per transaction, so a purge never holds the writer long.
@@ -23,10 +26,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let dir = &settings.data_dir;
     datadir::prepare(dir)?;
     eprintln!("data directory: {}", dir.display());
-    let cipher = datadir::load_or_create_cipher(dir)?;
+    let cipher = datadir::load_or_create_cipher(&settings.secret_key_file)?;
     let (admin_token, source) = datadir::admin_token(dir, settings.admin_token.clone())?;
     announce_token(&source);
-    let (store, event_types) = open_store(store_choice)?;
+    let opened = open_store(store_choice).await?;
+    let store = opened.store();
+    database::check_key_opens_secrets(store.as_ref(), &cipher, &settings.secret_key_file).await?;
     tracing::info!(
         request_timeout = ?settings.delivery.request_timeout,
         lease = ?lease_for(settings.delivery.request_timeout),
@@ -34,7 +39,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    let catalogue = LiveCatalogue::load(event_types)
+    let catalogue = LiveCatalogue::load(opened.event_types())
         .await
         .context("cannot read the custom event types")?;
     let engine = Engine::start(
@@ -46,6 +51,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .context("cannot start the delivery engine")?;
     let janitor = spawn_janitor(store.clone(), janitor_config(&settings), shutdown.clone());
+    let wake_listener = opened.spawn_wake_listener(&engine, &shutdown);
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -71,29 +77,33 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Err(error) = janitor.await {
         tracing::warn!(%error, "the janitor task failed");
     }
+    if let Some(listener) = wake_listener
+        && let Err(error) = listener.await
+    {
+        tracing::warn!(%error, "the work listener failed");
+    }
+    opened.close().await;
     served.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// The stores this build can open.
-enum StoreChoice {
+pub(crate) enum StoreChoice {
     Sqlite(PathBuf),
+    Postgres(PostgresTarget),
 }
 
 /// The one place that chooses the store from the configuration; it runs before
 /// anything touches the disk, so a refused choice leaves nothing behind.
-fn choose_store(settings: &Settings) -> Result<StoreChoice, ConfigError> {
-    match settings.database_url.as_deref() {
+pub(crate) fn choose_store(settings: &Settings) -> Result<StoreChoice, ConfigError> {
+    match &settings.database_url {
         None => Ok(StoreChoice::Sqlite(
             settings.data_dir.join(datadir::DATABASE_FILE),
         )),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Err(ConfigError::key(
-                "database_url",
-                "PostgreSQL store is not available in this build; leave database_url empty to use SQLite in the data directory",
-            ))
-        }
+        Some(url) if url.0.starts_with("postgres://") || url.0.starts_with("postgresql://") => Ok(
+            StoreChoice::Postgres(PostgresTarget::new(url, &settings.postgres)),
+        ),
         Some(_) => Err(ConfigError::key(
             "database_url",
             "must be a postgres:// URL, or empty for SQLite in the data directory",
@@ -101,15 +111,65 @@ fn choose_store(settings: &Settings) -> Result<StoreChoice, ConfigError> {
     }
 }
 
-/// The store, and the same database seen as its custom event types.
-fn open_store(choice: StoreChoice) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn EventTypeStore>)> {
+/// An open store, kept as its own type so that every store trait it
+/// implements can be handed out.
+enum OpenedStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl OpenedStore {
+    /// Webhooks, events, deliveries and the delivery log.
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(store) => store.clone(),
+            Self::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The custom event types, which the catalogue is built from.
+    fn event_types(&self) -> Arc<dyn EventTypeStore> {
+        match self {
+            Self::Sqlite(store) => store.clone(),
+            Self::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// On PostgreSQL, wakes `engine` when any node publishes; SQLite has one
+    /// node, whose API wakes its engine directly.
+    fn spawn_wake_listener(
+        &self,
+        engine: &EngineHandle,
+        shutdown: &CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(store) => Some(database::spawn_wake_listener(
+                store.clone(),
+                engine.clone(),
+                shutdown.clone(),
+            )),
+        }
+    }
+
+    /// Closes PostgreSQL's pool; SQLite closes when its last handle is dropped.
+    async fn close(&self) {
+        if let Self::Postgres(store) = self {
+            store.close().await;
+        }
+    }
+}
+
+async fn open_store(choice: StoreChoice) -> anyhow::Result<OpenedStore> {
     match choice {
         StoreChoice::Sqlite(path) => {
             let store = SqliteStore::open(&path, SqliteConfig::default())
                 .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
-            let store = Arc::new(store);
-            Ok((store.clone(), store))
+            Ok(OpenedStore::Sqlite(Arc::new(store)))
         }
+        StoreChoice::Postgres(target) => Ok(OpenedStore::Postgres(Arc::new(
+            database::open_postgres(&target).await?,
+        ))),
     }
 }
 

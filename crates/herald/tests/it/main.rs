@@ -6,3 +6,4 @@ mod catalogue;
 mod cli;
 mod delivery;
 mod harness;
+mod multinode;
