@@ -6,7 +6,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// Shown under `herald --help`.
 const CLIENT_ENV_HELP: &str = "\
-The client commands (webhooks, events, deliveries, event-types) talk to the server at HERALD_URL
+The client commands (webhooks, events, deliveries, event-types, receivers) talk to the server at HERALD_URL
 (default http://127.0.0.1:8080) with the bearer token HERALD_TOKEN; without it they use
 the token file a local server generated: $HERALD_DATA_DIR/admin-token, or
 ./herald-data/admin-token.";
@@ -37,6 +37,9 @@ pub enum Command {
     Events(ClientArgs<EventCommand>),
     /// Inspect and requeue deliveries.
     Deliveries(ClientArgs<DeliveryCommand>),
+    /// Receivers for code hosts' webhooks (GitHub, GitLab, Bitbucket, Azure
+    /// DevOps): create them, rotate their secrets, read their request logs.
+    Receivers(ClientArgs<ReceiverCommand>),
     /// The event catalogue: list and show types with their schemas; register
     /// and delete custom types.
     EventTypes(ClientArgs<EventTypeCommand>),
@@ -207,6 +210,97 @@ pub enum EventTypeCommand {
     },
     /// Delete a custom type (built-in types cannot be deleted).
     Delete { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiverCommand {
+    /// Create a receiver; prints the URL and the secret to configure on the
+    /// code host (the secret is shown only now and after a rotation).
+    Create(CreateReceiver),
+    /// List all receivers.
+    List,
+    /// Show one receiver.
+    Show { id: String },
+    /// Change a receiver's fields; only the given ones change.
+    Update(UpdateReceiver),
+    /// Delete a receiver with its request log.
+    Delete { id: String },
+    /// Make a new secret current; the old one keeps verifying for the grace period.
+    RotateSecret(RotateReceiverSecret),
+    /// List the requests a receiver got, newest first; with a request id, show
+    /// that one with its headers and body.
+    Requests(ReceiverRequests),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateReceiver {
+    /// github, gitlab, bitbucket_server, bitbucket_cloud or azure_devops.
+    #[arg(long)]
+    pub kind: String,
+    /// The code host's base URL, e.g. https://github.com.
+    #[arg(long)]
+    pub urn: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The shared secret (Azure DevOps: the basic-auth password); generated when omitted.
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Azure DevOps only: the basic-auth username (default herald).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// GitHub only: also accept the legacy SHA-1 X-Hub-Signature.
+    #[arg(long)]
+    pub github_legacy_sha1: bool,
+    /// GitLab only: also accept Standard Webhooks signatures.
+    #[arg(long)]
+    pub gitlab_standard_webhooks: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("naming").args(["name", "no_name"])))]
+pub struct UpdateReceiver {
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the name.
+    #[arg(long)]
+    pub no_name: bool,
+    #[arg(long)]
+    pub urn: Option<String>,
+    /// A new secret, in force at once (rotate-secret keeps the old one for a while).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Azure DevOps only.
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long, value_name = "true|false")]
+    pub github_legacy_sha1: Option<bool>,
+    #[arg(long, value_name = "true|false")]
+    pub gitlab_standard_webhooks: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateReceiverSecret {
+    pub id: String,
+    /// The new secret; generated when omitted.
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// How long the old secret keeps verifying, e.g. 24h (the default) or 0s.
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiverRequests {
+    /// The receiver.
+    pub id: String,
+    /// One request to show in full.
+    pub request_id: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::args::{
+    CreateReceiver, ReceiverCommand, RotateReceiverSecret, UpdateReceiver,
     ClientArgs, CreateWebhook, DeliveryCommand, EventCommand, EventTypeCommand, ListDeliveries,
     SendEvent, UpdateWebhook, WebhookCommand,
 };
@@ -563,6 +564,246 @@ fn attempt_block(attempt: &Value) -> String {
         text.push_str(&format!("\n  {key}:\n{}", indent(&indent(&body))));
     }
     text
+}
+
+const RECEIVER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "kind",
+    "urn",
+    "url",
+    "username",
+    "secret",
+    "github_legacy_sha1",
+    "gitlab_standard_webhooks",
+    "previous_secret_expires_at",
+    "created_at",
+    "updated_at",
+];
+const REQUEST_FIELDS: &[&str] = &[
+    "id",
+    "received_at",
+    "outcome",
+    "status_code",
+    "verified",
+    "verification",
+    "event_name",
+    "delivery_id",
+    "message",
+    "event_ids",
+    "body_truncated",
+];
+
+pub async fn receivers(args: ClientArgs<ReceiverCommand>) -> anyhow::Result<()> {
+    let client = Client::from_env()?;
+    let mode = Mode { json: args.json };
+    let show = |receiver: &Value| fields(receiver, RECEIVER_FIELDS);
+    match args.command {
+        ReceiverCommand::Create(create) => {
+            let url = client.url("/api/v1/receivers")?;
+            let answer = client
+                .send(Method::POST, url, Some(create_receiver_body(&create)), &[])
+                .await?;
+            mode.print(&answer, show)
+        }
+        ReceiverCommand::List => {
+            let answer = client.get(client.url("/api/v1/receivers")?).await?;
+            mode.print(&answer, receiver_table)
+        }
+        ReceiverCommand::Show { id } => {
+            let answer = client.get(receiver_url(&client, &id, "")?).await?;
+            mode.print(&answer, show)
+        }
+        ReceiverCommand::Update(update) => {
+            let body = update_receiver_body(&update)?;
+            let url = receiver_url(&client, &update.id, "")?;
+            let answer = client.send(Method::PATCH, url, Some(body), &[]).await?;
+            mode.print(&answer, show)
+        }
+        ReceiverCommand::Delete { id } => {
+            let url = receiver_url(&client, &id, "")?;
+            let answer = client.send(Method::DELETE, url, None, &[]).await?;
+            mode.print(&answer, |_| format!("deleted receiver {id}"))
+        }
+        ReceiverCommand::RotateSecret(rotate) => {
+            let body = rotate_body(&rotate)?;
+            let url = receiver_url(&client, &rotate.id, "/rotate-secret")?;
+            let answer = client.send(Method::POST, url, Some(body), &[]).await?;
+            mode.print(&answer, show)
+        }
+        ReceiverCommand::Requests(requests) => match &requests.request_id {
+            Some(request_id) => {
+                let mut url = receiver_url(&client, &requests.id, "/requests")?;
+                url.path_segments_mut()
+                    .map_err(|()| anyhow::anyhow!("HERALD_URL cannot have a path"))?
+                    .push(request_id);
+                let answer = client.get(url).await?;
+                mode.print(&answer, request_detail)
+            }
+            None => {
+                let mut url = receiver_url(&client, &requests.id, "/requests")?;
+                page_query(&mut url, requests.limit, requests.cursor.as_deref());
+                let answer = client.get(url).await?;
+                mode.print(&answer, request_table)
+            }
+        },
+    }
+}
+
+fn create_receiver_body(create: &CreateReceiver) -> JsonBody {
+    let mut body = json!({"kind": create.kind, "urn": create.urn});
+    let optional = [
+        ("name", &create.name),
+        ("secret", &create.secret),
+        ("username", &create.username),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            body[key] = json!(value);
+        }
+    }
+    if create.github_legacy_sha1 {
+        body["github_legacy_sha1"] = json!(true);
+    }
+    if create.gitlab_standard_webhooks {
+        body["gitlab_standard_webhooks"] = json!(true);
+    }
+    JsonBody(body.to_string())
+}
+
+/// Only the fields given on the command line, so the rest stay as they are.
+fn update_receiver_body(update: &UpdateReceiver) -> anyhow::Result<JsonBody> {
+    let mut body = Map::new();
+    if let Some(name) = &update.name {
+        body.insert("name".to_owned(), json!(name));
+    } else if update.no_name {
+        body.insert("name".to_owned(), Value::Null);
+    }
+    for (key, value) in [
+        ("urn", &update.urn),
+        ("secret", &update.secret),
+        ("username", &update.username),
+    ] {
+        if let Some(value) = value {
+            body.insert(key.to_owned(), json!(value));
+        }
+    }
+    for (key, value) in [
+        ("github_legacy_sha1", update.github_legacy_sha1),
+        ("gitlab_standard_webhooks", update.gitlab_standard_webhooks),
+    ] {
+        if let Some(value) = value {
+            body.insert(key.to_owned(), json!(value));
+        }
+    }
+    if body.is_empty() {
+        bail!(
+            "nothing to change: give at least one of --name, --no-name, --urn, --secret, --username, --github-legacy-sha1, --gitlab-standard-webhooks"
+        );
+    }
+    Ok(JsonBody(Value::Object(body).to_string()))
+}
+
+fn rotate_body(rotate: &RotateReceiverSecret) -> anyhow::Result<JsonBody> {
+    let mut body = Map::new();
+    if let Some(secret) = &rotate.secret {
+        body.insert("secret".to_owned(), json!(secret));
+    }
+    if let Some(grace) = &rotate.grace {
+        let grace = humantime::parse_duration(grace)
+            .with_context(|| format!("--grace {grace:?} is not a duration such as 24h or 0s"))?;
+        body.insert("grace_period_seconds".to_owned(), json!(grace.as_secs()));
+    }
+    Ok(JsonBody(Value::Object(body).to_string()))
+}
+
+fn receiver_url(client: &Client, id: &str, suffix: &str) -> anyhow::Result<Url> {
+    resource_url(client, "/api/v1/receivers", id, suffix)
+}
+
+fn page_query(url: &mut Url, limit: Option<u32>, cursor: Option<&str>) {
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(limit) = limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+}
+
+fn receiver_table(answer: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(answer)
+        .iter()
+        .map(|r| {
+            vec![
+                cell(&r["id"]),
+                cell(&r["name"]),
+                cell(&r["kind"]),
+                cell(&r["urn"]),
+                cell(&r["url"]),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no receivers".to_owned();
+    }
+    table(&["ID", "NAME", "KIND", "URN", "URL"], &rows)
+}
+
+fn request_table(answer: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(answer)
+        .iter()
+        .map(|r| {
+            vec![
+                cell(&r["id"]),
+                cell(&r["received_at"]),
+                cell(&r["status_code"]),
+                cell(&r["outcome"]),
+                cell(&r["event_name"]),
+                cell(&Value::from(r["event_ids"].as_array().map_or(0, Vec::len))),
+                cell(&r["message"]),
+            ]
+        })
+        .collect();
+    let mut text = if rows.is_empty() {
+        "no requests".to_owned()
+    } else {
+        table(
+            &["ID", "RECEIVED", "STATUS", "OUTCOME", "EVENT", "EVENTS", "MESSAGE"],
+            &rows,
+        )
+    };
+    if let Value::String(cursor) = &answer["next_cursor"] {
+        text.push_str(&format!("\nmore: --cursor {cursor}"));
+    }
+    text
+}
+
+/// A logged request: its fields, then its headers and body.
+fn request_detail(detail: &Value) -> String {
+    let mut summary = detail.clone();
+    if let Some(map) = summary.as_object_mut() {
+        map.remove("headers");
+        map.remove("body");
+    }
+    let headers = detail["headers"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|h| format!("{}: {}", cell(&h["name"]), cell(&h["value"])))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "{}\nheaders:\n{}\nbody:\n{}",
+        fields(&summary, REQUEST_FIELDS),
+        indent(&headers),
+        indent(&cell(&detail["body"]))
+    )
 }
 
 #[cfg(test)]

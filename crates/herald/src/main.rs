@@ -69,6 +69,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks(args) => commands::webhooks(args).await,
         Command::Events(args) => commands::events(args).await,
         Command::Deliveries(args) => commands::deliveries(args).await,
+        Command::Receivers(args) => commands::receivers(args).await,
         Command::EventTypes(args) => commands::event_types(args).await,
     }
 }

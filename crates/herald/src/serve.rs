@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_delivery::{Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor};
-use herald_server::{AppState, ServerConfig};
+use herald_server::{AppState, ReceiverJanitorConfig, ServerConfig, spawn_receiver_janitor};
 use herald_postgres::PgStore;
 use herald_sqlite::{SqliteConfig, SqliteStore};
-use herald_store::{EventTypeStore, PurgePolicy, Store, lease_for};
+use herald_store::receivers::DEFAULT_DEDUPE_TTL;
+use herald_store::{EventTypeStore, PurgePolicy, ReceiverPurgePolicy, ReceiverStore, Store, lease_for};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Settings};
@@ -51,6 +52,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .context("cannot start the delivery engine")?;
     let janitor = spawn_janitor(store.clone(), janitor_config(&settings), shutdown.clone());
+    let receiver_janitor = spawn_receiver_janitor(
+        opened.receivers(),
+        receiver_janitor_config(&settings),
+        shutdown.clone().cancelled_owned(),
+    );
     let wake_listener = opened.spawn_wake_listener(&engine, &shutdown);
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -66,8 +72,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         max_payload_bytes: settings.limits.max_payload_bytes,
         max_webhooks_per_scope: settings.limits.max_webhooks_per_scope,
         admin_token: admin_token.0,
+        external_url: Some(external_url(&settings, bound)),
     };
-    let state = AppState::new(store, cipher, engine.clone(), server_config);
+    let state =
+        AppState::new(store, cipher, engine.clone(), server_config).with_receivers(opened.receivers());
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let served = herald_server::run(listener, state, shutdown.clone().cancelled_owned()).await;
 
@@ -76,6 +84,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     engine.join().await;
     if let Err(error) = janitor.await {
         tracing::warn!(%error, "the janitor task failed");
+    }
+    if let Err(error) = receiver_janitor.await {
+        tracing::warn!(%error, "the receiver janitor task failed");
     }
     if let Some(listener) = wake_listener
         && let Err(error) = listener.await
@@ -135,6 +146,14 @@ impl OpenedStore {
         }
     }
 
+    /// Incoming webhook receivers, their request log and changeset records.
+    fn receivers(&self) -> Arc<dyn ReceiverStore> {
+        match self {
+            Self::Sqlite(store) => store.clone(),
+            Self::Postgres(store) => store.clone(),
+        }
+    }
+
     /// On PostgreSQL, wakes `engine` when any node publishes; SQLite has one
     /// node, whose API wakes its engine directly.
     fn spawn_wake_listener(
@@ -179,6 +198,19 @@ fn janitor_config(settings: &Settings) -> JanitorConfig {
         policy: PurgePolicy {
             retention: settings.retention.max_age,
             idempotency_ttl: settings.retention.idempotency_ttl,
+            batch: PURGE_BATCH,
+        },
+    }
+}
+
+/// The receivers' request log follows the delivery log's retention; delivery
+/// ids are remembered for the dedupe window.
+fn receiver_janitor_config(settings: &Settings) -> ReceiverJanitorConfig {
+    ReceiverJanitorConfig {
+        interval: settings.retention.purge_interval,
+        policy: ReceiverPurgePolicy {
+            retention: settings.retention.max_age,
+            dedupe_ttl: DEFAULT_DEDUPE_TTL,
             batch: PURGE_BATCH,
         },
     }

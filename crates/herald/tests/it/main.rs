@@ -7,3 +7,4 @@ mod cli;
 mod delivery;
 mod harness;
 mod multinode;
+mod receivers;
