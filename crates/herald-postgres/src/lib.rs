@@ -15,6 +15,9 @@
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]);
 //!   an ingest's dedupe, changeset read-modify-write (under a per-repository
 //!   advisory lock), publish and log row share one transaction.
+//! - `monitors`: code monitors ([`herald_store::MonitorStore`]); a search's
+//!   searched heads (compare-and-set, `FOR UPDATE`), run and events share one
+//!   transaction.
 //! - `rows`: column lists and row conversions; `error`: [`PgError`].
 //!
 //! Invariants:
@@ -41,6 +44,7 @@ mod error;
 mod event_types;
 mod listen;
 mod log;
+mod monitors;
 mod publish;
 mod receivers;
 mod purge;

@@ -315,7 +315,7 @@ async fn claim_keys(
     Ok(fresh)
 }
 
-async fn insert_events(conn: &mut PgConnection, inputs: &[(NewEvent, Option<String>)], fresh: &[bool]) -> PgResult<()> {
+pub(crate) async fn insert_events(conn: &mut PgConnection, inputs: &[(NewEvent, Option<String>)], fresh: &[bool]) -> PgResult<()> {
     let events: Vec<&NewEvent> = inputs
         .iter()
         .zip(fresh)
@@ -346,7 +346,7 @@ async fn insert_events(conn: &mut PgConnection, inputs: &[(NewEvent, Option<Stri
     Ok(())
 }
 
-async fn insert_deliveries(
+pub(crate) async fn insert_deliveries(
     conn: &mut PgConnection,
     inputs: &[(NewEvent, Option<String>)],
     fan_out: &[Vec<WebhookId>],

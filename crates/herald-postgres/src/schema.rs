@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "receivers",
         sql: include_str!("../migrations/0003_receivers.sql"),
     },
+    Migration {
+        version: 4,
+        name: "monitors",
+        sql: include_str!("../migrations/0004_monitors.sql"),
+    },
 ];
 
 /// The schema version this build writes.

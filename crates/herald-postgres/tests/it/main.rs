@@ -4,6 +4,7 @@
 
 mod contract;
 mod event_types;
+mod monitors;
 mod multi_node;
 mod postgres_only;
 mod receivers;
