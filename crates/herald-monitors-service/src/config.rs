@@ -19,8 +19,9 @@ pub struct MonitorsConfig {
     pub search_timeout: Duration,
     /// Where the bare mirrors live.
     pub mirror_dir: PathBuf,
-    /// This server's external URL, which `monitorURL` links start with.
-    pub external_url: String,
+    /// This server's external URL, which `monitorURL` links start with;
+    /// `None` takes the server's (see [`crate::MonitorService::default_external_url`]).
+    pub external_url: Option<String>,
     pub max_results: usize,
     /// Repositories fetched and searched at once.
     pub max_concurrent: usize,
@@ -28,13 +29,13 @@ pub struct MonitorsConfig {
 
 impl MonitorsConfig {
     /// The defaults, with mirrors under `mirror_dir`.
-    pub fn new(mirror_dir: PathBuf, external_url: impl Into<String>) -> MonitorsConfig {
+    pub fn new(mirror_dir: PathBuf, external_url: Option<String>) -> MonitorsConfig {
         MonitorsConfig {
             fetch_interval: DEFAULT_FETCH_INTERVAL,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             search_timeout: DEFAULT_SEARCH_TIMEOUT,
             mirror_dir,
-            external_url: external_url.into(),
+            external_url,
             max_results: DEFAULT_MAX_RESULTS,
             max_concurrent: 2,
         }

@@ -3,7 +3,7 @@
 //! monitor now, and testing its actions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use herald_catalogue::keys::REPO_PUSH;
 use herald_core::cipher::SecretCipher;
@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// Wakes the scheduler to look at the repositories again.
     pub(crate) rescan: Notify,
+    /// What `monitorURL` links start with, without a trailing slash.
+    external_url: RwLock<String>,
 }
 
 impl MonitorService {
@@ -87,6 +89,7 @@ impl MonitorService {
         config: MonitorsConfig,
     ) -> MonitorService {
         let permits = Semaphore::new(config.max_concurrent.max(1));
+        let external_url = config.external_url.as_deref().unwrap_or("").trim_end_matches('/').to_owned();
         MonitorService {
             inner: Arc::new(Inner {
                 monitors,
@@ -99,8 +102,14 @@ impl MonitorService {
                 permits,
                 shutdown: CancellationToken::new(),
                 rescan: Notify::new(),
+                external_url: RwLock::new(external_url),
             }),
         }
+    }
+
+    /// Where the monitors' state is kept.
+    pub fn store(&self) -> &dyn MonitorStore {
+        &*self.inner.monitors
     }
 
     pub fn config(&self) -> &MonitorsConfig {
@@ -109,8 +118,17 @@ impl MonitorService {
 
     /// The monitor's page in Herald: its API resource (Herald has no UI).
     pub fn monitor_url(&self, id: MonitorId) -> String {
-        let base = self.inner.config.external_url.trim_end_matches('/');
+        let base = self.inner.external_url.read().unwrap_or_else(PoisonError::into_inner);
         format!("{base}/api/v1/monitors/{id}")
+    }
+
+    /// The server's external URL, for `monitorURL` links when the
+    /// configuration names none.
+    pub fn default_external_url(&self, url: &str) {
+        if self.inner.config.external_url.is_none() {
+            let mut current = self.inner.external_url.write().unwrap_or_else(PoisonError::into_inner);
+            *current = url.trim_end_matches('/').to_owned();
+        }
     }
 
     /// A published event reached Herald: a `repo:push` makes its repository's

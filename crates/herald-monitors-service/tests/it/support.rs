@@ -104,7 +104,7 @@ impl Fixture {
             shutdown.clone(),
         )
         .unwrap();
-        let config = MonitorsConfig::new(dir.path().join("mirrors"), EXTERNAL_URL);
+        let config = MonitorsConfig::new(dir.path().join("mirrors"), Some(EXTERNAL_URL.to_owned()));
         let service = MonitorService::new(store.clone(), store.clone(), cipher.clone(), engine, config);
         Fixture {
             store,
