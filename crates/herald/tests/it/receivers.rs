@@ -9,7 +9,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::harness::{Behaviour, PATIENCE, Receiver, TOKEN, TestApp, standard_signature_valid};
+use crate::harness::{
+    AppOptions, Behaviour, FAST_CONFIG, PATIENCE, Receiver, TOKEN, TestApp, standard_signature_valid,
+};
 
 const GITHUB_SECRET: &str = "it's a secret to everybody";
 
@@ -264,4 +266,27 @@ async fn the_receivers_commands_create_rotate_read_the_log_and_delete() {
         .await
         .expect("post");
     assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test]
+async fn the_request_log_follows_the_delivery_log_retention() {
+    let app = TestApp::spawn_with(AppOptions {
+        config: format!("{FAST_CONFIG}\n[retention]\nmax_age = \"1s\"\npurge_interval = \"200ms\"\n"),
+        ..AppOptions::default()
+    })
+    .await;
+    let (_, receiver) = app
+        .post(
+            "/api/v1/receivers",
+            json!({"kind": "github", "urn": "https://github.com", "secret": GITHUB_SECRET}),
+        )
+        .await;
+    let url = receiver["url"].as_str().expect("url");
+    let (status, _) = post_as_github(&app, url, "ping", "ping-1", &fixture("code-hosts/github/ping.json")).await;
+    assert_eq!(status, 200);
+    let path = format!("/api/v1/receivers/{}/requests", receiver["id"].as_str().expect("id"));
+    let (_, logged) = app.get(&path).await;
+    assert_eq!(logged["items"].as_array().expect("items").len(), 1);
+    app.wait_until(&path, "the request log to be purged", |page| page["items"] == json!([]))
+        .await;
 }
