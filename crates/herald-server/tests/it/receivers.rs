@@ -742,3 +742,33 @@ async fn the_request_log_pages_newest_first_with_headers_redacted() {
     .await;
     assert_error(status, &error, 404, "not_found", None);
 }
+
+#[tokio::test]
+async fn an_unverified_request_keeps_only_the_start_of_its_body_and_asks_for_no_token() {
+    let setup = Setup::new("github", "https://github.com").await;
+    let body = vec![b'x'; 100 * 1024];
+    let headers = signed("github", "push", b"another body", SECRET);
+    let response = setup
+        .herald
+        .client
+        .post(format!(
+            "{}/.api/webhooks/{}",
+            setup.herald.base,
+            setup.id()
+        ))
+        .header("x-github-event", "push")
+        .header("x-hub-signature-256", headers[2].1.as_str())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers().get("www-authenticate").is_none(),
+        "a code host is not asked for the admin token"
+    );
+    let logged = setup.requests().await;
+    let detail = request_detail(&setup.herald, setup.id(), logged[0]["id"].as_str().unwrap()).await;
+    assert_eq!(detail["body"].as_str().unwrap().len(), 64 * 1024);
+    assert_eq!(detail["body_truncated"], true);
+}
