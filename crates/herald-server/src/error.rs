@@ -33,6 +33,10 @@ pub struct ErrorBody {
     /// For an unknown event type: the nearest known ones, nearest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<String>,
+    /// For a code monitor query the parser refuses: the byte offset in the query
+    /// where the problem is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 /// A failure, with the status it answers with. Build it with the constructors below,
@@ -54,6 +58,7 @@ impl ApiError {
                 pointer: None,
                 rule: None,
                 suggestions: Vec::new(),
+                position: None,
             },
         }
     }
@@ -210,6 +215,25 @@ impl ApiError {
     /// A change the event type's state forbids: it is built in, or it exists already.
     pub fn event_type_conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message).with_field("key")
+    }
+
+    /// A code monitor query the parser refuses: where (a byte offset into the
+    /// query) and why.
+    pub fn invalid_search_query(position: usize, reason: &str) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_search_query",
+            format!("query: {reason} (at byte {position})"),
+        )
+        .with_field("query");
+        error.body.position = Some(position);
+        error
+    }
+
+    /// A request the target's current state forbids (a taken name, a disabled
+    /// monitor), naming the field that decides it.
+    pub fn conflict(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message).with_field(field)
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {

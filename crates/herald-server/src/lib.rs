@@ -18,6 +18,11 @@
 //!   (`routes::receivers`, `routes::incoming`) and the store: sealed receiver
 //!   credentials, the store work of a normalized request, and the retention
 //!   task ([`spawn_receiver_janitor`]).
+//! - `routes::repositories`, `routes::monitors`: code monitors over HTTP, on top
+//!   of [`herald_monitors_service::MonitorService`] (given with
+//!   [`AppState::with_monitors`]; without it their routes answer 503). A
+//!   published `repo:push`, through `/api/v1/events` or a receiver, makes the
+//!   service fetch that repository at once.
 //! - `openapi`: the OpenAPI 3.1 document generated from the handlers; `openapi.json`
 //!   at the repository root is a committed copy that a test keeps current.
 //!
@@ -110,6 +115,8 @@ pub struct AppState {
     config: Arc<ServerConfig>,
     /// Incoming webhook receivers; without it their routes answer 503.
     receivers: Option<Arc<dyn ReceiverStore>>,
+    /// Code monitors; without it their routes answer 503.
+    monitors: Option<herald_monitors_service::MonitorService>,
 }
 
 impl AppState {
@@ -126,7 +133,14 @@ impl AppState {
             engine,
             config: Arc::new(config),
             receivers: None,
+            monitors: None,
         }
+    }
+
+    /// Turns on code monitors (repositories, monitors and their routes).
+    pub fn with_monitors(mut self, monitors: herald_monitors_service::MonitorService) -> Self {
+        self.monitors = Some(monitors);
+        self
     }
 
     /// Turns on incoming webhooks, kept in `receivers` (the same database as
@@ -161,7 +175,16 @@ impl AppState {
 /// tracing span per request and a guard that turns a panic into a logged 500
 /// instead of a dropped connection.
 pub fn router(state: AppState) -> Router {
-    use routes::{deliveries, event_types, events, health, incoming, receivers, webhooks};
+    use routes::{
+        deliveries, event_types, events, health, incoming, monitors, receivers, repositories,
+        webhooks,
+    };
+
+    if let Some(service) = &state.monitors {
+        // `monitorURL` links start with the server's external URL unless the
+        // monitors' configuration names one.
+        service.default_external_url(state.external_url());
+    }
 
     let event_body_limit = state
         .config
@@ -233,6 +256,33 @@ pub fn router(state: AppState) -> Router {
         )
         // Reads its body itself, up to MAX_INCOMING_BODY_BYTES, after finding the receiver.
         .route("/.api/webhooks/{id}", post(incoming::receive))
+        .route(
+            "/api/v1/repositories",
+            post(repositories::create_repository).get(repositories::list_repositories),
+        )
+        .route(
+            "/api/v1/repositories/{id}",
+            get(repositories::get_repository)
+                .patch(repositories::update_repository)
+                .delete(repositories::delete_repository),
+        )
+        .route(
+            "/api/v1/repositories/{id}/fetch",
+            post(repositories::fetch_repository),
+        )
+        .route(
+            "/api/v1/monitors",
+            post(monitors::create_monitor).get(monitors::list_monitors),
+        )
+        .route(
+            "/api/v1/monitors/{id}",
+            get(monitors::get_monitor)
+                .patch(monitors::update_monitor)
+                .delete(monitors::delete_monitor),
+        )
+        .route("/api/v1/monitors/{id}/test", post(monitors::test_monitor))
+        .route("/api/v1/monitors/{id}/run", post(monitors::run_monitor))
+        .route("/api/v1/monitors/{id}/runs", get(monitors::list_runs))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::no_route)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))

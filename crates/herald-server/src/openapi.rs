@@ -9,7 +9,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{deliveries, event_types, events, health, incoming, receivers, webhooks};
+use crate::routes::{
+    deliveries, event_types, events, health, incoming, monitors, receivers, repositories, webhooks,
+};
 
 /// The name of the bearer-token security scheme; the `security` list of
 /// `#[openapi]` repeats it, as the macro takes only a literal there.
@@ -48,6 +50,20 @@ const SECURITY_SCHEME: &str = "admin_token";
         receivers::list_requests,
         receivers::get_request,
         incoming::receive,
+        repositories::create_repository,
+        repositories::list_repositories,
+        repositories::get_repository,
+        repositories::update_repository,
+        repositories::delete_repository,
+        repositories::fetch_repository,
+        monitors::create_monitor,
+        monitors::list_monitors,
+        monitors::get_monitor,
+        monitors::update_monitor,
+        monitors::delete_monitor,
+        monitors::test_monitor,
+        monitors::run_monitor,
+        monitors::list_runs,
         health::healthz,
         openapi_document,
     ),
@@ -61,6 +77,7 @@ const SECURITY_SCHEME: &str = "admin_token";
         (name = "deliveries", description = "The delivery log and redelivery"),
         (name = "receivers", description = "Receivers for code hosts' webhooks (GitHub, GitLab, Bitbucket Server/Data Center, Bitbucket Cloud, Azure DevOps), their secrets and their request logs"),
         (name = "incoming", description = "Where code hosts post their webhooks; verified with the receiver's secret, not the admin token"),
+        (name = "code monitors", description = "Repositories Herald mirrors, and monitors: saved searches over their new commits' diffs and messages that notify webhook and Slack actions with the matched byte ranges"),
         (name = "health", description = "Liveness"),
         (name = "meta", description = "This document"),
     )

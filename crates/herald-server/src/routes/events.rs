@@ -167,6 +167,7 @@ pub async fn publish_event(
     check_against_catalogue(&app, &event).await?;
     event.payload = prepare_payload(&event.event_type, &event.payload, &event.properties);
     app.notify_monitors(std::slice::from_ref(&event));
+    app.notify_monitors(std::slice::from_ref(&event));
     let published = app.store.publish(event, key).await?;
     if !published.replayed && published.deliveries > 0 {
         app.engine.wake();

@@ -188,6 +188,7 @@ async fn process(
             )),
         },
     };
+    app.notify_monitors(&work.events);
     let outcome: IngestOutcome = store.ingest(work).await?;
     if outcome.deliveries > 0 {
         app.engine.wake();

@@ -6,7 +6,9 @@ pub mod event_types;
 pub mod events;
 pub mod health;
 pub mod incoming;
+pub mod monitors;
 pub mod receivers;
+pub mod repositories;
 pub mod webhooks;
 
 use axum::http::{Method, Uri};

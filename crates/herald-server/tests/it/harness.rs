@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
 use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
+use herald_monitors_service::{MonitorService, MonitorsConfig};
 use herald_server::{AppState, ServerConfig};
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use reqwest::{Method, RequestBuilder, Response};
@@ -72,7 +73,18 @@ impl Herald {
             shutdown.clone(),
         )
         .unwrap();
-        let state = AppState::new(store.clone(), cipher, engine, config).with_receivers(store.clone());
+        // Code monitors on, with the server's own URL in `monitorURL`.
+        let monitors = MonitorService::new(
+            store.clone(),
+            store.clone(),
+            cipher.clone(),
+            engine.clone(),
+            MonitorsConfig::new(dir.path().join("mirrors"), None),
+        );
+        monitors.spawn(shutdown.clone());
+        let state = AppState::new(store.clone(), cipher, engine, config)
+            .with_receivers(store.clone())
+            .with_monitors(monitors);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(herald_server::run(
