@@ -280,10 +280,14 @@ impl Slots {
 
     /// Frees a slot; true when that makes more work claimable.
     fn give_back(&mut self, webhook: WebhookId) -> bool {
-        let was_full = self.total >= self.max_total;
-        self.total = self.total.saturating_sub(1);
+        let webhook_claimable = self.give_back_webhook(webhook);
+        self.give_back_total() || webhook_claimable
+    }
+
+    /// Frees the webhook's share of a slot; true when that makes the webhook claimable again.
+    fn give_back_webhook(&mut self, webhook: WebhookId) -> bool {
         let Some(n) = self.per_webhook.get_mut(&webhook) else {
-            return was_full;
+            return false;
         };
         let was_skipped = self.max_per_webhook.saturating_sub(*n) < self.refill;
         *n = n.saturating_sub(1);
@@ -291,19 +295,51 @@ impl Slots {
         if *n == 0 {
             self.per_webhook.remove(&webhook);
         }
-        was_full || (was_skipped && now_claimable)
+        was_skipped && now_claimable
+    }
+
+    /// Frees the node-wide share of a slot; true when the node was full.
+    fn give_back_total(&mut self) -> bool {
+        let was_full = self.total >= self.max_total;
+        self.total = self.total.saturating_sub(1);
+        was_full
     }
 }
 
 /// Holds one slot for the life of an attempt task, even one that panics.
+///
+/// The webhook's share is given back as soon as the HTTP exchange ends
+/// ([`SlotGuard::exchange_done`]): the per-webhook bound is about what a receiver
+/// sees, and recording the attempt (a durable write) need not hold it. The
+/// node-wide share is kept until the attempt is recorded, which bounds the
+/// memory of attempts waiting on the store.
 struct SlotGuard {
     shared: Arc<Shared>,
     webhook: WebhookId,
+    holds_webhook_share: bool,
+}
+
+impl SlotGuard {
+    fn exchange_done(&mut self) {
+        if std::mem::take(&mut self.holds_webhook_share)
+            && self.shared.slots().give_back_webhook(self.webhook)
+        {
+            self.shared.wake.notify_one();
+        }
+    }
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        if self.shared.slots().give_back(self.webhook) {
+        let more_claimable = {
+            let mut slots = self.shared.slots();
+            if std::mem::take(&mut self.holds_webhook_share) {
+                slots.give_back(self.webhook)
+            } else {
+                slots.give_back_total()
+            }
+        };
+        if more_claimable {
             self.shared.wake.notify_one();
         }
     }
@@ -397,17 +433,19 @@ fn until(due: Timestamp) -> Duration {
 fn launch(shared: &Arc<Shared>, delivery: ClaimedDelivery) {
     let webhook = delivery.webhook.id;
     shared.slots().take(webhook);
-    let slot = SlotGuard {
+    let mut slot = SlotGuard {
         shared: Arc::clone(shared),
         webhook,
+        holds_webhook_share: true,
     };
     shared.tasks.spawn(async move {
-        attempt(&slot.shared, delivery).await;
+        let shared = Arc::clone(&slot.shared);
+        attempt(&shared, delivery, &mut slot).await;
         drop(slot);
     });
 }
 
-async fn attempt(shared: &Shared, delivery: ClaimedDelivery) {
+async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuard) {
     let ClaimedDelivery {
         delivery_id,
         lease,
@@ -433,6 +471,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery) {
             payload,
         )
         .await;
+    slot.exchange_done();
     let (next, error) = judge(&exchange, failures_in_schedule, &shared.config.retry);
     let exhausted = matches!(next, NextStep::Failed) && !is_permanent(&exchange);
     log_attempt(&webhook, attempt_number, &exchange, &next, error.as_deref());
@@ -759,6 +798,22 @@ mod tests {
         }
         assert_eq!(slots.claim_limit(100), 0, "ten in flight overall");
         assert!(slots.give_back(b), "a slot freed overall");
+        assert_eq!(slots.claim_limit(100), 1);
+    }
+
+    #[test]
+    fn an_exchange_that_ended_frees_its_webhook_but_not_the_node() {
+        let mut slots = Slots::new(4, 4);
+        let a = WebhookId::new();
+        for _ in 0..4 {
+            slots.take(a);
+        }
+        assert_eq!(slots.claim_limit(100), 0, "the node is full");
+        assert!(!slots.give_back_webhook(a));
+        assert!(slots.give_back_webhook(a), "a has half its bound free again");
+        assert!(slots.skipped().is_empty());
+        assert_eq!(slots.claim_limit(100), 0, "still recording: the node stays full");
+        assert!(slots.give_back_total(), "recorded: the node has room");
         assert_eq!(slots.claim_limit(100), 1);
     }
 }

@@ -6,7 +6,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// Shown under `herald --help`.
 const CLIENT_ENV_HELP: &str = "\
-The client commands (webhooks, events, deliveries, event-types, receivers) talk to the server at HERALD_URL
+The client commands (webhooks, events, deliveries, event-types, receivers,
+repositories, monitors) talk to the server at HERALD_URL
 (default http://127.0.0.1:8080) with the bearer token HERALD_TOKEN; without it they use
 the token file a local server generated: $HERALD_DATA_DIR/admin-token, or
 ./herald-data/admin-token.";
@@ -43,6 +44,10 @@ pub enum Command {
     /// The event catalogue: list and show types with their schemas; register
     /// and delete custom types.
     EventTypes(ClientArgs<EventTypeCommand>),
+    /// Repositories code monitors watch: register them, fetch now, see fetch errors.
+    Repositories(ClientArgs<crate::monitor_commands::RepositoryCommand>),
+    /// Code monitors: saved searches over new commits that notify webhooks and Slack.
+    Monitors(ClientArgs<crate::monitor_commands::MonitorCommand>),
 }
 
 /// Flags of `herald serve`. Each one overrides the config file and `HERALD_*`.

@@ -62,13 +62,13 @@ const ATTEMPT_FIELDS: &[&str] = &[
 
 /// How an answer is printed.
 #[derive(Clone, Copy)]
-struct Mode {
-    json: bool,
+pub(crate) struct Mode {
+    pub(crate) json: bool,
 }
 
 impl Mode {
     /// Prints the server's JSON as it came, or `human` of the parsed answer.
-    fn print(self, answer: &Answer, human: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+    pub(crate) fn print(self, answer: &Answer, human: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
         let text = if self.json {
             answer.body.trim_end().to_owned()
         } else {

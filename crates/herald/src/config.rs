@@ -52,6 +52,9 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "postgres.max_connections",
     "postgres.acquire_timeout",
     "postgres.schema",
+    "monitors.fetch_interval",
+    "monitors.fetch_timeout",
+    "monitors.mirror_dir",
 ];
 
 /// A configuration that cannot be used. `herald serve` exits with code 2 on it.
@@ -82,6 +85,18 @@ pub struct Settings {
     pub delivery: DeliveryConfig,
     pub limits: Limits,
     pub retention: Retention,
+    pub monitors: MonitorSettings,
+}
+
+/// How code monitors keep their repositories' mirrors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorSettings {
+    /// How often a repository without an interval of its own is fetched.
+    pub fetch_interval: Duration,
+    /// The most one `git fetch` may take.
+    pub fetch_timeout: Duration,
+    /// Where the bare mirrors live; `<data_dir>/mirrors` unless configured.
+    pub mirror_dir: PathBuf,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -234,6 +249,7 @@ struct RawConfig {
     delivery: RawDelivery,
     limits: RawLimits,
     retention: RawRetention,
+    monitors: RawMonitors,
 }
 
 impl Default for RawConfig {
@@ -250,7 +266,47 @@ impl Default for RawConfig {
             delivery: RawDelivery::default(),
             limits: RawLimits::default(),
             retention: RawRetention::default(),
+            monitors: RawMonitors::default(),
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMonitors {
+    fetch_interval: HumanDuration,
+    fetch_timeout: HumanDuration,
+    mirror_dir: Option<PathBuf>,
+}
+
+impl Default for RawMonitors {
+    fn default() -> Self {
+        Self {
+            fetch_interval: HumanDuration(Duration::from_secs(5 * 60)),
+            fetch_timeout: HumanDuration(Duration::from_secs(2 * 60)),
+            mirror_dir: None,
+        }
+    }
+}
+
+impl RawMonitors {
+    fn validate(self, data_dir: &std::path::Path) -> Result<MonitorSettings, ConfigError> {
+        for (key, value) in [
+            ("monitors.fetch_interval", self.fetch_interval),
+            ("monitors.fetch_timeout", self.fetch_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(ConfigError::key(key, "must be more than 0"));
+            }
+        }
+        Ok(MonitorSettings {
+            fetch_interval: self.fetch_interval.0,
+            fetch_timeout: self.fetch_timeout.0,
+            mirror_dir: self
+                .mirror_dir
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .unwrap_or_else(|| data_dir.join("mirrors")),
+        })
     }
 }
 
@@ -360,6 +416,7 @@ impl RawConfig {
             .secret_key_file
             .filter(|path| !path.as_os_str().is_empty())
             .unwrap_or_else(|| self.data_dir.join(KEY_FILE));
+        let monitors = self.monitors.validate(&self.data_dir)?;
         Ok(Settings {
             listen,
             secret_key_file,
@@ -378,6 +435,7 @@ impl RawConfig {
             delivery: self.delivery.validate(allow_cidrs)?,
             limits: self.limits.validate()?,
             retention: self.retention.validate()?,
+            monitors,
         })
     }
 }
@@ -641,6 +699,7 @@ mod tests {
             assert_eq!(example.database_url, defaults.database_url);
             assert_eq!(example.secret_key_file, defaults.secret_key_file);
             assert_eq!(example.postgres, defaults.postgres);
+            assert_eq!(example.monitors, defaults.monitors);
             assert_eq!(
                 example.delivery.request_timeout,
                 defaults.delivery.request_timeout
@@ -835,6 +894,39 @@ mod tests {
             jail.set_env("HERALD_SECRET_KEY_FILE", "/shared/secret.key");
             let s = load_in(jail, Some("data_dir = \"d\""), ServeArgs::default()).unwrap();
             assert_eq!(s.secret_key_file, PathBuf::from("/shared/secret.key"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn monitor_settings_default_under_the_data_directory_and_are_configurable() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let defaults = load_in(jail, None, ServeArgs::default()).unwrap().monitors;
+            assert_eq!(
+                defaults,
+                MonitorSettings {
+                    fetch_interval: Duration::from_secs(300),
+                    fetch_timeout: Duration::from_secs(120),
+                    mirror_dir: PathBuf::from("./herald-data/mirrors"),
+                }
+            );
+            let toml = r#"
+                data_dir = "/var/lib/herald"
+                [monitors]
+                fetch_interval = "1m"
+            "#;
+            jail.set_env("HERALD_MONITORS__FETCH_TIMEOUT", "30s");
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap().monitors;
+            assert_eq!(s.fetch_interval, Duration::from_secs(60));
+            assert_eq!(s.fetch_timeout, Duration::from_secs(30));
+            assert_eq!(s.mirror_dir, PathBuf::from("/var/lib/herald/mirrors"));
+            jail.set_env("HERALD_MONITORS__MIRROR_DIR", "/srv/mirrors");
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap().monitors;
+            assert_eq!(s.mirror_dir, PathBuf::from("/srv/mirrors"));
+            let zero = "[monitors]\nfetch_interval = \"0s\"";
+            let error = load_in(jail, Some(zero), ServeArgs::default()).unwrap_err();
+            assert!(error.to_string().contains("monitors.fetch_interval"), "{error}");
             Ok(())
         });
     }

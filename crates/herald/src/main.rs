@@ -10,6 +10,7 @@
 //!   store commands `migrate` and `doctor`.
 //! - `client`: the HTTP client of the client subcommands, and its errors.
 //! - `commands`: the client subcommands (webhooks, events, deliveries, event types).
+//! - `monitor_commands`: the code monitor client subcommands (repositories, monitors).
 //! - `output`: tables and `key: value` lines for people.
 //!
 //! Exit codes: 0 on success, 2 for an unusable configuration or command line,
@@ -21,6 +22,7 @@ mod commands;
 mod config;
 mod database;
 mod datadir;
+mod monitor_commands;
 mod output;
 mod serve;
 
@@ -71,6 +73,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deliveries(args) => commands::deliveries(args).await,
         Command::Receivers(args) => commands::receivers(args).await,
         Command::EventTypes(args) => commands::event_types(args).await,
+        Command::Repositories(args) => monitor_commands::repositories(args).await,
+        Command::Monitors(args) => monitor_commands::monitors(args).await,
     }
 }
 

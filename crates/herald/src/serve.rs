@@ -1,5 +1,6 @@
 //! `herald serve`: prepares the data directory, opens the store, starts the
-//! delivery engine and the janitor, and serves the API until SIGINT or SIGTERM.
+//! delivery engine, the janitor and the code monitor scheduler, and serves the
+//! API until SIGINT or SIGTERM.
 //! On PostgreSQL it also listens for work other nodes publish (`database`).
 
 use std::net::SocketAddr;
@@ -8,11 +9,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_delivery::{Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor};
+use herald_monitors_service::{MonitorService, MonitorsConfig};
 use herald_server::{AppState, ReceiverJanitorConfig, ServerConfig, spawn_receiver_janitor};
 use herald_postgres::PgStore;
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use herald_store::receivers::DEFAULT_DEDUPE_TTL;
-use herald_store::{EventTypeStore, PurgePolicy, ReceiverPurgePolicy, ReceiverStore, Store, lease_for};
+use herald_store::{EventTypeStore, MonitorStore, PurgePolicy, ReceiverPurgePolicy, ReceiverStore, Store, lease_for};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Settings};
@@ -58,6 +60,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown.clone().cancelled_owned(),
     );
     let wake_listener = opened.spawn_wake_listener(&engine, &shutdown);
+    let monitors = MonitorService::new(
+        opened.monitors(),
+        store.clone(),
+        cipher.clone(),
+        engine.clone(),
+        monitors_config(&settings),
+    );
+    let scheduler = monitors.spawn(shutdown.clone());
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -75,7 +85,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         external_url: Some(external_url(&settings, bound)),
     };
     let state =
-        AppState::new(store, cipher, engine.clone(), server_config).with_receivers(opened.receivers());
+        AppState::new(store, cipher, engine.clone(), server_config).with_receivers(opened.receivers())
+            .with_monitors(monitors);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let served = herald_server::run(listener, state, shutdown.clone().cancelled_owned()).await;
 
@@ -87,6 +98,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     if let Err(error) = receiver_janitor.await {
         tracing::warn!(%error, "the receiver janitor task failed");
+    }
+    if let Err(error) = scheduler.await {
+        tracing::warn!(%error, "the code monitor scheduler failed");
     }
     if let Some(listener) = wake_listener
         && let Err(error) = listener.await
@@ -140,6 +154,14 @@ impl OpenedStore {
 
     /// The custom event types, which the catalogue is built from.
     fn event_types(&self) -> Arc<dyn EventTypeStore> {
+        match self {
+            Self::Sqlite(store) => store.clone(),
+            Self::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Code monitors' repositories, monitors, searched heads and runs.
+    fn monitors(&self) -> Arc<dyn MonitorStore> {
         match self {
             Self::Sqlite(store) => store.clone(),
             Self::Postgres(store) => store.clone(),
@@ -213,6 +235,15 @@ fn receiver_janitor_config(settings: &Settings) -> ReceiverJanitorConfig {
             dedupe_ttl: DEFAULT_DEDUPE_TTL,
             batch: PURGE_BATCH,
         },
+    }
+}
+
+/// `monitorURL` links take the server's external URL (set with the routes).
+fn monitors_config(settings: &Settings) -> MonitorsConfig {
+    MonitorsConfig {
+        fetch_interval: settings.monitors.fetch_interval,
+        fetch_timeout: settings.monitors.fetch_timeout,
+        ..MonitorsConfig::new(settings.monitors.mirror_dir.clone(), None)
     }
 }
 

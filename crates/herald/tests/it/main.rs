@@ -6,5 +6,6 @@ mod catalogue;
 mod cli;
 mod delivery;
 mod harness;
+mod monitors;
 mod multinode;
 mod receivers;
