@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "monitors",
         sql: include_str!("../migrations/0004_monitors.sql"),
     },
+    Migration {
+        version: 5,
+        name: "due_by_webhook",
+        sql: include_str!("../migrations/0005_due_by_webhook.sql"),
+    },
 ];
 
 /// The schema version this build writes.
