@@ -1,12 +1,22 @@
 """Independent receivers check Herald's signatures.
 
 Starts the real `herald` binary and a plain Python HTTP receiver, registers
-webhooks, publishes events, and verifies every delivery with the
-`standardwebhooks` package from PyPI, exactly as a receiver would.
+webhooks, publishes events, and verifies every delivery exactly as a receiver
+would:
+
+- Standard Webhooks signatures with the `standardwebhooks` package from PyPI
+  (skipped, saying so, when the package is not installed);
+- the native hex signatures of the SonarQube family (`X-Sonar-Webhook-HMAC-SHA256`)
+  and the Sourcegraph family (`X-Sourcegraph-Webhook-Signature`) with Python's
+  own `hmac`: lower-case hex HMAC-SHA256 of the raw body, keyed with the
+  secret's UTF-8 bytes, as SonarQube's Java sample and Sourcegraph compute it.
 
 Usage: check_signatures.py PATH_TO_HERALD_BINARY
+Prints "N passed, M failed" last; exits non-zero on any failure.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -17,11 +27,16 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from standardwebhooks.webhooks import Webhook
+try:
+    from standardwebhooks.webhooks import Webhook
+except ImportError:
+    Webhook = None
 
 TOKEN = "signature-check-token"
 EVENTS = 25
 PATIENCE_S = 60
+SONAR_SECRET = "sonar sécret ✓"
+SOURCEGRAPH_SECRET = "sourcegraph shared secret"
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -31,8 +46,9 @@ class Recorder(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length)
+        headers = {k.lower(): v for k, v in self.headers.items()}
         with Recorder.lock:
-            Recorder.received.append((self.path, dict(self.headers.items()), body))
+            Recorder.received.append((self.path, headers, body))
         self.send_response(204)
         self.end_headers()
 
@@ -77,6 +93,105 @@ def api(base, method, path, body=None, headers=None):
         return json.loads(resp.read() or b"null")
 
 
+def received_on(path):
+    with Recorder.lock:
+        return [(h, b) for p, h, b in Recorder.received if p == path]
+
+
+def wait_for(count):
+    deadline = time.monotonic() + PATIENCE_S
+    while len(Recorder.received) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def register_standard_webhooks(base, url):
+    """Two webhooks on a custom type: a generated whsec_ secret and a plain one."""
+    api(base, "PUT", "/api/v1/event-types/check:signed", {
+        "description": "signature cross-check", "schema": {"type": "object"}, "example": {}})
+    generated = api(base, "POST", "/api/v1/webhooks", {
+        "name": "generated secret", "url": url + "/generated", "event_types": ["check:*"]})
+    plain = api(base, "POST", "/api/v1/webhooks", {
+        "name": "plain secret", "url": url + "/plain", "event_types": ["check:*"],
+        "secret": "plain secret ünïcode"})
+    # A whsec_ secret keys with its base64-decoded bytes; any other with its UTF-8 bytes.
+    return {
+        "/generated": Webhook(generated["secret"]),
+        "/plain": Webhook(plain["secret"].encode("utf-8")),
+    }
+
+
+def check_standard_webhooks(verifiers):
+    passed = failed = 0
+    for path, verifier in verifiers.items():
+        deliveries = received_on(path)
+        for headers, body in deliveries:
+            try:
+                verifier.verify(body, headers)
+                passed += 1
+            except Exception as exc:  # the package raises its own verification error
+                failed += 1
+                print("FAILED standardwebhooks %s: %s" % (path, exc))
+        failed += max(0, EVENTS - len(deliveries))
+    print("standardwebhooks: %d passed, %d failed" % (passed, failed))
+    return passed, failed
+
+
+def register_native_webhooks(base, url):
+    api(base, "POST", "/api/v1/webhooks", {
+        "name": "sonarqube", "url": url + "/sonarqube", "event_types": ["sonarqube:analysis"],
+        "secret": SONAR_SECRET})
+    api(base, "POST", "/api/v1/webhooks", {
+        "name": "sourcegraph", "url": url + "/sourcegraph", "event_types": ["changeset:*"],
+        "secret": SOURCEGRAPH_SECRET})
+
+
+def publish_native_events(base):
+    analysis = api(base, "GET", "/api/v1/event-types/sonarqube:analysis")["example"]
+    api(base, "POST", "/api/v1/events", {
+        "type": "sonarqube:analysis", "payload": analysis,
+        "properties": {"sonar.analysis.buildNumber": "12345", "ci.runner": "not merged"}})
+    changeset = api(base, "GET", "/api/v1/event-types/changeset:update")["example"]
+    api(base, "POST", "/api/v1/events", {"type": "changeset:update", "payload": changeset})
+    return analysis["project"]["key"]
+
+
+def hex_hmac(secret, body):
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def check_native(project_key):
+    """Each delivery's hex signature, recomputed here, plus the headers and the
+    properties merge a SonarQube or Sourcegraph receiver relies on."""
+    checks = []
+    for headers, body in received_on("/sonarqube"):
+        payload = json.loads(body)
+        checks += [
+            ("SonarQube X-Sonar-Webhook-HMAC-SHA256",
+             hmac.compare_digest(headers.get("x-sonar-webhook-hmac-sha256", ""), hex_hmac(SONAR_SECRET, body))),
+            ("SonarQube X-SonarQube-Project", headers.get("x-sonarqube-project") == project_key),
+            ("SonarQube sonar.analysis.* properties merged",
+             payload.get("properties") == {"sonar.analysis.buildNumber": "12345"}),
+        ]
+    for headers, body in received_on("/sourcegraph"):
+        checks += [
+            ("Sourcegraph X-Sourcegraph-Webhook-Signature",
+             hmac.compare_digest(headers.get("x-sourcegraph-webhook-signature", ""),
+                                 hex_hmac(SOURCEGRAPH_SECRET, body))),
+            ("Sourcegraph X-Sourcegraph-Webhook-Event-Type",
+             headers.get("x-sourcegraph-webhook-event-type") == "changeset:update"),
+        ]
+    passed = sum(1 for _, ok in checks if ok)
+    failed = len(checks) - passed
+    for name, ok in checks:
+        if not ok:
+            print("FAILED %s" % name)
+    # One delivery of each family, each with its checks.
+    expected = 5
+    failed += max(0, expected - len(checks))
+    print("hex signatures (Python hmac): %d passed, %d failed" % (passed, failed))
+    return passed, failed
+
+
 def main():
     binary = sys.argv[1]
     receiver = start_receiver()
@@ -84,34 +199,27 @@ def main():
     with tempfile.TemporaryDirectory() as data_dir:
         proc, base = start_herald(binary, data_dir)
         try:
-            generated = api(base, "POST", "/api/v1/webhooks", {
-                "name": "generated secret", "url": url + "/generated", "event_types": ["check:*"]})
-            plain = api(base, "POST", "/api/v1/webhooks", {
-                "name": "plain secret", "url": url + "/plain", "event_types": ["check:*"],
-                "secret": "plain secret ünïcode"})
-            # A whsec_ secret keys with its base64-decoded bytes; any other with its UTF-8 bytes.
-            verifiers = {
-                "/generated": Webhook(generated["secret"]),
-                "/plain": Webhook(plain["secret"].encode("utf-8")),
-            }
-            for i in range(EVENTS):
-                api(base, "POST", "/api/v1/events", {
-                    "type": "check:signed", "payload": {"i": i, "text": "héllo ✓", "list": [1, 2.5, None]}})
-            expected = EVENTS * len(verifiers)
-            deadline = time.monotonic() + PATIENCE_S
-            while len(Recorder.received) < expected and time.monotonic() < deadline:
-                time.sleep(0.1)
+            expected = 2
+            verifiers = {}
+            if Webhook is None:
+                print("SKIP: standardwebhooks is not installed; only the hex signatures are checked")
+            else:
+                verifiers = register_standard_webhooks(base, url)
+                for i in range(EVENTS):
+                    api(base, "POST", "/api/v1/events", {
+                        "type": "check:signed", "payload": {"i": i, "text": "héllo ✓", "list": [1, 2.5, None]}})
+                expected += EVENTS * len(verifiers)
+            register_native_webhooks(base, url)
+            project_key = publish_native_events(base)
+            wait_for(expected)
             passed = failed = 0
-            for path, headers, body in list(Recorder.received):
-                try:
-                    verifiers[path].verify(body, {k.lower(): v for k, v in headers.items()})
-                    passed += 1
-                except Exception as exc:  # the package raises its own verification error
-                    failed += 1
-                    print("FAILED %s: %s" % (path, exc))
-            failed += max(0, expected - passed - failed)
-            print("standardwebhooks: %d passed, %d failed" % (passed, failed))
-            return 0 if failed == 0 and passed == expected else 1
+            if verifiers:
+                p, f = check_standard_webhooks(verifiers)
+                passed, failed = passed + p, failed + f
+            p, f = check_native(project_key)
+            passed, failed = passed + p, failed + f
+            print("%d passed, %d failed" % (passed, failed))
+            return 0 if failed == 0 and passed > 0 else 1
         finally:
             proc.kill()
             proc.wait()

@@ -120,8 +120,11 @@ impl Herald {
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    /// Registers a webhook and returns its id.
+    /// Registers a webhook and returns its id; first (re)registers the bench's
+    /// event type, as the catalogue refuses types and patterns it does not know.
     pub async fn create_webhook(&self, name: &str, url: &str, secret: &str) -> Result<String> {
+        self.call("PUT", "/api/v1/event-types/bench:event", bench_event_type())
+            .await?;
         let hook = self
             .call(
                 "POST",
@@ -141,6 +144,25 @@ impl Herald {
             let _ = child.wait().await;
         }
     }
+}
+
+/// The type `load` publishes, with a schema like a product's, so publishing
+/// pays for validation as it does in production.
+fn bench_event_type() -> Value {
+    json!({
+        "description": "herald-bench load",
+        "schema": {
+            "type": "object",
+            "required": ["seq", "sent_us", "repository", "ref"],
+            "properties": {
+                "seq": {"type": "integer"},
+                "sent_us": {"type": "integer"},
+                "repository": {"type": "string"},
+                "ref": {"type": "string"}
+            }
+        },
+        "example": {"seq": 0, "sent_us": 0, "repository": "github.com/herald/bench", "ref": "refs/heads/main"}
+    })
 }
 
 async fn read_address(stderr: tokio::process::ChildStderr) -> Result<String> {

@@ -44,14 +44,16 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: handlers return `Result<_, ApiError>` everywhere, and the body's
+    /// optional details would make every such `Result` large.
+    body: Box<ErrorBody>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code,
                 message: message.into(),
                 field: None,
@@ -59,7 +61,7 @@ impl ApiError {
                 rule: None,
                 suggestions: Vec::new(),
                 position: None,
-            },
+            }),
         }
     }
 
@@ -186,17 +188,29 @@ impl ApiError {
 
     /// A published payload that its event type's schema refuses.
     pub fn schema_violation(pointer: String, rule: String, message: impl Into<String>) -> Self {
-        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_violation", message)
-            .with_field("payload");
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "schema_violation",
+            message,
+        )
+        .with_field("payload");
         error.body.pointer = Some(pointer);
         error.body.rule = Some(rule);
         error
     }
 
     /// An event type the catalogue does not have, named in request field `field`.
-    pub fn unknown_event_type(field: &str, message: impl Into<String>, suggestions: Vec<String>) -> Self {
-        let mut error =
-            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_event_type", message).with_field(field);
+    pub fn unknown_event_type(
+        field: &str,
+        message: impl Into<String>,
+        suggestions: Vec<String>,
+    ) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_event_type",
+            message,
+        )
+        .with_field(field);
         error.body.suggestions = suggestions;
         error
     }
@@ -279,7 +293,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // A code host refused by a receiver is not asked for a bearer token.
         let wants_bearer = self.status == StatusCode::UNAUTHORIZED && self.body.code == "unauthorized";
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = (self.status, Json(*self.body)).into_response();
         if wants_bearer {
             // RFC 6750: a 401 names the scheme the client should use.
             response.headers_mut().insert(

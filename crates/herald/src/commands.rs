@@ -267,7 +267,11 @@ fn event_type_table(answer: &Value) -> String {
     let rows: Vec<Vec<String>> = items(answer)
         .iter()
         .map(|def| {
-            let origin = if def["builtin"] == true { "built-in" } else { "custom" };
+            let origin = if def["builtin"] == true {
+                "built-in"
+            } else {
+                "custom"
+            };
             vec![
                 cell(&def["key"]),
                 cell(&def["family"]),
@@ -281,7 +285,8 @@ fn event_type_table(answer: &Value) -> String {
 
 /// The type's fields, then its schema and example as indented JSON.
 fn event_type_detail(def: &Value) -> String {
-    let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    let pretty =
+        |value: &Value| serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
     format!(
         "{}\nschema:\n{}\nexample:\n{}",
         fields(def, &["key", "family", "builtin", "description"]),
@@ -854,10 +859,8 @@ mod tests {
             enable: false,
             disable: true,
         };
-        assert_eq!(
-            update_body(&update).unwrap().0,
-            r#"{"enabled":false,"project":null}"#
-        );
+        let body: Value = serde_json::from_str(&update_body(&update).unwrap().0).unwrap();
+        assert_eq!(body, json!({"enabled": false, "project": null}));
         let nothing = UpdateWebhook {
             global: false,
             disable: false,

@@ -56,8 +56,8 @@ fn format_row(row: &[String], widths: &[usize]) -> String {
     line.trim_end().to_owned()
 }
 
-/// `key: value` lines: the keys in `order` first (when present), then the rest;
-/// nested objects are indented under their key.
+/// `key: value` lines: the keys in `order` first (when present), then the rest
+/// in alphabetical order; nested objects are indented under their key.
 pub fn fields(object: &Value, order: &[&str]) -> String {
     let Some(map) = object.as_object() else {
         return cell(object);
@@ -67,11 +67,14 @@ pub fn fields(object: &Value, order: &[&str]) -> String {
         .copied()
         .filter(|k| map.contains_key(*k))
         .collect();
-    keys.extend(
-        map.keys()
-            .map(String::as_str)
-            .filter(|k| !order.contains(k)),
-    );
+    // Sorted, so the rest reads the same whatever order the server wrote them in.
+    let mut rest: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !order.contains(k))
+        .collect();
+    rest.sort_unstable();
+    keys.extend(rest);
     let width = keys
         .iter()
         .map(|k| k.chars().count() + 1)

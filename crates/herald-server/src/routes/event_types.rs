@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use herald_catalogue::{Catalogue, CatalogueError, CustomType, EventTypeDef, Family, PayloadError, Registration};
+use herald_catalogue::{
+    Catalogue, CatalogueError, CustomType, EventTypeDef, Family, PayloadError, Registration,
+};
 use herald_core::validation::FieldError;
 use herald_delivery::ChangeError;
 use serde::{Deserialize, Serialize};
@@ -109,7 +111,9 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
         Path::<String>::from_request_parts(parts, state)
             .await
             .map(|Path(key)| KeyPath(key))
-            .map_err(|rejection| ApiError::invalid_field(FieldError::new("key", rejection.body_text())))
+            .map_err(|rejection| {
+                ApiError::invalid_field(FieldError::new("key", rejection.body_text()))
+            })
     }
 }
 
@@ -129,7 +133,10 @@ fn parse_family(family: Option<&str>) -> Result<Family, ApiError> {
 
 fn no_nul(field: &str, text: &str) -> Result<(), ApiError> {
     if text.contains('\0') {
-        return Err(ApiError::invalid_field(FieldError::new(field, "may not contain NUL characters")));
+        return Err(ApiError::invalid_field(FieldError::new(
+            field,
+            "may not contain NUL characters",
+        )));
     }
     Ok(())
 }
@@ -152,7 +159,9 @@ impl ReplaceEventType {
         if let Some(given) = self.key.as_deref().filter(|given| *given != key) {
             return Err(ApiError::invalid_field(FieldError::new(
                 "key",
-                format!("{given:?} differs from {key:?} in the path; a type cannot be renamed, create a new one"),
+                format!(
+                    "{given:?} differs from {key:?} in the path; a type cannot be renamed, create a new one"
+                ),
             )));
         }
         CreateEventType {
@@ -185,7 +194,10 @@ async fn find(app: &AppState, key: &str) -> Result<EventType, ApiError> {
     let catalogue = app.catalogue.reload().await?;
     match catalogue.get(key) {
         Some(def) => Ok(EventType::from(def)),
-        None => Err(ApiError::event_type_not_found(key, suggestions(&catalogue, key))),
+        None => Err(ApiError::event_type_not_found(
+            key,
+            suggestions(&catalogue, key),
+        )),
     }
 }
 
@@ -195,7 +207,9 @@ fn change_error(error: ChangeError) -> ApiError {
         ChangeError::Refused(error @ CatalogueError::BuiltIn { .. }) => {
             ApiError::event_type_conflict("builtin_event_type", error.to_string())
         }
-        ChangeError::Refused(CatalogueError::NotFound { key }) => ApiError::event_type_not_found(&key, Vec::new()),
+        ChangeError::Refused(CatalogueError::NotFound { key }) => {
+            ApiError::event_type_not_found(&key, Vec::new())
+        }
         ChangeError::Refused(error) => {
             let field = error.field();
             ApiError::invalid_field(FieldError::new(field, error.to_string()))
@@ -203,7 +217,10 @@ fn change_error(error: ChangeError) -> ApiError {
     }
 }
 
-async fn put(app: &AppState, custom: CustomType) -> Result<(StatusCode, Json<EventType>), ApiError> {
+async fn put(
+    app: &AppState,
+    custom: CustomType,
+) -> Result<(StatusCode, Json<EventType>), ApiError> {
     let (def, registration) = app.catalogue.put(custom).await.map_err(change_error)?;
     let status = match registration {
         Registration::Created => StatusCode::CREATED,
@@ -235,7 +252,10 @@ pub async fn list_event_types(State(app): State<AppState>) -> Json<EventTypeList
         (status = 404, description = "No such event type; `suggestions` lists the nearest keys", body = ErrorBody),
     )
 )]
-pub async fn get_event_type(State(app): State<AppState>, KeyPath(key): KeyPath) -> Result<Json<EventType>, ApiError> {
+pub async fn get_event_type(
+    State(app): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<Json<EventType>, ApiError> {
     find(&app, &key).await.map(Json)
 }
 
@@ -260,11 +280,16 @@ pub async fn create_event_type(
     let catalogue = app.catalogue.reload().await?;
     if let Some(existing) = catalogue.get(&custom.key) {
         return Err(if existing.builtin {
-            change_error(ChangeError::Refused(CatalogueError::BuiltIn { key: custom.key }))
+            change_error(ChangeError::Refused(CatalogueError::BuiltIn {
+                key: custom.key,
+            }))
         } else {
             ApiError::event_type_conflict(
                 "already_exists",
-                format!("key: event type {:?} exists already; PUT /api/v1/event-types/{{key}} replaces it", custom.key),
+                format!(
+                    "key: event type {:?} exists already; PUT /api/v1/event-types/{{key}} replaces it",
+                    custom.key
+                ),
             )
         });
     }
@@ -304,7 +329,10 @@ pub async fn replace_event_type(
         (status = 409, description = "The type is built in and cannot be deleted: `builtin_event_type`", body = ErrorBody),
     )
 )]
-pub async fn delete_event_type(State(app): State<AppState>, KeyPath(key): KeyPath) -> Result<StatusCode, ApiError> {
+pub async fn delete_event_type(
+    State(app): State<AppState>,
+    KeyPath(key): KeyPath,
+) -> Result<StatusCode, ApiError> {
     app.catalogue.remove(&key).await.map_err(change_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

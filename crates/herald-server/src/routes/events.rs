@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use herald_catalogue::keys::HERALD_PREFIX;
+use herald_catalogue::{PayloadError, prepare_payload};
 use herald_core::event_type::validate_type_name;
 use herald_core::id::EventId;
 use herald_core::validation::FieldError;
 use herald_core::webhook::validate_project;
-use herald_catalogue::keys::HERALD_PREFIX;
-use herald_catalogue::{PayloadError, prepare_payload};
 use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -108,13 +108,25 @@ async fn check_against_catalogue(app: &AppState, event: &NewEvent) -> Result<(),
     if event.event_type.starts_with(HERALD_PREFIX) {
         return Err(ApiError::invalid_field(FieldError::new(
             "type",
-            format!("{:?} is one of Herald's own operational events; only Herald publishes {HERALD_PREFIX}* types", event.event_type),
+            format!(
+                "{:?} is one of Herald's own operational events; only Herald publishes {HERALD_PREFIX}* types",
+                event.event_type
+            ),
         )));
     }
-    let payload: Value = serde_json::from_slice(&event.payload)
-        .map_err(|e| ApiError::invalid_field(FieldError::new("payload", format!("is not JSON: {e}"))))?;
-    let checked = match app.catalogue.current().validate(&event.event_type, &payload) {
-        Err(PayloadError::UnknownType { .. }) => app.catalogue.reload().await?.validate(&event.event_type, &payload),
+    let payload: Value = serde_json::from_slice(&event.payload).map_err(|e| {
+        ApiError::invalid_field(FieldError::new("payload", format!("is not JSON: {e}")))
+    })?;
+    let checked = match app
+        .catalogue
+        .current()
+        .validate(&event.event_type, &payload)
+    {
+        Err(PayloadError::UnknownType { .. }) => app
+            .catalogue
+            .reload()
+            .await?
+            .validate(&event.event_type, &payload),
         checked => checked,
     };
     let Err(error) = checked else {
@@ -124,13 +136,18 @@ async fn check_against_catalogue(app: &AppState, event: &NewEvent) -> Result<(),
     Err(match error {
         PayloadError::UnknownType { closest, .. } => ApiError::unknown_event_type(
             "type",
-            format!("type: {message}; GET /api/v1/event-types lists the known types, and POST registers one"),
+            format!(
+                "type: {message}; GET /api/v1/event-types lists the known types, and POST registers one"
+            ),
             closest,
         ),
         PayloadError::Invalid { pointer, rule } => ApiError::schema_violation(
             pointer,
             rule,
-            format!("payload does not match the schema of {:?}: {message}", event.event_type),
+            format!(
+                "payload does not match the schema of {:?}: {message}",
+                event.event_type
+            ),
         ),
     })
 }
@@ -166,7 +183,6 @@ pub async fn publish_event(
     let mut event = request.validate().map_err(ApiError::invalid_field)?;
     check_against_catalogue(&app, &event).await?;
     event.payload = prepare_payload(&event.event_type, &event.payload, &event.properties);
-    app.notify_monitors(std::slice::from_ref(&event));
     app.notify_monitors(std::slice::from_ref(&event));
     let published = app.store.publish(event, key).await?;
     if !published.replayed && published.deliveries > 0 {

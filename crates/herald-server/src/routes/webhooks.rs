@@ -4,6 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use herald_catalogue::Catalogue;
+use herald_catalogue::payloads::operational::Ping;
 use herald_core::cipher::SecretCipher;
 use herald_core::event_type::{EventTypePattern, parse_patterns};
 use herald_core::id::WebhookId;
@@ -11,8 +13,6 @@ use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, validate_name, validate_project};
-use herald_catalogue::Catalogue;
-use herald_catalogue::payloads::operational::Ping;
 use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -395,7 +395,11 @@ async fn check_patterns(app: &AppState, patterns: &[EventTypePattern]) -> Result
     if !patterns.iter().all(|p| catalogue.matches_any(p)) {
         catalogue = app.catalogue.reload().await?;
     }
-    let Some((i, unmatched)) = patterns.iter().enumerate().find(|(_, p)| !catalogue.matches_any(p)) else {
+    let Some((i, unmatched)) = patterns
+        .iter()
+        .enumerate()
+        .find(|(_, p)| !catalogue.matches_any(p))
+    else {
         return Ok(());
     };
     let wanted = unmatched.as_str().trim_end_matches('*');
@@ -408,7 +412,11 @@ async fn check_patterns(app: &AppState, patterns: &[EventTypePattern]) -> Result
         "{:?} matches no event type in the catalogue{hint}; GET /api/v1/event-types lists them, and POST registers a custom one",
         unmatched.as_str()
     );
-    Err(ApiError::unknown_event_type(&format!("event_types[{i}]"), format!("event_types[{i}]: {message}"), nearest))
+    Err(ApiError::unknown_event_type(
+        &format!("event_types[{i}]"),
+        format!("event_types[{i}]: {message}"),
+        nearest,
+    ))
 }
 
 #[utoipa::path(
