@@ -21,4 +21,4 @@ pub const HERALD_DELIVERY_RECOVERED: &str = "herald:delivery.recovered";
 pub const HERALD_PING: &str = "herald:ping";
 
 /// Keys starting with this are Herald's own; producers cannot register them.
-pub const HERALD_PREFIX: &str = "herald:";
+pub const HERALD_PREFIX: &str = herald_core::event_type::OPERATIONAL_PREFIX;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::validation::FieldError;
 
 pub const MAX_TYPE_LEN: usize = 100;
+/// The family of Herald's operational events.
+pub const OPERATIONAL_PREFIX: &str = "herald:";
 pub const MAX_PATTERNS: usize = 100;
 
 fn is_type_char(c: char) -> bool {
@@ -57,7 +59,13 @@ impl EventTypePattern {
         &self.0
     }
 
+    /// Herald's own operational events (`herald:...`) are opt-in: only a pattern
+    /// that names them (`herald:*`, `herald:ping`) matches them, never a bare
+    /// `*`, so a catch-all webhook does not start receiving reports about itself.
     pub fn matches(&self, event_type: &str) -> bool {
+        if event_type.starts_with(OPERATIONAL_PREFIX) && !self.0.starts_with(OPERATIONAL_PREFIX) {
+            return false;
+        }
         match self.0.strip_suffix('*') {
             Some(prefix) => event_type.starts_with(prefix),
             None => self.0 == event_type,
@@ -133,6 +141,14 @@ mod tests {
         assert!(p("changeset:*").matches("changeset:close"));
         assert!(!p("changeset:*").matches("batch_change:close"));
         assert!(p("*").matches("anything:at-all"));
+    }
+
+    #[test]
+    fn operational_events_match_only_patterns_that_name_them() {
+        assert!(!p("*").matches("herald:delivery.exhausted"));
+        assert!(!p("h*").matches("herald:ping"));
+        assert!(p("herald:*").matches("herald:delivery.exhausted"));
+        assert!(p("herald:ping").matches("herald:ping"));
     }
 
     #[test]
