@@ -5,7 +5,9 @@
 //!   every call is a few statements on a pooled connection, except `publish`.
 //! - `publish`: group commit. Concurrent publishes queue to writer tasks that store
 //!   whole batches in one transaction with array inserts.
-//! - `work`: claiming due deliveries by lease, and recording attempts.
+//! - `work`: claiming due deliveries by lease, and recording one attempt.
+//! - `record`: group commit for attempts. Concurrent `record_attempt`s queue to
+//!   writer tasks that record whole batches in one transaction.
 //! - `webhooks`, `log`, `purge`: registration with the scope limit, the delivery
 //!   log and requeueing, retention in bounded batches.
 //! - `schema`: embedded migrations (under an advisory lock), the schema version
@@ -48,6 +50,7 @@ mod monitors;
 mod publish;
 mod receivers;
 mod purge;
+mod record;
 mod rows;
 mod schema;
 mod webhooks;
@@ -107,6 +110,7 @@ pub struct PgStore {
     options: PgConnectOptions,
     schema: Option<String>,
     publisher: publish::Publisher,
+    recorder: record::Recorder,
 }
 
 impl PgStore {
@@ -145,11 +149,13 @@ impl PgStore {
             .await
             .map_err(PgError::Connect)?;
         let publisher = publish::Publisher::start(pool.clone(), config.publish_writers, config.publish_batch);
+        let recorder = record::Recorder::start(pool.clone());
         Ok(PgStore {
             pool,
             options,
             schema: config.schema,
             publisher,
+            recorder,
         })
     }
 
@@ -229,7 +235,7 @@ impl Store for PgStore {
     }
 
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
-        Ok(work::record_attempt(&self.pool, outcome).await?)
+        self.recorder.record(outcome).await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {

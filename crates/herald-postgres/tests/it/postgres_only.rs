@@ -255,3 +255,72 @@ async fn an_attempt_on_a_deleted_delivery_is_stale() {
     assert!(!store.record_attempt(outcome).await.unwrap());
     assert_eq!(store.get_delivery(claimed.delivery_id).await.unwrap(), None);
 }
+
+/// Attempts recorded at the same moment are committed in shared batches; each
+/// caller still gets its own answer: current leases move their delivery on,
+/// stale ones only append to the log, and deleted deliveries take nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_recorded_together_each_get_their_own_answer() {
+    let Some(schema) = TestSchema::new().await else { return };
+    let store = Arc::new(schema.store().await);
+    let kept = store.create_webhook(webhook("kept", &["push"]), 10).await.unwrap();
+    let doomed = store.create_webhook(webhook("doomed", &["push"]), 10).await.unwrap();
+    for _ in 0..150 {
+        store.publish(event("push"), None).await.unwrap();
+    }
+    let claimed = store
+        .claim_due(ClaimRequest { limit: 1000, lease: Duration::from_secs(60), skip_webhooks: Vec::new() })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 300);
+    assert!(store.delete_webhook(doomed.id).await.unwrap());
+
+    // Per delivery of the kept webhook, by position: succeeded, retry, or a
+    // stale lease; every delivery of the deleted one is gone.
+    let recordings: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (lease, next) = match i % 3 {
+                0 => (c.lease, NextStep::Succeeded),
+                1 => (c.lease, NextStep::RetryIn(Duration::from_secs(3600))),
+                _ => (herald_store::LeaseToken(c.lease.0 + 1_000_000), NextStep::Succeeded),
+            };
+            let attempt = AttemptRecord {
+                id: AttemptId::new(),
+                delivery_id: c.delivery_id,
+                number: 1,
+                started_at: Timestamp::from_millis(1_700_000_000_000),
+                duration_ms: 3,
+                request_url: c.webhook.url_display.clone(),
+                request_headers: vec![("a".to_owned(), "b".to_owned())],
+                response_status: Some(if i % 3 == 1 { 503 } else { 200 }),
+                response_headers: Vec::new(),
+                response_body: Some(format!("body {i}")),
+                error: (i % 3 == 1).then(|| "server said 503".to_owned()),
+            };
+            let store = Arc::clone(&store);
+            let outcome = AttemptOutcome { lease, attempt, next: next.clone() };
+            let current = lease == c.lease && c.webhook.id == kept.id;
+            let (delivery, gone) = (c.delivery_id, c.webhook.id != kept.id);
+            tokio::spawn(async move { (delivery, next, current, gone, store.record_attempt(outcome).await.unwrap()) })
+        })
+        .collect();
+    for recording in recordings {
+        let (delivery, next, current, gone, moved) = recording.await.unwrap();
+        assert_eq!(moved, current, "{delivery:?} ({next:?}): moved on = {moved}");
+        let detail = store.get_delivery(delivery).await.unwrap();
+        if gone {
+            assert_eq!(detail, None);
+            continue;
+        }
+        let detail = detail.expect("a kept delivery");
+        assert_eq!(detail.attempts.len(), 1, "every attempt is logged, stale ones too");
+        let expected = match (current, next) {
+            (false, _) => (herald_store::DeliveryStatus::Pending, 0),
+            (true, NextStep::Succeeded) => (herald_store::DeliveryStatus::Succeeded, 1),
+            (true, _) => (herald_store::DeliveryStatus::Pending, 1),
+        };
+        assert_eq!((detail.delivery.status, detail.delivery.attempts), expected, "{delivery:?}");
+    }
+}
