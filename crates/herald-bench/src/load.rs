@@ -13,11 +13,19 @@ use tokio::sync::Semaphore;
 use crate::receiver::now_us;
 use crate::target::{HttpClient, http_client};
 
-/// Where to send: Herald's publish endpoint, or the receiver itself (the rig's ceiling).
+/// Where to send: Herald's publish endpoint (of every node, taken in turn), or
+/// the receiver itself (the rig's ceiling).
 #[derive(Clone)]
 pub struct Sink {
-    pub url: String,
+    pub urls: Vec<String>,
     pub token: Option<String>,
+}
+
+impl Sink {
+    fn url(&self, seq: u64) -> &str {
+        let index = usize::try_from(seq).unwrap_or(0) % self.urls.len().max(1);
+        self.urls.get(index).map_or("", String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +49,7 @@ fn event_body(seq: u64) -> Bytes {
 }
 
 async fn send_one(client: &HttpClient, sink: &Sink, seq: u64) -> bool {
-    let mut builder = Request::post(&sink.url).header("content-type", "application/json");
+    let mut builder = Request::post(sink.url(seq)).header("content-type", "application/json");
     if let Some(token) = &sink.token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }

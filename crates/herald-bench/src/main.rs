@@ -3,6 +3,8 @@
 //! Layout:
 //! - `target`: starts a release `herald` on a fresh data directory (or uses a
 //!   running one), and speaks its API.
+//! - `postgres`: a fresh schema per run on PostgreSQL (`--database-url`), and
+//!   the database server's CPU time from `/proc`.
 //! - `receiver`: a hyper server answering 204 that counts deliveries, verifies a
 //!   sample of signatures and records publish-to-receipt latency.
 //! - `load`: drives publishes over keep-alive connections with bounded
@@ -11,6 +13,7 @@
 //! - `report`: medians, the table on stdout and the JSON file.
 
 mod load;
+mod postgres;
 mod receiver;
 mod report;
 mod scenarios;
@@ -36,6 +39,14 @@ pub struct Args {
     /// The admin token of the running herald given by --url.
     #[arg(long, env = "HERALD_TOKEN")]
     token: Option<String>,
+    /// Run herald on the PostgreSQL database at this URL (each run in a fresh
+    /// schema, dropped afterwards) instead of SQLite.
+    #[arg(long, value_name = "URL", conflicts_with = "url")]
+    database_url: Option<String>,
+    /// Herald processes on the one PostgreSQL database in the publish and
+    /// delivery scenarios; publishes are spread across them.
+    #[arg(long, default_value_t = 1, requires = "database_url", value_parser = clap::value_parser!(u16).range(1..=16))]
+    nodes: u16,
     /// Scenarios to run (default: all). Repeatable.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<scenarios::Scenario>,

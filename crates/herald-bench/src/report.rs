@@ -84,6 +84,10 @@ impl Report {
         self.settings.insert(key.to_owned(), json!(value));
     }
 
+    pub fn label(&mut self, key: &str, value: &str) {
+        self.settings.insert(key.to_owned(), json!(value));
+    }
+
     pub fn add(&mut self, figures: Vec<Figure>) {
         for f in figures {
             let entry = self.figures.entry(f.key).or_insert((Vec::new(), f.unit, f.target));

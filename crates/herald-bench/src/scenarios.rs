@@ -1,5 +1,8 @@
 //! The scenarios of BENCHMARKS.md. Each is bounded in events and in time and
-//! starts its own herald on a fresh data directory, so runs don't interact.
+//! starts its own herald on a fresh data directory (and, on PostgreSQL, a fresh
+//! schema), so runs don't interact. On PostgreSQL the publish and delivery
+//! scenarios run `--nodes` processes on the one schema and spread publishes
+//! across them.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +12,10 @@ use serde_json::json;
 
 use crate::Args;
 use crate::load::{self, Sink};
+use crate::postgres::DbCpu;
 use crate::receiver::{Receiver, SECRET};
 use crate::report::{Figure, Report};
-use crate::target::{Herald, dir_bytes};
+use crate::target::Herald;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -87,6 +91,8 @@ pub async fn run_all(args: Args) -> Result<()> {
     report.setting("latency_secs", sizes.latency_secs);
     report.setting("backlog_events", sizes.backlog_events);
     report.setting("noisy_events", sizes.noisy_events);
+    report.label("store", if args.database_url.is_some() { "postgres" } else { "sqlite" });
+    report.setting("nodes", u64::from(args.nodes));
     for scenario in scenarios {
         if args.url.is_some() && matches!(scenario, Scenario::Backlog | Scenario::Noisy | Scenario::Delivery) {
             eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
@@ -119,17 +125,55 @@ async fn run_one(scenario: Scenario, args: &Args, sizes: &Sizes) -> Result<Vec<F
     }
 }
 
-async fn start_herald(args: &Args, config: &str) -> Result<Herald> {
-    match (&args.url, &args.token) {
-        (Some(url), Some(token)) => Ok(Herald::remote(url, token)),
+/// One herald, or on PostgreSQL `nodes` of them on one fresh schema.
+async fn start_herald(args: &Args, config: &str, nodes: usize) -> Result<Herald> {
+    match (&args.url, &args.token, &args.database_url) {
+        (Some(url), Some(token), _) => Ok(Herald::remote(url, token)),
+        (_, _, Some(database)) => Herald::start_on_postgres(&args.herald, config, database, nodes).await,
         _ => Herald::start(&args.herald, config).await,
     }
 }
 
 fn publish_sink(herald: &Herald) -> Sink {
     Sink {
-        url: format!("{}/api/v1/events", herald.base),
+        urls: herald.bases.iter().map(|base| format!("{base}/api/v1/events")).collect(),
         token: Some(herald.token.clone()),
+    }
+}
+
+/// CPU spent over one phase by the database server (when it runs on this
+/// machine) and by the herald nodes this run started.
+struct CpuMeter {
+    db: Option<DbCpu>,
+    db_start: Option<Duration>,
+    herald_start: Option<Duration>,
+}
+
+impl CpuMeter {
+    async fn start(args: &Args, herald: &Herald) -> Self {
+        let db = match &args.database_url {
+            Some(url) => DbCpu::locate(url).await,
+            None => None,
+        };
+        let db_start = db.as_ref().and_then(DbCpu::total);
+        Self { db, db_start, herald_start: herald.cpu_time() }
+    }
+
+    /// Microseconds of CPU per unit of work (`per` of them, named `unit`).
+    fn figures(&self, herald: &Herald, prefix: &str, unit: &str, per: u64) -> Vec<Figure> {
+        let per_unit = |start: Option<Duration>, end: Option<Duration>| {
+            let spent = end?.checked_sub(start?)?;
+            Some(spent.as_secs_f64() * 1e6 / per.max(1) as f64)
+        };
+        let mut figures = Vec::new();
+        let db_end = self.db.as_ref().and_then(DbCpu::total);
+        if let Some(us) = per_unit(self.db_start, db_end) {
+            figures.push(Figure::new(&format!("{prefix}.db_cpu_us_per_{unit}"), us, "us", None));
+        }
+        if let Some(us) = per_unit(self.herald_start, herald.cpu_time()) {
+            figures.push(Figure::new(&format!("{prefix}.herald_cpu_us_per_{unit}"), us, "us", None));
+        }
+        figures
     }
 }
 
@@ -144,25 +188,31 @@ fn check_signatures(receiver: &Receiver) -> Result<()> {
 
 async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
     let receiver = Receiver::start(false).await?;
-    let sink = Sink { url: receiver.url(), token: None };
+    let sink = Sink { urls: vec![receiver.url()], token: None };
     let result = load::flat_out(&sink, sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
     Ok(vec![Figure::new("rig.requests_per_s", result.per_second(), "req/s", None)])
 }
 
 async fn publish(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
-    let herald = start_herald(args, BASE_CONFIG).await?;
+    let herald = start_herald(args, BASE_CONFIG, usize::from(args.nodes)).await?;
     let receiver = Receiver::start(false).await?;
     herald.create_webhook("bench", &receiver.url(), SECRET).await?;
+    let cpu = CpuMeter::start(args, &herald).await;
     let result = load::flat_out(&publish_sink(&herald), sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
+    let cpu_figures = cpu.figures(&herald, "publish", "event", result.accepted);
     herald.stop().await;
     if result.errors > 0 {
         bail!("{} publishes failed", result.errors);
     }
-    Ok(vec![Figure::new("publish.events_per_s", result.per_second(), "ev/s", Some(20_000.0))])
+    // SQLite's target is the product's; PostgreSQL's is issue 7's.
+    let target = if args.database_url.is_some() { 10_000.0 } else { 20_000.0 };
+    let mut figures = vec![Figure::new("publish.events_per_s", result.per_second(), "ev/s", Some(target))];
+    figures.extend(cpu_figures);
+    Ok(figures)
 }
 
 async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure>> {
-    let herald = start_herald(args, BASE_CONFIG).await?;
+    let herald = start_herald(args, BASE_CONFIG, usize::from(args.nodes)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = herald.rss_kib();
     let receiver = Receiver::start(false).await?;
@@ -170,6 +220,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
         herald.create_webhook(&format!("bench-{i}"), &receiver.url(), SECRET).await?;
     }
     let expected = sizes.delivery_events * fan_out;
+    let cpu = CpuMeter::start(args, &herald).await;
     let start = Instant::now();
     let published = load::flat_out(&publish_sink(&herald), sizes.delivery_events, sizes.concurrency, sizes.phase_limit).await;
     if published.errors > 0 {
@@ -180,6 +231,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     }
     let elapsed = receiver.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
     let peak_rss = herald.peak_rss_kib();
+    let cpu_figures = cpu.figures(&herald, &format!("delivery.fanout{fan_out}"), "delivery", expected);
     herald.stop().await;
     check_signatures(&receiver)?;
     let target = if fan_out == 1 { 10_000.0 } else { 25_000.0 };
@@ -189,6 +241,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
         "dl/s",
         Some(target),
     )];
+    figures.extend(cpu_figures);
     if let (Some(idle), true) = (idle_rss, fan_out == 1) {
         figures.push(Figure::at_most("memory.idle_rss_mb", idle as f64 / 1024.0, "MB", 30.0));
     }
@@ -199,7 +252,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
 }
 
 async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
-    let herald = start_herald(args, BASE_CONFIG).await?;
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
     let receiver = Receiver::start(false).await?;
     herald.create_webhook("bench", &receiver.url(), SECRET).await?;
     let result = load::steady(&publish_sink(&herald), sizes.latency_rate, Duration::from_secs(sizes.latency_secs)).await;
@@ -224,12 +277,12 @@ async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 /// receiver comes back and `recover` requeues them all at once: the drain.
 async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let config = "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n";
-    let herald = start_herald(args, config).await?;
+    let herald = start_herald(args, config, 1).await?;
     let addr = Receiver::start(false).await?.stop().await;
     let hook = herald.create_webhook("bench", &format!("http://{addr}/"), SECRET).await?;
     let published = load::flat_out(&publish_sink(&herald), sizes.backlog_events, sizes.concurrency, sizes.phase_limit).await;
     let n = published.accepted;
-    let data_bytes = herald.data_dir().map(|d| dir_bytes(&d)).unwrap_or(0);
+    let data_bytes = herald.storage_bytes().await?;
     wait_until_none_pending(&herald, &hook, sizes.phase_limit).await?;
 
     let receiver = Receiver::start_on(addr, false).await?;
@@ -283,7 +336,7 @@ async fn noisy(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 }
 
 async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<f64> {
-    let herald = start_herald(args, BASE_CONFIG).await?;
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
     let healthy = Receiver::start(false).await?;
     let hanging = Receiver::start(true).await?;
     for i in 0..9 {

@@ -1,7 +1,7 @@
 //! The herald under test: a child process on a fresh data directory, or a
 //! running instance given by URL.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::postgres::{BenchSchema, process_cpu};
+
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 pub fn http_client(max_idle: usize) -> HttpClient {
@@ -27,81 +29,111 @@ pub fn http_client(max_idle: usize) -> HttpClient {
 }
 
 pub struct Herald {
-    child: Option<Child>,
+    children: Vec<Child>,
+    /// The first node: where webhooks are registered and memory is measured.
     pub base: String,
+    /// Every node; publishes are spread across them.
+    pub bases: Vec<String>,
     pub token: String,
-    data_dir: Option<tempfile::TempDir>,
+    data_dirs: Vec<tempfile::TempDir>,
     client: HttpClient,
+    schema: Option<BenchSchema>,
 }
 
 const BENCH_TOKEN: &str = "herald-bench-token";
 
 impl Herald {
-    /// Starts `binary` on a fresh data directory with `config` (TOML).
+    /// Starts `binary` on a fresh data directory with `config` (TOML), on SQLite.
     pub async fn start(binary: &Path, config: &str) -> Result<Self> {
-        if !binary.exists() {
-            bail!(
-                "{} does not exist; build it with `cargo build --release -p herald` or pass --herald",
-                binary.display()
-            );
-        }
-        let data_dir = tempfile::Builder::new().prefix("herald-bench-").tempdir()?;
-        let config_path = data_dir.path().join("bench.toml");
-        std::fs::write(&config_path, config)?;
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--allow-cidr", "127.0.0.0/8"])
-            .arg("--data-dir")
-            .arg(data_dir.path().join("data"))
-            .arg("--config")
-            .arg(&config_path)
-            .env("HERALD_ADMIN_TOKEN", BENCH_TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
-        let addr = tokio::time::timeout(Duration::from_secs(60), read_address(stderr))
-            .await
-            .context("herald did not start within 60 s")??;
+        let (child, addr, data_dir) = spawn_node(binary, config).await?;
+        let base = format!("http://{addr}");
         Ok(Self {
-            child: Some(child),
-            base: format!("http://{addr}"),
+            children: vec![child],
+            base: base.clone(),
+            bases: vec![base],
             token: BENCH_TOKEN.to_owned(),
-            data_dir: Some(data_dir),
+            data_dirs: vec![data_dir],
             client: http_client(8),
+            schema: None,
         })
     }
 
-    pub fn remote(url: &str, token: &str) -> Self {
-        Self {
-            child: None,
-            base: url.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-            data_dir: None,
+    /// Starts `nodes` processes of `binary` on one fresh schema of the
+    /// PostgreSQL database at `url`, sharing one secrets key.
+    pub async fn start_on_postgres(binary: &Path, config: &str, url: &str, nodes: usize) -> Result<Self> {
+        let schema = BenchSchema::new(url);
+        let keys = tempfile::Builder::new().prefix("herald-bench-keys-").tempdir()?;
+        let config = format!(
+            "{}{config}{}",
+            schema.config_head(&keys.path().join("secret.key")),
+            schema.config_table()
+        );
+        let mut herald = Self {
+            children: Vec::new(),
+            base: String::new(),
+            bases: Vec::new(),
+            token: BENCH_TOKEN.to_owned(),
+            data_dirs: vec![keys],
             client: http_client(8),
+            schema: Some(schema),
+        };
+        for _ in 0..nodes.max(1) {
+            // Each node joins `herald` as it starts, so a failed start still cleans up.
+            match spawn_node(binary, &config).await {
+                Ok((child, addr, data_dir)) => {
+                    herald.children.push(child);
+                    herald.bases.push(format!("http://{addr}"));
+                    herald.data_dirs.push(data_dir);
+                }
+                Err(error) => {
+                    herald.stop().await;
+                    return Err(error);
+                }
+            }
+        }
+        herald.base = herald.bases[0].clone();
+        Ok(herald)
+    }
+
+    pub fn remote(url: &str, token: &str) -> Self {
+        let base = url.trim_end_matches('/').to_owned();
+        Self {
+            children: Vec::new(),
+            base: base.clone(),
+            bases: vec![base],
+            token: token.to_owned(),
+            data_dirs: Vec::new(),
+            client: http_client(8),
+            schema: None,
         }
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.children.first().and_then(Child::id)
     }
 
-    /// Resident set size now, in KiB (Linux only).
+    /// CPU time every started node used so far (Linux only).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        self.children.iter().map(|child| child.id().and_then(process_cpu)).sum()
+    }
+
+    /// Resident set size of the first node now, in KiB (Linux only).
     pub fn rss_kib(&self) -> Option<u64> {
         proc_status_field(self.pid()?, "VmRSS:")
     }
 
-    /// Peak resident set size so far, in KiB (Linux only).
+    /// Peak resident set size of the first node so far, in KiB (Linux only).
     pub fn peak_rss_kib(&self) -> Option<u64> {
         proc_status_field(self.pid()?, "VmHWM:")
     }
 
-    pub fn data_dir(&self) -> Option<PathBuf> {
-        self.data_dir.as_ref().map(|d| d.path().join("data"))
+    /// Bytes the store takes: the SQLite data directory, or the PostgreSQL
+    /// schema's tables with their indexes and TOAST.
+    pub async fn storage_bytes(&self) -> Result<u64> {
+        match &self.schema {
+            Some(schema) => schema.size_bytes().await,
+            None => Ok(self.data_dirs.first().map_or(0, |d| dir_bytes(&d.path().join("data")))),
+        }
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Value) -> Result<Value> {
@@ -138,12 +170,51 @@ impl Herald {
             .ok_or_else(|| anyhow!("no id in {hook}"))
     }
 
+    /// Kills every node, then drops the PostgreSQL schema if there is one.
     pub async fn stop(mut self) {
-        if let Some(child) = self.child.as_mut() {
+        for child in &mut self.children {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+        if let Some(schema) = &self.schema
+            && let Err(error) = schema.drop_schema().await
+        {
+            eprintln!("warning: could not drop the bench schema {}: {error:#}", schema.name);
+        }
     }
+}
+
+/// Starts one herald process on a fresh data directory; returns it with its address.
+async fn spawn_node(binary: &Path, config: &str) -> Result<(Child, String, tempfile::TempDir)> {
+    if !binary.exists() {
+        bail!(
+            "{} does not exist; build it with `cargo build --release -p herald` or pass --herald",
+            binary.display()
+        );
+    }
+    let data_dir = tempfile::Builder::new().prefix("herald-bench-").tempdir()?;
+    let config_path = data_dir.path().join("bench.toml");
+    std::fs::write(&config_path, config)?;
+    let mut child = Command::new(binary)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--allow-cidr", "127.0.0.0/8"])
+        .arg("--data-dir")
+        .arg(data_dir.path().join("data"))
+        .arg("--config")
+        .arg(&config_path)
+        .env("HERALD_ADMIN_TOKEN", BENCH_TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+    let addr = tokio::time::timeout(Duration::from_secs(60), read_address(stderr))
+        .await
+        .context("herald did not start within 60 s")??;
+    Ok((child, addr, data_dir))
 }
 
 /// The type `load` publishes, with a schema like a product's, so publishing
