@@ -90,6 +90,27 @@ id_type!(
     AttemptId
 );
 
+id_type!(
+    /// A receiver of code-host webhooks; also the last segment of its URL, `/.api/webhooks/<id>`.
+    ReceiverId
+);
+id_type!(
+    /// One request a code host sent to a receiver, as logged.
+    ReceiverRequestId
+);
+id_type!(
+    /// A repository watched by code monitors.
+    RepositoryId
+);
+id_type!(
+    /// A code monitor.
+    MonitorId
+);
+id_type!(
+    /// One search of one repository for one monitor, as logged.
+    MonitorRunId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

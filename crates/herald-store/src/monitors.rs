@@ -25,79 +25,16 @@
 //! only in the webhook records.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::id::{EventId, WebhookId};
 use herald_core::time::Timestamp;
+pub use herald_core::id::{MonitorId, MonitorRunId, RepositoryId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::{NewEvent, NewWebhook, Published, StoreResult, WebhookPatch};
 
-macro_rules! monitor_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub Uuid);
-
-        impl $name {
-            /// A new UUID v7: ids sort by creation.
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            pub fn as_bytes(&self) -> &[u8; 16] {
-                self.0.as_bytes()
-            }
-
-            pub fn from_bytes(bytes: [u8; 16]) -> Self {
-                Self(Uuid::from_bytes(bytes))
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self.0)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = uuid::Error;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
-            }
-        }
-    };
-}
-
-monitor_id!(
-    /// A watched repository.
-    RepositoryId
-);
-monitor_id!(
-    /// A code monitor.
-    MonitorId
-);
-monitor_id!(
-    /// One search of one repository for one monitor, as logged.
-    MonitorRunId
-);
 
 /// The scope (project key) of a monitor's own webhooks and of the events it
 /// publishes.

@@ -14,74 +14,16 @@
 //! read-modify-write.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::id::EventId;
 use herald_core::time::Timestamp;
+pub use herald_core::id::{ReceiverId, ReceiverRequestId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::{NewEvent, StoreResult};
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub Uuid);
-
-        impl $name {
-            /// A new UUID v7: ids sort by creation.
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            pub fn as_bytes(&self) -> &[u8; 16] {
-                self.0.as_bytes()
-            }
-
-            pub fn from_bytes(bytes: [u8; 16]) -> Self {
-                Self(Uuid::from_bytes(bytes))
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self.0)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = uuid::Error;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
-            }
-        }
-    };
-}
-
-uuid_id!(
-    /// A receiver; also the last segment of its URL, `/.api/webhooks/<id>`.
-    ReceiverId
-);
-uuid_id!(
-    /// One request a code host sent to a receiver, as logged.
-    ReceiverRequestId
-);
 
 /// A receiver as stored. Credentials are sealed by the caller (a shared secret,
 /// or a basic-auth pair); the store never sees them in clear.
