@@ -19,6 +19,17 @@ use crate::target::{HttpClient, http_client};
 pub struct Sink {
     pub urls: Vec<String>,
     pub token: Option<String>,
+    pub shape: Shape,
+}
+
+/// What each request carries.
+#[derive(Clone)]
+pub enum Shape {
+    /// A `POST /api/v1/events` body with its sequence number and send time.
+    Event,
+    /// A GitHub `push` delivery: the same signed body, a fresh delivery id each
+    /// time so Herald's dedupe does not short-circuit it.
+    GitHubPush { body: Bytes, signature: String, run: u64 },
 }
 
 impl Sink {
@@ -53,7 +64,17 @@ async fn send_one(client: &HttpClient, sink: &Sink, seq: u64) -> bool {
     if let Some(token) = &sink.token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
-    let Ok(request) = builder.body(Full::new(event_body(seq))) else {
+    let body = match &sink.shape {
+        Shape::Event => event_body(seq),
+        Shape::GitHubPush { body, signature, run } => {
+            builder = builder
+                .header("x-github-event", "push")
+                .header("x-github-delivery", format!("bench-{run}-{seq}"))
+                .header("x-hub-signature-256", signature.as_str());
+            body.clone()
+        }
+    };
+    let Ok(request) = builder.body(Full::new(body)) else {
         return false;
     };
     match client.request(request).await {

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use crate::Args;
-use crate::load::{self, Sink};
+use crate::load::{self, Shape, Sink};
 use crate::postgres::DbCpu;
 use crate::receiver::{Receiver, SECRET};
 use crate::report::{Figure, Report};
@@ -31,6 +31,8 @@ pub enum Scenario {
     Backlog,
     /// One hanging receiver beside nine healthy ones.
     Noisy,
+    /// Signed GitHub `push` deliveries to a receiver, verified and normalized.
+    Incoming,
 }
 
 /// How big each scenario is; `--quick` shrinks everything so CI only checks the rig works.
@@ -42,6 +44,7 @@ struct Sizes {
     latency_secs: u64,
     backlog_events: u64,
     noisy_events: u64,
+    incoming_requests: u64,
     /// The most any one phase may take before the scenario gives up.
     phase_limit: Duration,
 }
@@ -57,6 +60,7 @@ impl Sizes {
                 latency_secs: 2,
                 backlog_events: 2_000,
                 noisy_events: 300,
+                incoming_requests: 1_000,
                 phase_limit: Duration::from_secs(120),
             }
         } else {
@@ -68,6 +72,7 @@ impl Sizes {
                 latency_secs: 30,
                 backlog_events: 1_000_000,
                 noisy_events: 10_000,
+                incoming_requests: 100_000,
                 phase_limit: Duration::from_secs(900),
             }
         }
@@ -91,6 +96,7 @@ pub async fn run_all(args: Args) -> Result<()> {
     report.setting("latency_secs", sizes.latency_secs);
     report.setting("backlog_events", sizes.backlog_events);
     report.setting("noisy_events", sizes.noisy_events);
+    report.setting("incoming_requests", sizes.incoming_requests);
     report.label("store", if args.database_url.is_some() { "postgres" } else { "sqlite" });
     report.setting("nodes", u64::from(args.nodes));
     for scenario in scenarios {
@@ -122,6 +128,7 @@ async fn run_one(scenario: Scenario, args: &Args, sizes: &Sizes) -> Result<Vec<F
         Scenario::Latency => latency(args, sizes).await,
         Scenario::Backlog => backlog(args, sizes).await,
         Scenario::Noisy => noisy(args, sizes).await,
+        Scenario::Incoming => incoming(args, sizes).await,
     }
 }
 
@@ -136,6 +143,7 @@ async fn start_herald(args: &Args, config: &str, nodes: usize) -> Result<Herald>
 
 fn publish_sink(herald: &Herald) -> Sink {
     Sink {
+        shape: Shape::Event,
         urls: herald.bases.iter().map(|base| format!("{base}/api/v1/events")).collect(),
         token: Some(herald.token.clone()),
     }
@@ -188,7 +196,7 @@ fn check_signatures(receiver: &Receiver) -> Result<()> {
 
 async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
     let receiver = Receiver::start(false).await?;
-    let sink = Sink { urls: vec![receiver.url()], token: None };
+    let sink = Sink { urls: vec![receiver.url()], token: None, shape: Shape::Event };
     let result = load::flat_out(&sink, sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
     Ok(vec![Figure::new("rig.requests_per_s", result.per_second(), "req/s", None)])
 }
@@ -355,4 +363,41 @@ async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<
     herald.stop().await;
     check_signatures(&healthy)?;
     Ok(expected as f64 / elapsed.as_secs_f64())
+}
+
+/// A real GitHub `push` body (vendored with its source and licence in herald-ingest).
+const GITHUB_PUSH: &[u8] = include_bytes!("../../herald-ingest/tests/fixtures/code-hosts/github/push.json");
+
+/// Signed GitHub `push` deliveries posted to a receiver: each is verified over the
+/// raw body, deduplicated, logged, normalized and published as `repo:push`.
+async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+    let receiver = herald
+        .call("POST", "/api/v1/receivers", json!({"kind": "github", "urn": "https://github.com", "secret": SECRET}))
+        .await?;
+    let Some(id) = receiver["id"].as_str() else {
+        bail!("no id in {receiver}");
+    };
+    let sink = Sink {
+        urls: vec![format!("{}/.api/webhooks/{id}", herald.base)],
+        token: None,
+        shape: Shape::GitHubPush {
+            body: bytes::Bytes::from_static(GITHUB_PUSH),
+            signature: format!("sha256={}", hex_hmac(SECRET.as_bytes(), GITHUB_PUSH)),
+            run: crate::receiver::now_us(),
+        },
+    };
+    let result = load::flat_out(&sink, sizes.incoming_requests, sizes.concurrency, sizes.phase_limit).await;
+    herald.stop().await;
+    if result.errors > 0 {
+        bail!("{} incoming requests were refused", result.errors);
+    }
+    Ok(vec![Figure::new("incoming.verified_requests_per_s", result.per_second(), "req/s", Some(15_000.0))])
+}
+
+fn hex_hmac(key: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
