@@ -10,9 +10,12 @@
 //! - `load`: drives publishes over keep-alive connections with bounded
 //!   concurrency, flat out or at a steady rate.
 //! - `scenarios`: the scenarios of BENCHMARKS.md, each bounded in events and time.
+//! - `monitors`: scenario 8, code monitors against `git log -G` on a generated
+//!   repository, without a herald process.
 //! - `report`: medians, the table on stdout and the JSON file.
 
 mod load;
+mod monitors;
 mod postgres;
 mod receiver;
 mod report;
@@ -53,6 +56,10 @@ pub struct Args {
     /// Runs per scenario; the figure reported is the median.
     #[arg(long)]
     runs: Option<usize>,
+    /// Keep the monitors scenario's generated repository in DIR and reuse it on
+    /// later runs (generated there if absent) instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    monitor_repo: Option<PathBuf>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/herald-bench.json")]
     out: PathBuf,

@@ -107,7 +107,7 @@ impl Report {
     }
 
     pub fn print(&self) {
-        println!("{:<42} {:>14} {:<6} {:>12}  {}", "figure", "median", "unit", "target", "met");
+        println!("{:<42} {:>14} {:<6} {:>12}  met", "figure", "median", "unit", "target");
         for (key, s) in self.summaries() {
             let target = s.target.map(Target::describe).unwrap_or_default();
             let met = match s.met {

@@ -1,8 +1,8 @@
 //! The scenarios of BENCHMARKS.md. Each is bounded in events and in time and
 //! starts its own herald on a fresh data directory (and, on PostgreSQL, a fresh
-//! schema), so runs don't interact. On PostgreSQL the publish and delivery
-//! scenarios run `--nodes` processes on the one schema and spread publishes
-//! across them.
+//! schema), so runs don't interact; the monitors scenario needs no herald. On
+//! PostgreSQL the publish and delivery scenarios run `--nodes` processes on the
+//! one schema and spread publishes across them.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::Args;
 use crate::load::{self, Shape, Sink};
+use crate::monitors::{self, BenchRepo};
 use crate::postgres::DbCpu;
 use crate::receiver::{Receiver, SECRET};
 use crate::report::{Figure, Report};
@@ -33,6 +34,8 @@ pub enum Scenario {
     Noisy,
     /// Signed GitHub `push` deliveries to a receiver, verified and normalized.
     Incoming,
+    /// Code monitor scan rate vs `git log -p -G`, and the cost of 10 monitors vs 1.
+    Monitors,
 }
 
 /// How big each scenario is; `--quick` shrinks everything so CI only checks the rig works.
@@ -45,6 +48,7 @@ struct Sizes {
     backlog_events: u64,
     noisy_events: u64,
     incoming_requests: u64,
+    monitor_commits: usize,
     /// The most any one phase may take before the scenario gives up.
     phase_limit: Duration,
 }
@@ -61,6 +65,7 @@ impl Sizes {
                 backlog_events: 2_000,
                 noisy_events: 300,
                 incoming_requests: 1_000,
+                monitor_commits: 300,
                 phase_limit: Duration::from_secs(120),
             }
         } else {
@@ -73,6 +78,7 @@ impl Sizes {
                 backlog_events: 1_000_000,
                 noisy_events: 10_000,
                 incoming_requests: 100_000,
+                monitor_commits: 10_000,
                 phase_limit: Duration::from_secs(900),
             }
         }
@@ -97,8 +103,11 @@ pub async fn run_all(args: Args) -> Result<()> {
     report.setting("backlog_events", sizes.backlog_events);
     report.setting("noisy_events", sizes.noisy_events);
     report.setting("incoming_requests", sizes.incoming_requests);
+    report.setting("monitor_commits", sizes.monitor_commits as u64);
     report.label("store", if args.database_url.is_some() { "postgres" } else { "sqlite" });
     report.setting("nodes", u64::from(args.nodes));
+    // Generated on first use, outside any timing, and searched by every run.
+    let mut monitor_repo = None;
     for scenario in scenarios {
         if args.url.is_some() && matches!(scenario, Scenario::Backlog | Scenario::Noisy | Scenario::Delivery) {
             eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
@@ -106,7 +115,7 @@ pub async fn run_all(args: Args) -> Result<()> {
         }
         for run in 0..runs {
             eprintln!("{scenario:?}: run {} of {runs}", run + 1);
-            let figures = run_one(scenario, &args, &sizes).await?;
+            let figures = run_one(scenario, &args, &sizes, &mut monitor_repo).await?;
             report.add(figures);
         }
     }
@@ -116,7 +125,12 @@ pub async fn run_all(args: Args) -> Result<()> {
     Ok(())
 }
 
-async fn run_one(scenario: Scenario, args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+async fn run_one(
+    scenario: Scenario,
+    args: &Args,
+    sizes: &Sizes,
+    monitor_repo: &mut Option<BenchRepo>,
+) -> Result<Vec<Figure>> {
     match scenario {
         Scenario::Rig => rig(sizes).await,
         Scenario::Publish => publish(args, sizes).await,
@@ -129,6 +143,13 @@ async fn run_one(scenario: Scenario, args: &Args, sizes: &Sizes) -> Result<Vec<F
         Scenario::Backlog => backlog(args, sizes).await,
         Scenario::Noisy => noisy(args, sizes).await,
         Scenario::Incoming => incoming(args, sizes).await,
+        Scenario::Monitors => {
+            let repo = match monitor_repo {
+                Some(repo) => repo,
+                None => monitor_repo.insert(BenchRepo::prepare(args.monitor_repo.clone(), sizes.monitor_commits).await?),
+            };
+            monitors::run(repo, sizes.phase_limit).await
+        }
     }
 }
 
