@@ -2,8 +2,9 @@
 
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord};
-use sqlx::PgPool;
+use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, RECOVER_BATCH};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
 
 use crate::error::PgResult;
 use crate::rows::{self, attempt_columns, delivery_columns, event_columns};
@@ -94,15 +95,48 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
     leased.as_ref().map(rows::delivery).transpose()
 }
 
+/// One batch of a recovery, one short statement: picks up to `$4` failed
+/// deliveries of the webhook created at or after `$3` with ids after `$2`, in id
+/// order, and requeues those still failed (a concurrent redelivery may have
+/// moved one on since the pick). It reports how many it picked, so a short pick
+/// (not a short update) ends the walk, and the last id picked, where the next
+/// batch starts.
+const RECOVER_BATCH_SQL: &str = "WITH picked AS ( \
+         SELECT id FROM deliveries \
+         WHERE webhook_id = $1 AND id > $2 AND status = 'failed' AND created_at >= $3 \
+         ORDER BY id LIMIT $4 \
+     ), requeued AS ( \
+         UPDATE deliveries SET status = 'pending', next_attempt_at = herald_now_ms(), \
+             failures_in_schedule = 0, lease_token = NULL, updated_at = herald_now_ms() \
+         WHERE id IN (SELECT id FROM picked) AND status = 'failed' \
+         RETURNING 1 \
+     ) \
+     SELECT (SELECT count(*) FROM picked) AS picked, \
+            (SELECT count(*) FROM requeued) AS requeued, \
+            (SELECT id FROM picked ORDER BY id DESC LIMIT 1) AS last";
+
+/// Requeues in batches of [`RECOVER_BATCH`], each its own statement, so a large
+/// backlog never becomes a long transaction. The walk goes by id, so a delivery
+/// that fails again while the recovery runs lies behind the cursor and is not
+/// requeued twice.
 pub(crate) async fn recover(pool: &PgPool, webhook: WebhookId, since: Timestamp) -> PgResult<u64> {
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = herald_now_ms(), failures_in_schedule = 0, \
-         lease_token = NULL, updated_at = herald_now_ms() \
-         WHERE webhook_id = $1 AND status = 'failed' AND created_at >= $2",
-    )
-    .bind(webhook.0)
-    .bind(since.millis())
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    let batch = i64::from(RECOVER_BATCH);
+    let mut after = Uuid::nil();
+    let mut total = 0;
+    loop {
+        let row = sqlx::query(RECOVER_BATCH_SQL)
+            .bind(webhook.0)
+            .bind(after)
+            .bind(since.millis())
+            .bind(batch)
+            .fetch_one(pool)
+            .await?;
+        let picked: i64 = row.try_get("picked")?;
+        let requeued: i64 = row.try_get("requeued")?;
+        total += requeued.unsigned_abs();
+        match row.try_get::<Option<Uuid>, _>("last")? {
+            Some(last) if picked >= batch => after = last,
+            _ => return Ok(total),
+        }
+    }
 }

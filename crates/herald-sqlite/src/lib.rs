@@ -227,9 +227,21 @@ impl Store for SqliteStore {
     }
 
     async fn recover(&self, webhook: WebhookId, since: Timestamp) -> StoreResult<u64> {
-        self.writer
-            .run(move |w| log::recover(w, webhook, since))
-            .await
+        // One write job per batch, so no transaction grows with the backlog and
+        // other writes get their turn between batches.
+        let mut total = 0;
+        let mut after = log::BEFORE_ALL_IDS;
+        loop {
+            let batch = self
+                .writer
+                .run(move |w| log::recover_batch(w, webhook, since, after))
+                .await?;
+            total += batch.requeued;
+            match batch.resume_after {
+                Some(last) => after = last,
+                None => return Ok(total),
+            }
+        }
     }
 
     async fn purge(&self, policy: PurgePolicy) -> StoreResult<PurgeReport> {

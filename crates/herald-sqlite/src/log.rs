@@ -3,7 +3,9 @@
 
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus};
+use herald_store::{
+    DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, RECOVER_BATCH,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Failure, SqliteError};
@@ -15,6 +17,8 @@ use crate::writer::Writer;
 
 /// Sorts after every UUID: the cursor of the first page.
 const AFTER_ALL_IDS: [u8; 16] = [0xff; 16];
+/// Sorts before every UUID: where a recovery's walk starts.
+pub(crate) const BEFORE_ALL_IDS: [u8; 16] = [0x00; 16];
 
 pub(crate) fn get_delivery(
     conn: &mut Connection,
@@ -125,14 +129,59 @@ fn is_leased(
     Ok(token.is_some())
 }
 
-pub(crate) fn recover(w: &Writer, webhook: WebhookId, since: Timestamp) -> Result<u64, Failure> {
-    let now = Timestamp::now();
-    let requeued = w
-        .conn()
+/// What one batch of a recovery did.
+pub(crate) struct RecoverBatch {
+    pub(crate) requeued: u64,
+    /// The id to resume after when the batch was full; `None` once the walk is
+    /// done.
+    pub(crate) resume_after: Option<[u8; 16]>,
+}
+
+/// One write job of a recovery: requeues up to [`RECOVER_BATCH`] failed
+/// deliveries of the webhook, created at or after `since`, with ids after
+/// `after`, in id order. Walking by id rather than by status means a delivery
+/// that fails again while the recovery runs lies behind the cursor and is not
+/// requeued a second time.
+pub(crate) fn recover_batch(
+    w: &Writer,
+    webhook: WebhookId,
+    since: Timestamp,
+    after: [u8; 16],
+) -> Result<RecoverBatch, Failure> {
+    let conn = w.conn();
+    // Selecting the ids first makes a short batch mean "no failed deliveries
+    // left", however many other deliveries the walk passed over.
+    let ids: Vec<[u8; 16]> = conn
         .prepare_cached(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3, failures_in_schedule = 0, \
-             lease_token = NULL, updated_at = ?3 WHERE webhook_id = ?1 AND status = 'failed' AND created_at >= ?2",
+            "SELECT id FROM deliveries WHERE webhook_id = ?1 AND id > ?2 AND status = 'failed' \
+             AND created_at >= ?3 ORDER BY id LIMIT ?4",
         )?
-        .execute(params![webhook.as_bytes(), since.millis(), now.millis()])?;
-    Ok(requeued as u64)
+        .query_map(
+            params![
+                webhook.as_bytes(),
+                after,
+                since.millis(),
+                i64::from(RECOVER_BATCH)
+            ],
+            |row| row.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let now = Timestamp::now();
+    let mut requeue = conn.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, failures_in_schedule = 0, \
+         lease_token = NULL, updated_at = ?2 WHERE id = ?1",
+    )?;
+    let mut requeued = 0;
+    for id in &ids {
+        requeued += requeue.execute(params![id, now.millis()])? as u64;
+    }
+    let resume_after = if ids.len() < RECOVER_BATCH as usize {
+        None
+    } else {
+        ids.last().copied()
+    };
+    Ok(RecoverBatch {
+        requeued,
+        resume_after,
+    })
 }

@@ -28,7 +28,8 @@ use herald_core::time::Timestamp;
 use crate::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryQuery,
     DeliveryRecord, DeliveryStatus, LeaseToken, NewEvent, NewWebhook, NextStep, Published,
-    PurgePolicy, PurgeReport, Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
+    PurgePolicy, PurgeReport, RECOVER_BATCH, Store, StoreError, WebhookPatch, WebhookRecord,
+    scope_label,
 };
 
 /// What a test factory yields: the store under test, and whatever must stay alive
@@ -77,6 +78,7 @@ macro_rules! store_contract_tests {
             list_deliveries_filters_by_status_and_time,
             redeliver_queues_another_attempt_now,
             recover_requeues_failed_deliveries_since,
+            recover_past_one_batch_requeues_each_failed_delivery_once,
             purge_removes_old_finished_work_and_keeps_pending,
             deleting_a_webhook_deletes_its_deliveries,
             next_due_at_is_the_earliest_pending_delivery,
@@ -167,6 +169,26 @@ async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
 
 async fn publish(store: &Arc<dyn Store>, event: NewEvent) -> Published {
     store.publish(event, None).await.expect("publish")
+}
+
+/// Publishes `count` events from several tasks at once, so a store that commits
+/// in groups stores a large backlog in few commits.
+async fn publish_concurrently(store: &Arc<dyn Store>, event_type: &str, count: usize) {
+    const TASKS: usize = 16;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = Arc::clone(store);
+            let event_type = event_type.to_owned();
+            tokio::spawn(async move {
+                for _ in (task..count).step_by(TASKS) {
+                    publish(&store, event(&event_type, None)).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("publish task");
+    }
 }
 
 async fn claim_with(
@@ -1360,6 +1382,66 @@ pub async fn recover_requeues_failed_deliveries_since(store: Arc<dyn Store>) {
             .await
             .unwrap(),
         3
+    );
+}
+
+/// A recovery larger than one batch requeues every failed delivery exactly once
+/// and counts them exactly, passing over deliveries that did not fail and ones
+/// older than `since` wherever the batches end.
+pub async fn recover_past_one_batch_requeues_each_failed_delivery_once(store: Arc<dyn Store>) {
+    let hook = create(&store, webhook("w", None, &["*"])).await;
+    publish(&store, event("old", None)).await;
+    tokio::time::sleep(TICK).await;
+    let failing = RECOVER_BATCH as usize + 1;
+    publish_concurrently(&store, "new", failing + 1).await;
+
+    // The oldest due: the old delivery fails, one new one succeeds.
+    for claimed in claim(&store, 2).await {
+        let next = match claimed.event.event_type.as_str() {
+            "old" => NextStep::Failed,
+            _ => NextStep::Succeeded,
+        };
+        assert!(record(&store, &claimed, next, Some(500)).await);
+    }
+    // Disabling fails every pending delivery at once, far faster than
+    // recording thousands of attempts.
+    let disable = WebhookPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    update(&store, hook.id, disable).await;
+    let (before, _) = all_pages(&store, query(hook.id, 1000)).await;
+    let since = before
+        .iter()
+        .filter(|d| d.event_type == "new")
+        .map(|d| d.created_at)
+        .min()
+        .expect("new deliveries");
+    let count = |deliveries: &[DeliveryRecord], event_type: &str, status: DeliveryStatus| {
+        deliveries
+            .iter()
+            .filter(|d| d.event_type == event_type && d.status == status)
+            .count()
+    };
+    assert_eq!(count(&before, "new", DeliveryStatus::Failed), failing);
+
+    assert_eq!(store.recover(hook.id, since).await.unwrap(), failing as u64);
+    let (after, _) = all_pages(&store, query(hook.id, 1000)).await;
+    assert_eq!(after.len(), failing + 2);
+    assert_eq!(count(&after, "new", DeliveryStatus::Pending), failing);
+    assert_eq!(count(&after, "new", DeliveryStatus::Succeeded), 1);
+    assert_eq!(count(&after, "old", DeliveryStatus::Failed), 1);
+    assert!(
+        after
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .all(|d| d.next_attempt_at.is_some_and(|due| due <= d.updated_at)),
+        "a recovered delivery is due now"
+    );
+    assert_eq!(
+        store.recover(hook.id, since).await.unwrap(),
+        0,
+        "nothing failed is left"
     );
 }
 

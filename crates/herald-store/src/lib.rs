@@ -125,7 +125,11 @@ pub trait Store: Send + Sync + 'static {
     /// pending and leased is left as it is: it is being attempted already.
     async fn redeliver(&self, id: DeliveryId) -> StoreResult<Option<DeliveryRecord>>;
     /// Requeues every failed delivery of a webhook created at or after `since`;
-    /// returns how many.
+    /// returns how many. It walks the webhook's deliveries in id order, in
+    /// transactions of at most [`RECOVER_BATCH`] deliveries each, so it is not
+    /// atomic as a whole: a concurrent reader may see part of a recovery done.
+    /// Each delivery is requeued at most once per call, even if it fails again
+    /// while the call is still running.
     async fn recover(&self, webhook: WebhookId, since: Timestamp) -> StoreResult<u64>;
 
     // ---- retention ----
@@ -136,6 +140,13 @@ pub trait Store: Send + Sync + 'static {
     /// the events they need, are kept whatever their age.
     async fn purge(&self, policy: PurgePolicy) -> StoreResult<PurgeReport>;
 }
+
+/// The most deliveries one transaction of [`Store::recover`] requeues. A backlog
+/// of a million failed deliveries must not become one transaction: SQLite keeps
+/// a write job's statement journal in memory, and PostgreSQL nodes hold no long
+/// transactions. 5,000 bounds what one batch touches to a few thousand pages,
+/// while a million deliveries still take only 200 commits.
+pub const RECOVER_BATCH: u32 = 5_000;
 
 /// How long a claim holds a delivery. It must outlive the HTTP timeout (which
 /// bounds the whole attempt), so a slow receiver never sees a second concurrent
