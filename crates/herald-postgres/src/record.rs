@@ -225,7 +225,8 @@ async fn insert_attempts(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) ->
 
 /// Moves on each delivery whose lease is current, as `work::record_attempt`
 /// does for one. The token is part of the join, so a stale outcome for the
-/// same delivery never takes the current one's place.
+/// same delivery never takes the current one's place, and it implies the
+/// delivery is pending (migration 6), which is why the status is not named.
 const MOVE_ON: &str = "UPDATE deliveries d SET \
          status = u.status, \
          attempts = d.attempts + 1, \
@@ -237,7 +238,7 @@ const MOVE_ON: &str = "UPDATE deliveries d SET \
          updated_at = herald_now_ms() \
      FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int4[], $6::text[]) \
          AS u (id, token, status, delay, code, error) \
-     WHERE d.id = u.id AND d.lease_token = u.token AND d.status = 'pending' \
+     WHERE d.id = u.id AND d.lease_token = u.token \
      RETURNING d.id, u.token";
 
 async fn move_on(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<(Uuid, i64)>> {

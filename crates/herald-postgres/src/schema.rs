@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "due_by_webhook",
         sql: include_str!("../migrations/0005_due_by_webhook.sql"),
     },
+    Migration {
+        version: 6,
+        name: "lease_only_while_pending",
+        sql: include_str!("../migrations/0006_lease_only_while_pending.sql"),
+    },
 ];
 
 /// The schema version this build writes.
