@@ -73,6 +73,13 @@ impl BenchRepo {
         };
         if dir.join("HEAD").exists() || dir.join(".git").exists() {
             eprintln!("monitors: reusing the repository in {}", dir.display());
+        } else if has_entries(&dir)? {
+            // Generating would `git init` and import a whole history into
+            // someone's unrelated files.
+            bail!(
+                "{} is not empty and holds no repository: give --monitor-repo a new or empty directory",
+                dir.display()
+            );
         } else {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let started = Instant::now();
@@ -99,6 +106,15 @@ impl BenchRepo {
             commits,
             _temp: temp,
         })
+    }
+}
+
+/// Whether `dir` exists and holds anything.
+fn has_entries(dir: &Path) -> Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
     }
 }
 

@@ -191,8 +191,9 @@ async fn deliver_all(store: &Arc<PgStore>, events: u64) -> Result<()> {
 }
 
 /// Does what autovacuum would, on a server where it is off (CI machines turn
-/// it off): plain `VACUUM` marks the purged rows' space reusable without
-/// shrinking the files, so the next cycle shows whether that space is reused.
+/// it off): plain `VACUUM` marks the purged rows' space reusable (and cuts
+/// off empty pages at a table's end), so the next cycle shows whether that
+/// space is reused.
 async fn vacuum(conn: &mut PgConnection, schema: &str) -> Result<()> {
     for table in TABLES {
         let statement = format!("VACUUM \"{schema}\".\"{table}\"");

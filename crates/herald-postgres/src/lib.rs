@@ -123,10 +123,11 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(PgError::Connect)?
             .application_name("herald")
-            // Connections live long and tables start empty: a generic plan cached
-            // while a table was tiny (a sequential scan of `deliveries`) would stay
-            // in use long after it holds millions of rows. Planning each statement
-            // for its arguments and the table as it is costs little per batch.
+            // After a statement's fifth run PostgreSQL may switch to a generic
+            // plan, which guesses `LIMIT $1` as a tenth of the table: claims on a
+            // grown table then sorted every due row (1,356 against 4,472 dl/s at
+            // fan-out 10 in herald-bench). Planning each statement for its
+            // arguments costs little per batch.
             .options([("plan_cache_mode", "force_custom_plan")]);
         // The pool retries a failing connect until its acquire timeout and then
         // reports only the timeout; one direct attempt first says why (refused,
