@@ -29,7 +29,11 @@ pub enum Shape {
     Event,
     /// A GitHub `push` delivery: the same signed body, a fresh delivery id each
     /// time so Herald's dedupe does not short-circuit it.
-    GitHubPush { body: Bytes, signature: String, run: u64 },
+    GitHubPush {
+        body: Bytes,
+        signature: String,
+        run: u64,
+    },
 }
 
 impl Sink {
@@ -66,7 +70,11 @@ async fn send_one(client: &HttpClient, sink: &Sink, seq: u64) -> bool {
     }
     let body = match &sink.shape {
         Shape::Event => event_body(seq),
-        Shape::GitHubPush { body, signature, run } => {
+        Shape::GitHubPush {
+            body,
+            signature,
+            run,
+        } => {
             builder = builder
                 .header("x-github-event", "push")
                 .header("x-github-delivery", format!("bench-{run}-{seq}"))
@@ -106,7 +114,11 @@ pub async fn flat_out(sink: &Sink, events: u64, concurrency: usize, limit: Durat
                     if seq >= events || Instant::now() >= deadline {
                         break;
                     }
-                    let counter = if send_one(&client, &sink, seq).await { &accepted } else { &errors };
+                    let counter = if send_one(&client, &sink, seq).await {
+                        &accepted
+                    } else {
+                        &errors
+                    };
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -142,7 +154,11 @@ pub async fn steady(sink: &Sink, rate: u64, duration: Duration) -> LoadResult {
         let (client, sink) = (client.clone(), sink.clone());
         let (accepted, errors) = (accepted.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
-            let counter = if send_one(&client, &sink, seq).await { &accepted } else { &errors };
+            let counter = if send_one(&client, &sink, seq).await {
+                &accepted
+            } else {
+                &errors
+            };
             counter.fetch_add(1, Ordering::Relaxed);
             drop(permit);
         }));

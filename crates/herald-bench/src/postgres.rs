@@ -45,7 +45,9 @@ impl BenchSchema {
 
     /// Bytes of the schema's tables with their indexes and TOAST.
     pub async fn size_bytes(&self) -> Result<u64> {
-        let mut conn = PgConnection::connect(&self.url).await.context("connecting to measure the bench schema")?;
+        let mut conn = PgConnection::connect(&self.url)
+            .await
+            .context("connecting to measure the bench schema")?;
         let bytes: Option<i64> = sqlx::query_scalar(
             "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
@@ -58,9 +60,13 @@ impl BenchSchema {
     }
 
     pub async fn drop_schema(&self) -> Result<()> {
-        let mut conn = PgConnection::connect(&self.url).await.context("connecting to drop the bench schema")?;
+        let mut conn = PgConnection::connect(&self.url)
+            .await
+            .context("connecting to drop the bench schema")?;
         let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await?;
         conn.close().await?;
         Ok(())
     }
@@ -76,7 +82,10 @@ impl DbCpu {
     /// `None` when it is not on this machine (or `/proc` is not there).
     pub async fn locate(url: &str) -> Option<Self> {
         let mut conn = PgConnection::connect(url).await.ok()?;
-        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut conn).await.ok()?;
+        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
         let postmaster = parent_of(u32::try_from(backend).ok()?)?;
         let _ = conn.close().await;
         (command_of(postmaster)?.starts_with("postgres")).then_some(Self { postmaster })
@@ -131,7 +140,9 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 fn command_of(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim().to_owned())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_owned())
 }
 
 fn children_of(parent: u32) -> Vec<u32> {

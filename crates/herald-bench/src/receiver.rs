@@ -35,7 +35,10 @@ pub struct Counters {
 
 impl Counters {
     pub fn latencies_us(&self) -> Vec<u64> {
-        self.latencies_us.lock().map(|l| l.clone()).unwrap_or_default()
+        self.latencies_us
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     pub fn last_receipt(&self) -> Option<Instant> {
@@ -77,7 +80,12 @@ impl Receiver {
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(accept_loop(listener, counters.clone(), hang));
-        Ok(Self { addr, counters, stop, task })
+        Ok(Self {
+            addr,
+            counters,
+            stop,
+            task,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -110,12 +118,20 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>, hang: bool)
     }
 }
 
-async fn handle(req: Request<Incoming>, counters: Arc<Counters>, hang: bool) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    counters: Arc<Counters>,
+    hang: bool,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if hang {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let now = Instant::now();
     let n = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
     if let Some(sent_us) = sent_us(&body) {
@@ -150,12 +166,20 @@ pub fn now_us() -> u64 {
 fn sent_us(body: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(body).ok()?;
     let start = text.find("\"sent_us\":")? + "\"sent_us\":".len();
-    let digits: String = text[start..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
 fn signature_valid(headers: &hyper::HeaderMap, body: &[u8]) -> bool {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()) else {
         return false;
     };

@@ -43,12 +43,22 @@ impl Target {
 impl Figure {
     /// A figure where more is better.
     pub fn new(key: &str, value: f64, unit: &'static str, at_least: Option<f64>) -> Self {
-        Self { key: key.to_owned(), value, unit, target: at_least.map(Target::AtLeast) }
+        Self {
+            key: key.to_owned(),
+            value,
+            unit,
+            target: at_least.map(Target::AtLeast),
+        }
     }
 
     /// A figure where less is better.
     pub fn at_most(key: &str, value: f64, unit: &'static str, limit: f64) -> Self {
-        Self { key: key.to_owned(), value, unit, target: Some(Target::AtMost(limit)) }
+        Self {
+            key: key.to_owned(),
+            value,
+            unit,
+            target: Some(Target::AtMost(limit)),
+        }
     }
 }
 
@@ -75,9 +85,16 @@ impl Report {
         settings.insert("commit".into(), json!(git_commit()));
         settings.insert(
             "cores".into(),
-            json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
+            json!(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(0)
+            ),
         );
-        Self { figures: BTreeMap::new(), settings }
+        Self {
+            figures: BTreeMap::new(),
+            settings,
+        }
     }
 
     pub fn setting(&mut self, key: &str, value: u64) {
@@ -90,7 +107,10 @@ impl Report {
 
     pub fn add(&mut self, figures: Vec<Figure>) {
         for f in figures {
-            let entry = self.figures.entry(f.key).or_insert((Vec::new(), f.unit, f.target));
+            let entry = self
+                .figures
+                .entry(f.key)
+                .or_insert((Vec::new(), f.unit, f.target));
             entry.0.push(f.value);
         }
     }
@@ -101,13 +121,25 @@ impl Report {
             .map(|(key, (runs, unit, target))| {
                 let median = median(runs);
                 let met = target.map(|t| t.met(median));
-                (key.as_str(), Summary { median, runs: runs.clone(), unit, target: *target, met })
+                (
+                    key.as_str(),
+                    Summary {
+                        median,
+                        runs: runs.clone(),
+                        unit,
+                        target: *target,
+                        met,
+                    },
+                )
             })
             .collect()
     }
 
     pub fn print(&self) {
-        println!("{:<42} {:>14} {:<6} {:>12}  met", "figure", "median", "unit", "target");
+        println!(
+            "{:<42} {:>14} {:<6} {:>12}  met",
+            "figure", "median", "unit", "target"
+        );
         for (key, s) in self.summaries() {
             let target = s.target.map(Target::describe).unwrap_or_default();
             let met = match s.met {
@@ -115,7 +147,10 @@ impl Report {
                 Some(false) => "NO",
                 None => "",
             };
-            println!("{key:<42} {:>14.1} {:<6} {target:>12}  {met}", s.median, s.unit);
+            println!(
+                "{key:<42} {:>14.1} {:<6} {target:>12}  {met}",
+                s.median, s.unit
+            );
         }
     }
 

@@ -104,12 +104,24 @@ pub async fn run_all(args: Args) -> Result<()> {
     report.setting("noisy_events", sizes.noisy_events);
     report.setting("incoming_requests", sizes.incoming_requests);
     report.setting("monitor_commits", sizes.monitor_commits as u64);
-    report.label("store", if args.database_url.is_some() { "postgres" } else { "sqlite" });
+    report.label(
+        "store",
+        if args.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+    );
     report.setting("nodes", u64::from(args.nodes));
     // Generated on first use, outside any timing, and searched by every run.
     let mut monitor_repo = None;
     for scenario in scenarios {
-        if args.url.is_some() && matches!(scenario, Scenario::Backlog | Scenario::Noisy | Scenario::Delivery) {
+        if args.url.is_some()
+            && matches!(
+                scenario,
+                Scenario::Backlog | Scenario::Noisy | Scenario::Delivery
+            )
+        {
             eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
             continue;
         }
@@ -146,7 +158,9 @@ async fn run_one(
         Scenario::Monitors => {
             let repo = match monitor_repo {
                 Some(repo) => repo,
-                None => monitor_repo.insert(BenchRepo::prepare(args.monitor_repo.clone(), sizes.monitor_commits).await?),
+                None => monitor_repo.insert(
+                    BenchRepo::prepare(args.monitor_repo.clone(), sizes.monitor_commits).await?,
+                ),
             };
             monitors::run(repo, sizes.phase_limit).await
         }
@@ -157,7 +171,9 @@ async fn run_one(
 async fn start_herald(args: &Args, config: &str, nodes: usize) -> Result<Herald> {
     match (&args.url, &args.token, &args.database_url) {
         (Some(url), Some(token), _) => Ok(Herald::remote(url, token)),
-        (_, _, Some(database)) => Herald::start_on_postgres(&args.herald, config, database, nodes).await,
+        (_, _, Some(database)) => {
+            Herald::start_on_postgres(&args.herald, config, database, nodes).await
+        }
         _ => Herald::start(&args.herald, config).await,
     }
 }
@@ -165,7 +181,11 @@ async fn start_herald(args: &Args, config: &str, nodes: usize) -> Result<Herald>
 fn publish_sink(herald: &Herald) -> Sink {
     Sink {
         shape: Shape::Event,
-        urls: herald.bases.iter().map(|base| format!("{base}/api/v1/events")).collect(),
+        urls: herald
+            .bases
+            .iter()
+            .map(|base| format!("{base}/api/v1/events"))
+            .collect(),
         token: Some(herald.token.clone()),
     }
 }
@@ -185,7 +205,11 @@ impl CpuMeter {
             None => None,
         };
         let db_start = db.as_ref().and_then(DbCpu::total);
-        Self { db, db_start, herald_start: herald.cpu_time() }
+        Self {
+            db,
+            db_start,
+            herald_start: herald.cpu_time(),
+        }
     }
 
     /// Microseconds of CPU per unit of work (`per` of them, named `unit`).
@@ -197,10 +221,20 @@ impl CpuMeter {
         let mut figures = Vec::new();
         let db_end = self.db.as_ref().and_then(DbCpu::total);
         if let Some(us) = per_unit(self.db_start, db_end) {
-            figures.push(Figure::new(&format!("{prefix}.db_cpu_us_per_{unit}"), us, "us", None));
+            figures.push(Figure::new(
+                &format!("{prefix}.db_cpu_us_per_{unit}"),
+                us,
+                "us",
+                None,
+            ));
         }
         if let Some(us) = per_unit(self.herald_start, herald.cpu_time()) {
-            figures.push(Figure::new(&format!("{prefix}.herald_cpu_us_per_{unit}"), us, "us", None));
+            figures.push(Figure::new(
+                &format!("{prefix}.herald_cpu_us_per_{unit}"),
+                us,
+                "us",
+                None,
+            ));
         }
         figures
     }
@@ -210,32 +244,67 @@ fn check_signatures(receiver: &Receiver) -> Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     let bad = receiver.counters.signatures_bad.load(Relaxed);
     if bad > 0 {
-        bail!("{bad} of {} sampled signatures did not verify", receiver.counters.signatures_checked.load(Relaxed));
+        bail!(
+            "{bad} of {} sampled signatures did not verify",
+            receiver.counters.signatures_checked.load(Relaxed)
+        );
     }
     Ok(())
 }
 
 async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
     let receiver = Receiver::start(false).await?;
-    let sink = Sink { urls: vec![receiver.url()], token: None, shape: Shape::Event };
-    let result = load::flat_out(&sink, sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
-    Ok(vec![Figure::new("rig.requests_per_s", result.per_second(), "req/s", None)])
+    let sink = Sink {
+        urls: vec![receiver.url()],
+        token: None,
+        shape: Shape::Event,
+    };
+    let result = load::flat_out(
+        &sink,
+        sizes.publish_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    Ok(vec![Figure::new(
+        "rig.requests_per_s",
+        result.per_second(),
+        "req/s",
+        None,
+    )])
 }
 
 async fn publish(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, usize::from(args.nodes)).await?;
     let receiver = Receiver::start(false).await?;
-    herald.create_webhook("bench", &receiver.url(), SECRET).await?;
+    herald
+        .create_webhook("bench", &receiver.url(), SECRET)
+        .await?;
     let cpu = CpuMeter::start(args, &herald).await;
-    let result = load::flat_out(&publish_sink(&herald), sizes.publish_events, sizes.concurrency, sizes.phase_limit).await;
+    let result = load::flat_out(
+        &publish_sink(&herald),
+        sizes.publish_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
     let cpu_figures = cpu.figures(&herald, "publish", "event", result.accepted);
     herald.stop().await;
     if result.errors > 0 {
         bail!("{} publishes failed", result.errors);
     }
     // SQLite's target is the product's; PostgreSQL's is issue 7's.
-    let target = if args.database_url.is_some() { 10_000.0 } else { 20_000.0 };
-    let mut figures = vec![Figure::new("publish.events_per_s", result.per_second(), "ev/s", Some(target))];
+    let target = if args.database_url.is_some() {
+        10_000.0
+    } else {
+        20_000.0
+    };
+    let mut figures = vec![Figure::new(
+        "publish.events_per_s",
+        result.per_second(),
+        "ev/s",
+        Some(target),
+    )];
     figures.extend(cpu_figures);
     Ok(figures)
 }
@@ -246,21 +315,47 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     let idle_rss = herald.rss_kib();
     let receiver = Receiver::start(false).await?;
     for i in 0..fan_out {
-        herald.create_webhook(&format!("bench-{i}"), &receiver.url(), SECRET).await?;
+        herald
+            .create_webhook(&format!("bench-{i}"), &receiver.url(), SECRET)
+            .await?;
     }
     let expected = sizes.delivery_events * fan_out;
     let cpu = CpuMeter::start(args, &herald).await;
     let start = Instant::now();
-    let published = load::flat_out(&publish_sink(&herald), sizes.delivery_events, sizes.concurrency, sizes.phase_limit).await;
+    let published = load::flat_out(
+        &publish_sink(&herald),
+        sizes.delivery_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
     if published.errors > 0 {
         bail!("{} publishes failed", published.errors);
     }
-    if !receiver.counters.wait_for(expected, sizes.phase_limit).await {
-        bail!("fan-out {fan_out}: only {} of {expected} deliveries arrived in time", receiver.counters.received.load(std::sync::atomic::Ordering::Relaxed));
+    if !receiver
+        .counters
+        .wait_for(expected, sizes.phase_limit)
+        .await
+    {
+        bail!(
+            "fan-out {fan_out}: only {} of {expected} deliveries arrived in time",
+            receiver
+                .counters
+                .received
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
-    let elapsed = receiver.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
+    let elapsed = receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
     let peak_rss = herald.peak_rss_kib();
-    let cpu_figures = cpu.figures(&herald, &format!("delivery.fanout{fan_out}"), "delivery", expected);
+    let cpu_figures = cpu.figures(
+        &herald,
+        &format!("delivery.fanout{fan_out}"),
+        "delivery",
+        expected,
+    );
     herald.stop().await;
     check_signatures(&receiver)?;
     let target = if fan_out == 1 { 10_000.0 } else { 25_000.0 };
@@ -272,10 +367,20 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     )];
     figures.extend(cpu_figures);
     if let (Some(idle), true) = (idle_rss, fan_out == 1) {
-        figures.push(Figure::at_most("memory.idle_rss_mb", idle as f64 / 1024.0, "MB", 30.0));
+        figures.push(Figure::at_most(
+            "memory.idle_rss_mb",
+            idle as f64 / 1024.0,
+            "MB",
+            30.0,
+        ));
     }
     if let Some(peak) = peak_rss {
-        figures.push(Figure::at_most(&format!("memory.peak_rss_fanout{fan_out}_mb"), peak as f64 / 1024.0, "MB", 150.0));
+        figures.push(Figure::at_most(
+            &format!("memory.peak_rss_fanout{fan_out}_mb"),
+            peak as f64 / 1024.0,
+            "MB",
+            150.0,
+        ));
     }
     Ok(figures)
 }
@@ -283,9 +388,19 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
 async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
     let receiver = Receiver::start(false).await?;
-    herald.create_webhook("bench", &receiver.url(), SECRET).await?;
-    let result = load::steady(&publish_sink(&herald), sizes.latency_rate, Duration::from_secs(sizes.latency_secs)).await;
-    receiver.counters.wait_for(result.accepted, sizes.phase_limit).await;
+    herald
+        .create_webhook("bench", &receiver.url(), SECRET)
+        .await?;
+    let result = load::steady(
+        &publish_sink(&herald),
+        sizes.latency_rate,
+        Duration::from_secs(sizes.latency_secs),
+    )
+    .await;
+    receiver
+        .counters
+        .wait_for(result.accepted, sizes.phase_limit)
+        .await;
     herald.stop().await;
     check_signatures(&receiver)?;
     let mut latencies = receiver.counters.latencies_us();
@@ -293,7 +408,8 @@ async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
         bail!("no deliveries arrived");
     }
     latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    let pct =
+        |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
     Ok(vec![
         Figure::at_most("latency.p50_ms", pct(0.50), "ms", 5.0),
         Figure::at_most("latency.p99_ms", pct(0.99), "ms", 25.0),
@@ -305,11 +421,20 @@ async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 /// compressed to one retry after 1 s, every delivery ends failed. Then the
 /// receiver comes back and `recover` requeues them all at once: the drain.
 async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
-    let config = "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n";
+    let config =
+        "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n";
     let herald = start_herald(args, config, 1).await?;
     let addr = Receiver::start(false).await?.stop().await;
-    let hook = herald.create_webhook("bench", &format!("http://{addr}/"), SECRET).await?;
-    let published = load::flat_out(&publish_sink(&herald), sizes.backlog_events, sizes.concurrency, sizes.phase_limit).await;
+    let hook = herald
+        .create_webhook("bench", &format!("http://{addr}/"), SECRET)
+        .await?;
+    let published = load::flat_out(
+        &publish_sink(&herald),
+        sizes.backlog_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
     let n = published.accepted;
     let data_bytes = herald.storage_bytes().await?;
     wait_until_none_pending(&herald, &hook, sizes.phase_limit).await?;
@@ -317,22 +442,54 @@ async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let receiver = Receiver::start_on(addr, false).await?;
     let start = Instant::now();
     herald
-        .call("POST", &format!("/api/v1/webhooks/{hook}/recover"), json!({"since": "1970-01-01T00:00:00Z"}))
+        .call(
+            "POST",
+            &format!("/api/v1/webhooks/{hook}/recover"),
+            json!({"since": "1970-01-01T00:00:00Z"}),
+        )
         .await?;
     let mut peak_rss_kib = 0;
-    while !receiver.counters.wait_for(n, Duration::from_millis(250)).await {
+    while !receiver
+        .counters
+        .wait_for(n, Duration::from_millis(250))
+        .await
+    {
         peak_rss_kib = peak_rss_kib.max(herald.rss_kib().unwrap_or(0));
         if start.elapsed() > sizes.phase_limit {
-            bail!("backlog: only {} of {n} drained in time", receiver.counters.received.load(std::sync::atomic::Ordering::Relaxed));
+            bail!(
+                "backlog: only {} of {n} drained in time",
+                receiver
+                    .counters
+                    .received
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            );
         }
     }
-    let elapsed = receiver.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
+    let elapsed = receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
     herald.stop().await;
     check_signatures(&receiver)?;
     Ok(vec![
-        Figure::new("backlog.drain_per_s", n as f64 / elapsed.as_secs_f64(), "dl/s", None),
-        Figure::at_most("backlog.peak_rss_mb", peak_rss_kib as f64 / 1024.0, "MB", 200.0),
-        Figure::new("backlog.bytes_per_pending_delivery", data_bytes as f64 / n.max(1) as f64, "B", None),
+        Figure::new(
+            "backlog.drain_per_s",
+            n as f64 / elapsed.as_secs_f64(),
+            "dl/s",
+            None,
+        ),
+        Figure::at_most(
+            "backlog.peak_rss_mb",
+            peak_rss_kib as f64 / 1024.0,
+            "MB",
+            200.0,
+        ),
+        Figure::new(
+            "backlog.bytes_per_pending_delivery",
+            data_bytes as f64 / n.max(1) as f64,
+            "B",
+            None,
+        ),
     ])
 }
 
@@ -340,7 +497,11 @@ async fn wait_until_none_pending(herald: &Herald, hook: &str, limit: Duration) -
     let start = Instant::now();
     loop {
         let page = herald
-            .call("GET", &format!("/api/v1/webhooks/{hook}/deliveries?status=pending&limit=1"), serde_json::Value::Null)
+            .call(
+                "GET",
+                &format!("/api/v1/webhooks/{hook}/deliveries?status=pending&limit=1"),
+                serde_json::Value::Null,
+            )
             .await?;
         if page["items"].as_array().is_some_and(Vec::is_empty) {
             return Ok(());
@@ -359,7 +520,12 @@ async fn noisy(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let beside_hang = healthy_rate(args, sizes, true).await?;
     Ok(vec![
         Figure::new("noisy.healthy_alone_per_s", alone, "dl/s", None),
-        Figure::new("noisy.healthy_beside_hanging_per_s", beside_hang, "dl/s", None),
+        Figure::new(
+            "noisy.healthy_beside_hanging_per_s",
+            beside_hang,
+            "dl/s",
+            None,
+        ),
         Figure::new("noisy.ratio", beside_hang / alone, "x", Some(0.9)),
     ])
 }
@@ -369,32 +535,50 @@ async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<
     let healthy = Receiver::start(false).await?;
     let hanging = Receiver::start(true).await?;
     for i in 0..9 {
-        herald.create_webhook(&format!("healthy-{i}"), &healthy.url(), SECRET).await?;
+        herald
+            .create_webhook(&format!("healthy-{i}"), &healthy.url(), SECRET)
+            .await?;
     }
     if with_hanging {
-        herald.create_webhook("hanging", &hanging.url(), SECRET).await?;
+        herald
+            .create_webhook("hanging", &hanging.url(), SECRET)
+            .await?;
     }
     let expected = sizes.noisy_events * 9;
     let start = Instant::now();
-    load::flat_out(&publish_sink(&herald), sizes.noisy_events, sizes.concurrency, sizes.phase_limit).await;
+    load::flat_out(
+        &publish_sink(&herald),
+        sizes.noisy_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
     if !healthy.counters.wait_for(expected, sizes.phase_limit).await {
         bail!("noisy: healthy receivers got too few deliveries in time");
     }
-    let elapsed = healthy.counters.last_receipt().map_or(start.elapsed(), |last| last - start);
+    let elapsed = healthy
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
     herald.stop().await;
     check_signatures(&healthy)?;
     Ok(expected as f64 / elapsed.as_secs_f64())
 }
 
 /// A real GitHub `push` body (vendored with its source and licence in herald-ingest).
-const GITHUB_PUSH: &[u8] = include_bytes!("../../herald-ingest/tests/fixtures/code-hosts/github/push.json");
+const GITHUB_PUSH: &[u8] =
+    include_bytes!("../../herald-ingest/tests/fixtures/code-hosts/github/push.json");
 
 /// Signed GitHub `push` deliveries posted to a receiver: each is verified over the
 /// raw body, deduplicated, logged, normalized and published as `repo:push`.
 async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
     let receiver = herald
-        .call("POST", "/api/v1/receivers", json!({"kind": "github", "urn": "https://github.com", "secret": SECRET}))
+        .call(
+            "POST",
+            "/api/v1/receivers",
+            json!({"kind": "github", "urn": "https://github.com", "secret": SECRET}),
+        )
         .await?;
     let Some(id) = receiver["id"].as_str() else {
         bail!("no id in {receiver}");
@@ -408,17 +592,32 @@ async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
             run: crate::receiver::now_us(),
         },
     };
-    let result = load::flat_out(&sink, sizes.incoming_requests, sizes.concurrency, sizes.phase_limit).await;
+    let result = load::flat_out(
+        &sink,
+        sizes.incoming_requests,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
     herald.stop().await;
     if result.errors > 0 {
         bail!("{} incoming requests were refused", result.errors);
     }
-    Ok(vec![Figure::new("incoming.verified_requests_per_s", result.per_second(), "req/s", Some(15_000.0))])
+    Ok(vec![Figure::new(
+        "incoming.verified_requests_per_s",
+        result.per_second(),
+        "req/s",
+        Some(15_000.0),
+    )])
 }
 
 fn hex_hmac(key: &[u8], body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -60,9 +60,16 @@ impl Herald {
 
     /// Starts `nodes` processes of `binary` on one fresh schema of the
     /// PostgreSQL database at `url`, sharing one secrets key.
-    pub async fn start_on_postgres(binary: &Path, config: &str, url: &str, nodes: usize) -> Result<Self> {
+    pub async fn start_on_postgres(
+        binary: &Path,
+        config: &str,
+        url: &str,
+        nodes: usize,
+    ) -> Result<Self> {
         let schema = BenchSchema::new(url);
-        let keys = tempfile::Builder::new().prefix("herald-bench-keys-").tempdir()?;
+        let keys = tempfile::Builder::new()
+            .prefix("herald-bench-keys-")
+            .tempdir()?;
         let config = format!(
             "{}{config}{}",
             schema.config_head(&keys.path().join("secret.key")),
@@ -114,7 +121,10 @@ impl Herald {
 
     /// CPU time every started node used so far (Linux only).
     pub fn cpu_time(&self) -> Option<Duration> {
-        self.children.iter().map(|child| child.id().and_then(process_cpu)).sum()
+        self.children
+            .iter()
+            .map(|child| child.id().and_then(process_cpu))
+            .sum()
     }
 
     /// Resident set size of the first node now, in KiB (Linux only).
@@ -132,7 +142,10 @@ impl Herald {
     pub async fn storage_bytes(&self) -> Result<u64> {
         match &self.schema {
             Some(schema) => schema.size_bytes().await,
-            None => Ok(self.data_dirs.first().map_or(0, |d| dir_bytes(&d.path().join("data")))),
+            None => Ok(self
+                .data_dirs
+                .first()
+                .map_or(0, |d| dir_bytes(&d.path().join("data")))),
         }
     }
 
@@ -147,7 +160,10 @@ impl Herald {
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&bytes));
+            bail!(
+                "{method} {path}: {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
@@ -179,7 +195,10 @@ impl Herald {
         if let Some(schema) = &self.schema
             && let Err(error) = schema.drop_schema().await
         {
-            eprintln!("warning: could not drop the bench schema {}: {error:#}", schema.name);
+            eprintln!(
+                "warning: could not drop the bench schema {}: {error:#}",
+                schema.name
+            );
         }
     }
 }

@@ -33,7 +33,10 @@ fn measure(catalogue: &Catalogue, key: &str, payload: &Value) {
     let parse = nanos_per_round(|| {
         black_box(serde_json::from_slice::<Value>(black_box(&body))).ok();
     });
-    println!("{key:<28} {:>6} B  validate {validate:>8.0} ns   parse {parse:>8.0} ns", body.len());
+    println!(
+        "{key:<28} {:>6} B  validate {validate:>8.0} ns   parse {parse:>8.0} ns",
+        body.len()
+    );
 }
 
 fn main() {

@@ -67,11 +67,17 @@ pub enum Registration {
 pub enum CatalogueError {
     #[error("{0}")]
     InvalidKey(FieldError),
-    #[error("event type {key:?} is reserved: keys starting with {HERALD_PREFIX:?} are Herald's own")]
+    #[error(
+        "event type {key:?} is reserved: keys starting with {HERALD_PREFIX:?} are Herald's own"
+    )]
     ReservedKey { key: String },
-    #[error("event type {key:?} is built in and cannot be replaced or deleted; choose another key for your type")]
+    #[error(
+        "event type {key:?} is built in and cannot be replaced or deleted; choose another key for your type"
+    )]
     BuiltIn { key: String },
-    #[error("family \"herald\" is Herald's own; use \"custom\", or the product family whose headers your receivers expect")]
+    #[error(
+        "family \"herald\" is Herald's own; use \"custom\", or the product family whose headers your receivers expect"
+    )]
     ReservedFamily,
     #[error("description must be at most {MAX_DESCRIPTION_LEN} characters, got {len}")]
     DescriptionTooLong { len: usize },
@@ -87,7 +93,10 @@ impl CatalogueError {
     /// The request field at fault, for the API's error body.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::InvalidKey(_) | Self::ReservedKey { .. } | Self::BuiltIn { .. } | Self::NotFound { .. } => "key",
+            Self::InvalidKey(_)
+            | Self::ReservedKey { .. }
+            | Self::BuiltIn { .. }
+            | Self::NotFound { .. } => "key",
             Self::ReservedFamily => "family",
             Self::DescriptionTooLong { .. } => "description",
             Self::InvalidSchema { .. } => "schema",
@@ -183,8 +192,9 @@ impl Catalogue {
         if len > MAX_DESCRIPTION_LEN {
             return Err(CatalogueError::DescriptionTooLong { len });
         }
-        let validator = compile(&custom.schema)
-            .map_err(|Violation { pointer, rule }| CatalogueError::InvalidSchema { pointer, rule })?;
+        let validator = compile(&custom.schema).map_err(|Violation { pointer, rule }| {
+            CatalogueError::InvalidSchema { pointer, rule }
+        })?;
         if let Err(error) = validator.validate(&custom.example) {
             let Violation { pointer, rule } = describe(&error);
             return Err(CatalogueError::InvalidExample { pointer, rule });
@@ -197,16 +207,26 @@ impl Catalogue {
             example: custom.example,
             builtin: false,
         };
-        let replaced = self.types.insert(def.key.clone(), Arc::new(Compiled { def, validator }));
-        Ok(if replaced.is_some() { Registration::Replaced } else { Registration::Created })
+        let replaced = self
+            .types
+            .insert(def.key.clone(), Arc::new(Compiled { def, validator }));
+        Ok(if replaced.is_some() {
+            Registration::Replaced
+        } else {
+            Registration::Created
+        })
     }
 
     /// Removes a custom type and returns it. Built-in types cannot be removed.
     pub fn remove_custom(&mut self, key: &str) -> Result<EventTypeDef, CatalogueError> {
         match self.types.entry(key.to_owned()) {
-            btree_map::Entry::Vacant(_) => Err(CatalogueError::NotFound { key: key.to_owned() }),
+            btree_map::Entry::Vacant(_) => Err(CatalogueError::NotFound {
+                key: key.to_owned(),
+            }),
             btree_map::Entry::Occupied(slot) if slot.get().def.builtin => {
-                Err(CatalogueError::BuiltIn { key: key.to_owned() })
+                Err(CatalogueError::BuiltIn {
+                    key: key.to_owned(),
+                })
             }
             btree_map::Entry::Occupied(slot) => Ok(slot.remove().def.clone()),
         }
@@ -238,8 +258,18 @@ impl Catalogue {
     pub fn test_payload(&self, key: &str) -> Option<Vec<u8>> {
         let def = self.get(key)?;
         if key == CODE_MONITOR_NOTIFICATION {
-            let field = |name: &str| def.example.get(name).and_then(Value::as_str).unwrap_or_default();
-            return Some(code_monitor_notification(field("monitorDescription"), field("monitorURL"), TEST_QUERY, &[]));
+            let field = |name: &str| {
+                def.example
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            return Some(code_monitor_notification(
+                field("monitorDescription"),
+                field("monitorURL"),
+                TEST_QUERY,
+                &[],
+            ));
         }
         Some(def.example_bytes())
     }
@@ -247,10 +277,14 @@ impl Catalogue {
     fn check_custom_key(&self, key: &str) -> Result<(), CatalogueError> {
         validate_type_name("key", key).map_err(CatalogueError::InvalidKey)?;
         if key.starts_with(HERALD_PREFIX) {
-            return Err(CatalogueError::ReservedKey { key: key.to_owned() });
+            return Err(CatalogueError::ReservedKey {
+                key: key.to_owned(),
+            });
         }
         if self.get(key).is_some_and(|def| def.builtin) {
-            return Err(CatalogueError::BuiltIn { key: key.to_owned() });
+            return Err(CatalogueError::BuiltIn {
+                key: key.to_owned(),
+            });
         }
         Ok(())
     }

@@ -45,8 +45,20 @@ mod tests {
 
     #[test]
     fn nearest_come_first_and_at_most_three() {
-        let known = ["changeset:close", "changeset:update", "changeset:update_error", "herald:ping"];
+        let known = [
+            "changeset:close",
+            "changeset:update",
+            "changeset:update_error",
+            "herald:ping",
+        ];
         let got = closest("changeset:updte", known.into_iter());
-        assert_eq!(got, ["changeset:update", "changeset:close", "changeset:update_error"]);
+        assert_eq!(
+            got,
+            [
+                "changeset:update",
+                "changeset:close",
+                "changeset:update_error"
+            ]
+        );
     }
 }

@@ -71,16 +71,24 @@ pub fn native_headers(
     match family {
         Family::Sourcegraph => sourcegraph_headers(event_type, body, secret),
         Family::SonarQube => sonarqube_headers(project, body, secret),
-        Family::CodeMonitor | Family::Semgrep | Family::CodeHost | Family::Herald | Family::Custom => {
-            Vec::new()
-        }
+        Family::CodeMonitor
+        | Family::Semgrep
+        | Family::CodeHost
+        | Family::Herald
+        | Family::Custom => Vec::new(),
     }
 }
 
 fn sourcegraph_headers(event_type: &str, body: &[u8], secret: &Secret) -> Vec<(String, String)> {
     vec![
-        (SOURCEGRAPH_EVENT_TYPE_HEADER.to_owned(), event_type.to_owned()),
-        (SOURCEGRAPH_SIGNATURE_HEADER.to_owned(), hex_hmac_sha256(secret.raw_key(), body)),
+        (
+            SOURCEGRAPH_EVENT_TYPE_HEADER.to_owned(),
+            event_type.to_owned(),
+        ),
+        (
+            SOURCEGRAPH_SIGNATURE_HEADER.to_owned(),
+            hex_hmac_sha256(secret.raw_key(), body),
+        ),
     ]
 }
 
@@ -92,7 +100,10 @@ fn sonarqube_headers(project: Option<&str>, body: &[u8], secret: &Secret) -> Vec
     if let Some(key) = project {
         headers.push((SONARQUBE_PROJECT_HEADER.to_owned(), key));
     }
-    headers.push((SONARQUBE_SIGNATURE_HEADER.to_owned(), hex_hmac_sha256(secret.raw_key(), body)));
+    headers.push((
+        SONARQUBE_SIGNATURE_HEADER.to_owned(),
+        hex_hmac_sha256(secret.raw_key(), body),
+    ));
     headers
 }
 
@@ -121,23 +132,56 @@ mod tests {
 
     #[test]
     fn families_without_native_headers_add_none() {
-        for family in [Family::CodeMonitor, Family::Semgrep, Family::CodeHost, Family::Herald, Family::Custom] {
-            assert!(native_headers(family, "x:y", None, b"{}", &secret()).is_empty(), "{family}");
+        for family in [
+            Family::CodeMonitor,
+            Family::Semgrep,
+            Family::CodeHost,
+            Family::Herald,
+            Family::Custom,
+        ] {
+            assert!(
+                native_headers(family, "x:y", None, b"{}", &secret()).is_empty(),
+                "{family}"
+            );
         }
     }
 
     #[test]
     fn sonarqube_project_comes_from_the_argument_before_the_body() {
         let body = br#"{"project":{"key":"from-body","name":"n"}}"#;
-        let given = native_headers(Family::SonarQube, "sonarqube:analysis", Some("given"), body, &secret());
-        assert_eq!(given[0], (SONARQUBE_PROJECT_HEADER.to_owned(), "given".to_owned()));
-        let read = native_headers(Family::SonarQube, "sonarqube:analysis", None, body, &secret());
-        assert_eq!(read[0], (SONARQUBE_PROJECT_HEADER.to_owned(), "from-body".to_owned()));
+        let given = native_headers(
+            Family::SonarQube,
+            "sonarqube:analysis",
+            Some("given"),
+            body,
+            &secret(),
+        );
+        assert_eq!(
+            given[0],
+            (SONARQUBE_PROJECT_HEADER.to_owned(), "given".to_owned())
+        );
+        let read = native_headers(
+            Family::SonarQube,
+            "sonarqube:analysis",
+            None,
+            body,
+            &secret(),
+        );
+        assert_eq!(
+            read[0],
+            (SONARQUBE_PROJECT_HEADER.to_owned(), "from-body".to_owned())
+        );
     }
 
     #[test]
     fn sonarqube_without_a_project_key_still_signs() {
-        let headers = native_headers(Family::SonarQube, "sonarqube:analysis", None, b"[]", &secret());
+        let headers = native_headers(
+            Family::SonarQube,
+            "sonarqube:analysis",
+            None,
+            b"[]",
+            &secret(),
+        );
         assert_eq!(headers.len(), 1);
         assert_eq!(headers[0].0, SONARQUBE_SIGNATURE_HEADER);
     }
@@ -146,6 +190,9 @@ mod tests {
     fn family_names_round_trip_through_serde() {
         let json = serde_json::to_string(&Family::SonarQube).unwrap();
         assert_eq!(json, "\"sonarqube\"");
-        assert_eq!(serde_json::from_str::<Family>("\"code_monitor\"").unwrap(), Family::CodeMonitor);
+        assert_eq!(
+            serde_json::from_str::<Family>("\"code_monitor\"").unwrap(),
+            Family::CodeMonitor
+        );
     }
 }

@@ -44,7 +44,9 @@ pub mod keys;
 pub mod payloads;
 mod violation;
 
-pub use catalogue::{Catalogue, CatalogueError, CustomType, EventTypeDef, PayloadError, Registration};
+pub use catalogue::{
+    Catalogue, CatalogueError, CustomType, EventTypeDef, PayloadError, Registration,
+};
 pub use family::{Family, native_headers};
 pub use payloads::code_monitor::{MonitorResult, code_monitor_notification};
 pub use payloads::sonarqube::prepare_payload;

@@ -3,8 +3,8 @@
 //!
 //! Rules never quote the offending value: it may be large, and it may be secret.
 
-use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::ValidationError;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
 
 /// Where a payload broke its schema, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,8 @@ pub fn describe(error: &ValidationError<'_>) -> Violation {
 /// one it broke least; its first error names a field, where "matches no alternative"
 /// would not.
 fn most_promising_alternative(kind: &ValidationErrorKind) -> Option<&ValidationError<'static>> {
-    let (ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }) = kind
+    let (ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }) =
+        kind
     else {
         return None;
     };
@@ -57,14 +58,23 @@ fn most_promising_alternative(kind: &ValidationErrorKind) -> Option<&ValidationE
         .iter()
         .filter(|errors| !errors.is_empty())
         // Fewest errors wins; among equals, the one that got deepest into the payload.
-        .min_by_key(|errors| (errors.len(), std::cmp::Reverse(errors[0].instance_path().as_str().len())))
+        .min_by_key(|errors| {
+            (
+                errors.len(),
+                std::cmp::Reverse(errors[0].instance_path().as_str().len()),
+            )
+        })
         .map(|errors| &errors[0])
 }
 
 fn rule_text(error: &ValidationError<'_>, kind: &ValidationErrorKind) -> String {
     match kind {
         ValidationErrorKind::Type { kind } => {
-            format!("must be {}, got {}", expected_types(kind), json_type_name(error.instance()))
+            format!(
+                "must be {}, got {}",
+                expected_types(kind),
+                json_type_name(error.instance())
+            )
         }
         ValidationErrorKind::Enum { options } => format!("must be one of {options}"),
         ValidationErrorKind::Constant { expected_value } => format!("must be {expected_value}"),
@@ -72,9 +82,11 @@ fn rule_text(error: &ValidationError<'_>, kind: &ValidationErrorKind) -> String 
             "must match exactly one of the `oneOf` alternatives, but matches several".to_owned()
         }
         // Only a schema being compiled can fail to resolve a reference.
-        ValidationErrorKind::Referencing(_) => "a `$ref` must point inside the schema, e.g. `#/$defs/name`; \
+        ValidationErrorKind::Referencing(_) => {
+            "a `$ref` must point inside the schema, e.g. `#/$defs/name`; \
              Herald never fetches other documents"
-            .to_owned(),
+                .to_owned()
+        }
         _ => error.masked_with("the value").to_string(),
     }
 }

@@ -41,13 +41,24 @@ fn every_builtin_type_matches_its_golden_file() {
             std::fs::write(&path, &rendered).unwrap();
             continue;
         }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with HERALD_BLESS=1 to create it", path.display()));
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run with HERALD_BLESS=1 to create it",
+                path.display()
+            )
+        });
         if expected != rendered {
-            stale.push(format!("{}:\n--- expected\n{expected}--- got\n{rendered}", def.key));
+            stale.push(format!(
+                "{}:\n--- expected\n{expected}--- got\n{rendered}",
+                def.key
+            ));
         }
     }
-    assert!(stale.is_empty(), "golden files differ (HERALD_BLESS=1 rewrites them):\n{}", stale.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "golden files differ (HERALD_BLESS=1 rewrites them):\n{}",
+        stale.join("\n")
+    );
 }
 
 #[test]
@@ -56,6 +67,9 @@ fn no_golden_file_is_left_without_a_type() {
     for entry in std::fs::read_dir(golden_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let key = name.strip_suffix(".txt").unwrap_or(&name);
-        assert!(catalogue.get(key).is_some_and(|d| d.builtin), "{name} names no built-in type");
+        assert!(
+            catalogue.get(key).is_some_and(|d| d.builtin),
+            "{name} names no built-in type"
+        );
     }
 }

@@ -74,7 +74,10 @@ fn a_fully_known_changeset_passes_in_the_seeds_field_order() {
 fn ingest_builds_the_repo_push_example_byte_for_byte() {
     let catalogue = Catalogue::builtin();
     let example = catalogue.get(REPO_PUSH).unwrap().example_bytes();
-    assert_eq!(String::from_utf8(common::example_repo_push()).unwrap(), String::from_utf8(example).unwrap());
+    assert_eq!(
+        String::from_utf8(common::example_repo_push()).unwrap(),
+        String::from_utf8(example).unwrap()
+    );
 }
 
 #[test]

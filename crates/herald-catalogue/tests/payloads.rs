@@ -10,7 +10,9 @@ use herald_catalogue::family::{
     SOURCEGRAPH_SIGNATURE_HEADER,
 };
 use herald_catalogue::keys::*;
-use herald_catalogue::{Catalogue, Family, MonitorResult, code_monitor_notification, native_headers, prepare_payload};
+use herald_catalogue::{
+    Catalogue, Family, MonitorResult, code_monitor_notification, native_headers, prepare_payload,
+};
 use herald_core::secret::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -22,28 +24,46 @@ fn independent_hex_hmac(key: &str, body: &[u8]) -> String {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
 fn builders_reproduce_the_catalogue_examples_byte_for_byte() {
     let catalogue = Catalogue::builtin();
     let cases: [(&str, Vec<u8>); 5] = [
-        (CODE_MONITOR_NOTIFICATION, common::seed_monitor_notification()),
+        (
+            CODE_MONITOR_NOTIFICATION,
+            common::seed_monitor_notification(),
+        ),
         (HERALD_WEBHOOK_DISABLED, common::example_webhook_disabled()),
-        (HERALD_DELIVERY_EXHAUSTED, common::example_delivery_exhausted()),
-        (HERALD_DELIVERY_RECOVERED, common::example_delivery_recovered()),
+        (
+            HERALD_DELIVERY_EXHAUSTED,
+            common::example_delivery_exhausted(),
+        ),
+        (
+            HERALD_DELIVERY_RECOVERED,
+            common::example_delivery_recovered(),
+        ),
         (HERALD_PING, common::example_ping()),
     ];
     for (key, built) in cases {
         let example = catalogue.get(key).unwrap().example_bytes();
-        assert_eq!(String::from_utf8(built).unwrap(), String::from_utf8(example).unwrap(), "{key}");
+        assert_eq!(
+            String::from_utf8(built).unwrap(),
+            String::from_utf8(example).unwrap(),
+            "{key}"
+        );
     }
 }
 
 #[test]
 fn the_code_monitor_test_payload_has_the_test_query_and_no_results() {
-    let body = Catalogue::builtin().test_payload(CODE_MONITOR_NOTIFICATION).unwrap();
+    let body = Catalogue::builtin()
+        .test_payload(CODE_MONITOR_NOTIFICATION)
+        .unwrap();
     assert_eq!(
         std::str::from_utf8(&body).unwrap(),
         r#"{"monitorDescription":"My test monitor","monitorURL":"https://sourcegraph.com/code-monitoring/Q29kZU1vbml0b3I6NDI=?utm_source=","query":"test query"}"#
@@ -76,7 +96,10 @@ fn empty_code_monitor_result_fields_are_left_out() {
         r#"{"monitorDescription":"d","monitorURL":"u","query":"q","results":[{"repository":"r","commit":"c","message":"m"}]}"#
     );
     let value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(Catalogue::builtin().validate(CODE_MONITOR_NOTIFICATION, &value), Ok(()));
+    assert_eq!(
+        Catalogue::builtin().validate(CODE_MONITOR_NOTIFICATION, &value),
+        Ok(())
+    );
 }
 
 #[test]
@@ -89,7 +112,10 @@ fn built_payloads_match_their_schemas() {
     }
     let test_body = catalogue.test_payload(CODE_MONITOR_NOTIFICATION).unwrap();
     let value = serde_json::from_slice(&test_body).unwrap();
-    assert_eq!(catalogue.validate(CODE_MONITOR_NOTIFICATION, &value), Ok(()));
+    assert_eq!(
+        catalogue.validate(CODE_MONITOR_NOTIFICATION, &value),
+        Ok(())
+    );
 }
 
 #[test]
@@ -110,7 +136,11 @@ fn sonarqube_merges_only_analysis_properties_into_existing_properties() {
 #[test]
 fn sonarqube_properties_are_created_before_the_quality_gate_or_at_the_end() {
     let props = BTreeMap::from([("sonar.analysis.buildNumber".to_owned(), "12345".to_owned())]);
-    let with_gate = prepare_payload(SONARQUBE_ANALYSIS, br#"{"taskId":"t","qualityGate":{},"z":1}"#, &props);
+    let with_gate = prepare_payload(
+        SONARQUBE_ANALYSIS,
+        br#"{"taskId":"t","qualityGate":{},"z":1}"#,
+        &props,
+    );
     assert_eq!(
         std::str::from_utf8(&with_gate).unwrap(),
         r#"{"taskId":"t","properties":{"sonar.analysis.buildNumber":"12345"},"qualityGate":{},"z":1}"#
@@ -128,9 +158,15 @@ fn bodies_are_kept_byte_for_byte_when_nothing_merges() {
     let analysis = BTreeMap::from([("sonar.analysis.n".to_owned(), "1".to_owned())]);
     let other = BTreeMap::from([("sonar.login".to_owned(), "x".to_owned())]);
     assert_eq!(prepare_payload(SONARQUBE_ANALYSIS, spaced, &other), spaced);
-    assert_eq!(prepare_payload(SONARQUBE_ANALYSIS, spaced, &BTreeMap::new()), spaced);
+    assert_eq!(
+        prepare_payload(SONARQUBE_ANALYSIS, spaced, &BTreeMap::new()),
+        spaced
+    );
     assert_eq!(prepare_payload(CHANGESET_UPDATE, spaced, &analysis), spaced);
-    assert_eq!(prepare_payload(SONARQUBE_ANALYSIS, b"[1, 2]", &analysis), b"[1, 2]");
+    assert_eq!(
+        prepare_payload(SONARQUBE_ANALYSIS, b"[1, 2]", &analysis),
+        b"[1, 2]"
+    );
 }
 
 #[test]
@@ -140,25 +176,49 @@ fn sourcegraph_headers_name_the_type_and_sign_the_body_with_the_secrets_utf8_byt
     let body = br#"{"id":"x"}"#;
     let headers = native_headers(Family::Sourcegraph, CHANGESET_UPDATE, None, body, &secret);
     assert_eq!(headers.len(), 2);
-    assert_eq!(header(&headers, SOURCEGRAPH_EVENT_TYPE_HEADER), Some(CHANGESET_UPDATE));
-    assert_eq!(header(&headers, SOURCEGRAPH_SIGNATURE_HEADER), Some(independent_hex_hmac(secret_text, body).as_str()));
+    assert_eq!(
+        header(&headers, SOURCEGRAPH_EVENT_TYPE_HEADER),
+        Some(CHANGESET_UPDATE)
+    );
+    assert_eq!(
+        header(&headers, SOURCEGRAPH_SIGNATURE_HEADER),
+        Some(independent_hex_hmac(secret_text, body).as_str())
+    );
 }
 
 #[test]
 fn a_whsec_secret_signs_hex_headers_with_its_text_not_its_decoded_key() {
     let secret = Secret::generate();
     let body = b"{}";
-    let headers = native_headers(Family::SonarQube, SONARQUBE_ANALYSIS, Some("p"), body, &secret);
+    let headers = native_headers(
+        Family::SonarQube,
+        SONARQUBE_ANALYSIS,
+        Some("p"),
+        body,
+        &secret,
+    );
     let expected = independent_hex_hmac(secret.expose(), body);
-    assert_eq!(header(&headers, SONARQUBE_SIGNATURE_HEADER), Some(expected.as_str()));
+    assert_eq!(
+        header(&headers, SONARQUBE_SIGNATURE_HEADER),
+        Some(expected.as_str())
+    );
 }
 
 #[test]
 fn sonarqube_headers_carry_the_project_and_the_signature_of_the_delivered_body() {
     let catalogue = Catalogue::builtin();
     let body = common::delivered_example(&catalogue, SONARQUBE_ANALYSIS);
-    let headers = native_headers(Family::SonarQube, SONARQUBE_ANALYSIS, None, &body, &Secret::parse("your_secret").unwrap());
-    assert_eq!(header(&headers, SONARQUBE_PROJECT_HEADER), Some("myproject"));
+    let headers = native_headers(
+        Family::SonarQube,
+        SONARQUBE_ANALYSIS,
+        None,
+        &body,
+        &Secret::parse("your_secret").unwrap(),
+    );
+    assert_eq!(
+        header(&headers, SONARQUBE_PROJECT_HEADER),
+        Some("myproject")
+    );
     assert_eq!(
         header(&headers, SONARQUBE_SIGNATURE_HEADER),
         Some(independent_hex_hmac("your_secret", &body).as_str())

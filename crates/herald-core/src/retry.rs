@@ -42,7 +42,11 @@ impl RetrySchedule {
     /// (1-based) failed; `None` when the schedule is exhausted.
     /// A `Retry-After` (429 or 503 only) may lengthen the delay, never shorten it,
     /// and never beyond `max_retry_after`.
-    pub fn next_delay(&self, failed_attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    pub fn next_delay(
+        &self,
+        failed_attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         let index = usize::try_from(failed_attempt.checked_sub(1)?).ok()?;
         let base = *self.delays.get(index)?;
         let jittered = self.jittered(base);
@@ -53,7 +57,9 @@ impl RetrySchedule {
     }
 
     pub fn max_attempts(&self) -> u32 {
-        u32::try_from(self.delays.len()).unwrap_or(u32::MAX).saturating_add(1)
+        u32::try_from(self.delays.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
     }
 
     fn jittered(&self, base: Duration) -> Duration {
@@ -86,7 +92,10 @@ mod tests {
         assert_eq!(s.max_attempts(), 8);
         for _ in 0..200 {
             let d = s.next_delay(2, None).unwrap();
-            assert!(d >= Duration::from_secs(240) && d <= Duration::from_secs(360), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(240) && d <= Duration::from_secs(360),
+                "{d:?}"
+            );
         }
         assert_eq!(s.next_delay(8, None), None);
         assert_eq!(s.next_delay(0, None), None);
@@ -94,9 +103,18 @@ mod tests {
 
     #[test]
     fn retry_after_lengthens_but_is_capped() {
-        let s = RetrySchedule { jitter: 0.0, ..RetrySchedule::default() };
-        assert_eq!(s.next_delay(1, Some(Duration::from_secs(60))), Some(Duration::from_secs(60)));
-        assert_eq!(s.next_delay(1, Some(Duration::from_secs(1))), Some(Duration::from_secs(5)));
+        let s = RetrySchedule {
+            jitter: 0.0,
+            ..RetrySchedule::default()
+        };
+        assert_eq!(
+            s.next_delay(1, Some(Duration::from_secs(60))),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            s.next_delay(1, Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(5))
+        );
         assert_eq!(
             s.next_delay(1, Some(Duration::from_secs(86_400))),
             Some(Duration::from_secs(3600))
@@ -106,7 +124,10 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         let now = Timestamp::parse_rfc3339("2026-11-22T08:49:37Z").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Sun, 22 Nov 2026 08:50:37 GMT", now),
             Some(Duration::from_secs(60))

@@ -30,7 +30,9 @@ impl Secret {
         if len == 0 || len > MAX_SECRET_LEN {
             return Err(FieldError::new(
                 "secret",
-                format!("must be 1 to {MAX_SECRET_LEN} characters long, got {len}; omit it to have one generated"),
+                format!(
+                    "must be 1 to {MAX_SECRET_LEN} characters long, got {len}; omit it to have one generated"
+                ),
             ));
         }
         Ok(Self(text.to_owned()))

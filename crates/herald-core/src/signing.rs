@@ -29,10 +29,7 @@ fn hmac_sha1(key: &[u8], body: &[u8]) -> [u8; 20] {
 /// The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 pub fn standard_signature(key: &[u8], msg_id: &str, timestamp_secs: i64, body: &[u8]) -> String {
     let ts = timestamp_secs.to_string();
-    let mac = hmac_sha256(
-        key,
-        &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
-    );
+    let mac = hmac_sha256(key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     format!("v1,{}", STANDARD.encode(mac))
 }
 
@@ -44,7 +41,13 @@ pub fn hex_hmac_sha256(key: &[u8], body: &[u8]) -> String {
 
 /// Checks a Standard Webhooks `webhook-signature` header, which may carry several
 /// space-separated `v1,<sig>` entries (during key rotation).
-pub fn verify_standard(key: &[u8], msg_id: &str, timestamp_secs: i64, body: &[u8], header: &str) -> bool {
+pub fn verify_standard(
+    key: &[u8],
+    msg_id: &str,
+    timestamp_secs: i64,
+    body: &[u8],
+    header: &str,
+) -> bool {
     let expected = standard_signature(key, msg_id, timestamp_secs, body);
     let expected_sig = &expected.as_bytes()[3..];
     let mut found = false;
@@ -99,7 +102,10 @@ mod tests {
     #[test]
     fn standard_signature_matches_the_spec_vector() {
         let key = STANDARD.decode(SPEC_KEY_B64).unwrap();
-        assert_eq!(standard_signature(&key, SPEC_ID, SPEC_TS, SPEC_BODY), SPEC_SIG);
+        assert_eq!(
+            standard_signature(&key, SPEC_ID, SPEC_TS, SPEC_BODY),
+            SPEC_SIG
+        );
     }
 
     #[test]
@@ -107,8 +113,20 @@ mod tests {
         let key = STANDARD.decode(SPEC_KEY_B64).unwrap();
         let header = format!("v1,bm90IGl0 {SPEC_SIG}");
         assert!(verify_standard(&key, SPEC_ID, SPEC_TS, SPEC_BODY, &header));
-        assert!(!verify_standard(&key, SPEC_ID, SPEC_TS, b"{\"test\": 1}", &header));
-        assert!(!verify_standard(&key, SPEC_ID, SPEC_TS + 1, SPEC_BODY, &header));
+        assert!(!verify_standard(
+            &key,
+            SPEC_ID,
+            SPEC_TS,
+            b"{\"test\": 1}",
+            &header
+        ));
+        assert!(!verify_standard(
+            &key,
+            SPEC_ID,
+            SPEC_TS + 1,
+            SPEC_BODY,
+            &header
+        ));
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub fn refuse_control_chars(field: &str, text: &str) -> Result<(), FieldError> {
     match text.chars().find(|c| c.is_control()) {
         Some(c) => Err(FieldError::new(
             field,
-            format!("must not contain control characters (found U+{:04X})", u32::from(c)),
+            format!(
+                "must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            ),
         )),
         None => Ok(()),
     }
@@ -71,7 +74,10 @@ impl TargetUrl {
         if text.len() > MAX_URL_LEN {
             return Err(FieldError::new(
                 "url",
-                format!("must be at most {MAX_URL_LEN} characters, got {}", text.len()),
+                format!(
+                    "must be at most {MAX_URL_LEN} characters, got {}",
+                    text.len()
+                ),
             ));
         }
         let url = Url::parse(text)
@@ -86,7 +92,10 @@ impl TargetUrl {
             return Err(FieldError::new("url", "must name a host"));
         }
         let has_credentials = !url.username().is_empty() || url.password().is_some();
-        Ok(Self { url, has_credentials })
+        Ok(Self {
+            url,
+            has_credentials,
+        })
     }
 
     /// The full URL, credentials included: only for sealing at rest.
@@ -111,7 +120,10 @@ impl TargetUrl {
         }
         let user = percent_decode(self.url.username());
         let pass = percent_decode(self.url.password().unwrap_or(""));
-        Some(format!("Basic {}", STANDARD.encode(format!("{user}:{pass}"))))
+        Some(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{user}:{pass}"))
+        ))
     }
 
     /// The URL as shown to people and logs: `https://***:***@host/path`.
@@ -167,8 +179,18 @@ mod tests {
 
     #[test]
     fn bad_urls_say_what_is_wrong() {
-        assert!(TargetUrl::parse("ftp://x/").unwrap_err().message.contains("http or https"));
-        assert!(TargetUrl::parse("not a url").unwrap_err().message.contains("not a valid URL"));
+        assert!(
+            TargetUrl::parse("ftp://x/")
+                .unwrap_err()
+                .message
+                .contains("http or https")
+        );
+        assert!(
+            TargetUrl::parse("not a url")
+                .unwrap_err()
+                .message
+                .contains("not a valid URL")
+        );
         let long = format!("https://x.example/{}", "a".repeat(600));
         assert!(TargetUrl::parse(&long).unwrap_err().message.contains("512"));
     }
@@ -181,7 +203,12 @@ mod tests {
         assert!(validate_project(Some("")).is_err());
         assert!(validate_project(Some(&"p".repeat(401))).is_err());
         assert_eq!(validate_project(None).unwrap(), None);
-        assert!(validate_project(Some("a\0b")).unwrap_err().message.contains("U+0000"));
+        assert!(
+            validate_project(Some("a\0b"))
+                .unwrap_err()
+                .message
+                .contains("U+0000")
+        );
         assert!(validate_name("tab\there").is_err());
     }
 }

@@ -810,9 +810,16 @@ mod tests {
         }
         assert_eq!(slots.claim_limit(100), 0, "the node is full");
         assert!(!slots.give_back_webhook(a));
-        assert!(slots.give_back_webhook(a), "a has half its bound free again");
+        assert!(
+            slots.give_back_webhook(a),
+            "a has half its bound free again"
+        );
         assert!(slots.skipped().is_empty());
-        assert_eq!(slots.claim_limit(100), 0, "still recording: the node stays full");
+        assert_eq!(
+            slots.claim_limit(100),
+            0,
+            "still recording: the node stays full"
+        );
         assert!(slots.give_back_total(), "recorded: the node has room");
         assert_eq!(slots.claim_limit(100), 1);
     }

@@ -86,7 +86,11 @@ pub fn search_events(
 
 /// The event type and body a test sends to an action of this kind: the
 /// notification with query "test query" and no results, or a Slack test message.
-pub fn test_event(monitor: &MonitorRecord, monitor_url: &str, kind: ActionKind) -> (&'static str, Vec<u8>) {
+pub fn test_event(
+    monitor: &MonitorRecord,
+    monitor_url: &str,
+    kind: ActionKind,
+) -> (&'static str, Vec<u8>) {
     match kind {
         ActionKind::Webhook => (
             CODE_MONITOR_NOTIFICATION,
@@ -150,7 +154,13 @@ mod tests {
             (ActionKind::Slack, false),
         ]);
         let ids: Vec<WebhookId> = monitor.actions.iter().map(|a| a.webhook_id).collect();
-        let events = search_events(&monitor, "https://h/m", "github.com/acme/api", 1, &[result()]);
+        let events = search_events(
+            &monitor,
+            "https://h/m",
+            "github.com/acme/api",
+            1,
+            &[result()],
+        );
         let summary: Vec<(&str, bool, Vec<WebhookId>, bool)> = events
             .iter()
             .map(|e| {

@@ -45,7 +45,12 @@ pub fn monitor_result(result: &MatchResult) -> MonitorResult {
 
 /// The `code_monitor:notification` body; with `results` empty, `results` is
 /// left out (the test notification, or an action that omits results).
-pub fn notification(description: &str, monitor_url: &str, query: &str, results: &[MatchResult]) -> Vec<u8> {
+pub fn notification(
+    description: &str,
+    monitor_url: &str,
+    query: &str,
+    results: &[MatchResult],
+) -> Vec<u8> {
     let results: Vec<MonitorResult> = results.iter().map(monitor_result).collect();
     code_monitor_notification(description, monitor_url, query, &results)
 }
@@ -74,7 +79,10 @@ struct Text {
 fn section(text: String) -> Block {
     Block {
         kind: "section",
-        text: Text { kind: "mrkdwn", text },
+        text: Text {
+            kind: "mrkdwn",
+            text,
+        },
     }
 }
 
@@ -264,7 +272,8 @@ mod tests {
         );
         // The search's own serialization names the same fields, in the same order.
         let direct = serde_json::to_string(&seed_results()).unwrap();
-        let via_catalogue: serde_json::Value = serde_json::from_slice(&example.example_bytes()).unwrap();
+        let via_catalogue: serde_json::Value =
+            serde_json::from_slice(&example.example_bytes()).unwrap();
         assert_eq!(direct, via_catalogue["results"].to_string());
     }
 
@@ -303,8 +312,16 @@ mod tests {
     fn code_blocks_keep_ten_lines_at_most() {
         let long: String = (0..30).map(|i| format!("+line {i}\n")).collect();
         let text = code_block(&long);
-        let body = text.strip_prefix("```\n").unwrap().strip_suffix("\n```").unwrap();
-        assert_eq!(body.lines().count(), SLACK_LINES + 1, "ten lines and the marker");
+        let body = text
+            .strip_prefix("```\n")
+            .unwrap()
+            .strip_suffix("\n```")
+            .unwrap();
+        assert_eq!(
+            body.lines().count(),
+            SLACK_LINES + 1,
+            "ten lines and the marker"
+        );
         assert!(body.starts_with("+line 0\n") && body.ends_with("+line 9\n..."));
     }
 
@@ -313,7 +330,11 @@ mod tests {
         // Three-byte characters, and escapes that grow: no cut may split either.
         let line = "+漢<".repeat(2000);
         let text = code_block(&line);
-        let body = text.strip_prefix("```\n").unwrap().strip_suffix("\n```").unwrap();
+        let body = text
+            .strip_prefix("```\n")
+            .unwrap()
+            .strip_suffix("\n```")
+            .unwrap();
         assert!(body.len() <= SLACK_CODE_BYTES, "{} bytes", body.len());
         assert!(
             body.len() > SLACK_CODE_BYTES - 10,
@@ -327,7 +348,9 @@ mod tests {
 
     #[test]
     fn a_message_shows_five_results_and_counts_the_rest() {
-        let results: Vec<MatchResult> = (0..7).map(|i| diff_result(&format!("+hit {i}\n"))).collect();
+        let results: Vec<MatchResult> = (0..7)
+            .map(|i| diff_result(&format!("+hit {i}\n")))
+            .collect();
         let body = slack_message(
             "Secrets & keys",
             "https://herald.example.com/api/v1/monitors/1",
@@ -339,7 +362,10 @@ mod tests {
             texts[0],
             "Code monitor *Secrets &amp; keys* found *7 new matches*."
         );
-        assert_eq!(texts[1], "Diff match in `github.com/test/test` at `7815187`");
+        assert_eq!(
+            texts[1],
+            "Diff match in `github.com/test/test` at `7815187`"
+        );
         assert_eq!(texts[2], "```\n+hit 0\n```");
         assert_eq!(texts.len(), 1 + 2 * SLACK_RESULTS + 2);
         assert_eq!(texts[11], "...and 2 more matches.");

@@ -59,7 +59,9 @@ impl MonitorService {
         let now = Timestamp::now();
         let mut idle = MAX_IDLE;
         for repo in self.inner.monitors.list_repositories().await? {
-            let interval = repo.fetch_interval.unwrap_or(self.inner.config.fetch_interval);
+            let interval = repo
+                .fetch_interval
+                .unwrap_or(self.inner.config.fetch_interval);
             let due = repo
                 .last_fetched_at
                 .map_or(now, |last| last.saturating_add(interval));
@@ -80,7 +82,11 @@ impl MonitorService {
             return;
         }
         {
-            let mut running = self.inner.running.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut running = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(wanted) = running.get_mut(&id) {
                 *wanted |= again;
                 return;
@@ -101,7 +107,11 @@ impl MonitorService {
                     tracing::warn!(%error, repository = %id, "a repository sync failed");
                 }
             }
-            let mut running = self.inner.running.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut running = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if running.get(&id) == Some(&true) && !self.inner.shutdown.is_cancelled() {
                 running.insert(id, false);
                 continue;

@@ -11,13 +11,13 @@ use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
 use herald_delivery::{EngineHandle, TestOutcome};
 use herald_monitor::{
-    Heads, MatchResult, Mirror, NewRange, Query, QueryError, SearchError, SearchOptions, SearchOutcome,
-    parse_query, search_new_commits,
+    Heads, MatchResult, Mirror, NewRange, Query, QueryError, SearchError, SearchOptions,
+    SearchOutcome, parse_query, search_new_commits,
 };
 use herald_store::{
     ActionKind, FetchResult, HeadsMap, MonitorId, MonitorRecord, MonitorRunId, MonitorRunRecord,
-    MonitorStore, NewMonitorRun, RUNS_KEPT_PER_MONITOR, RepositoryId, RepositoryRecord, SearchRecord,
-    SearchRecorded, Store, StoreError, StoreResult,
+    MonitorStore, NewMonitorRun, RUNS_KEPT_PER_MONITOR, RepositoryId, RepositoryRecord,
+    SearchRecord, SearchRecorded, Store, StoreError, StoreResult,
 };
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -89,7 +89,12 @@ impl MonitorService {
         config: MonitorsConfig,
     ) -> MonitorService {
         let permits = Semaphore::new(config.max_concurrent.max(1));
-        let external_url = config.external_url.as_deref().unwrap_or("").trim_end_matches('/').to_owned();
+        let external_url = config
+            .external_url
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_owned();
         MonitorService {
             inner: Arc::new(Inner {
                 monitors,
@@ -118,7 +123,11 @@ impl MonitorService {
 
     /// The monitor's page in Herald: its API resource (Herald has no UI).
     pub fn monitor_url(&self, id: MonitorId) -> String {
-        let base = self.inner.external_url.read().unwrap_or_else(PoisonError::into_inner);
+        let base = self
+            .inner
+            .external_url
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         format!("{base}/api/v1/monitors/{id}")
     }
 
@@ -126,7 +135,11 @@ impl MonitorService {
     /// configuration names none.
     pub fn default_external_url(&self, url: &str) {
         if self.inner.config.external_url.is_none() {
-            let mut current = self.inner.external_url.write().unwrap_or_else(PoisonError::into_inner);
+            let mut current = self
+                .inner
+                .external_url
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             *current = url.trim_end_matches('/').to_owned();
         }
     }
@@ -156,7 +169,9 @@ impl MonitorService {
         tokio::spawn(async move {
             match service.inner.monitors.get_repository_by_name(&name).await {
                 Ok(Some(repo)) => service.queue_sync(repo.id, true),
-                Ok(None) => tracing::debug!(repository = %name, "a push to a repository no monitor watches"),
+                Ok(None) => {
+                    tracing::debug!(repository = %name, "a push to a repository no monitor watches")
+                }
                 Err(error) => {
                     tracing::warn!(%error, repository = %name, "cannot look up a pushed repository")
                 }
@@ -223,7 +238,9 @@ impl MonitorService {
         }
         let runs = monitors.list_runs(id, RUNS_KEPT_PER_MONITOR).await?;
         Ok(RunNow::Ran(
-            runs.into_iter().filter(|run| !before.contains(&run.id)).collect(),
+            runs.into_iter()
+                .filter(|run| !before.contains(&run.id))
+                .collect(),
         ))
     }
 
@@ -237,7 +254,12 @@ impl MonitorService {
             let outcome = match self.inner.webhooks.get_webhook(action.webhook_id).await? {
                 Some(webhook) => {
                     let (event_type, payload) = test_event(monitor, &url, action.kind);
-                    Some(self.inner.engine.send_test(&webhook, event_type, payload).await)
+                    Some(
+                        self.inner
+                            .engine
+                            .send_test(&webhook, event_type, payload)
+                            .await,
+                    )
                 }
                 None => None,
             };
@@ -251,7 +273,11 @@ impl MonitorService {
     }
 
     fn repository_lock(&self, id: RepositoryId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.inner.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut locks = self
+            .inner
+            .locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(locks.entry(id).or_default())
     }
 
@@ -286,7 +312,12 @@ impl MonitorService {
 
     /// Searches what is new since each monitor last searched this repository.
     /// Monitors that searched up to the same heads share one pass.
-    async fn search(&self, repo: &RepositoryRecord, mirror: &Mirror, heads: &Heads) -> StoreResult<()> {
+    async fn search(
+        &self,
+        repo: &RepositoryRecord,
+        mirror: &Mirror,
+        heads: &Heads,
+    ) -> StoreResult<()> {
         let current = heads_map(heads);
         let mut pending: BTreeMap<HeadsMap, Vec<(MonitorRecord, Query)>> = BTreeMap::new();
         for state in self.inner.monitors.monitor_states(repo.id).await? {
@@ -309,11 +340,15 @@ impl MonitorService {
                         .await?;
                 }
                 Some(searched) if searched == current => {}
-                Some(searched) => pending.entry(searched).or_default().push((state.monitor, query)),
+                Some(searched) => pending
+                    .entry(searched)
+                    .or_default()
+                    .push((state.monitor, query)),
             }
         }
         for (from, monitors) in pending {
-            self.search_range(repo, mirror, from, heads, monitors).await?;
+            self.search_range(repo, mirror, from, heads, monitors)
+                .await?;
         }
         Ok(())
     }
@@ -405,7 +440,12 @@ impl MonitorService {
         Ok(())
     }
 
-    async fn search_blocking(&self, mirror: Mirror, range: NewRange, queries: Vec<Query>) -> Searched {
+    async fn search_blocking(
+        &self,
+        mirror: Mirror,
+        range: NewRange,
+        queries: Vec<Query>,
+    ) -> Searched {
         let options = SearchOptions {
             timeout: self.inner.config.search_timeout,
             max_results_per_monitor: self.inner.config.max_results,
@@ -452,7 +492,10 @@ enum Searched {
 }
 
 fn heads_map(heads: &Heads) -> HeadsMap {
-    heads.iter().map(|(r, o)| (r.to_owned(), o.to_owned())).collect()
+    heads
+        .iter()
+        .map(|(r, o)| (r.to_owned(), o.to_owned()))
+        .collect()
 }
 
 /// Each matched commit once, in result order (newest first).
@@ -491,7 +534,11 @@ mod tests {
     fn credentials_in_git_messages_are_replaced() {
         let source = "https://bot:s3cret-token@git.example.com/a.git";
         let display = "https://***:***@git.example.com/a.git";
-        let whole = redact(&format!("fatal: unable to access '{source}/'"), source, display);
+        let whole = redact(
+            &format!("fatal: unable to access '{source}/'"),
+            source,
+            display,
+        );
         assert_eq!(whole, format!("fatal: unable to access '{display}/'"));
         let password = redact("Authentication failed for s3cret-token", source, display);
         assert_eq!(password, "Authentication failed for ***");

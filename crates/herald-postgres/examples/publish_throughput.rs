@@ -39,16 +39,29 @@ async fn main() -> Result<()> {
     outcome
 }
 
-async fn run(url: &str, schema: &str, events: usize, publishers: usize, fan_out: usize) -> Result<()> {
-    let config = PgConfig { schema: Some(schema.to_owned()), ..PgConfig::default() };
+async fn run(
+    url: &str,
+    schema: &str,
+    events: usize,
+    publishers: usize,
+    fan_out: usize,
+) -> Result<()> {
+    let config = PgConfig {
+        schema: Some(schema.to_owned()),
+        ..PgConfig::default()
+    };
     let store = Arc::new(PgStore::connect(url, config.clone()).await?);
     store.migrate().await?;
     for i in 0..fan_out {
         store.create_webhook(webhook(i), u32::MAX).await?;
     }
     let mut conn = PgConnection::connect(url).await?;
-    let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut conn).await?;
-    let server: String = sqlx::query_scalar("SELECT version()").fetch_one(&mut conn).await?;
+    let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut conn)
+        .await?;
+    let server: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(&mut conn)
+        .await?;
     println!("server: {server}");
     println!(
         "synchronous_commit={synchronous_commit}, {events} events of {PAYLOAD_BYTES} B, {publishers} concurrent publishers, \
@@ -86,7 +99,8 @@ async fn publish_all(store: &Arc<PgStore>, events: usize, publishers: usize) -> 
     let tasks: Vec<_> = (0..publishers)
         .map(|p| {
             let store = Arc::clone(store);
-            let body = format!(r#"{{"data":"{}"}}"#, String::from_utf8_lossy(&payload)).into_bytes();
+            let body =
+                format!(r#"{{"data":"{}"}}"#, String::from_utf8_lossy(&payload)).into_bytes();
             let share = events / publishers + usize::from(p < events % publishers);
             tokio::spawn(async move {
                 let mut deliveries = 0u64;
@@ -118,7 +132,9 @@ fn webhook(i: usize) -> NewWebhook {
         url_display: format!("https://receiver.example/{i}"),
         url_sealed: vec![0; 40],
         secret_sealed: vec![0; 72],
-        event_types: vec![EventTypePattern::parse("event_types", "repo:*").expect("a valid pattern")],
+        event_types: vec![
+            EventTypePattern::parse("event_types", "repo:*").expect("a valid pattern"),
+        ],
         project: None,
         enabled: true,
     }
@@ -126,9 +142,11 @@ fn webhook(i: usize) -> NewWebhook {
 
 async fn drop_schema(url: &str, schema: &str) -> Result<()> {
     let mut conn = PgConnection::connect(url).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await?;
     conn.close().await?;
     Ok(())
 }

@@ -25,7 +25,9 @@ use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_postgres::{PgConfig, PgStore};
-use herald_store::{AttemptOutcome, AttemptRecord, ClaimRequest, NewEvent, NewWebhook, NextStep, PurgePolicy, Store};
+use herald_store::{
+    AttemptOutcome, AttemptRecord, ClaimRequest, NewEvent, NewWebhook, NextStep, PurgePolicy, Store,
+};
 use sqlx::{Connection, PgConnection, Row};
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
@@ -52,7 +54,13 @@ async fn main() -> Result<()> {
     outcome
 }
 
-async fn run(url: &str, schema: &str, events: u64, cycles: u64, autovacuum_wait: Duration) -> Result<()> {
+async fn run(
+    url: &str,
+    schema: &str,
+    events: u64,
+    cycles: u64,
+    autovacuum_wait: Duration,
+) -> Result<()> {
     let config = PgConfig {
         schema: Some(schema.to_owned()),
         max_connections: 24,
@@ -62,8 +70,12 @@ async fn run(url: &str, schema: &str, events: u64, cycles: u64, autovacuum_wait:
     store.migrate().await?;
     store.create_webhook(webhook(), u32::MAX).await?;
     let mut conn = PgConnection::connect(url).await?;
-    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(&mut conn).await?;
-    println!("autovacuum={autovacuum}; {events} events of {PAYLOAD_BYTES} B per cycle, fan-out 1, {cycles} cycles");
+    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&mut conn)
+        .await?;
+    println!(
+        "autovacuum={autovacuum}; {events} events of {PAYLOAD_BYTES} B per cycle, fan-out 1, {cycles} cycles"
+    );
     print_header();
     for cycle in 1..=cycles {
         let started = Instant::now();
@@ -85,7 +97,11 @@ async fn run(url: &str, schema: &str, events: u64, cycles: u64, autovacuum_wait:
         print_sizes(&mut conn, schema, cycle, "after purge").await?;
         let when = if autovacuum == "on" {
             let vacuumed = wait_for_autovacuum(&mut conn, schema, autovacuum_wait).await?;
-            if vacuumed { "after autovacuum" } else { "autovacuum pending" }
+            if vacuumed {
+                "after autovacuum"
+            } else {
+                "autovacuum pending"
+            }
         } else {
             vacuum(&mut conn, schema).await?;
             "after VACUUM"
@@ -164,7 +180,10 @@ async fn deliver_all(store: &Arc<PgStore>, events: u64) -> Result<()> {
                             started_at: Timestamp::now(),
                             duration_ms: 3,
                             request_url: delivery.webhook.url_display.clone(),
-                            request_headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                            request_headers: vec![(
+                                "content-type".to_owned(),
+                                "application/json".to_owned(),
+                            )],
                             response_status: Some(204),
                             response_headers: Vec::new(),
                             response_body: Some(String::new()),
@@ -197,14 +216,22 @@ async fn deliver_all(store: &Arc<PgStore>, events: u64) -> Result<()> {
 async fn vacuum(conn: &mut PgConnection, schema: &str) -> Result<()> {
     for table in TABLES {
         let statement = format!("VACUUM \"{schema}\".\"{table}\"");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut *conn).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
 /// Waits until autovacuum has run on every table since the purge, up to `limit`.
-async fn wait_for_autovacuum(conn: &mut PgConnection, schema: &str, limit: Duration) -> Result<bool> {
-    let since: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8").fetch_one(&mut *conn).await?;
+async fn wait_for_autovacuum(
+    conn: &mut PgConnection,
+    schema: &str,
+    limit: Duration,
+) -> Result<bool> {
+    let since: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8")
+        .fetch_one(&mut *conn)
+        .await?;
     let deadline = Instant::now() + limit;
     loop {
         let pending: i64 = sqlx::query_scalar(
@@ -236,11 +263,13 @@ fn print_header() {
 async fn print_sizes(conn: &mut PgConnection, schema: &str, cycle: u64, when: &str) -> Result<()> {
     let mut sizes = Vec::new();
     for table in TABLES {
-        let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size(format('%I.%I', $1::text, $2::text)::regclass)")
-            .bind(schema)
-            .bind(table)
-            .fetch_one(&mut *conn)
-            .await?;
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT pg_total_relation_size(format('%I.%I', $1::text, $2::text)::regclass)",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await?;
         sizes.push(bytes);
     }
     let dead: i64 = sqlx::query(
@@ -269,7 +298,9 @@ fn webhook() -> NewWebhook {
         url_display: "https://receiver.example/hook".to_owned(),
         url_sealed: vec![0; 40],
         secret_sealed: vec![0; 72],
-        event_types: vec![EventTypePattern::parse("event_types", "repo:*").expect("a valid pattern")],
+        event_types: vec![
+            EventTypePattern::parse("event_types", "repo:*").expect("a valid pattern"),
+        ],
         project: None,
         enabled: true,
     }
@@ -277,9 +308,11 @@ fn webhook() -> NewWebhook {
 
 async fn drop_schema(url: &str, schema: &str) -> Result<()> {
     let mut conn = PgConnection::connect(url).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await?;
     conn.close().await?;
     Ok(())
 }

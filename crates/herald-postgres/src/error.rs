@@ -11,7 +11,9 @@ pub enum PgError {
     Connect(#[source] sqlx::Error),
     #[error("PostgreSQL: {0}")]
     Query(#[from] sqlx::Error),
-    #[error("schema name {0:?} must be 1 to 63 ASCII letters, digits or underscores, not starting with a digit")]
+    #[error(
+        "schema name {0:?} must be 1 to 63 ASCII letters, digits or underscores, not starting with a digit"
+    )]
     InvalidSchema(String),
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
@@ -20,7 +22,9 @@ pub enum PgError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("the database is at schema version {found}, newer than this Herald knows ({known}); upgrade Herald")]
+    #[error(
+        "the database is at schema version {found}, newer than this Herald knows ({known}); upgrade Herald"
+    )]
     SchemaTooNew { found: i32, known: i32 },
     #[error("unreadable row: {0}")]
     Corrupt(String),

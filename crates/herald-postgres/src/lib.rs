@@ -48,8 +48,8 @@ mod listen;
 mod log;
 mod monitors;
 mod publish;
-mod receivers;
 mod purge;
+mod receivers;
 mod record;
 mod rows;
 mod schema;
@@ -64,8 +64,9 @@ use async_trait::async_trait;
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord,
-    NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult, WebhookPatch, WebhookRecord,
+    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
+    DeliveryRecord, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult,
+    WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -132,7 +133,9 @@ impl PgStore {
         // The pool retries a failing connect until its acquire timeout and then
         // reports only the timeout; one direct attempt first says why (refused,
         // authentication, no such database).
-        let probe = PgConnection::connect_with(&options).await.map_err(PgError::Connect)?;
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(PgError::Connect)?;
         let _ = probe.close().await;
         let schema: Option<Arc<str>> = config.schema.as_deref().map(Arc::from);
         let search_path = schema.clone();
@@ -154,7 +157,8 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(PgError::Connect)?;
-        let publisher = publish::Publisher::start(pool.clone(), config.publish_writers, config.publish_batch);
+        let publisher =
+            publish::Publisher::start(pool.clone(), config.publish_writers, config.publish_batch);
         let recorder = record::Recorder::start(pool.clone());
         Ok(PgStore {
             pool,
@@ -203,7 +207,11 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_webhook(&self, new: NewWebhook, max_per_scope: u32) -> StoreResult<WebhookRecord> {
+    async fn create_webhook(
+        &self,
+        new: NewWebhook,
+        max_per_scope: u32,
+    ) -> StoreResult<WebhookRecord> {
         Ok(webhooks::create(&self.pool, new, max_per_scope).await?)
     }
 
@@ -232,7 +240,11 @@ impl Store for PgStore {
         Ok(webhooks::disable(&self.pool, id, reason).await?)
     }
 
-    async fn publish(&self, event: NewEvent, idempotency_key: Option<String>) -> StoreResult<Published> {
+    async fn publish(
+        &self,
+        event: NewEvent,
+        idempotency_key: Option<String>,
+    ) -> StoreResult<Published> {
         self.publisher.publish(event, idempotency_key).await
     }
 

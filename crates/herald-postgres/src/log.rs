@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::error::PgResult;
 use crate::rows::{self, attempt_columns, delivery_columns, event_columns};
 
-pub(crate) async fn get_delivery(pool: &PgPool, id: DeliveryId) -> PgResult<Option<DeliveryDetail>> {
+pub(crate) async fn get_delivery(
+    pool: &PgPool,
+    id: DeliveryId,
+) -> PgResult<Option<DeliveryDetail>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         delivery_columns!(),
@@ -34,7 +37,10 @@ pub(crate) async fn get_delivery(pool: &PgPool, id: DeliveryId) -> PgResult<Opti
     Ok(Some(DeliveryDetail {
         delivery: rows::delivery(&row)?,
         event: rows::event(&row)?,
-        attempts: attempts.iter().map(rows::attempt).collect::<PgResult<_>>()?,
+        attempts: attempts
+            .iter()
+            .map(rows::attempt)
+            .collect::<PgResult<_>>()?,
     }))
 }
 
@@ -60,10 +66,15 @@ pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgRe
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await?;
-    let mut items: Vec<DeliveryRecord> = found.iter().map(rows::delivery).collect::<PgResult<_>>()?;
+    let mut items: Vec<DeliveryRecord> =
+        found.iter().map(rows::delivery).collect::<PgResult<_>>()?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(|d| d.id) } else { None };
+    let next_cursor = if more {
+        items.last().map(|d| d.id)
+    } else {
+        None
+    };
     Ok(DeliveryPage { items, next_cursor })
 }
 

@@ -17,10 +17,11 @@ use async_trait::async_trait;
 use herald_core::id::{EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    ActionChange, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId, MonitorPatch, MonitorRecord,
-    MonitorRunId, MonitorRunRecord, MonitorState, MonitorStore, MonitorWrite, NewAction, NewEvent, NewMonitor,
-    NewMonitorRun, NewRepository, NewWebhook, Published, RUNS_KEPT_PER_MONITOR, RepositoryId, RepositoryPatch,
-    RepositoryRecord, RepositoryWrite, SearchRecord, SearchRecorded, StoreResult, WebhookPatch, monitor_project,
+    ActionChange, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId, MonitorPatch,
+    MonitorRecord, MonitorRunId, MonitorRunRecord, MonitorState, MonitorStore, MonitorWrite,
+    NewAction, NewEvent, NewMonitor, NewMonitorRun, NewRepository, NewWebhook, Published,
+    RUNS_KEPT_PER_MONITOR, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
+    SearchRecord, SearchRecorded, StoreResult, WebhookPatch, monitor_project,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -81,8 +82,12 @@ fn repository(row: &PgRow) -> PgResult<RepositoryRecord> {
                     .map_err(|_| PgError::Corrupt(format!("negative fetch interval {ms}")))
             })
             .transpose()?,
-        heads: heads.map(|text| parse(&text, "repository heads")).transpose()?,
-        last_fetched_at: row.try_get::<Option<i64>, _>("last_fetched_at")?.map(Timestamp),
+        heads: heads
+            .map(|text| parse(&text, "repository heads"))
+            .transpose()?,
+        last_fetched_at: row
+            .try_get::<Option<i64>, _>("last_fetched_at")?
+            .map(Timestamp),
         last_error: row.try_get("last_error")?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
@@ -130,7 +135,11 @@ fn saturating_i64(value: u64) -> i64 {
 
 // ---- repositories ----
 
-async fn find_repository(conn: &mut PgConnection, id: RepositoryId, lock: bool) -> PgResult<Option<RepositoryRecord>> {
+async fn find_repository(
+    conn: &mut PgConnection,
+    id: RepositoryId,
+    lock: bool,
+) -> PgResult<Option<RepositoryRecord>> {
     let sql = if lock {
         concat!(
             "SELECT ",
@@ -144,11 +153,17 @@ async fn find_repository(conn: &mut PgConnection, id: RepositoryId, lock: bool) 
             " FROM monitor_repositories WHERE id = $1"
         )
     };
-    let row = sqlx::query(sql).bind(id.0).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(repository).transpose()
 }
 
-async fn create_repository(conn: &mut PgConnection, new: NewRepository) -> PgResult<RepositoryWrite> {
+async fn create_repository(
+    conn: &mut PgConnection,
+    new: NewRepository,
+) -> PgResult<RepositoryWrite> {
     let row = sqlx::query(concat!(
         "INSERT INTO monitor_repositories (id, name, source_display, source_sealed, branches, fetch_interval_ms, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, herald_now_ms(), herald_now_ms()) \
@@ -266,7 +281,11 @@ enum Lock {
     Update,
 }
 
-async fn find_monitor(conn: &mut PgConnection, id: MonitorId, lock: Lock) -> PgResult<Option<MonitorRecord>> {
+async fn find_monitor(
+    conn: &mut PgConnection,
+    id: MonitorId,
+    lock: Lock,
+) -> PgResult<Option<MonitorRecord>> {
     let sql = match lock {
         Lock::Update => concat!(
             "SELECT ",
@@ -278,13 +297,24 @@ async fn find_monitor(conn: &mut PgConnection, id: MonitorId, lock: Lock) -> PgR
             monitor_columns!(),
             " FROM monitors m WHERE m.id = $1 FOR SHARE"
         ),
-        Lock::None => concat!("SELECT ", monitor_columns!(), " FROM monitors m WHERE m.id = $1"),
+        Lock::None => concat!(
+            "SELECT ",
+            monitor_columns!(),
+            " FROM monitors m WHERE m.id = $1"
+        ),
     };
-    let row = sqlx::query(sql).bind(id.0).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(monitor).transpose()
 }
 
-async fn save_monitor(conn: &mut PgConnection, record: &MonitorRecord, insert: bool) -> PgResult<MonitorRecord> {
+async fn save_monitor(
+    conn: &mut PgConnection,
+    record: &MonitorRecord,
+    insert: bool,
+) -> PgResult<MonitorRecord> {
     let sql = if insert {
         concat!(
             "INSERT INTO monitors AS m (id, description, query, enabled, actions, created_at, updated_at) \
@@ -328,7 +358,11 @@ async fn start_from_current_heads(conn: &mut PgConnection, monitor: MonitorId) -
 
 /// Inserts an action's webhook in the monitor's scope. The monitor's actions
 /// are bounded by the API, not by the scope limit.
-async fn add_action(conn: &mut PgConnection, monitor: MonitorId, action: NewAction) -> PgResult<MonitorAction> {
+async fn add_action(
+    conn: &mut PgConnection,
+    monitor: MonitorId,
+    action: NewAction,
+) -> PgResult<MonitorAction> {
     let NewWebhook {
         id,
         name,
@@ -361,7 +395,11 @@ async fn add_action(conn: &mut PgConnection, monitor: MonitorId, action: NewActi
 }
 
 /// Applies a kept action's webhook patch; its scope stays the monitor's.
-async fn patch_action_webhook(conn: &mut PgConnection, id: WebhookId, patch: WebhookPatch) -> PgResult<()> {
+async fn patch_action_webhook(
+    conn: &mut PgConnection,
+    id: WebhookId,
+    patch: WebhookPatch,
+) -> PgResult<()> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         rows::webhook_columns!(),
@@ -449,7 +487,11 @@ async fn create_monitor(conn: &mut PgConnection, new: NewMonitor) -> PgResult<Mo
     Ok(saved)
 }
 
-async fn update_monitor(conn: &mut PgConnection, id: MonitorId, patch: MonitorPatch) -> PgResult<MonitorWrite> {
+async fn update_monitor(
+    conn: &mut PgConnection,
+    id: MonitorId,
+    patch: MonitorPatch,
+) -> PgResult<MonitorWrite> {
     let Some(mut record) = find_monitor(&mut *conn, id, Lock::Update).await? else {
         return Ok(MonitorWrite::NotFound);
     };
@@ -482,7 +524,9 @@ async fn update_monitor(conn: &mut PgConnection, id: MonitorId, patch: MonitorPa
 /// A kept action that is not one of the monitor's.
 fn unknown_action(record: &MonitorRecord, changes: &[ActionChange]) -> Option<WebhookId> {
     changes.iter().find_map(|change| match change {
-        ActionChange::Keep { webhook_id, .. } if !record.actions.iter().any(|a| a.webhook_id == *webhook_id) => {
+        ActionChange::Keep { webhook_id, .. }
+            if !record.actions.iter().any(|a| a.webhook_id == *webhook_id) =>
+        {
             Some(*webhook_id)
         }
         _ => None,
@@ -527,7 +571,9 @@ async fn apply_actions(
                     include_results,
                 });
             }
-            ActionChange::Add(action) => actions.push(add_action(&mut *conn, monitor, action).await?),
+            ActionChange::Add(action) => {
+                actions.push(add_action(&mut *conn, monitor, action).await?)
+            }
         }
     }
     Ok(actions)
@@ -578,12 +624,13 @@ async fn record_search(conn: &mut PgConnection, record: SearchRecord) -> PgResul
     {
         return Ok(SearchRecorded::Inactive);
     }
-    let searched: Option<String> =
-        sqlx::query_scalar("SELECT heads FROM monitor_heads WHERE monitor_id = $1 AND repository_id = $2 FOR UPDATE")
-            .bind(record.monitor_id.0)
-            .bind(record.repository_id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let searched: Option<String> = sqlx::query_scalar(
+        "SELECT heads FROM monitor_heads WHERE monitor_id = $1 AND repository_id = $2 FOR UPDATE",
+    )
+    .bind(record.monitor_id.0)
+    .bind(record.repository_id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
     let searched: Option<HeadsMap> = searched.map(|t| parse(&t, "searched heads")).transpose()?;
     if searched.as_ref() != Some(&record.from) {
         return Ok(SearchRecorded::Stale);
@@ -606,11 +653,17 @@ async fn record_search(conn: &mut PgConnection, record: SearchRecord) -> PgResul
 }
 
 /// The events, each with a delivery for every enabled webhook of its audience.
-async fn publish_to_audiences(conn: &mut PgConnection, events: &[MonitorEvent]) -> PgResult<Vec<Published>> {
+async fn publish_to_audiences(
+    conn: &mut PgConnection,
+    events: &[MonitorEvent],
+) -> PgResult<Vec<Published>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let named: Vec<Uuid> = events.iter().flat_map(|e| e.webhooks.iter().map(|id| id.0)).collect();
+    let named: Vec<Uuid> = events
+        .iter()
+        .flat_map(|e| e.webhooks.iter().map(|id| id.0))
+        .collect();
     let candidates = sqlx::query(
         "SELECT id, project, event_types FROM webhooks \
          WHERE enabled AND (project IS NULL OR id = ANY($1)) ORDER BY id FOR SHARE",
@@ -635,14 +688,23 @@ async fn publish_to_audiences(conn: &mut PgConnection, events: &[MonitorEvent]) 
             let subscribers = global
                 .iter()
                 .filter(|(_, patterns)| {
-                    event.global_subscribers && herald_core::event_type::any_matches(patterns, &event.event.event_type)
+                    event.global_subscribers
+                        && herald_core::event_type::any_matches(patterns, &event.event.event_type)
                 })
                 .map(|(id, _)| *id);
-            let named = event.webhooks.iter().filter(|id| enabled.contains(id)).copied();
-            subscribers.chain(named).filter(|id| seen.insert(*id)).collect()
+            let named = event
+                .webhooks
+                .iter()
+                .filter(|id| enabled.contains(id))
+                .copied();
+            subscribers
+                .chain(named)
+                .filter(|id| seen.insert(*id))
+                .collect()
         })
         .collect();
-    let inputs: Vec<(NewEvent, Option<String>)> = events.iter().map(|e| (e.event.clone(), None)).collect();
+    let inputs: Vec<(NewEvent, Option<String>)> =
+        events.iter().map(|e| (e.event.clone(), None)).collect();
     let fresh = vec![true; inputs.len()];
     insert_events(&mut *conn, &inputs, &fresh).await?;
     let deliveries = insert_deliveries(&mut *conn, &inputs, &fan_out, &fresh).await?;
@@ -664,7 +726,11 @@ async fn publish_to_audiences(conn: &mut PgConnection, events: &[MonitorEvent]) 
         .collect())
 }
 
-async fn insert_run(conn: &mut PgConnection, run: &NewMonitorRun, event_ids: &[Uuid]) -> PgResult<()> {
+async fn insert_run(
+    conn: &mut PgConnection,
+    run: &NewMonitorRun,
+    event_ids: &[Uuid],
+) -> PgResult<()> {
     sqlx::query(
         "INSERT INTO monitor_runs (id, monitor_id, repository_id, repository_name, started_at, finished_at, \
          commits_scanned, matches, commits, truncated, error, event_ids) \
@@ -695,7 +761,10 @@ async fn insert_run(conn: &mut PgConnection, run: &NewMonitorRun, event_ids: &[U
 }
 
 async fn record_run(conn: &mut PgConnection, run: &NewMonitorRun) -> PgResult<bool> {
-    if find_monitor(&mut *conn, run.monitor_id, Lock::Share).await?.is_none() {
+    if find_monitor(&mut *conn, run.monitor_id, Lock::Share)
+        .await?
+        .is_none()
+    {
         return Ok(false);
     }
     insert_run(&mut *conn, run, &[]).await?;
@@ -753,7 +822,11 @@ impl MonitorStore for PgStore {
         Ok(found.iter().map(repository).collect::<PgResult<_>>()?)
     }
 
-    async fn update_repository(&self, id: RepositoryId, patch: RepositoryPatch) -> StoreResult<RepositoryWrite> {
+    async fn update_repository(
+        &self,
+        id: RepositoryId,
+        patch: RepositoryPatch,
+    ) -> StoreResult<RepositoryWrite> {
         in_transaction!(self, |conn| update_repository(conn, id, patch))
     }
 
@@ -767,7 +840,11 @@ impl MonitorStore for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn record_fetch(&self, id: RepositoryId, result: FetchResult) -> StoreResult<Option<RepositoryRecord>> {
+    async fn record_fetch(
+        &self,
+        id: RepositoryId,
+        result: FetchResult,
+    ) -> StoreResult<Option<RepositoryRecord>> {
         in_transaction!(self, |conn| record_fetch(conn, id, result))
     }
 
@@ -792,7 +869,11 @@ impl MonitorStore for PgStore {
         Ok(found.iter().map(monitor).collect::<PgResult<_>>()?)
     }
 
-    async fn update_monitor(&self, id: MonitorId, patch: MonitorPatch) -> StoreResult<MonitorWrite> {
+    async fn update_monitor(
+        &self,
+        id: MonitorId,
+        patch: MonitorPatch,
+    ) -> StoreResult<MonitorWrite> {
         in_transaction!(self, |conn| update_monitor(conn, id, patch))
     }
 
@@ -825,7 +906,12 @@ impl MonitorStore for PgStore {
         Ok(states)
     }
 
-    async fn set_baseline(&self, monitor: MonitorId, repository: RepositoryId, heads: HeadsMap) -> StoreResult<bool> {
+    async fn set_baseline(
+        &self,
+        monitor: MonitorId,
+        repository: RepositoryId,
+        heads: HeadsMap,
+    ) -> StoreResult<bool> {
         in_transaction!(self, |conn| set_baseline(conn, monitor, repository, &heads))
     }
 
@@ -837,7 +923,11 @@ impl MonitorStore for PgStore {
         in_transaction!(self, |conn| record_run(conn, &run))
     }
 
-    async fn list_runs(&self, monitor: MonitorId, limit: u32) -> StoreResult<Vec<MonitorRunRecord>> {
+    async fn list_runs(
+        &self,
+        monitor: MonitorId,
+        limit: u32,
+    ) -> StoreResult<Vec<MonitorRunRecord>> {
         let found = sqlx::query(concat!(
             "SELECT ",
             run_columns!(),

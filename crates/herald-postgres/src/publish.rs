@@ -57,12 +57,20 @@ impl Publisher {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
-            tokio::spawn(write_batches(pool.clone(), Arc::clone(&receiver), batch.max(1)));
+            tokio::spawn(write_batches(
+                pool.clone(),
+                Arc::clone(&receiver),
+                batch.max(1),
+            ));
         }
         Self { queue }
     }
 
-    pub(crate) async fn publish(&self, event: NewEvent, key: Option<String>) -> StoreResult<Published> {
+    pub(crate) async fn publish(
+        &self,
+        event: NewEvent,
+        key: Option<String>,
+    ) -> StoreResult<Published> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Request { event, key, reply })
@@ -81,7 +89,10 @@ async fn write_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Request>
 /// Waits for a request, then takes whatever else is already queued. The lock
 /// is released before the batch is written, so another writer can gather the
 /// next batch meanwhile.
-async fn next_batch(receiver: &Mutex<mpsc::Receiver<Request>>, batch: usize) -> Option<Vec<Request>> {
+async fn next_batch(
+    receiver: &Mutex<mpsc::Receiver<Request>>,
+    batch: usize,
+) -> Option<Vec<Request>> {
     let mut receiver = receiver.lock().await;
     let first = receiver.recv().await?;
     let mut bytes = first.event.payload.len();
@@ -99,7 +110,10 @@ async fn next_batch(receiver: &Mutex<mpsc::Receiver<Request>>, batch: usize) -> 
 }
 
 async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
-    let (inputs, replies): (Vec<_>, Vec<_>) = requests.into_iter().map(|r| ((r.event, r.key), r.reply)).unzip();
+    let (inputs, replies): (Vec<_>, Vec<_>) = requests
+        .into_iter()
+        .map(|r| ((r.event, r.key), r.reply))
+        .unzip();
     match commit_retrying_deadlocks(pool, &inputs).await {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
@@ -110,12 +124,14 @@ async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
         Err(err) if err.is_statement_error() && inputs.len() > 1 => {
             tracing::warn!(error = %err, events = inputs.len(), "publish batch refused; committing its events one by one");
             for (input, reply) in inputs.into_iter().zip(replies) {
-                let answer = commit_retrying_deadlocks(pool, std::slice::from_ref(&input)).await.and_then(|answers| {
-                    answers
-                        .into_iter()
-                        .next()
-                        .ok_or(PgError::Corrupt("a batch of one gave no answer".to_owned()))
-                });
+                let answer = commit_retrying_deadlocks(pool, std::slice::from_ref(&input))
+                    .await
+                    .and_then(|answers| {
+                        answers
+                            .into_iter()
+                            .next()
+                            .ok_or(PgError::Corrupt("a batch of one gave no answer".to_owned()))
+                    });
                 let _ = reply.send(answer.map_err(StoreError::from));
             }
         }
@@ -144,7 +160,10 @@ struct Target {
 /// Batches touching the same idempotency keys and webhooks can, rarely, form
 /// a lock cycle with each other or a webhook change; the server aborts one,
 /// which then simply runs again.
-async fn commit_retrying_deadlocks(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Published>> {
+async fn commit_retrying_deadlocks(
+    pool: &PgPool,
+    inputs: &[(NewEvent, Option<String>)],
+) -> PgResult<Vec<Published>> {
     let mut tries = 1;
     loop {
         match commit(pool, inputs).await {
@@ -170,7 +189,10 @@ pub(crate) async fn store_batch(
     inputs: &[(NewEvent, Option<String>)],
 ) -> PgResult<Vec<Published>> {
     let targets = lock_targets(&mut *tx, inputs).await?;
-    let fan_out: Vec<Vec<WebhookId>> = inputs.iter().map(|(event, _)| matching(&targets, event)).collect();
+    let fan_out: Vec<Vec<WebhookId>> = inputs
+        .iter()
+        .map(|(event, _)| matching(&targets, event))
+        .collect();
     let mut answers: Vec<Published> = inputs
         .iter()
         .zip(&fan_out)
@@ -196,7 +218,10 @@ pub(crate) async fn store_batch(
 
 /// Reads, and share-locks, the enabled webhooks that could receive an event of
 /// the batch: the global ones and those of the batch's projects.
-async fn lock_targets(conn: &mut PgConnection, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Target>> {
+async fn lock_targets(
+    conn: &mut PgConnection,
+    inputs: &[(NewEvent, Option<String>)],
+) -> PgResult<Vec<Target>> {
     let projects: Vec<&str> = inputs
         .iter()
         .filter_map(|(event, _)| event.project.as_deref())
@@ -267,7 +292,10 @@ async fn claim_keys(
     let mut leaders: Vec<(&str, usize)> = first_with_key.into_iter().collect();
     leaders.sort_unstable();
     let keys: Vec<&str> = leaders.iter().map(|(key, _)| *key).collect();
-    let event_ids: Vec<Uuid> = leaders.iter().map(|(_, i)| answers[*i].event_id.0).collect();
+    let event_ids: Vec<Uuid> = leaders
+        .iter()
+        .map(|(_, i)| answers[*i].event_id.0)
+        .collect();
     let counts: Vec<i32> = leaders
         .iter()
         .map(|(_, i)| i32::try_from(answers[*i].deliveries).unwrap_or(i32::MAX))
@@ -285,7 +313,11 @@ async fn claim_keys(
     .await?
     .into_iter()
     .collect();
-    let seen: Vec<&str> = keys.iter().copied().filter(|k| !inserted.contains(*k)).collect();
+    let seen: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !inserted.contains(*k))
+        .collect();
     if seen.is_empty() {
         return Ok(fresh);
     }
@@ -315,7 +347,11 @@ async fn claim_keys(
     Ok(fresh)
 }
 
-pub(crate) async fn insert_events(conn: &mut PgConnection, inputs: &[(NewEvent, Option<String>)], fresh: &[bool]) -> PgResult<()> {
+pub(crate) async fn insert_events(
+    conn: &mut PgConnection,
+    inputs: &[(NewEvent, Option<String>)],
+    fresh: &[bool],
+) -> PgResult<()> {
     let events: Vec<&NewEvent> = inputs
         .iter()
         .zip(fresh)
@@ -329,7 +365,10 @@ pub(crate) async fn insert_events(conn: &mut PgConnection, inputs: &[(NewEvent, 
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let projects: Vec<Option<&str>> = events.iter().map(|e| e.project.as_deref()).collect();
     let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
-    let properties: Vec<String> = events.iter().map(|e| rows::properties_json(&e.properties)).collect();
+    let properties: Vec<String> = events
+        .iter()
+        .map(|e| rows::properties_json(&e.properties))
+        .collect();
     sqlx::query(
         "INSERT INTO events (id, event_type, project, payload, properties, created_at) \
          SELECT id, event_type, project, payload, properties, herald_now_ms() \

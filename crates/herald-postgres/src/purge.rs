@@ -77,7 +77,9 @@ pub(crate) async fn purge(pool: &PgPool, policy: PurgePolicy) -> PgResult<PurgeR
             .await?;
         report.events += gone.len() as u64;
         match gone.first() {
-            Some(last) if (gone.len() as i64) >= batch => after = (last.try_get("created_at")?, last.try_get("id")?),
+            Some(last) if (gone.len() as i64) >= batch => {
+                after = (last.try_get("created_at")?, last.try_get("id")?)
+            }
             _ => break,
         }
     }

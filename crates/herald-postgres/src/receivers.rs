@@ -16,10 +16,10 @@ use herald_core::id::EventId;
 use herald_core::time::Timestamp;
 use herald_store::receivers::head_prefix;
 use herald_store::{
-    ChangesetLookup, Ingest, IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest, ReceiverId, ReceiverPatch,
-    ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId,
-    ReceiverRequestPage, ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoreError,
-    StoreResult, StoredChangeset,
+    ChangesetLookup, Ingest, IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest, ReceiverId,
+    ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord, ReceiverRequestDetail,
+    ReceiverRequestId, ReceiverRequestPage, ReceiverRequestQuery, ReceiverRequestSummary,
+    ReceiverStore, RequestOutcome, StoreError, StoreResult, StoredChangeset,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -58,7 +58,9 @@ fn receiver(row: &PgRow) -> PgResult<ReceiverRecord> {
         urn: row.try_get("urn")?,
         credentials_sealed: row.try_get("credentials_sealed")?,
         previous_credentials_sealed: row.try_get("previous_credentials_sealed")?,
-        previous_valid_until: row.try_get::<Option<i64>, _>("previous_valid_until")?.map(Timestamp),
+        previous_valid_until: row
+            .try_get::<Option<i64>, _>("previous_valid_until")?
+            .map(Timestamp),
         github_legacy_sha1: row.try_get("github_legacy_sha1")?,
         gitlab_standard_webhooks: row.try_get("gitlab_standard_webhooks")?,
         created_at: Timestamp(row.try_get("created_at")?),
@@ -118,10 +120,14 @@ async fn create_receiver(pool: &PgPool, new: NewReceiver) -> PgResult<ReceiverRe
 }
 
 async fn get_receiver(pool: &PgPool, id: ReceiverId) -> PgResult<Option<ReceiverRecord>> {
-    let row = sqlx::query(concat!("SELECT ", receiver_columns!(), " FROM receivers WHERE id = $1"))
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        receiver_columns!(),
+        " FROM receivers WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(receiver).transpose()
 }
 
@@ -138,7 +144,11 @@ async fn list_receivers(pool: &PgPool) -> PgResult<Vec<ReceiverRecord>> {
 
 /// One statement: each field is set when its flag says the patch has it, so
 /// concurrent patches of different fields never undo each other.
-async fn update_receiver(pool: &PgPool, id: ReceiverId, patch: ReceiverPatch) -> PgResult<Option<ReceiverRecord>> {
+async fn update_receiver(
+    pool: &PgPool,
+    id: ReceiverId,
+    patch: ReceiverPatch,
+) -> PgResult<Option<ReceiverRecord>> {
     let new_credentials = patch.credentials_sealed.is_some();
     let row = sqlx::query(concat!(
         "UPDATE receivers SET \
@@ -235,7 +245,11 @@ async fn insert_request(
 
 /// Remembers the delivery id; false when it was remembered already. A
 /// concurrent insert of the same id waits for the other transaction's end.
-async fn first_sighting(conn: &mut PgConnection, receiver: ReceiverId, delivery_id: &str) -> PgResult<bool> {
+async fn first_sighting(
+    conn: &mut PgConnection,
+    receiver: ReceiverId,
+    delivery_id: &str,
+) -> PgResult<bool> {
     let done = sqlx::query(
         "INSERT INTO receiver_delivery_ids (receiver_id, delivery_id, created_at) VALUES ($1, $2, herald_now_ms()) \
          ON CONFLICT DO NOTHING",
@@ -268,7 +282,8 @@ async fn ingest(pool: &PgPool, work: Ingest) -> StoreResult<IngestOutcome> {
     if let Some(work) = changesets {
         lock_repository(&mut tx, &work.lookup).await?;
         let found = find_changesets(&mut tx, &work.lookup, true).await?;
-        let plan = (work.apply)(found).map_err(|e| StoreError::Backend(format!("the changeset update failed: {e}")))?;
+        let plan = (work.apply)(found)
+            .map_err(|e| StoreError::Backend(format!("the changeset update failed: {e}")))?;
         for record in &plan.writes {
             write_changeset(&mut tx, record).await?;
         }
@@ -286,21 +301,33 @@ async fn ingest(pool: &PgPool, work: Ingest) -> StoreResult<IngestOutcome> {
 
 /// Publishes inside the ingest's transaction; the event ids in order and the
 /// deliveries created.
-async fn publish_all(conn: &mut PgConnection, events: Vec<NewEvent>) -> PgResult<(Vec<EventId>, u32)> {
+async fn publish_all(
+    conn: &mut PgConnection,
+    events: Vec<NewEvent>,
+) -> PgResult<(Vec<EventId>, u32)> {
     if events.is_empty() {
         return Ok((Vec::new(), 0));
     }
     let inputs: Vec<(NewEvent, Option<String>)> = events.into_iter().map(|e| (e, None)).collect();
     let answers = publish::store_batch(conn, &inputs).await?;
-    let deliveries = answers.iter().fold(0u32, |sum, a| sum.saturating_add(a.deliveries));
-    Ok((answers.into_iter().map(|a| a.event_id).collect(), deliveries))
+    let deliveries = answers
+        .iter()
+        .fold(0u32, |sum, a| sum.saturating_add(a.deliveries));
+    Ok((
+        answers.into_iter().map(|a| a.event_id).collect(),
+        deliveries,
+    ))
 }
 
 /// Serializes changeset work on one repository of one code host until the
 /// transaction ends. Row locks alone could not: a record not yet written has
 /// no row to lock, and two first sightings would both insert.
 async fn lock_repository(conn: &mut PgConnection, lookup: &ChangesetLookup) -> PgResult<()> {
-    let key = format!("herald changesets\n{}\n{}", lookup.urn(), lookup.repository());
+    let key = format!(
+        "herald changesets\n{}\n{}",
+        lookup.urn(),
+        lookup.repository()
+    );
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(text_without_nul(&key).into_owned())
         .execute(&mut *conn)
@@ -308,7 +335,10 @@ async fn lock_repository(conn: &mut PgConnection, lookup: &ChangesetLookup) -> P
     Ok(())
 }
 
-async fn list_requests(pool: &PgPool, query: ReceiverRequestQuery) -> PgResult<ReceiverRequestPage> {
+async fn list_requests(
+    pool: &PgPool,
+    query: ReceiverRequestQuery,
+) -> PgResult<ReceiverRequestPage> {
     let limit = query.limit.max(1);
     // One row more than asked tells whether another page follows.
     let rows = sqlx::query(concat!(
@@ -321,10 +351,15 @@ async fn list_requests(pool: &PgPool, query: ReceiverRequestQuery) -> PgResult<R
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await?;
-    let mut items: Vec<ReceiverRequestSummary> = rows.iter().map(summary).collect::<PgResult<_>>()?;
+    let mut items: Vec<ReceiverRequestSummary> =
+        rows.iter().map(summary).collect::<PgResult<_>>()?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(|r| r.id) } else { None };
+    let next_cursor = if more {
+        items.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok(ReceiverRequestPage { items, next_cursor })
 }
 
@@ -348,7 +383,8 @@ async fn get_request(
     let headers: String = row.try_get("headers")?;
     Ok(Some(ReceiverRequestDetail {
         summary: summary(&row)?,
-        headers: serde_json::from_str(&headers).map_err(|e| PgError::Corrupt(format!("request headers: {e}")))?,
+        headers: serde_json::from_str(&headers)
+            .map_err(|e| PgError::Corrupt(format!("request headers: {e}")))?,
         body: row.try_get("body")?,
         body_truncated: row.try_get("body_truncated")?,
     }))
@@ -459,11 +495,12 @@ const PURGE_DELIVERY_IDS: &str = "DELETE FROM receiver_delivery_ids WHERE (recei
 /// short. The cutoffs come from the database's clock, once per purge.
 async fn purge(pool: &PgPool, policy: ReceiverPurgePolicy) -> PgResult<ReceiverPurgeReport> {
     let batch = i64::from(policy.batch.max(1));
-    let cutoffs = sqlx::query("SELECT herald_now_ms() - $1 AS requests, herald_now_ms() - $2 AS ids")
-        .bind(millis(policy.retention))
-        .bind(millis(policy.dedupe_ttl))
-        .fetch_one(pool)
-        .await?;
+    let cutoffs =
+        sqlx::query("SELECT herald_now_ms() - $1 AS requests, herald_now_ms() - $2 AS ids")
+            .bind(millis(policy.retention))
+            .bind(millis(policy.dedupe_ttl))
+            .fetch_one(pool)
+            .await?;
     let mut report = ReceiverPurgeReport::default();
     for (statement, cutoff, count) in [
         (
@@ -507,7 +544,11 @@ impl ReceiverStore for PgStore {
         Ok(list_receivers(&self.pool).await?)
     }
 
-    async fn update_receiver(&self, id: ReceiverId, patch: ReceiverPatch) -> StoreResult<Option<ReceiverRecord>> {
+    async fn update_receiver(
+        &self,
+        id: ReceiverId,
+        patch: ReceiverPatch,
+    ) -> StoreResult<Option<ReceiverRecord>> {
         Ok(update_receiver(&self.pool, id, patch).await?)
     }
 
@@ -528,7 +569,10 @@ impl ReceiverStore for PgStore {
         ingest(&self.pool, work).await
     }
 
-    async fn record_request(&self, request: NewReceiverRequest) -> StoreResult<ReceiverRequestSummary> {
+    async fn record_request(
+        &self,
+        request: NewReceiverRequest,
+    ) -> StoreResult<ReceiverRequestSummary> {
         let mut conn = self.pool.acquire().await.map_err(PgError::from)?;
         Ok(insert_request(&mut conn, &request, request.outcome, &[]).await?)
     }
@@ -550,7 +594,10 @@ impl ReceiverStore for PgStore {
         Ok(find_changesets(&mut conn, &lookup, false).await?)
     }
 
-    async fn purge_receivers(&self, policy: ReceiverPurgePolicy) -> StoreResult<ReceiverPurgeReport> {
+    async fn purge_receivers(
+        &self,
+        policy: ReceiverPurgePolicy,
+    ) -> StoreResult<ReceiverPurgeReport> {
         Ok(purge(&self.pool, policy).await?)
     }
 }

@@ -95,7 +95,9 @@ async fn next_batch(receiver: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Req
 }
 
 async fn record_alone(pool: &PgPool, request: Request) {
-    let answer = work::record_attempt(pool, request.outcome).await.map_err(StoreError::from);
+    let answer = work::record_attempt(pool, request.outcome)
+        .await
+        .map_err(StoreError::from);
     // A caller that gave up still has its attempt recorded; nobody to tell.
     let _ = request.reply.send(answer);
 }
@@ -105,7 +107,10 @@ async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
     match commit_retrying_deadlocks(pool, &outcomes).await {
         Ok(moved) => {
             for request in requests {
-                let key = (request.outcome.attempt.delivery_id.0, request.outcome.lease.0);
+                let key = (
+                    request.outcome.attempt.delivery_id.0,
+                    request.outcome.lease.0,
+                );
                 let _ = request.reply.send(Ok(moved.contains(&key)));
             }
         }
@@ -130,7 +135,10 @@ async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
     }
 }
 
-async fn commit_retrying_deadlocks(pool: &PgPool, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<(Uuid, i64)>> {
+async fn commit_retrying_deadlocks(
+    pool: &PgPool,
+    outcomes: &[&AttemptOutcome],
+) -> PgResult<HashSet<(Uuid, i64)>> {
     let mut tries = 1;
     loop {
         match commit(pool, outcomes).await {
@@ -164,13 +172,17 @@ async fn commit(pool: &PgPool, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet
 }
 
 /// Locks the batch's deliveries in id order; returns the ones that exist.
-async fn lock_deliveries(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<Uuid>> {
+async fn lock_deliveries(
+    tx: &mut PgConnection,
+    outcomes: &[&AttemptOutcome],
+) -> PgResult<HashSet<Uuid>> {
     let ids: Vec<Uuid> = outcomes.iter().map(|o| o.attempt.delivery_id.0).collect();
-    let found: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM deliveries WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    let found: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
     Ok(found.into_iter().collect())
 }
 
@@ -198,8 +210,18 @@ async fn insert_attempts(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) ->
         request_headers.push(rows::to_json(&attempt.request_headers));
         statuses.push(attempt.response_status.map(i32::from));
         response_headers.push(rows::to_json(&attempt.response_headers));
-        bodies.push(attempt.response_body.as_ref().map(|b| b.as_bytes().to_vec()));
-        errors.push(attempt.error.as_deref().map(|e| text_without_nul(e).into_owned()));
+        bodies.push(
+            attempt
+                .response_body
+                .as_ref()
+                .map(|b| b.as_bytes().to_vec()),
+        );
+        errors.push(
+            attempt
+                .error
+                .as_deref()
+                .map(|e| text_without_nul(e).into_owned()),
+        );
     }
     sqlx::query(
         "INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, request_url, request_headers, \
@@ -241,7 +263,10 @@ const MOVE_ON: &str = "UPDATE deliveries d SET \
      WHERE d.id = u.id AND d.lease_token = u.token \
      RETURNING d.id, u.token";
 
-async fn move_on(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<(Uuid, i64)>> {
+async fn move_on(
+    tx: &mut PgConnection,
+    outcomes: &[&AttemptOutcome],
+) -> PgResult<HashSet<(Uuid, i64)>> {
     let count = outcomes.len();
     let mut ids = Vec::with_capacity(count);
     let mut tokens = Vec::with_capacity(count);
@@ -260,7 +285,13 @@ async fn move_on(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) -> PgResul
         statuses.push(status);
         delays.push(delay);
         codes.push(outcome.attempt.response_status.map(i32::from));
-        errors.push(outcome.attempt.error.as_deref().map(|e| text_without_nul(e).into_owned()));
+        errors.push(
+            outcome
+                .attempt
+                .error
+                .as_deref()
+                .map(|e| text_without_nul(e).into_owned()),
+        );
     }
     let rows = sqlx::query(MOVE_ON)
         .bind(&ids)

@@ -66,7 +66,9 @@ pub(crate) fn webhook(row: &PgRow) -> PgResult<WebhookRecord> {
 pub(crate) fn parse_patterns(stored: &[String]) -> PgResult<Vec<EventTypePattern>> {
     stored
         .iter()
-        .map(|p| EventTypePattern::parse("event_types", p).map_err(|e| PgError::Corrupt(e.to_string())))
+        .map(|p| {
+            EventTypePattern::parse("event_types", p).map_err(|e| PgError::Corrupt(e.to_string()))
+        })
         .collect()
 }
 
@@ -96,7 +98,9 @@ pub(crate) fn delivery(row: &PgRow) -> PgResult<DeliveryRecord> {
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| PgError::Corrupt(format!("unknown delivery status {status:?}")))?,
         attempts: unsigned(row.try_get("attempts")?, "attempts")?,
-        next_attempt_at: row.try_get::<Option<i64>, _>("next_attempt_at")?.map(Timestamp),
+        next_attempt_at: row
+            .try_get::<Option<i64>, _>("next_attempt_at")?
+            .map(Timestamp),
         last_status_code: row
             .try_get::<Option<i32>, _>("last_status_code")?
             .map(status_code)
@@ -126,7 +130,8 @@ pub(crate) fn attempt(row: &PgRow) -> PgResult<AttemptRecord> {
         response_headers: parse_json(&response_headers, "response headers")?,
         response_body: body
             .map(|bytes| {
-                String::from_utf8(bytes).map_err(|_| PgError::Corrupt("response body is not UTF-8".to_owned()))
+                String::from_utf8(bytes)
+                    .map_err(|_| PgError::Corrupt("response body is not UTF-8".to_owned()))
             })
             .transpose()?,
         error: row.try_get("error")?,

@@ -94,7 +94,9 @@ pub struct DoctorReport {
 /// Checks a schema name so it can be quoted into DDL safely.
 pub(crate) fn validate_schema_name(name: &str) -> PgResult<()> {
     let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if first_ok && rest_ok && name.len() <= 63 {
         Ok(())
@@ -112,14 +114,17 @@ pub(crate) async fn migrate(pool: &PgPool, schema: Option<&str>) -> PgResult<()>
         .await?;
     if let Some(schema) = schema {
         validate_schema_name(schema)?;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+        )))
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::raw_sql(MIGRATIONS_TABLE).execute(&mut *tx).await?;
-    let applied: i32 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM herald_schema_migrations")
-        .fetch_one(&mut *tx)
-        .await?;
+    let applied: i32 =
+        sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM herald_schema_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
     if applied > SCHEMA_VERSION {
         return Err(PgError::SchemaTooNew {
             found: applied,
@@ -139,7 +144,10 @@ async fn apply(tx: &mut sqlx::PgTransaction<'_>, migration: &Migration) -> PgRes
         name: migration.name,
         source,
     };
-    sqlx::raw_sql(migration.sql).execute(&mut **tx).await.map_err(failed)?;
+    sqlx::raw_sql(migration.sql)
+        .execute(&mut **tx)
+        .await
+        .map_err(failed)?;
     sqlx::query("INSERT INTO herald_schema_migrations (version, name) VALUES ($1, $2)")
         .bind(migration.version)
         .bind(migration.name)
@@ -150,9 +158,10 @@ async fn apply(tx: &mut sqlx::PgTransaction<'_>, migration: &Migration) -> PgRes
 }
 
 pub(crate) async fn status(pool: &PgPool) -> PgResult<SchemaStatus> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('herald_schema_migrations') IS NOT NULL")
-        .fetch_one(pool)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('herald_schema_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
     let applied = if exists {
         sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM herald_schema_migrations")
             .fetch_one(pool)

@@ -38,9 +38,17 @@ impl From<WebhookError> for StoreError {
     }
 }
 
-const SELECT_ONE: &str = concat!("SELECT ", webhook_columns!(), " FROM webhooks w WHERE w.id = $1");
+const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    webhook_columns!(),
+    " FROM webhooks w WHERE w.id = $1"
+);
 
-pub(crate) async fn create(pool: &PgPool, new: NewWebhook, max_per_scope: u32) -> Result<WebhookRecord, WebhookError> {
+pub(crate) async fn create(
+    pool: &PgPool,
+    new: NewWebhook,
+    max_per_scope: u32,
+) -> Result<WebhookRecord, WebhookError> {
     let mut tx = pool.begin().await?;
     ensure_room(&mut tx, new.project.as_deref(), max_per_scope).await?;
     let row = sqlx::query(concat!(
@@ -66,7 +74,11 @@ pub(crate) async fn create(pool: &PgPool, new: NewWebhook, max_per_scope: u32) -
 
 /// Fails with `ScopeFull` unless the scope has room for one more webhook, and
 /// holds the scope's lock until the transaction ends.
-async fn ensure_room(conn: &mut PgConnection, project: Option<&str>, max_per_scope: u32) -> Result<(), WebhookError> {
+async fn ensure_room(
+    conn: &mut PgConnection,
+    project: Option<&str>,
+    max_per_scope: u32,
+) -> Result<(), WebhookError> {
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtext('herald.scope'), \
          hashtext(current_schema() || ':' || coalesce('p:' || $1, 'global')))",
@@ -90,7 +102,10 @@ async fn ensure_room(conn: &mut PgConnection, project: Option<&str>, max_per_sco
 }
 
 pub(crate) async fn get(pool: &PgPool, id: WebhookId) -> PgResult<Option<WebhookRecord>> {
-    let row = sqlx::query(SELECT_ONE).bind(id.0).fetch_optional(pool).await?;
+    let row = sqlx::query(SELECT_ONE)
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(rows::webhook).transpose()
 }
 
@@ -199,7 +214,11 @@ pub(crate) async fn disable(pool: &PgPool, id: WebhookId, reason: &str) -> PgRes
 }
 
 /// Disables a webhook with a reason inside the caller's transaction.
-pub(crate) async fn disable_in(conn: &mut PgConnection, id: WebhookId, reason: &str) -> PgResult<()> {
+pub(crate) async fn disable_in(
+    conn: &mut PgConnection,
+    id: WebhookId,
+    reason: &str,
+) -> PgResult<()> {
     sqlx::query(
         "UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = herald_now_ms() WHERE id = $1",
     )

@@ -69,12 +69,23 @@ const CLAIM_SKIPPING: &str = claim!(
      LIMIT $1"
 );
 
-pub(crate) async fn claim_due(pool: &PgPool, request: ClaimRequest) -> PgResult<Vec<ClaimedDelivery>> {
+pub(crate) async fn claim_due(
+    pool: &PgPool,
+    request: ClaimRequest,
+) -> PgResult<Vec<ClaimedDelivery>> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
-    let skip: Vec<Uuid> = request.skip_webhooks.iter().map(WebhookId::as_uuid).collect();
-    let statement = if skip.is_empty() { CLAIM } else { CLAIM_SKIPPING };
+    let skip: Vec<Uuid> = request
+        .skip_webhooks
+        .iter()
+        .map(WebhookId::as_uuid)
+        .collect();
+    let statement = if skip.is_empty() {
+        CLAIM
+    } else {
+        CLAIM_SKIPPING
+    };
     let found = sqlx::query(statement)
         .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
         .bind(&skip)
@@ -87,7 +98,9 @@ pub(crate) async fn claim_due(pool: &PgPool, request: ClaimRequest) -> PgResult<
 fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
     let attempts: i32 = row.try_get("d_attempts")?;
     let failures: i32 = row.try_get("d_failures_in_schedule")?;
-    let counter = |value: i32| u32::try_from(value).map_err(|_| PgError::Corrupt(format!("negative counter {value}")));
+    let counter = |value: i32| {
+        u32::try_from(value).map_err(|_| PgError::Corrupt(format!("negative counter {value}")))
+    };
     Ok(ClaimedDelivery {
         delivery_id: DeliveryId(row.try_get("d_id")?),
         lease: LeaseToken(row.try_get("d_lease_token")?),
@@ -123,10 +136,11 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
     }
     // Locking the delivery first keeps a concurrent delete (of its webhook) from
     // slipping in between; one already deleted leaves no log to append to.
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM deliveries WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(attempt.delivery_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM deliveries WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(attempt.delivery_id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
     if exists.is_none() {
         return Ok(false);
     }
@@ -183,8 +197,9 @@ async fn lock_webhook_of(conn: &mut PgConnection, delivery: DeliveryId) -> PgRes
 }
 
 pub(crate) async fn next_due_at(pool: &PgPool) -> PgResult<Option<Timestamp>> {
-    let due: Option<i64> = sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
-        .fetch_one(pool)
-        .await?;
+    let due: Option<i64> =
+        sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+            .fetch_one(pool)
+            .await?;
     Ok(due.map(Timestamp))
 }

@@ -147,7 +147,9 @@ impl ApiError {
         Self::new(
             StatusCode::CONFLICT,
             "webhook_disabled",
-            format!("webhook {id} is disabled; enable it (PATCH {{\"enabled\": true}}) before redelivering"),
+            format!(
+                "webhook {id} is disabled; enable it (PATCH {{\"enabled\": true}}) before redelivering"
+            ),
         )
     }
 
@@ -292,7 +294,8 @@ impl From<CipherError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // A code host refused by a receiver is not asked for a bearer token.
-        let wants_bearer = self.status == StatusCode::UNAUTHORIZED && self.body.code == "unauthorized";
+        let wants_bearer =
+            self.status == StatusCode::UNAUTHORIZED && self.body.code == "unauthorized";
         let mut response = (self.status, Json(*self.body)).into_response();
         if wants_bearer {
             // RFC 6750: a 401 names the scheme the client should use.

@@ -12,7 +12,12 @@ use crate::SqliteConfig;
 use crate::error::SqliteError;
 
 /// Every migration, in order. Never edit one that has shipped: add another.
-const MIGRATIONS: &[&str] = &[INITIAL, crate::receivers::MIGRATION, crate::monitors::MIGRATION, crate::event_types::MIGRATION];
+const MIGRATIONS: &[&str] = &[
+    INITIAL,
+    crate::receivers::MIGRATION,
+    crate::monitors::MIGRATION,
+    crate::event_types::MIGRATION,
+];
 
 const INITIAL: &str = r#"
 CREATE TABLE webhooks (

@@ -116,7 +116,8 @@ fn select_due_skipping(
          ORDER BY next_attempt_at LIMIT ?3"
     ))?;
     let mut due = Vec::new();
-    let start = usize::try_from(now.millis().unsigned_abs()).unwrap_or(0) % webhook_ids.len().max(1);
+    let start =
+        usize::try_from(now.millis().unsigned_abs()).unwrap_or(0) % webhook_ids.len().max(1);
     let rotated = webhook_ids[start..].iter().chain(&webhook_ids[..start]);
     for id in rotated.filter(|id| !request.skip_webhooks.contains(id)) {
         let room = request.limit.saturating_sub(due.len());

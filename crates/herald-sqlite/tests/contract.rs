@@ -29,7 +29,8 @@ herald_store::store_contract_tests!(fresh_store());
 /// The same database, seen as its custom event types.
 async fn fresh_event_type_store() -> (Arc<dyn herald_store::EventTypeStore>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn herald_store::EventTypeStore> = Arc::new(open(&dir.path().join("herald.db")));
+    let store: Arc<dyn herald_store::EventTypeStore> =
+        Arc::new(open(&dir.path().join("herald.db")));
     (store, dir)
 }
 

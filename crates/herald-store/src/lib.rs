@@ -51,22 +51,23 @@ pub use monitors::{
     ActionChange, ActionKind, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId,
     MonitorPatch, MonitorRecord, MonitorRunId, MonitorRunRecord, MonitorState, MonitorStore,
     MonitorWrite, NewAction, NewMonitor, NewMonitorRun, NewRepository, RUNS_KEPT_PER_MONITOR,
-    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, SearchRecord,
-    SearchRecorded, monitor_project,
+    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, SearchRecord, SearchRecorded,
+    monitor_project,
 };
 pub use receivers::{
-    ChangesetFn, ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, IngestOutcome,
-    NewReceiver, NewReceiverRequest, ReceiverId, ReceiverPatch, ReceiverPurgePolicy,
-    ReceiverPurgeReport, ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId,
-    ReceiverRequestPage, ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore,
-    RequestOutcome, StoredChangeset,
+    ChangesetFn, ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, IngestOutcome, NewReceiver,
+    NewReceiverRequest, ReceiverId, ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport,
+    ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage,
+    ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoredChangeset,
 };
 
 /// Errors a store returns. Callers map `ScopeFull` to a 4xx answer; the others
 /// are internal failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{scope} already has {limit} webhooks, the most allowed; delete one or raise the limit")]
+    #[error(
+        "{scope} already has {limit} webhooks, the most allowed; delete one or raise the limit"
+    )]
     ScopeFull { scope: String, limit: u32 },
     #[error("the store is shutting down")]
     Closed,
@@ -82,14 +83,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a webhook unless its scope (its project, or global) already holds
     /// `max_per_scope` webhooks.
-    async fn create_webhook(&self, new: NewWebhook, max_per_scope: u32) -> StoreResult<WebhookRecord>;
+    async fn create_webhook(
+        &self,
+        new: NewWebhook,
+        max_per_scope: u32,
+    ) -> StoreResult<WebhookRecord>;
     async fn get_webhook(&self, id: WebhookId) -> StoreResult<Option<WebhookRecord>>;
     /// All webhooks, oldest first.
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>>;
     /// Applies the fields that are `Some`. Moving a webhook to another scope obeys
     /// `max_per_scope`. Enabling clears `disabled_reason`; disabling fails the
     /// webhook's pending deliveries with the error "webhook disabled".
-    async fn update_webhook(&self, id: WebhookId, patch: WebhookPatch, max_per_scope: u32) -> StoreResult<Option<WebhookRecord>>;
+    async fn update_webhook(
+        &self,
+        id: WebhookId,
+        patch: WebhookPatch,
+        max_per_scope: u32,
+    ) -> StoreResult<Option<WebhookRecord>>;
     /// Deletes a webhook with its deliveries and their attempts.
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<bool>;
     /// Disables a webhook and records why (a 410 Gone, a policy); fails its pending
@@ -102,7 +112,11 @@ pub trait Store: Send + Sync + 'static {
     /// webhook whose patterns match its type and whose scope is global or the
     /// event's project. With an idempotency key seen before (within its TTL), stores
     /// nothing and returns the first answer with `replayed: true`.
-    async fn publish(&self, event: NewEvent, idempotency_key: Option<String>) -> StoreResult<Published>;
+    async fn publish(
+        &self,
+        event: NewEvent,
+        idempotency_key: Option<String>,
+    ) -> StoreResult<Published>;
 
     // ---- delivery work ----
 

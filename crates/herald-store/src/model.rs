@@ -188,7 +188,9 @@ pub enum NextStep {
     /// Give up: the schedule is exhausted or the target is refused. Stays redeliverable.
     Failed,
     /// Give up and disable the webhook with this reason (a 410 Gone).
-    FailedAndDisableWebhook { reason: String },
+    FailedAndDisableWebhook {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -240,4 +242,3 @@ pub fn scope_label(project: Option<&str>) -> String {
         None => "the global scope".to_owned(),
     }
 }
-

@@ -29,12 +29,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::id::{EventId, WebhookId};
-use herald_core::time::Timestamp;
 pub use herald_core::id::{MonitorId, MonitorRunId, RepositoryId};
+use herald_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::{NewEvent, NewWebhook, Published, StoreResult, WebhookPatch};
-
 
 /// The scope (project key) of a monitor's own webhooks and of the events it
 /// publishes.

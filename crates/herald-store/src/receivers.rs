@@ -18,12 +18,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::id::EventId;
-use herald_core::time::Timestamp;
 pub use herald_core::id::{ReceiverId, ReceiverRequestId};
+use herald_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::{NewEvent, StoreResult};
-
 
 /// A receiver as stored. Credentials are sealed by the caller (a shared secret,
 /// or a basic-auth pair); the store never sees them in clear.

@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::args::{
-    CreateReceiver, ReceiverCommand, RotateReceiverSecret, UpdateReceiver,
-    ClientArgs, CreateWebhook, DeliveryCommand, EventCommand, EventTypeCommand, ListDeliveries,
-    SendEvent, UpdateWebhook, WebhookCommand,
+    ClientArgs, CreateReceiver, CreateWebhook, DeliveryCommand, EventCommand, EventTypeCommand,
+    ListDeliveries, ReceiverCommand, RotateReceiverSecret, SendEvent, UpdateReceiver,
+    UpdateWebhook, WebhookCommand,
 };
 use crate::client::{Answer, Client, JsonBody};
 use crate::output::{cell, fields, indent, scope, table};
@@ -68,7 +68,11 @@ pub(crate) struct Mode {
 
 impl Mode {
     /// Prints the server's JSON as it came, or `human` of the parsed answer.
-    pub(crate) fn print(self, answer: &Answer, human: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+    pub(crate) fn print(
+        self,
+        answer: &Answer,
+        human: impl FnOnce(&Value) -> String,
+    ) -> anyhow::Result<()> {
         let text = if self.json {
             answer.body.trim_end().to_owned()
         } else {
@@ -779,7 +783,9 @@ fn request_table(answer: &Value) -> String {
         "no requests".to_owned()
     } else {
         table(
-            &["ID", "RECEIVED", "STATUS", "OUTCOME", "EVENT", "EVENTS", "MESSAGE"],
+            &[
+                "ID", "RECEIVED", "STATUS", "OUTCOME", "EVENT", "EVENTS", "MESSAGE",
+            ],
             &rows,
         )
     };

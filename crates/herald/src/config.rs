@@ -829,9 +829,15 @@ mod tests {
                 ("allow_cidr = [\"10.0.0.0/33\"]", "allow_cidr"),
                 ("external_url = \"ftp://x\"", "external_url"),
                 ("admin_token = \"has space\"", "admin_token"),
-                ("[postgres]\nmax_connections = 0", "postgres.max_connections"),
+                (
+                    "[postgres]\nmax_connections = 0",
+                    "postgres.max_connections",
+                ),
                 ("[postgres]\nschema = \"my-schema\"", "postgres.schema"),
-                ("[postgres]\nacquire_timeout = \"0s\"", "postgres.acquire_timeout"),
+                (
+                    "[postgres]\nacquire_timeout = \"0s\"",
+                    "postgres.acquire_timeout",
+                ),
             ];
             for (toml, key) in cases {
                 let err = load_in(jail, Some(toml), ServeArgs::default())
@@ -857,20 +863,28 @@ mod tests {
             let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
             assert_eq!(
                 s.database_url,
-                Some(DatabaseUrl("postgres://herald:pw@db.internal/herald".into()))
+                Some(DatabaseUrl(
+                    "postgres://herald:pw@db.internal/herald".into()
+                ))
             );
             assert_eq!(s.secret_key_file, PathBuf::from("/run/secrets/herald.key"));
             assert_eq!(s.postgres.max_connections, 8);
             assert_eq!(s.postgres.acquire_timeout, Duration::from_secs(10));
             assert_eq!(s.postgres.schema.as_deref(), Some("herald_a"));
-            assert!(!format!("{s:?}").contains("pw@"), "the password leaked into Debug");
+            assert!(
+                !format!("{s:?}").contains("pw@"),
+                "the password leaked into Debug"
+            );
 
             jail.set_env("HERALD_DATABASE_URL", "postgres://env/herald");
             jail.set_env("HERALD_POSTGRES__MAX_CONNECTIONS", "4");
             jail.set_env("HERALD_POSTGRES__ACQUIRE_TIMEOUT", "3s");
             jail.set_env("HERALD_POSTGRES__SCHEMA", "herald_b");
             let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
-            assert_eq!(s.database_url, Some(DatabaseUrl("postgres://env/herald".into())));
+            assert_eq!(
+                s.database_url,
+                Some(DatabaseUrl("postgres://env/herald".into()))
+            );
             assert_eq!(s.postgres.max_connections, 4);
             assert_eq!(s.postgres.acquire_timeout, Duration::from_secs(3));
             assert_eq!(s.postgres.schema.as_deref(), Some("herald_b"));
@@ -880,7 +894,10 @@ mod tests {
                 ..ServeArgs::default()
             };
             let s = load_in(jail, Some(toml), flags).unwrap();
-            assert_eq!(s.database_url, Some(DatabaseUrl("postgres://flag/herald".into())));
+            assert_eq!(
+                s.database_url,
+                Some(DatabaseUrl("postgres://flag/herald".into()))
+            );
             Ok(())
         });
     }
@@ -917,16 +934,23 @@ mod tests {
                 fetch_interval = "1m"
             "#;
             jail.set_env("HERALD_MONITORS__FETCH_TIMEOUT", "30s");
-            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap().monitors;
+            let s = load_in(jail, Some(toml), ServeArgs::default())
+                .unwrap()
+                .monitors;
             assert_eq!(s.fetch_interval, Duration::from_secs(60));
             assert_eq!(s.fetch_timeout, Duration::from_secs(30));
             assert_eq!(s.mirror_dir, PathBuf::from("/var/lib/herald/mirrors"));
             jail.set_env("HERALD_MONITORS__MIRROR_DIR", "/srv/mirrors");
-            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap().monitors;
+            let s = load_in(jail, Some(toml), ServeArgs::default())
+                .unwrap()
+                .monitors;
             assert_eq!(s.mirror_dir, PathBuf::from("/srv/mirrors"));
             let zero = "[monitors]\nfetch_interval = \"0s\"";
             let error = load_in(jail, Some(zero), ServeArgs::default()).unwrap_err();
-            assert!(error.to_string().contains("monitors.fetch_interval"), "{error}");
+            assert!(
+                error.to_string().contains("monitors.fetch_interval"),
+                "{error}"
+            );
             Ok(())
         });
     }

@@ -95,7 +95,11 @@ fn redacted_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(key, value)| {
-                let value = if key == "password" { "***".into() } else { value };
+                let value = if key == "password" {
+                    "***".into()
+                } else {
+                    value
+                };
                 (key.into_owned(), value.into_owned())
             })
             .collect();
@@ -115,7 +119,10 @@ pub async fn open_postgres(target: &PostgresTarget) -> anyhow::Result<PgStore> {
         .schema_version()
         .await
         .map_err(|error| in_context(target, error))?;
-    eprintln!("store: PostgreSQL {target}, schema version {}", version.applied);
+    eprintln!(
+        "store: PostgreSQL {target}, schema version {}",
+        version.applied
+    );
     Ok(store)
 }
 
@@ -329,7 +336,10 @@ mod tests {
                 "postgres://herald@127.0.0.1/test",
                 "postgres://herald@127.0.0.1/test",
             ),
-            ("postgres://[not a url:s3cret", "<the configured database_url>"),
+            (
+                "postgres://[not a url:s3cret",
+                "<the configured database_url>",
+            ),
         ];
         for (url, shown) in cases {
             assert_eq!(redacted_url(url), shown);
@@ -345,7 +355,10 @@ mod tests {
             schema: Some("herald_a".into()),
         };
         let target = PostgresTarget::new(&DatabaseUrl("postgres://u:pw@h/db".into()), &settings);
-        assert_eq!(target.to_string(), "postgres://u:***@h/db (schema herald_a)");
+        assert_eq!(
+            target.to_string(),
+            "postgres://u:***@h/db (schema herald_a)"
+        );
         assert_eq!(target.config.max_connections, 4);
     }
 }

@@ -181,7 +181,9 @@ pub async fn repositories(args: ClientArgs<RepositoryCommand>) -> anyhow::Result
             mode.print(&answer, repository_table)
         }
         RepositoryCommand::Show { id } => {
-            let answer = client.get(resource_url(&client, "repositories", &id, "")?).await?;
+            let answer = client
+                .get(resource_url(&client, "repositories", &id, "")?)
+                .await?;
             mode.print(&answer, show)
         }
         RepositoryCommand::Update(update) => {
@@ -218,7 +220,9 @@ pub async fn monitors(args: ClientArgs<MonitorCommand>) -> anyhow::Result<()> {
             mode.print(&answer, monitor_table)
         }
         MonitorCommand::Show { id } => {
-            let answer = client.get(resource_url(&client, "monitors", &id, "")?).await?;
+            let answer = client
+                .get(resource_url(&client, "monitors", &id, "")?)
+                .await?;
             mode.print(&answer, monitor_detail)
         }
         MonitorCommand::Update(update) => {
@@ -244,7 +248,8 @@ pub async fn monitors(args: ClientArgs<MonitorCommand>) -> anyhow::Result<()> {
         }
         MonitorCommand::Runs { id, limit } => {
             let mut url = resource_url(&client, "monitors", &id, "/runs")?;
-            url.query_pairs_mut().append_pair("limit", &limit.to_string());
+            url.query_pairs_mut()
+                .append_pair("limit", &limit.to_string());
             let answer = client.get(url).await?;
             mode.print(&answer, run_table)
         }
@@ -313,7 +318,10 @@ fn create_monitor_body(create: &CreateMonitor) -> JsonBody {
 
 fn update_monitor_body(update: &UpdateMonitor) -> anyhow::Result<JsonBody> {
     let mut body = Map::new();
-    for (key, value) in [("description", &update.description), ("query", &update.query)] {
+    for (key, value) in [
+        ("description", &update.description),
+        ("query", &update.query),
+    ] {
         if let Some(value) = value {
             body.insert(key.to_owned(), json!(value));
         }
@@ -322,15 +330,19 @@ fn update_monitor_body(update: &UpdateMonitor) -> anyhow::Result<JsonBody> {
         body.insert("enabled".to_owned(), json!(update.enable));
     }
     if let Some(path) = &update.actions_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let actions: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let actions: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
         if !actions.is_array() {
             bail!("{} must hold a JSON array of actions", path.display());
         }
         body.insert("actions".to_owned(), actions);
     }
     if body.is_empty() {
-        bail!("nothing to change: give --description, --query, --enable, --disable or --actions-file");
+        bail!(
+            "nothing to change: give --description, --query, --enable, --disable or --actions-file"
+        );
     }
     Ok(JsonBody(Value::Object(body).to_string()))
 }
@@ -389,7 +401,10 @@ fn monitor_detail(monitor: &Value) -> String {
         .collect();
     if !rows.is_empty() {
         text.push_str("\nactions:\n");
-        text.push_str(&table(&["ID", "TYPE", "URL", "RESULTS", "ENABLED", "SECRET"], &rows));
+        text.push_str(&table(
+            &["ID", "TYPE", "URL", "RESULTS", "ENABLED", "SECRET"],
+            &rows,
+        ));
     }
     text
 }
@@ -406,7 +421,10 @@ fn test_table(answer: &Value) -> String {
                 .collect()
         })
         .collect();
-    table(&["ACTION", "TYPE", "SUCCESS", "STATUS", "MS", "ERROR"], &rows)
+    table(
+        &["ACTION", "TYPE", "SUCCESS", "STATUS", "MS", "ERROR"],
+        &rows,
+    )
 }
 
 fn run_table(list: &Value) -> String {

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use herald_delivery::{Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor};
 use herald_monitors_service::{MonitorService, MonitorsConfig};
-use herald_server::{AppState, ReceiverJanitorConfig, ServerConfig, spawn_receiver_janitor};
 use herald_postgres::PgStore;
+use herald_server::{AppState, ReceiverJanitorConfig, ServerConfig, spawn_receiver_janitor};
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use herald_store::receivers::DEFAULT_DEDUPE_TTL;
-use herald_store::{EventTypeStore, MonitorStore, PurgePolicy, ReceiverPurgePolicy, ReceiverStore, Store, lease_for};
+use herald_store::{
+    EventTypeStore, MonitorStore, PurgePolicy, ReceiverPurgePolicy, ReceiverStore, Store, lease_for,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Settings};
@@ -84,9 +86,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         admin_token: admin_token.0,
         external_url: Some(external_url(&settings, bound)),
     };
-    let state =
-        AppState::new(store, cipher, engine.clone(), server_config).with_receivers(opened.receivers())
-            .with_monitors(monitors);
+    let state = AppState::new(store, cipher, engine.clone(), server_config)
+        .with_receivers(opened.receivers())
+        .with_monitors(monitors);
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let served = herald_server::run(listener, state, shutdown.clone().cancelled_owned()).await;
 

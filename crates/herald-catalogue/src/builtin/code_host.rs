@@ -9,7 +9,13 @@ use crate::family::Family;
 use crate::keys::REPO_PUSH;
 
 /// herald-ingest's `CodeHostKind` wire names.
-const CODE_HOST_KINDS: [&str; 5] = ["github", "gitlab", "bitbucket_server", "bitbucket_cloud", "azure_devops"];
+const CODE_HOST_KINDS: [&str; 5] = [
+    "github",
+    "gitlab",
+    "bitbucket_server",
+    "bitbucket_cloud",
+    "azure_devops",
+];
 
 const EXAMPLE: &str = r#"{
   "repository": "github.com/octo-org/hello-world",

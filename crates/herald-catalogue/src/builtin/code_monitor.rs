@@ -10,7 +10,6 @@ use crate::family::Family;
 use crate::keys::CODE_MONITOR_NOTIFICATION as KEY;
 use crate::keys::CODE_MONITOR_SLACK as SLACK_KEY;
 
-
 const EXAMPLE: &str = r#"{
   "monitorDescription": "My test monitor",
   "monitorURL": "https://sourcegraph.com/code-monitoring/Q29kZU1vbml0b3I6NDI=?utm_source=",

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::{all_required, builtin, nullable, timestamp, typed};
 use crate::catalogue::EventTypeDef;
 use crate::family::Family;
-use crate::keys::{HERALD_DELIVERY_EXHAUSTED, HERALD_DELIVERY_RECOVERED, HERALD_PING, HERALD_WEBHOOK_DISABLED};
+use crate::keys::{
+    HERALD_DELIVERY_EXHAUSTED, HERALD_DELIVERY_RECOVERED, HERALD_PING, HERALD_WEBHOOK_DISABLED,
+};
 
 // Examples, field order as the builders write them.
 const WEBHOOK_DISABLED_EXAMPLE: &str = r#"{

@@ -30,7 +30,13 @@ pub fn definitions() -> Vec<EventTypeDef> {
     defs
 }
 
-fn builtin(key: &str, description: &str, family: Family, schema: Value, example: &str) -> EventTypeDef {
+fn builtin(
+    key: &str,
+    description: &str,
+    family: Family,
+    schema: Value,
+    example: &str,
+) -> EventTypeDef {
     EventTypeDef {
         key: key.to_owned(),
         description: description.to_owned(),

@@ -10,7 +10,6 @@ use crate::catalogue::EventTypeDef;
 use crate::family::Family;
 use crate::keys::{SEMGREP_FINDINGS as FINDINGS_KEY, SEMGREP_SCAN as SCAN_KEY};
 
-
 // The seed's `technology` list has a mis-encoded non-breaking space (`Â `) between
 // its items, which is not JSON; it is a plain space here.
 const FINDINGS_EXAMPLE: &str = r#"[

@@ -11,7 +11,6 @@ use crate::catalogue::EventTypeDef;
 use crate::family::Family;
 use crate::keys::SONARQUBE_ANALYSIS as KEY;
 
-
 const EXAMPLE: &str = r#"{
     "serverUrl": "http://localhost:9000",
     "taskId": "AVh21JS2JepAEhwQ-b3u",

@@ -12,22 +12,37 @@ use super::{all_required, builtin, nullable, nullable_timestamp, string_array, t
 use crate::catalogue::EventTypeDef;
 use crate::family::Family;
 use crate::keys::{
-    BATCH_CHANGE_APPLY, BATCH_CHANGE_CLOSE, BATCH_CHANGE_DELETE, CHANGESET_CLOSE, CHANGESET_PUBLISH,
-    CHANGESET_PUBLISH_ERROR, CHANGESET_UPDATE, CHANGESET_UPDATE_ERROR,
+    BATCH_CHANGE_APPLY, BATCH_CHANGE_CLOSE, BATCH_CHANGE_DELETE, CHANGESET_CLOSE,
+    CHANGESET_PUBLISH, CHANGESET_PUBLISH_ERROR, CHANGESET_UPDATE, CHANGESET_UPDATE_ERROR,
 };
 
 const BATCH_CHANGE_EVENTS: [(&str, &str); 3] = [
-    (BATCH_CHANGE_APPLY, "A batch spec was applied to a batch change."),
+    (
+        BATCH_CHANGE_APPLY,
+        "A batch spec was applied to a batch change.",
+    ),
     (BATCH_CHANGE_CLOSE, "A batch change was closed."),
     (BATCH_CHANGE_DELETE, "A batch change was deleted."),
 ];
 
 const CHANGESET_EVENTS: [(&str, &str); 5] = [
     (CHANGESET_CLOSE, "A changeset was closed or merged."),
-    (CHANGESET_PUBLISH, "A changeset was published to the code host."),
-    (CHANGESET_PUBLISH_ERROR, "Publishing a changeset to the code host failed."),
-    (CHANGESET_UPDATE, "A changeset was updated on the code host."),
-    (CHANGESET_UPDATE_ERROR, "Updating a changeset on the code host failed."),
+    (
+        CHANGESET_PUBLISH,
+        "A changeset was published to the code host.",
+    ),
+    (
+        CHANGESET_PUBLISH_ERROR,
+        "Publishing a changeset to the code host failed.",
+    ),
+    (
+        CHANGESET_UPDATE,
+        "A changeset was updated on the code host.",
+    ),
+    (
+        CHANGESET_UPDATE_ERROR,
+        "Updating a changeset on the code host failed.",
+    ),
 ];
 
 const BATCH_CHANGE_EXAMPLE: &str = r#"{
@@ -74,10 +89,22 @@ const CHANGESET_EXAMPLE: &str = r#"{
 
 pub fn definitions() -> Vec<EventTypeDef> {
     let batch_changes = BATCH_CHANGE_EVENTS.iter().map(|(key, description)| {
-        builtin(key, description, Family::Sourcegraph, batch_change_schema(key), BATCH_CHANGE_EXAMPLE)
+        builtin(
+            key,
+            description,
+            Family::Sourcegraph,
+            batch_change_schema(key),
+            BATCH_CHANGE_EXAMPLE,
+        )
     });
     let changesets = CHANGESET_EVENTS.iter().map(|(key, description)| {
-        builtin(key, description, Family::Sourcegraph, changeset_schema(key), CHANGESET_EXAMPLE)
+        builtin(
+            key,
+            description,
+            Family::Sourcegraph,
+            changeset_schema(key),
+            CHANGESET_EXAMPLE,
+        )
     });
     batch_changes.chain(changesets).collect()
 }
@@ -97,7 +124,11 @@ fn batch_change_schema(key: &str) -> Value {
         "last_applied_at": timestamp("The date and time when the batch change was last updated with a new spec."),
         "closed_at": nullable_timestamp("The date and time when the batch change was closed, or null if it's still open."),
     });
-    all_required(key, "A Sourcegraph batch change (GraphQL `BatchChange`).", properties)
+    all_required(
+        key,
+        "A Sourcegraph batch change (GraphQL `BatchChange`).",
+        properties,
+    )
 }
 
 fn changeset_schema(key: &str) -> Value {
@@ -123,5 +154,9 @@ fn changeset_schema(key: &str) -> Value {
         "error": nullable("string", "Any error that occurred when publishing or updating the changeset."),
         "syncer_error": nullable("string", "Any error that occurred during the last sync of the changeset."),
     });
-    all_required(key, "A Sourcegraph changeset (GraphQL `ExternalChangeset`).", properties)
+    all_required(
+        key,
+        "A Sourcegraph changeset (GraphQL `ExternalChangeset`).",
+        properties,
+    )
 }

@@ -69,7 +69,12 @@ pub fn code_monitor_notification(
 
 fn result_body(result: &MonitorResult) -> ResultBody<'_> {
     match result {
-        MonitorResult::Diff { repository, commit, diff, matched_ranges } => ResultBody {
+        MonitorResult::Diff {
+            repository,
+            commit,
+            diff,
+            matched_ranges,
+        } => ResultBody {
             repository,
             commit,
             diff,
@@ -77,7 +82,12 @@ fn result_body(result: &MonitorResult) -> ResultBody<'_> {
             message: "",
             matched_message_ranges: &[],
         },
-        MonitorResult::Commit { repository, commit, message, matched_ranges } => ResultBody {
+        MonitorResult::Commit {
+            repository,
+            commit,
+            message,
+            matched_ranges,
+        } => ResultBody {
             repository,
             commit,
             diff: "",

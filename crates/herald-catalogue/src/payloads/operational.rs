@@ -76,7 +76,11 @@ pub const PING_MESSAGE: &str = "Test event from Herald";
 
 impl Ping {
     pub fn new(webhook_id: WebhookId, sent_at: Timestamp) -> Self {
-        Self { webhook_id, message: PING_MESSAGE.to_owned(), sent_at }
+        Self {
+            webhook_id,
+            message: PING_MESSAGE.to_owned(),
+            sent_at,
+        }
     }
 }
 

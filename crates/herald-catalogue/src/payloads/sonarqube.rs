@@ -18,7 +18,11 @@ pub const ANALYSIS_PROPERTY_PREFIX: &str = "sonar.analysis.";
 /// payload's own of the same key) and the payload is re-serialized compactly, field
 /// order kept. Every other case returns `payload` byte for byte, including a payload
 /// that is not a JSON object, which validation refuses before this is called.
-pub fn prepare_payload(event_type: &str, payload: &[u8], properties: &BTreeMap<String, String>) -> Vec<u8> {
+pub fn prepare_payload(
+    event_type: &str,
+    payload: &[u8],
+    properties: &BTreeMap<String, String>,
+) -> Vec<u8> {
     let analysis: Vec<(&String, &String)> = properties
         .iter()
         .filter(|(key, _)| key.starts_with(ANALYSIS_PROPERTY_PREFIX))
@@ -30,13 +34,18 @@ pub fn prepare_payload(event_type: &str, payload: &[u8], properties: &BTreeMap<S
         return payload.to_vec();
     };
     match merged(fields, &analysis) {
-        Some(fields) => serde_json::to_vec(&Value::Object(fields)).unwrap_or_else(|_| payload.to_vec()),
+        Some(fields) => {
+            serde_json::to_vec(&Value::Object(fields)).unwrap_or_else(|_| payload.to_vec())
+        }
         None => payload.to_vec(),
     }
 }
 
 /// `fields` with the properties merged, or `None` if its `properties` is not an object.
-fn merged(mut fields: Map<String, Value>, analysis: &[(&String, &String)]) -> Option<Map<String, Value>> {
+fn merged(
+    mut fields: Map<String, Value>,
+    analysis: &[(&String, &String)],
+) -> Option<Map<String, Value>> {
     if let Some(existing) = fields.get_mut("properties") {
         let existing = existing.as_object_mut()?;
         for (key, value) in analysis {
@@ -48,11 +57,21 @@ fn merged(mut fields: Map<String, Value>, analysis: &[(&String, &String)]) -> Op
         .iter()
         .map(|(key, value)| ((*key).clone(), Value::String((*value).clone())))
         .collect();
-    Some(insert_before(fields, "qualityGate", "properties", Value::Object(properties)))
+    Some(insert_before(
+        fields,
+        "qualityGate",
+        "properties",
+        Value::Object(properties),
+    ))
 }
 
 /// `fields` with `key` inserted just before `anchor`, or at the end if there is none.
-fn insert_before(fields: Map<String, Value>, anchor: &str, key: &str, value: Value) -> Map<String, Value> {
+fn insert_before(
+    fields: Map<String, Value>,
+    anchor: &str,
+    key: &str,
+    value: Value,
+) -> Map<String, Value> {
     let mut out = Map::with_capacity(fields.len() + 1);
     let mut pending = Some(value);
     for (name, field) in fields {

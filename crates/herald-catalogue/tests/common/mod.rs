@@ -11,8 +11,8 @@ use herald_catalogue::payloads::operational::{
 };
 use herald_catalogue::{Catalogue, MonitorResult, code_monitor_notification, prepare_payload};
 use herald_core::time::Timestamp;
-use herald_ingest::push::{CodeHost, PushCommit, Pusher, RepoPush};
 use herald_ingest::CodeHostKind;
+use herald_ingest::push::{CodeHost, PushCommit, Pusher, RepoPush};
 
 pub const WEBHOOK: &str = "0194b6a2-5c3e-7d10-8a1b-2c3d4e5f6a7b";
 pub const DELIVERY: &str = "0194b6a3-1111-7222-8333-444455556666";
@@ -98,7 +98,10 @@ pub fn example_repo_push() -> Vec<u8> {
     let sha = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
     let push = RepoPush {
         repository: "github.com/octo-org/hello-world".into(),
-        code_host: CodeHost { kind: CodeHostKind::GitHub, urn: "https://github.com".into() },
+        code_host: CodeHost {
+            kind: CodeHostKind::GitHub,
+            urn: "https://github.com".into(),
+        },
         ref_name: "refs/heads/main".into(),
         before: "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into(),
         after: sha.into(),
@@ -108,9 +111,14 @@ pub fn example_repo_push() -> Vec<u8> {
             author_name: Some("Mona Lisa".into()),
             author_email: Some("mona@example.com".into()),
             timestamp: Some(ts("2026-01-15T10:00:00Z")),
-            url: Some(format!("https://github.com/octo-org/hello-world/commit/{sha}")),
+            url: Some(format!(
+                "https://github.com/octo-org/hello-world/commit/{sha}"
+            )),
         }],
-        pusher: Some(Pusher { name: "monalisa".into(), email: Some("mona@example.com".into()) }),
+        pusher: Some(Pusher {
+            name: "monalisa".into(),
+            email: Some("mona@example.com".into()),
+        }),
     };
     serde_json::to_vec(&push).unwrap()
 }

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use herald_monitors_service::RunNow;
-use herald_store::{ActionKind, MonitorPatch, MonitorStore, MonitorWrite, RepositoryPatch, RepositoryWrite};
+use herald_store::{
+    ActionKind, MonitorPatch, MonitorStore, MonitorWrite, RepositoryPatch, RepositoryWrite,
+};
 use serde_json::json;
 
 use support::{EXTERNAL_URL, Fixture, Source, eventually, highlighted};
@@ -37,7 +39,11 @@ async fn new_matching_commits_are_reported_once_with_byte_ranges() {
     let runs = fx.runs(&monitor).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(
-        (runs[0].commits_scanned, runs[0].matches, runs[0].error.clone()),
+        (
+            runs[0].commits_scanned,
+            runs[0].matches,
+            runs[0].error.clone()
+        ),
         (1, 1, None)
     );
     assert_eq!(runs[0].commits, vec![commit.clone()]);
@@ -118,7 +124,10 @@ async fn monitors_on_one_repository_each_get_their_own_results_from_one_pass() {
     );
     assert!(message.get("diff").is_none());
     let diff = &fx.payloads(diffs.actions[0].webhook_id).await[0]["results"][0];
-    assert_eq!(highlighted(diff, "diff", "matchedDiffRanges"), vec!["secret"]);
+    assert_eq!(
+        highlighted(diff, "diff", "matchedDiffRanges"),
+        vec!["secret"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +164,10 @@ async fn each_action_gets_its_own_body() {
         .iter()
         .map(|b| b["text"]["text"].as_str().unwrap())
         .collect();
-    assert_eq!(texts[0], "Code monitor *Keys in diffs* found *1 new match*.");
+    assert_eq!(
+        texts[0],
+        "Code monitor *Keys in diffs* found *1 new match*."
+    );
     assert!(texts[1].starts_with("Diff match in `github.com/acme/api` at `"));
     assert_eq!(
         texts[2],
@@ -185,7 +197,8 @@ async fn fetch_errors_are_recorded_and_cleared() {
         )),
         ..RepositoryPatch::default()
     };
-    let RepositoryWrite::Saved(_) = fx.store.update_repository(repo.id, patch).await.unwrap() else {
+    let RepositoryWrite::Saved(_) = fx.store.update_repository(repo.id, patch).await.unwrap()
+    else {
         panic!("not updated");
     };
     let fixed = fx.sync(&repo).await;
@@ -234,7 +247,10 @@ async fn a_disabled_monitor_reports_nothing_then_or_later() {
         panic!("the monitor is enabled");
     };
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].commits_scanned, 1, "only the commit made after enabling");
+    assert_eq!(
+        runs[0].commits_scanned, 1,
+        "only the commit made after enabling"
+    );
     let results = &fx.payloads(monitor.actions[0].webhook_id).await[0]["results"];
     assert_eq!(results.as_array().unwrap().len(), 1);
     assert_eq!(results[0]["message"], "deploy again");
@@ -265,7 +281,8 @@ async fn a_push_syncs_its_repository_at_once_and_the_scheduler_on_its_interval()
     // A push: synced at once (the default interval is five minutes).
     source.commit_file("a.txt", "b\n", "hotfix one");
     let push = json!({"repository": "github.com/acme/api", "ref": "refs/heads/main"});
-    fx.service.notify_event("repo:push", push.to_string().as_bytes());
+    fx.service
+        .notify_event("repo:push", push.to_string().as_bytes());
     eventually("the pushed commit's run", || async {
         fx.runs(&monitor).await.len() == 1
     })
@@ -275,8 +292,10 @@ async fn a_push_syncs_its_repository_at_once_and_the_scheduler_on_its_interval()
     source.commit_file("a.txt", "c\n", "hotfix two");
     fx.service
         .notify_event("repo:push", br#"{"repository":"github.com/acme/other"}"#);
-    fx.service
-        .notify_event("changeset:update", br#"{"repository":"github.com/acme/api"}"#);
+    fx.service.notify_event(
+        "changeset:update",
+        br#"{"repository":"github.com/acme/api"}"#,
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fx.runs(&monitor).await.len(), 1);
 

@@ -91,8 +91,9 @@ pub const EXTERNAL_URL: &str = "https://herald.example.com/";
 impl Fixture {
     pub async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            Arc::new(SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap());
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap(),
+        );
         let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
         let shutdown = CancellationToken::new();
         let catalogue = LiveCatalogue::load(store.clone()).await.unwrap();
@@ -105,7 +106,8 @@ impl Fixture {
         )
         .unwrap();
         let config = MonitorsConfig::new(dir.path().join("mirrors"), Some(EXTERNAL_URL.to_owned()));
-        let service = MonitorService::new(store.clone(), store.clone(), cipher.clone(), engine, config);
+        let service =
+            MonitorService::new(store.clone(), store.clone(), cipher.clone(), engine, config);
         Fixture {
             store,
             service,
@@ -144,7 +146,9 @@ impl Fixture {
                     url_display: "http://127.0.0.1:9/hook".to_owned(),
                     url_sealed: self.cipher.seal(b"http://127.0.0.1:9/hook"),
                     secret_sealed: self.cipher.seal(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-                    event_types: vec![EventTypePattern::parse("event_types", "code_monitor:*").unwrap()],
+                    event_types: vec![
+                        EventTypePattern::parse("event_types", "code_monitor:*").unwrap(),
+                    ],
                     project: None,
                     enabled: true,
                 },
@@ -163,7 +167,11 @@ impl Fixture {
     }
 
     pub async fn sync(&self, repo: &RepositoryRecord) -> RepositoryRecord {
-        self.service.sync_repository(repo.id).await.unwrap().unwrap()
+        self.service
+            .sync_repository(repo.id)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     pub async fn runs(&self, monitor: &MonitorRecord) -> Vec<MonitorRunRecord> {
@@ -209,14 +217,21 @@ where
 }
 
 /// The substrings of `text` the `[start, end)` byte ranges pick.
-pub fn highlighted(result: &serde_json::Value, text_field: &str, ranges_field: &str) -> Vec<String> {
+pub fn highlighted(
+    result: &serde_json::Value,
+    text_field: &str,
+    ranges_field: &str,
+) -> Vec<String> {
     let text = result[text_field].as_str().unwrap();
     result[ranges_field]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            let (start, end) = (r[0].as_u64().unwrap() as usize, r[1].as_u64().unwrap() as usize);
+            let (start, end) = (
+                r[0].as_u64().unwrap() as usize,
+                r[1].as_u64().unwrap() as usize,
+            );
             text.get(start..end)
                 .expect("ranges are byte offsets on character boundaries")
                 .to_owned()

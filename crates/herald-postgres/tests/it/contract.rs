@@ -6,7 +6,9 @@
 
 use crate::support;
 
-herald_store::store_contract_tests!(std::future::ready(match support::contract_fixture().await {
-    Some(fixture) => fixture,
-    None => return,
-}));
+herald_store::store_contract_tests!(std::future::ready(
+    match support::contract_fixture().await {
+        Some(fixture) => fixture,
+        None => return,
+    }
+));

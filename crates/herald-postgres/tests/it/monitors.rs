@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use herald_store::{
-    FetchResult, HeadsMap, MonitorId, MonitorStore, NewMonitor, NewRepository, RepositoryId, RepositoryWrite,
-    SearchRecord, SearchRecorded,
+    FetchResult, HeadsMap, MonitorId, MonitorStore, NewMonitor, NewRepository, RepositoryId,
+    RepositoryWrite, SearchRecord, SearchRecorded,
 };
 
 use crate::support::TestSchema;
@@ -16,7 +16,10 @@ herald_store::monitor_store_contract_tests!(std::future::ready(match TestSchema:
 }));
 
 fn main_at(c: char) -> HeadsMap {
-    HeadsMap::from([("refs/heads/main".to_owned(), std::iter::repeat_n(c, 40).collect())])
+    HeadsMap::from([(
+        "refs/heads/main".to_owned(),
+        std::iter::repeat_n(c, 40).collect(),
+    )])
 }
 
 #[tokio::test]
@@ -60,12 +63,16 @@ async fn two_nodes_recording_one_search_report_it_once() {
         run: None,
         events: vec![],
     };
-    let (first, second) = tokio::join!(one.record_search(record.clone()), two.record_search(record));
+    let (first, second) =
+        tokio::join!(one.record_search(record.clone()), two.record_search(record));
     let mut outcomes = [first.unwrap(), second.unwrap()];
     outcomes.sort_by_key(|o| matches!(o, SearchRecorded::Stale));
     assert_eq!(
         outcomes,
-        [SearchRecorded::Recorded { published: vec![] }, SearchRecorded::Stale]
+        [
+            SearchRecorded::Recorded { published: vec![] },
+            SearchRecorded::Stale
+        ]
     );
     one.close().await;
     two.close().await;

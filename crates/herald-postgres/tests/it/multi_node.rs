@@ -10,8 +10,8 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_postgres::{PgStore, SCHEMA_VERSION, SchemaStatus};
 use herald_store::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, DeliveryStatus, NewEvent, NewWebhook, NextStep,
-    Store, StoreError,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, DeliveryStatus, NewEvent,
+    NewWebhook, NextStep, Store, StoreError,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -79,14 +79,22 @@ fn attempt_of(claimed: &ClaimedDelivery, status: u16) -> AttemptRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claimers_on_two_nodes_never_get_the_same_delivery() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let (a, b) = two_nodes(&schema).await;
     for name in ["x", "y", "z"] {
-        a.create_webhook(webhook(name, None, &["*"]), 10).await.unwrap();
+        a.create_webhook(webhook(name, None, &["*"]), 10)
+            .await
+            .unwrap();
     }
     let publishes: Vec<_> = (0..200)
         .map(|i| {
-            let node = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let node = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move { node.publish(event("push", None), None).await.unwrap() })
         })
         .collect();
@@ -96,7 +104,11 @@ async fn claimers_on_two_nodes_never_get_the_same_delivery() {
 
     let claimers: Vec<_> = (0..8)
         .map(|i| {
-            let node = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let node = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 loop {
@@ -118,7 +130,11 @@ async fn claimers_on_two_nodes_never_get_the_same_delivery() {
     // A claimer may stop early while others hold rows it skipped; sweep the rest.
     for node in [&a, &b] {
         for c in claim(node, 1000, LONG_LEASE).await {
-            assert!(seen.insert(c.delivery_id), "{:?} was claimed twice", c.delivery_id);
+            assert!(
+                seen.insert(c.delivery_id),
+                "{:?} was claimed twice",
+                c.delivery_id
+            );
         }
     }
     assert_eq!(seen.len(), 600);
@@ -126,14 +142,21 @@ async fn claimers_on_two_nodes_never_get_the_same_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_is_taken_over_by_another_node() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let (a, b) = two_nodes(&schema).await;
-    a.create_webhook(webhook("w", None, &["*"]), 10).await.unwrap();
+    a.create_webhook(webhook("w", None, &["*"]), 10)
+        .await
+        .unwrap();
     a.publish(event("push", None), None).await.unwrap();
 
     let on_a = claim(&a, 10, Duration::from_millis(300)).await;
     assert_eq!(on_a.len(), 1);
-    assert!(claim(&b, 10, LONG_LEASE).await.is_empty(), "b took a delivery a holds");
+    assert!(
+        claim(&b, 10, LONG_LEASE).await.is_empty(),
+        "b took a delivery a holds"
+    );
 
     tokio::time::sleep(Duration::from_millis(700)).await;
     let on_b = claim(&b, 10, LONG_LEASE).await;
@@ -167,7 +190,9 @@ async fn an_expired_lease_is_taken_over_by_another_node() {
 /// please, reach exactly the webhooks each event matches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_from_two_nodes_fan_out_exactly() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let (a, b) = two_nodes(&schema).await;
     let hooks = [
         a.create_webhook(webhook("all pushes", None, &["push:*"]), 10)
@@ -176,7 +201,9 @@ async fn publishes_from_two_nodes_fan_out_exactly() {
         b.create_webhook(webhook("created", None, &["push:created"]), 10)
             .await
             .unwrap(),
-        a.create_webhook(webhook("p", Some("p"), &["*"]), 10).await.unwrap(),
+        a.create_webhook(webhook("p", Some("p"), &["*"]), 10)
+            .await
+            .unwrap(),
         b.create_webhook(webhook("q pushes", Some("q"), &["push:*"]), 10)
             .await
             .unwrap(),
@@ -200,11 +227,17 @@ async fn publishes_from_two_nodes_fan_out_exactly() {
 
     let publishes: Vec<_> = (0..400)
         .map(|i| {
-            let node = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let node = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             let (event_type, project) = kinds[i % kinds.len()];
             tokio::spawn(async move {
                 (
-                    node.publish(event(event_type, project), None).await.unwrap(),
+                    node.publish(event(event_type, project), None)
+                        .await
+                        .unwrap(),
                     event_type,
                     project,
                 )
@@ -234,14 +267,27 @@ async fn publishes_from_two_nodes_fan_out_exactly() {
 /// The same idempotency key sent to both nodes at once stores one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_on_two_nodes_stores_one_event() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let (a, b) = two_nodes(&schema).await;
-    a.create_webhook(webhook("w", None, &["*"]), 10).await.unwrap();
+    a.create_webhook(webhook("w", None, &["*"]), 10)
+        .await
+        .unwrap();
     let publishes: Vec<_> = (0..20)
         .map(|i| {
-            let node = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let node = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             let key = format!("key-{}", i % 4);
-            tokio::spawn(async move { (key.clone(), node.publish(event("push", None), Some(key)).await.unwrap()) })
+            tokio::spawn(async move {
+                (
+                    key.clone(),
+                    node.publish(event("push", None), Some(key)).await.unwrap(),
+                )
+            })
         })
         .collect();
     let mut answers: BTreeMap<String, Vec<_>> = BTreeMap::new();
@@ -264,11 +310,17 @@ async fn one_idempotency_key_on_two_nodes_stores_one_event() {
 /// Two nodes creating webhooks in one project at once never exceed the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scope_limit_holds_across_nodes() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let (a, b) = two_nodes(&schema).await;
     let creates: Vec<_> = (0..12)
         .map(|i| {
-            let node = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let node = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 node.create_webhook(webhook(&format!("w{i}"), Some("x"), &["*"]), 3)
                     .await
@@ -291,7 +343,9 @@ async fn the_scope_limit_holds_across_nodes() {
 /// migrating again changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrating_from_several_nodes_at_once_is_idempotent() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let connect = || PgStore::connect(schema.url(), schema.config());
     let (a, b, c) = tokio::join!(connect(), connect(), connect());
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
@@ -307,7 +361,9 @@ async fn migrating_from_several_nodes_at_once_is_idempotent() {
     ra.unwrap();
     rb.unwrap();
     rc.unwrap();
-    a.create_webhook(webhook("kept", None, &["*"]), 10).await.unwrap();
+    a.create_webhook(webhook("kept", None, &["*"]), 10)
+        .await
+        .unwrap();
     a.migrate().await.unwrap();
     c.migrate().await.unwrap();
 
@@ -330,5 +386,9 @@ async fn migrating_from_several_nodes_at_once_is_idempotent() {
     .unwrap();
     assert_eq!(rows, i64::from(SCHEMA_VERSION));
     conn.close().await.unwrap();
-    assert_eq!(c.list_webhooks().await.unwrap().len(), 1, "migrating again lost data");
+    assert_eq!(
+        c.list_webhooks().await.unwrap().len(),
+        1,
+        "migrating again lost data"
+    );
 }

@@ -10,7 +10,8 @@ use herald_core::id::{AttemptId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_postgres::{PgConfig, PgError, PgStore, SCHEMA_VERSION};
 use herald_store::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, NewEvent, NewWebhook, NextStep, PurgePolicy, Store, StoreError,
+    AttemptOutcome, AttemptRecord, ClaimRequest, NewEvent, NewWebhook, NextStep, PurgePolicy,
+    Store, StoreError,
 };
 
 use crate::support::TestSchema;
@@ -48,7 +49,11 @@ async fn a_schema_name_that_is_not_a_plain_identifier_is_refused() {
         ..PgConfig::default()
     };
     let refused = PgStore::connect("postgres://postgres@127.0.0.1:1/none", config).await;
-    assert!(matches!(refused, Err(PgError::InvalidSchema(_))), "{:?}", refused.err());
+    assert!(
+        matches!(refused, Err(PgError::InvalidSchema(_))),
+        "{:?}",
+        refused.err()
+    );
 }
 
 #[tokio::test]
@@ -58,7 +63,11 @@ async fn a_failed_connection_does_not_reveal_the_password() {
         ..PgConfig::default()
     };
     // Port 1 on loopback: nothing listens there.
-    let failed = PgStore::connect("postgres://herald:hunter2-secret@127.0.0.1:1/herald", config).await;
+    let failed = PgStore::connect(
+        "postgres://herald:hunter2-secret@127.0.0.1:1/herald",
+        config,
+    )
+    .await;
     let err = failed.err().expect("nothing listens on port 1");
     assert!(matches!(err, PgError::Connect(_)), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
@@ -68,8 +77,12 @@ async fn a_failed_connection_does_not_reveal_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reports_the_schema_and_the_database_clock() {
-    let Some(schema) = TestSchema::new().await else { return };
-    let store = PgStore::connect(schema.url(), schema.config()).await.unwrap();
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = PgStore::connect(schema.url(), schema.config())
+        .await
+        .unwrap();
     let before = store.doctor().await.unwrap();
     assert_eq!(before.schema.applied, 0);
     assert!(!before.schema.is_current());
@@ -85,12 +98,18 @@ async fn doctor_reports_the_schema_and_the_database_clock() {
     );
     // Database and test share this machine's clock: a skew of a minute or more
     // would mean the units are wrong, not the clocks.
-    assert!(report.clock_skew_ms.abs() < 60_000, "skew {} ms", report.clock_skew_ms);
+    assert!(
+        report.clock_skew_ms.abs() < 60_000,
+        "skew {} ms",
+        report.clock_skew_ms
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_on_one_node_wakes_a_listener_on_another() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let (a, b) = tokio::join!(schema.store(), schema.store());
     a.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
     let mut listener = a.listen_for_work().await.unwrap();
@@ -105,9 +124,14 @@ async fn a_publish_on_one_node_wakes_a_listener_on_another() {
 /// attempt unrecordable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_characters_from_a_receiver_do_not_stop_an_attempt_being_logged() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let store = schema.store().await;
-    store.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    store
+        .create_webhook(webhook("w", &["*"]), 10)
+        .await
+        .unwrap();
     let mut new = event("push");
     new.properties.insert("odd".to_owned(), "a\0b".to_owned());
     store.publish(new.clone(), None).await.unwrap();
@@ -131,7 +155,10 @@ async fn nul_characters_from_a_receiver_do_not_stop_an_attempt_being_logged() {
         request_url: claimed.webhook.url_display.clone(),
         request_headers: vec![("x-nul".to_owned(), "1\u{0}2".to_owned())],
         response_status: Some(500),
-        response_headers: vec![("content-type".to_owned(), "application/octet-stream".to_owned())],
+        response_headers: vec![(
+            "content-type".to_owned(),
+            "application/octet-stream".to_owned(),
+        )],
         response_body: Some("bin\0ary\0".to_owned()),
         error: Some("odd\0error".to_owned()),
     };
@@ -142,21 +169,33 @@ async fn nul_characters_from_a_receiver_do_not_stop_an_attempt_being_logged() {
     };
     assert!(store.record_attempt(outcome).await.unwrap());
 
-    let logged = store.get_delivery(claimed.delivery_id).await.unwrap().unwrap();
+    let logged = store
+        .get_delivery(claimed.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
     let got = &logged.attempts[0];
     assert_eq!(got.response_body, attempt.response_body);
     assert_eq!(got.request_headers, attempt.request_headers);
     assert_eq!(got.error.as_deref(), Some("odd\u{fffd}error"));
-    assert_eq!(logged.delivery.last_error.as_deref(), Some("odd\u{fffd}error"));
+    assert_eq!(
+        logged.delivery.last_error.as_deref(),
+        Some("odd\u{fffd}error")
+    );
 }
 
 /// A refused event in a batch (here: an id already stored) fails alone; the
 /// events batched with it are stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_event_does_not_fail_the_events_batched_with_it() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let store = Arc::new(schema.store().await);
-    store.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    store
+        .create_webhook(webhook("w", &["*"]), 10)
+        .await
+        .unwrap();
     let stored = event("push");
     store.publish(stored.clone(), None).await.unwrap();
 
@@ -195,9 +234,14 @@ async fn a_bad_event_does_not_fail_the_events_batched_with_it() {
 /// goes on past them however small its batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_batches_go_on_past_events_still_needed() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let store = schema.store().await;
-    store.create_webhook(webhook("w", &["wanted"]), 10).await.unwrap();
+    store
+        .create_webhook(webhook("w", &["wanted"]), 10)
+        .await
+        .unwrap();
     for i in 0..9 {
         let kind = if i % 3 == 0 { "wanted" } else { "unwanted" };
         store.publish(event(kind), None).await.unwrap();
@@ -227,12 +271,21 @@ async fn purge_batches_go_on_past_events_still_needed() {
 /// deleted has nothing left to move on or log to: it is stale, not an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_on_a_deleted_delivery_is_stale() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let store = schema.store().await;
-    let hook = store.create_webhook(webhook("w", &["*"]), 10).await.unwrap();
+    let hook = store
+        .create_webhook(webhook("w", &["*"]), 10)
+        .await
+        .unwrap();
     store.publish(event("push"), None).await.unwrap();
     let claimed = store
-        .claim_due(ClaimRequest { limit: 1, lease: Duration::from_secs(60), skip_webhooks: Vec::new() })
+        .claim_due(ClaimRequest {
+            limit: 1,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
         .await
         .unwrap()
         .remove(0);
@@ -251,7 +304,11 @@ async fn an_attempt_on_a_deleted_delivery_is_stale() {
         response_body: None,
         error: None,
     };
-    let outcome = AttemptOutcome { lease: claimed.lease, attempt, next: NextStep::Succeeded };
+    let outcome = AttemptOutcome {
+        lease: claimed.lease,
+        attempt,
+        next: NextStep::Succeeded,
+    };
     assert!(!store.record_attempt(outcome).await.unwrap());
     assert_eq!(store.get_delivery(claimed.delivery_id).await.unwrap(), None);
 }
@@ -261,15 +318,27 @@ async fn an_attempt_on_a_deleted_delivery_is_stale() {
 /// stale ones only append to the log, and deleted deliveries take nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_recorded_together_each_get_their_own_answer() {
-    let Some(schema) = TestSchema::new().await else { return };
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
     let store = Arc::new(schema.store().await);
-    let kept = store.create_webhook(webhook("kept", &["push"]), 10).await.unwrap();
-    let doomed = store.create_webhook(webhook("doomed", &["push"]), 10).await.unwrap();
+    let kept = store
+        .create_webhook(webhook("kept", &["push"]), 10)
+        .await
+        .unwrap();
+    let doomed = store
+        .create_webhook(webhook("doomed", &["push"]), 10)
+        .await
+        .unwrap();
     for _ in 0..150 {
         store.publish(event("push"), None).await.unwrap();
     }
     let claimed = store
-        .claim_due(ClaimRequest { limit: 1000, lease: Duration::from_secs(60), skip_webhooks: Vec::new() })
+        .claim_due(ClaimRequest {
+            limit: 1000,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
         .await
         .unwrap();
     assert_eq!(claimed.len(), 300);
@@ -284,7 +353,10 @@ async fn attempts_recorded_together_each_get_their_own_answer() {
             let (lease, next) = match i % 3 {
                 0 => (c.lease, NextStep::Succeeded),
                 1 => (c.lease, NextStep::RetryIn(Duration::from_secs(3600))),
-                _ => (herald_store::LeaseToken(c.lease.0 + 1_000_000), NextStep::Succeeded),
+                _ => (
+                    herald_store::LeaseToken(c.lease.0 + 1_000_000),
+                    NextStep::Succeeded,
+                ),
             };
             let attempt = AttemptRecord {
                 id: AttemptId::new(),
@@ -300,27 +372,50 @@ async fn attempts_recorded_together_each_get_their_own_answer() {
                 error: (i % 3 == 1).then(|| "server said 503".to_owned()),
             };
             let store = Arc::clone(&store);
-            let outcome = AttemptOutcome { lease, attempt, next: next.clone() };
+            let outcome = AttemptOutcome {
+                lease,
+                attempt,
+                next: next.clone(),
+            };
             let current = lease == c.lease && c.webhook.id == kept.id;
             let (delivery, gone) = (c.delivery_id, c.webhook.id != kept.id);
-            tokio::spawn(async move { (delivery, next, current, gone, store.record_attempt(outcome).await.unwrap()) })
+            tokio::spawn(async move {
+                (
+                    delivery,
+                    next,
+                    current,
+                    gone,
+                    store.record_attempt(outcome).await.unwrap(),
+                )
+            })
         })
         .collect();
     for recording in recordings {
         let (delivery, next, current, gone, moved) = recording.await.unwrap();
-        assert_eq!(moved, current, "{delivery:?} ({next:?}): moved on = {moved}");
+        assert_eq!(
+            moved, current,
+            "{delivery:?} ({next:?}): moved on = {moved}"
+        );
         let detail = store.get_delivery(delivery).await.unwrap();
         if gone {
             assert_eq!(detail, None);
             continue;
         }
         let detail = detail.expect("a kept delivery");
-        assert_eq!(detail.attempts.len(), 1, "every attempt is logged, stale ones too");
+        assert_eq!(
+            detail.attempts.len(),
+            1,
+            "every attempt is logged, stale ones too"
+        );
         let expected = match (current, next) {
             (false, _) => (herald_store::DeliveryStatus::Pending, 0),
             (true, NextStep::Succeeded) => (herald_store::DeliveryStatus::Succeeded, 1),
             (true, _) => (herald_store::DeliveryStatus::Pending, 1),
         };
-        assert_eq!((detail.delivery.status, detail.delivery.attempts), expected, "{delivery:?}");
+        assert_eq!(
+            (detail.delivery.status, detail.delivery.attempts),
+            expected,
+            "{delivery:?}"
+        );
     }
 }

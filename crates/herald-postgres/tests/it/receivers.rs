@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use herald_core::id::EventId;
 use herald_store::{
-    ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, NewEvent, NewReceiver, NewReceiverRequest, ReceiverId,
-    ReceiverRequestId, ReceiverStore, RequestOutcome, StoredChangeset,
+    ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, NewEvent, NewReceiver,
+    NewReceiverRequest, ReceiverId, ReceiverRequestId, ReceiverStore, RequestOutcome,
+    StoredChangeset,
 };
 
 use crate::support::TestSchema;
@@ -76,7 +77,10 @@ async fn two_nodes_process_each_delivery_once_and_lose_no_update() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let (one, two) = (Arc::new(schema.store().await), Arc::new(schema.store().await));
+    let (one, two) = (
+        Arc::new(schema.store().await),
+        Arc::new(schema.store().await),
+    );
     let receiver = one
         .create_receiver(NewReceiver {
             id: ReceiverId::new(),
@@ -109,7 +113,10 @@ async fn two_nodes_process_each_delivery_once_and_lose_no_update() {
             assert_eq!(outcome.request.event_ids.len(), 1);
         }
     }
-    assert_eq!(processed, DELIVERIES, "each delivery id is processed exactly once");
+    assert_eq!(
+        processed, DELIVERIES,
+        "each delivery id is processed exactly once"
+    );
     let stored = two.find_changesets(lookup()).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(

@@ -72,7 +72,9 @@ impl Drop for TestSchema {
         // unwinds), so the schema is dropped from a thread with a runtime of its own.
         let (url, name) = (self.url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(drop_schema(&url, &name))
         })
         .join();
@@ -84,10 +86,15 @@ impl Drop for TestSchema {
     }
 }
 
-async fn drop_schema(url: &str, name: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn drop_schema(
+    url: &str,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut conn = PgConnection::connect(url).await?;
     // A store's pool may still be closing; wait a while for its locks, not forever.
-    sqlx::query("SET lock_timeout = '20s'").execute(&mut conn).await?;
+    sqlx::query("SET lock_timeout = '20s'")
+        .execute(&mut conn)
+        .await?;
     let statement = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
     tokio::time::timeout(
         Duration::from_secs(30),

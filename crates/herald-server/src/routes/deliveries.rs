@@ -326,7 +326,11 @@ pub async fn redeliver(
         .await?
         .ok_or_else(|| ApiError::not_found("delivery", id))?;
     let webhook_id = detail.delivery.webhook_id;
-    let webhook_enabled = app.store.get_webhook(webhook_id).await?.is_some_and(|w| w.enabled);
+    let webhook_enabled = app
+        .store
+        .get_webhook(webhook_id)
+        .await?
+        .is_some_and(|w| w.enabled);
     if !webhook_enabled {
         return Err(ApiError::webhook_disabled(webhook_id));
     }

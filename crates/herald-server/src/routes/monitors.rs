@@ -24,8 +24,9 @@ use herald_core::webhook::{TargetUrl, refuse_control_chars};
 use herald_monitor::parse_query;
 use herald_monitors_service::{ActionTest, MonitorService, RunNow};
 use herald_store::{
-    ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord, MonitorRunRecord, MonitorWrite,
-    NewAction, NewMonitor, NewWebhook, RUNS_KEPT_PER_MONITOR, RepositoryId, WebhookPatch,
+    ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord,
+    MonitorRunRecord, MonitorWrite, NewAction, NewMonitor, NewWebhook, RUNS_KEPT_PER_MONITOR,
+    RepositoryId, WebhookPatch,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -264,7 +265,10 @@ fn validate_description(text: &str) -> Result<String, FieldError> {
 
 /// The query as given, once the parser accepts it.
 fn validate_query(text: &str) -> Result<String, ApiError> {
-    if let Some(bad) = text.char_indices().find(|(_, c)| c.is_control() && !c.is_whitespace()) {
+    if let Some(bad) = text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !c.is_whitespace())
+    {
         return Err(ApiError::invalid_search_query(
             bad.0,
             &format!("control character U+{:04X} in the query", u32::from(bad.1)),
@@ -369,7 +373,10 @@ fn check_action_count(count: usize) -> Result<(), FieldError> {
 type NewSecrets = Vec<(WebhookId, Secret)>;
 
 fn new_secret(valid: &ValidAction) -> Option<(WebhookId, Secret)> {
-    valid.secret.clone().map(|secret| (valid.action.webhook.id, secret))
+    valid
+        .secret
+        .clone()
+        .map(|secret| (valid.action.webhook.id, secret))
 }
 
 /// The request's actions as changes to `current`'s.
@@ -424,7 +431,12 @@ fn kept_action(
         webhook_id: id,
         include_results: request.include_results.unwrap_or(existing.include_results),
         webhook: WebhookPatch {
-            url: url.map(|url| (shown_url(&url, existing.kind), cipher.seal(url.expose().as_bytes()))),
+            url: url.map(|url| {
+                (
+                    shown_url(&url, existing.kind),
+                    cipher.seal(url.expose().as_bytes()),
+                )
+            }),
             secret_sealed: secret.map(|s| cipher.seal(s.expose().as_bytes())),
             ..WebhookPatch::default()
         },
@@ -454,7 +466,11 @@ async fn show(
     })
 }
 
-async fn show_action(app: &AppState, action: &MonitorAction, secrets: &NewSecrets) -> Result<Action, ApiError> {
+async fn show_action(
+    app: &AppState,
+    action: &MonitorAction,
+    secrets: &NewSecrets,
+) -> Result<Action, ApiError> {
     let webhook = app.store.get_webhook(action.webhook_id).await?;
     Ok(Action {
         id: action.webhook_id,
@@ -495,7 +511,8 @@ pub async fn create_monitor(
     ApiJson(request): ApiJson<CreateMonitor>,
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     let service = monitors(&app)?;
-    let description = validate_description(&request.description).map_err(ApiError::invalid_field)?;
+    let description =
+        validate_description(&request.description).map_err(ApiError::invalid_field)?;
     let query = validate_query(&request.query)?;
     check_action_count(request.actions.len()).map_err(ApiError::invalid_field)?;
     let id = MonitorId::new();
@@ -612,7 +629,9 @@ pub async fn update_monitor(
         MonitorWrite::UnknownAction(action) => {
             return Err(ApiError::invalid_field(FieldError::new(
                 "actions",
-                format!("{action} is no longer one of this monitor's actions; read the monitor again"),
+                format!(
+                    "{action} is no longer one of this monitor's actions; read the monitor again"
+                ),
             )));
         }
     };
@@ -682,7 +701,9 @@ fn test_result(test: ActionTest) -> ActionTestResult {
             status: None,
             duration_ms: 0,
             body_excerpt: None,
-            error: Some("the action's webhook was deleted; update the monitor's actions".to_owned()),
+            error: Some(
+                "the action's webhook was deleted; update the monitor's actions".to_owned(),
+            ),
         },
     }
 }

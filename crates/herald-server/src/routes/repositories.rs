@@ -12,7 +12,9 @@ use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
 use herald_monitors_service::MonitorService;
-use herald_store::{NewRepository, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite};
+use herald_store::{
+    NewRepository, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 use utoipa::ToSchema;
@@ -122,7 +124,9 @@ pub struct UpdateRepository {
 
 /// Marks a field as present: absent is `None`, `null` is `Some(None)` for
 /// optional fields and an error otherwise.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
 }
 
@@ -160,7 +164,9 @@ fn validate_source(text: &str) -> Result<(String, String), FieldError> {
         return Ok((text.to_owned(), obscured(url)));
     }
     if text.contains("::") {
-        return Err(invalid("remote helpers (`<transport>::<address>`) are not allowed"));
+        return Err(invalid(
+            "remote helpers (`<transport>::<address>`) are not allowed",
+        ));
     }
     let scp_like = text
         .split_once(':')
@@ -208,7 +214,9 @@ fn validate_branches(branches: Option<&[String]>) -> Result<Option<Vec<String>>,
         if !well_formed {
             return Err(FieldError::new(
                 field,
-                format!("{branch:?} is not a branch name (1 to {MAX_BRANCH_LEN} bytes, no spaces, `..` or ~^:?*[\\)"),
+                format!(
+                    "{branch:?} is not a branch name (1 to {MAX_BRANCH_LEN} bytes, no spaces, `..` or ~^:?*[\\)"
+                ),
             ));
         }
         valid.push(branch.clone());
@@ -219,7 +227,9 @@ fn validate_branches(branches: Option<&[String]>) -> Result<Option<Vec<String>>,
 fn validate_interval(seconds: Option<u64>) -> Result<Option<Duration>, FieldError> {
     match seconds {
         None => Ok(None),
-        Some(s) if (1..=MAX_FETCH_INTERVAL_SECONDS).contains(&s) => Ok(Some(Duration::from_secs(s))),
+        Some(s) if (1..=MAX_FETCH_INTERVAL_SECONDS).contains(&s) => {
+            Ok(Some(Duration::from_secs(s)))
+        }
         Some(_) => Err(FieldError::new(
             "fetch_interval_seconds",
             format!("must be 1 to {MAX_FETCH_INTERVAL_SECONDS}, or null for the server's default"),
@@ -245,10 +255,20 @@ impl UpdateRepository {
     fn into_patch(self, cipher: &SecretCipher) -> Result<RepositoryPatch, FieldError> {
         let source = self.url.as_deref().map(validate_source).transpose()?;
         Ok(RepositoryPatch {
-            name: self.name.as_deref().map(validate_repository_name).transpose()?,
+            name: self
+                .name
+                .as_deref()
+                .map(validate_repository_name)
+                .transpose()?,
             source: source.map(|(source, display)| (display, cipher.seal(source.as_bytes()))),
-            branches: self.branches.map(|b| validate_branches(b.as_deref())).transpose()?,
-            fetch_interval: self.fetch_interval_seconds.map(validate_interval).transpose()?,
+            branches: self
+                .branches
+                .map(|b| validate_branches(b.as_deref()))
+                .transpose()?,
+            fetch_interval: self
+                .fetch_interval_seconds
+                .map(validate_interval)
+                .transpose()?,
         })
     }
 }
@@ -293,7 +313,9 @@ pub async fn create_repository(
     ApiJson(request): ApiJson<CreateRepository>,
 ) -> Result<(StatusCode, Json<Repository>), ApiError> {
     let service = monitors(&app)?;
-    let new = request.validate(&app.cipher).map_err(ApiError::invalid_field)?;
+    let new = request
+        .validate(&app.cipher)
+        .map_err(ApiError::invalid_field)?;
     let record = saved(service.store().create_repository(new).await?, None)?;
     service.sync_soon(record.id);
     service.repositories_changed();
@@ -308,7 +330,9 @@ pub async fn create_repository(
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
 )]
-pub async fn list_repositories(State(app): State<AppState>) -> Result<Json<RepositoryList>, ApiError> {
+pub async fn list_repositories(
+    State(app): State<AppState>,
+) -> Result<Json<RepositoryList>, ApiError> {
     let records = monitors(&app)?.store().list_repositories().await?;
     Ok(Json(RepositoryList {
         items: records.into_iter().map(Repository::from).collect(),
@@ -359,9 +383,14 @@ pub async fn update_repository(
     ApiJson(request): ApiJson<UpdateRepository>,
 ) -> Result<Json<Repository>, ApiError> {
     let service = monitors(&app)?;
-    let patch = request.into_patch(&app.cipher).map_err(ApiError::invalid_field)?;
+    let patch = request
+        .into_patch(&app.cipher)
+        .map_err(ApiError::invalid_field)?;
     let starts_afresh = patch.name.is_some() || patch.source.is_some() || patch.branches.is_some();
-    let record = saved(service.store().update_repository(id, patch).await?, Some(id))?;
+    let record = saved(
+        service.store().update_repository(id, patch).await?,
+        Some(id),
+    )?;
     if starts_afresh {
         service.sync_soon(id);
     }
@@ -454,7 +483,9 @@ mod tests {
 
     #[test]
     fn branch_names_follow_git_rules() {
-        assert!(validate_branches(Some(&["main".to_owned(), "refs/heads/rel-1.2".to_owned()])).is_ok());
+        assert!(
+            validate_branches(Some(&["main".to_owned(), "refs/heads/rel-1.2".to_owned()])).is_ok()
+        );
         for bad in ["", "a b", "a..b", "-x", "a:b", "a~1"] {
             let error = validate_branches(Some(&[bad.to_owned()])).unwrap_err();
             assert_eq!(error.field, "branches[0]", "{bad:?}");

@@ -98,7 +98,11 @@ async fn create_monitor(herald: &Herald, body: Value) -> Value {
 }
 
 async fn runs(herald: &Herald, monitor: &Value) -> Vec<Value> {
-    let (status, list) = send(herald.get(&format!("/api/v1/monitors/{}/runs", monitor["id"].as_str().unwrap()))).await;
+    let (status, list) = send(herald.get(&format!(
+        "/api/v1/monitors/{}/runs",
+        monitor["id"].as_str().unwrap()
+    )))
+    .await;
     assert_eq!(status, 200, "{list}");
     list["items"].as_array().unwrap().clone()
 }
@@ -129,7 +133,9 @@ async fn a_github_push_to_a_receiver_notifies_a_monitor_once() {
     let secret = monitor["actions"][0]["secret"].as_str().unwrap().to_owned();
 
     let commit = source.commit("id.pem", "-----BEGIN PRIVATE KEY----- 鍵 🔑\n", "add a key");
-    let (status, answer) = setup.deliver("push", &fixture("code-hosts/github/push.json")).await;
+    let (status, answer) = setup
+        .deliver("push", &fixture("code-hosts/github/push.json"))
+        .await;
     assert_eq!(
         (status, answer["outcome"].as_str()),
         (200, Some("processed")),
@@ -167,10 +173,15 @@ async fn a_github_push_to_a_receiver_notifies_a_monitor_once() {
     assert!(global["id"].is_string());
 
     // The same push again (a new delivery id): nothing new, nothing sent.
-    let (status, _) = setup.deliver("push", &fixture("code-hosts/github/push.json")).await;
+    let (status, _) = setup
+        .deliver("push", &fixture("code-hosts/github/push.json"))
+        .await;
     assert_eq!(status, 200);
-    let (status, repo) =
-        send(herald.post(&format!("/api/v1/repositories/{}/fetch", repo["id"].as_str().unwrap()))).await;
+    let (status, repo) = send(herald.post(&format!(
+        "/api/v1/repositories/{}/fetch",
+        repo["id"].as_str().unwrap()
+    )))
+    .await;
     assert_eq!((status, repo["last_error"].clone()), (200, Value::Null));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(action.drain(), 0);
@@ -203,7 +214,10 @@ async fn repositories_are_validated_fetched_and_show_their_errors() {
     assert_error(status, &body, 409, "name_taken", Some("name"));
     for (bad, field) in [
         (json!({"name": "x", "url": "relative/dir"}), "url"),
-        (json!({"name": "x", "url": "ext::sh -c touch% /tmp/pwned"}), "url"),
+        (
+            json!({"name": "x", "url": "ext::sh -c touch% /tmp/pwned"}),
+            "url",
+        ),
         (json!({"name": "", "url": "/srv/git/x"}), "name"),
         (
             json!({"name": "x", "url": "/srv/git/x", "branches": ["a..b"]}),
@@ -239,7 +253,9 @@ async fn repositories_are_validated_fetched_and_show_their_errors() {
     )))
     .await
     .1;
-    let error = failed["last_error"].as_str().expect("a failed fetch is shown");
+    let error = failed["last_error"]
+        .as_str()
+        .expect("a failed fetch is shown");
     assert!(!error.contains("s3cret"), "{error}");
 
     let (status, patched) = send(
@@ -250,7 +266,10 @@ async fn repositories_are_validated_fetched_and_show_their_errors() {
     .await;
     assert_eq!(status, 200, "{patched}");
     assert_eq!(
-        (patched["branches"].clone(), patched["fetch_interval_seconds"].clone()),
+        (
+            patched["branches"].clone(),
+            patched["fetch_interval_seconds"].clone()
+        ),
         (json!(["main"]), json!(60))
     );
     let (status, list) = send(herald.get("/api/v1/repositories")).await;
@@ -280,7 +299,10 @@ async fn a_bad_query_is_refused_with_its_position_and_reason() {
         assert_error(status, &answer, 422, "invalid_search_query", Some("query"));
         assert_eq!(answer["position"], position, "{query}: {answer}");
         let reason = answer["message"].as_str().unwrap();
-        assert!(reason.starts_with("query: ") && reason.contains(&format!("(at byte {position})")), "{reason}");
+        assert!(
+            reason.starts_with("query: ") && reason.contains(&format!("(at byte {position})")),
+            "{reason}"
+        );
     }
     let (status, answer) = send(
         herald
@@ -299,14 +321,21 @@ async fn a_bad_query_is_refused_with_its_position_and_reason() {
     )
     .await;
     assert_error(status, &answer, 422, "invalid_field", Some("actions"));
-    let slack_secret = json!([{"type": "slack", "url": "https://hooks.slack.com/services/T/B/X", "secret": "s"}]);
+    let slack_secret =
+        json!([{"type": "slack", "url": "https://hooks.slack.com/services/T/B/X", "secret": "s"}]);
     let (status, answer) = send(
         herald
             .post("/api/v1/monitors")
             .json(&json!({"description": "d", "query": "type:commit x", "actions": slack_secret})),
     )
     .await;
-    assert_error(status, &answer, 422, "invalid_field", Some("actions[0].secret"));
+    assert_error(
+        status,
+        &answer,
+        422,
+        "invalid_field",
+        Some("actions[0].secret"),
+    );
     let (status, list) = send(herald.get("/api/v1/monitors")).await;
     assert_eq!(
         (status, list["items"].as_array().unwrap().len()),
@@ -331,15 +360,24 @@ async fn monitor_actions_are_webhooks_the_monitor_owns() {
     )
     .await;
     let id = monitor["id"].as_str().unwrap();
-    assert_eq!(monitor["url"], format!("{}/api/v1/monitors/{id}", herald.base));
+    assert_eq!(
+        monitor["url"],
+        format!("{}/api/v1/monitors/{id}", herald.base)
+    );
     let (webhook, slack) = (&monitor["actions"][0], &monitor["actions"][1]);
     assert_eq!(
-        (webhook["type"].as_str(), webhook["include_results"].as_bool()),
+        (
+            webhook["type"].as_str(),
+            webhook["include_results"].as_bool()
+        ),
         (Some("webhook"), Some(false))
     );
     assert_eq!(webhook["secret"], "my-own-secret");
     assert_eq!(slack["url"], "https://hooks.slack.com/services/T0/B0/***");
-    assert!(slack.get("secret").is_none(), "Slack actions have no secret to show");
+    assert!(
+        slack.get("secret").is_none(),
+        "Slack actions have no secret to show"
+    );
 
     let hooks = herald.webhooks().await;
     let owned: Vec<&Value> = hooks
@@ -347,20 +385,30 @@ async fn monitor_actions_are_webhooks_the_monitor_owns() {
         .filter(|h| h["project"] == format!("code-monitor:{id}"))
         .collect();
     assert_eq!(owned.len(), 2);
-    assert_eq!(owned[0]["event_types"], json!(["code_monitor:notification"]));
+    assert_eq!(
+        owned[0]["event_types"],
+        json!(["code_monitor:notification"])
+    );
     assert_eq!(owned[1]["event_types"], json!(["code_monitor:slack"]));
     let (_, shown) = send(herald.get(&format!("/api/v1/monitors/{id}"))).await;
-    assert!(shown["actions"][0].get("secret").is_none(), "secrets show once");
+    assert!(
+        shown["actions"][0].get("secret").is_none(),
+        "secrets show once"
+    );
 
     // Keep the webhook action (with a new URL), drop the Slack one, add another.
     let keep = webhook["id"].as_str().unwrap();
-    let (status, updated) = send(herald.patch(&format!("/api/v1/monitors/{id}")).json(&json!({
-        "description": "Keys and tokens",
-        "actions": [
-            {"id": keep, "type": "webhook", "url": "https://example.com/moved"},
-            {"type": "webhook", "url": "https://example.com/new"},
-        ],
-    })))
+    let (status, updated) = send(
+        herald
+            .patch(&format!("/api/v1/monitors/{id}"))
+            .json(&json!({
+                "description": "Keys and tokens",
+                "actions": [
+                    {"id": keep, "type": "webhook", "url": "https://example.com/moved"},
+                    {"type": "webhook", "url": "https://example.com/new"},
+                ],
+            })),
+    )
     .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["description"], "Keys and tokens");
@@ -368,8 +416,17 @@ async fn monitor_actions_are_webhooks_the_monitor_owns() {
     assert_eq!(updated["actions"][0]["url"], "https://example.com/moved");
     assert_eq!(updated["actions"][0]["include_results"], false);
     assert!(updated["actions"][0].get("secret").is_none());
-    assert!(updated["actions"][1]["secret"].as_str().unwrap().starts_with("whsec_"));
-    let (status, _) = send(herald.get(&format!("/api/v1/webhooks/{}", slack["id"].as_str().unwrap()))).await;
+    assert!(
+        updated["actions"][1]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let (status, _) = send(herald.get(&format!(
+        "/api/v1/webhooks/{}",
+        slack["id"].as_str().unwrap()
+    )))
+    .await;
     assert_eq!(status, 404, "a dropped action's webhook is deleted");
 
     let (status, answer) = send(
@@ -378,7 +435,13 @@ async fn monitor_actions_are_webhooks_the_monitor_owns() {
             .json(&json!({"actions": [{"id": keep, "type": "slack"}]})),
     )
     .await;
-    assert_error(status, &answer, 422, "invalid_field", Some("actions[0].type"));
+    assert_error(
+        status,
+        &answer,
+        422,
+        "invalid_field",
+        Some("actions[0].type"),
+    );
     let (status, answer) = send(
         herald
             .patch(&format!("/api/v1/monitors/{id}"))
@@ -399,7 +462,10 @@ async fn monitor_actions_are_webhooks_the_monitor_owns() {
         .into_iter()
         .filter(|h| h["project"] == format!("code-monitor:{id}"))
         .collect();
-    assert!(left.is_empty(), "the monitor's webhooks go with it: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the monitor's webhooks go with it: {left:?}"
+    );
     let (status, answer) = send(herald.get(&format!("/api/v1/monitors/{id}/runs"))).await;
     assert_error(status, &answer, 404, "not_found", None);
 }
@@ -418,8 +484,11 @@ async fn test_sends_each_action_its_test_notification() {
         }),
     )
     .await;
-    let (status, tested) =
-        send(herald.post(&format!("/api/v1/monitors/{}/test", monitor["id"].as_str().unwrap()))).await;
+    let (status, tested) = send(herald.post(&format!(
+        "/api/v1/monitors/{}/test",
+        monitor["id"].as_str().unwrap()
+    )))
+    .await;
     assert_eq!(status, 200, "{tested}");
     let results = tested["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
@@ -463,7 +532,11 @@ async fn run_now_searches_at_once_and_runs_list_the_matches() {
     let source = Source::new();
     let repo = create_repository(&herald, "github.com/acme/api", source.path()).await;
     fetched(&herald, repo["id"].as_str().unwrap()).await;
-    let monitor = create_monitor(&herald, json!({"description": "Fixes", "query": "type:commit fix"})).await;
+    let monitor = create_monitor(
+        &herald,
+        json!({"description": "Fixes", "query": "type:commit fix"}),
+    )
+    .await;
     let id = monitor["id"].as_str().unwrap();
     let (status, ran) = send(herald.post(&format!("/api/v1/monitors/{id}/run"))).await;
     assert_eq!(
@@ -479,7 +552,10 @@ async fn run_now_searches_at_once_and_runs_list_the_matches() {
     let items = ran["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(
-        (items[0]["commits_scanned"].as_u64(), items[0]["matches"].as_u64()),
+        (
+            items[0]["commits_scanned"].as_u64(),
+            items[0]["matches"].as_u64()
+        ),
         (Some(2), Some(1))
     );
     assert_eq!(items[0]["commits"], json!([first]));

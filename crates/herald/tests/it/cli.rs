@@ -552,5 +552,8 @@ async fn bad_configuration_is_refused_naming_the_key() {
 
     let (code, err) = serve_refused(&["--database-url", "mysql://localhost/herald"], &[]).await;
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("database_url") && err.contains("postgres://"), "{err}");
+    assert!(
+        err.contains("database_url") && err.contains("postgres://"),
+        "{err}"
+    );
 }

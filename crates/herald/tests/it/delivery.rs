@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{AppOptions, Behaviour, FAST_CONFIG, Receiver, TestApp, standard_signature_valid};
+use crate::harness::{
+    AppOptions, Behaviour, FAST_CONFIG, Receiver, TestApp, standard_signature_valid,
+};
 
 #[tokio::test]
 async fn a_receiver_gets_every_event_byte_exact_and_correctly_signed() {
@@ -14,8 +16,14 @@ async fn a_receiver_gets_every_event_byte_exact_and_correctly_signed() {
     let receiver = Receiver::start(Behaviour::Status(204)).await;
     app.register_any_type("build:finished").await;
     let hook = app.hook_for(&receiver.url("/hook"), &["build:*"]).await;
-    let secret = hook["secret"].as_str().expect("secret on create").to_owned();
-    assert!(secret.starts_with("whsec_"), "generated secrets are whsec_: {secret}");
+    let secret = hook["secret"]
+        .as_str()
+        .expect("secret on create")
+        .to_owned();
+    assert!(
+        secret.starts_with("whsec_"),
+        "generated secrets are whsec_: {secret}"
+    );
 
     let n = 50;
     let mut event_ids = HashSet::new();
@@ -41,12 +49,19 @@ async fn a_receiver_gets_every_event_byte_exact_and_correctly_signed() {
     let got = receiver.wait_for(n).await;
     let mut seen = HashSet::new();
     for r in &got {
-        assert!(standard_signature_valid(&secret, r), "bad signature on {r:?}");
+        assert!(
+            standard_signature_valid(&secret, r),
+            "bad signature on {r:?}"
+        );
         assert_eq!(r.header("content-type"), "application/json; charset=utf-8");
         assert!(r.header("user-agent").starts_with("Herald/"));
         assert_eq!(r.header("x-herald-event-type"), "build:finished");
         let body = std::str::from_utf8(&r.body).expect("utf-8");
-        assert!(body.starts_with(r#"{"z": "#) && body.contains(r#""a": "é ✓", "nested": {"k": [1, 2.50]}"#), "{body}");
+        assert!(
+            body.starts_with(r#"{"z": "#)
+                && body.contains(r#""a": "é ✓", "nested": {"k": [1, 2.50]}"#),
+            "{body}"
+        );
         seen.insert(r.header("webhook-id").to_owned());
     }
     assert_eq!(seen, event_ids, "webhook-id is the event id, one per event");
@@ -80,10 +95,17 @@ async fn kill_dash_nine_mid_run_loses_nothing() {
     }
     app.kill9().await;
     let before = receiver.received().len();
-    assert!(before < n, "the crash must come before every delivery was made");
+    assert!(
+        before < n,
+        "the crash must come before every delivery was made"
+    );
     app.restart().await;
     let ids = receiver.wait_for_distinct(n).await;
-    assert_eq!(ids.len(), n, "every acknowledged event arrives after a crash (had {before} before it)");
+    assert_eq!(
+        ids.len(),
+        n,
+        "every acknowledged event arrives after a crash (had {before} before it)"
+    );
 }
 
 #[tokio::test]
@@ -100,9 +122,11 @@ async fn a_receiver_that_is_down_then_back_gets_everything() {
     }
     // Let a few retries fail against the closed port.
     let id = hook["id"].as_str().expect("id");
-    app.wait_until(&format!("/api/v1/webhooks/{id}/deliveries?limit=1"), "a failed attempt", |v| {
-        v["items"][0]["attempts"].as_u64().unwrap_or(0) >= 1
-    })
+    app.wait_until(
+        &format!("/api/v1/webhooks/{id}/deliveries?limit=1"),
+        "a failed attempt",
+        |v| v["items"][0]["attempts"].as_u64().unwrap_or(0) >= 1,
+    )
     .await;
     let receiver = Receiver::start_on(addr, Behaviour::Status(204)).await;
     let ids = receiver.wait_for_distinct(n).await;
@@ -130,7 +154,10 @@ async fn a_hanging_receiver_does_not_hold_back_a_healthy_one() {
     let got = healthy.wait_for(n).await;
     assert_eq!(got.len(), n);
     let stuck = hanging.received().len();
-    assert!(stuck > 0 && stuck < n, "hanging receiver should hold a bounded number of attempts, has {stuck}");
+    assert!(
+        stuck > 0 && stuck < n,
+        "hanging receiver should hold a bounded number of attempts, has {stuck}"
+    );
 }
 
 #[tokio::test]
@@ -142,20 +169,43 @@ async fn a_410_gone_disables_the_webhook_and_says_why() {
     let id = hook["id"].as_str().expect("id");
     app.publish("gone:test", json!({})).await;
     let disabled = app
-        .wait_until(&format!("/api/v1/webhooks/{id}"), "the webhook to be disabled", |v| v["enabled"] == false)
+        .wait_until(
+            &format!("/api/v1/webhooks/{id}"),
+            "the webhook to be disabled",
+            |v| v["enabled"] == false,
+        )
         .await;
     let reason = disabled["disabled_reason"].as_str().unwrap_or("");
     assert!(reason.contains("410"), "reason names the 410: {reason}");
     let again = app.publish("gone:test", json!({})).await;
-    assert_eq!(again["deliveries"], 0, "a disabled webhook gets no new deliveries");
+    assert_eq!(
+        again["deliveries"], 0,
+        "a disabled webhook gets no new deliveries"
+    );
     let (status, err) = app
-        .post(&format!("/api/v1/webhooks/{id}/recover"), json!({"since": "2000-01-01T00:00:00Z"}))
+        .post(
+            &format!("/api/v1/webhooks/{id}/recover"),
+            json!({"since": "2000-01-01T00:00:00Z"}),
+        )
         .await;
-    assert_eq!((status, err["code"].as_str()), (409, Some("webhook_disabled")), "{err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("webhook_disabled")),
+        "{err}"
+    );
     let (_, page) = app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await;
     let delivery = page["items"][0]["id"].as_str().expect("delivery id");
-    let (status, err) = app.post(&format!("/api/v1/deliveries/{delivery}/redeliver"), json!({})).await;
-    assert_eq!((status, err["code"].as_str()), (409, Some("webhook_disabled")), "{err}");
+    let (status, err) = app
+        .post(
+            &format!("/api/v1/deliveries/{delivery}/redeliver"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("webhook_disabled")),
+        "{err}"
+    );
     assert_eq!(receiver.received().len(), 1);
 }
 
@@ -168,25 +218,37 @@ async fn basic_auth_urls_send_credentials_that_are_never_shown() {
         .create_webhook(json!({"name": "basic", "url": url, "event_types": ["sonarqube:*"]}))
         .await;
     let shown = hook["url"].as_str().expect("url");
-    assert!(!shown.contains("s3cr") && !shown.contains("login"), "credentials shown: {shown}");
+    assert!(
+        !shown.contains("s3cr") && !shown.contains("login"),
+        "credentials shown: {shown}"
+    );
     let (_, analysis) = app.get("/api/v1/event-types/sonarqube:analysis").await;
-    app.publish("sonarqube:analysis", analysis["example"].clone()).await;
+    app.publish("sonarqube:analysis", analysis["example"].clone())
+        .await;
     let got = receiver.wait_for(1).await;
     use base64::Engine;
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my@login:s3cr t"));
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("my@login:s3cr t")
+    );
     assert_eq!(got[0].header("authorization"), expected);
     assert_eq!(got[0].path, "/sonar");
 
     let id = hook["id"].as_str().expect("id");
     let page = app
-        .wait_until(&format!("/api/v1/webhooks/{id}/deliveries"), "a succeeded delivery", |v| {
-            v["items"][0]["status"] == "succeeded"
-        })
+        .wait_until(
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+            "a succeeded delivery",
+            |v| v["items"][0]["status"] == "succeeded",
+        )
         .await;
     let delivery_id = page["items"][0]["id"].as_str().expect("delivery id");
     let (_, detail) = app.get(&format!("/api/v1/deliveries/{delivery_id}")).await;
     let text = detail.to_string();
-    assert!(!text.contains("s3cr") && !text.contains("bXlAbG9naW4"), "log leaks credentials: {text}");
+    assert!(
+        !text.contains("s3cr") && !text.contains("bXlAbG9naW4"),
+        "log leaks credentials: {text}"
+    );
     let (_, list) = app.get("/api/v1/webhooks").await;
     assert!(!list.to_string().contains("s3cr"));
 }
@@ -204,21 +266,34 @@ async fn the_address_guard_refuses_loopback_without_allow_cidr() {
     let id = hook["id"].as_str().expect("id");
     app.publish("guard:test", json!({})).await;
     let page = app
-        .wait_until(&format!("/api/v1/webhooks/{id}/deliveries"), "the delivery to fail", |v| {
-            v["items"][0]["status"] == "failed"
-        })
+        .wait_until(
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+            "the delivery to fail",
+            |v| v["items"][0]["status"] == "failed",
+        )
         .await;
     let error = page["items"][0]["last_error"].as_str().unwrap_or("");
-    assert!(error.contains("127.0.0.1") || error.to_lowercase().contains("loopback"), "reason: {error}");
-    assert_eq!(page["items"][0]["attempts"], 1, "a refused target is not retried");
+    assert!(
+        error.contains("127.0.0.1") || error.to_lowercase().contains("loopback"),
+        "reason: {error}"
+    );
+    assert_eq!(
+        page["items"][0]["attempts"], 1,
+        "a refused target is not retried"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(receiver.received().is_empty(), "the receiver must never be contacted");
+    assert!(
+        receiver.received().is_empty(),
+        "the receiver must never be contacted"
+    );
 }
 
 #[tokio::test]
 async fn retention_purges_old_deliveries_and_events() {
     let app = TestApp::spawn_with(AppOptions {
-        config: format!("{FAST_CONFIG}\n[retention]\nmax_age = \"1s\"\npurge_interval = \"200ms\"\n"),
+        config: format!(
+            "{FAST_CONFIG}\n[retention]\nmax_age = \"1s\"\npurge_interval = \"200ms\"\n"
+        ),
         ..AppOptions::default()
     })
     .await;
@@ -229,9 +304,11 @@ async fn retention_purges_old_deliveries_and_events() {
     app.publish("old:news", json!({})).await;
     receiver.wait_for(1).await;
     let page = app
-        .wait_until(&format!("/api/v1/webhooks/{id}/deliveries"), "the delivery", |v| {
-            v["items"][0]["status"] == "succeeded"
-        })
+        .wait_until(
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+            "the delivery",
+            |v| v["items"][0]["status"] == "succeeded",
+        )
         .await;
     let delivery = page["items"][0]["id"].as_str().expect("id").to_owned();
     let deadline = std::time::Instant::now() + crate::harness::PATIENCE;
@@ -240,7 +317,10 @@ async fn retention_purges_old_deliveries_and_events() {
         if status == 404 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "delivery was never purged");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery was never purged"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

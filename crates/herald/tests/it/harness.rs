@@ -120,7 +120,12 @@ impl TestApp {
         self.start().await;
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -134,7 +139,8 @@ impl TestApp {
         let value = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}"))
         };
         (status, value)
     }
@@ -169,7 +175,10 @@ impl TestApp {
 
     pub async fn publish(&self, event_type: &str, payload: Value) -> Value {
         let (status, value) = self
-            .post("/api/v1/events", json!({"type": event_type, "payload": payload}))
+            .post(
+                "/api/v1/events",
+                json!({"type": event_type, "payload": payload}),
+            )
             .await;
         assert_eq!(status, 202, "publish: {value}");
         value
@@ -182,18 +191,29 @@ impl TestApp {
         let body = json!({"description": "any payload", "schema": {}, "example": {}});
         let path = format!("/api/v1/event-types/{key}");
         let (status, value) = self.request(reqwest::Method::PUT, &path, Some(body)).await;
-        assert!(status == 200 || status == 201, "register {key}: {status} {value}");
+        assert!(
+            status == 200 || status == 201,
+            "register {key}: {status} {value}"
+        );
     }
 
     /// Polls until `check` holds for the GET answer, or panics after PATIENCE.
-    pub async fn wait_until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_until(
+        &self,
+        path: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let (status, value) = self.get(path).await;
             if status == 200 && check(&value) {
                 return value;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last answer {status}: {value}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last answer {status}: {value}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -258,7 +278,9 @@ impl Receiver {
 
     /// Binds a given address: bringing a receiver back on the port it had.
     pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Self {
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind receiver");
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind receiver");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(ReceiverState {
             received: Mutex::new(Vec::new()),
@@ -301,7 +323,11 @@ impl Receiver {
                 return got;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "receiver got {} of {n} requests in time", got.len());
+            assert!(
+                !left.is_zero(),
+                "receiver got {} of {n} requests in time",
+                got.len()
+            );
             let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
         }
     }
@@ -318,7 +344,11 @@ impl Receiver {
             if ids.len() >= n {
                 return ids;
             }
-            assert!(Instant::now() < deadline, "receiver got {} of {n} distinct events in time", ids.len());
+            assert!(
+                Instant::now() < deadline,
+                "receiver got {} of {n} distinct events in time",
+                ids.len()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -30,7 +30,11 @@ impl Source {
             dir: tempfile::tempdir().expect("temp dir"),
         };
         source.git(&["init", "--quiet", "--initial-branch=main", "."]);
-        source.commit("README.md", "BEGIN of the history, never reported\n", "start");
+        source.commit(
+            "README.md",
+            "BEGIN of the history, never reported\n",
+            "start",
+        );
         source
     }
 
@@ -71,8 +75,8 @@ impl Source {
 }
 
 fn push_fixture() -> Vec<u8> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../herald-ingest/tests/fixtures/code-hosts/github/push.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../herald-ingest/tests/fixtures/code-hosts/github/push.json");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -81,7 +85,12 @@ async fn github_push(app: &TestApp, url: &str, delivery: &str) -> (u16, Value) {
     let body = push_fixture();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).expect("key");
     mac.update(&body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let response = app
         .client()
         .post(url)
@@ -98,9 +107,14 @@ async fn github_push(app: &TestApp, url: &str, delivery: &str) -> (u16, Value) {
 }
 
 async fn first_fetch(app: &TestApp, repository: &Value) -> Value {
-    let path = format!("/api/v1/repositories/{}", repository["id"].as_str().expect("id"));
-    app.wait_until(&path, "the first fetch", |repo| !repo["last_fetched_at"].is_null())
-        .await
+    let path = format!(
+        "/api/v1/repositories/{}",
+        repository["id"].as_str().expect("id")
+    );
+    app.wait_until(&path, "the first fetch", |repo| {
+        !repo["last_fetched_at"].is_null()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -116,7 +130,10 @@ async fn a_signed_github_push_makes_a_monitor_notify_its_webhook_once() {
     assert_eq!(status, 201, "{receiver}");
     let receiver_url = receiver["url"].as_str().expect("url").to_owned();
     let (status, repository) = app
-        .post("/api/v1/repositories", json!({"name": PUSHED, "url": source.path()}))
+        .post(
+            "/api/v1/repositories",
+            json!({"name": PUSHED, "url": source.path()}),
+        )
         .await;
     assert_eq!(status, 201, "{repository}");
     let fetched = first_fetch(&app, &repository).await;
@@ -140,7 +157,8 @@ async fn a_signed_github_push_makes_a_monitor_notify_its_webhook_once() {
         .to_owned();
 
     let commit = source.commit("key.txt", "鍵 🔑 BEGIN KEY\nunrelated\n", "add a key");
-    let (status, answer) = github_push(&app, &receiver_url, "2b8d2f2a-0000-4000-8000-000000000001").await;
+    let (status, answer) =
+        github_push(&app, &receiver_url, "2b8d2f2a-0000-4000-8000-000000000001").await;
     assert_eq!(
         (status, answer["outcome"].as_str()),
         (200, Some("processed")),
@@ -156,11 +174,19 @@ async fn a_signed_github_push_makes_a_monitor_notify_its_webhook_once() {
     assert_eq!(body["monitorDescription"], "Keys 🔑 in diffs");
     assert_eq!(
         body["monitorURL"],
-        format!("{}/api/v1/monitors/{}", app.base, monitor["id"].as_str().expect("id"))
+        format!(
+            "{}/api/v1/monitors/{}",
+            app.base,
+            monitor["id"].as_str().expect("id")
+        )
     );
     assert_eq!(body["query"], "type:diff BEGIN");
     let results = body["results"].as_array().expect("results");
-    assert_eq!(results.len(), 1, "the history's BEGIN is never reported: {body}");
+    assert_eq!(
+        results.len(),
+        1,
+        "the history's BEGIN is never reported: {body}"
+    );
     assert_eq!(results[0]["repository"], PUSHED);
     assert_eq!(results[0]["commit"], commit);
     let diff = results[0]["diff"].as_str().expect("diff");
@@ -174,9 +200,13 @@ async fn a_signed_github_push_makes_a_monitor_notify_its_webhook_once() {
     assert_eq!(&diff[start..start + 5], "BEGIN");
 
     // The same push again, and a fetch by hand: nothing new, nothing sent.
-    let (status, _) = github_push(&app, &receiver_url, "2b8d2f2a-0000-4000-8000-000000000002").await;
+    let (status, _) =
+        github_push(&app, &receiver_url, "2b8d2f2a-0000-4000-8000-000000000002").await;
     assert_eq!(status, 200);
-    let path = format!("/api/v1/repositories/{}/fetch", repository["id"].as_str().expect("id"));
+    let path = format!(
+        "/api/v1/repositories/{}/fetch",
+        repository["id"].as_str().expect("id")
+    );
     let (status, refetched) = app.post(&path, json!({})).await;
     assert_eq!(
         (status, refetched["last_error"].clone()),
@@ -273,7 +303,11 @@ async fn the_cli_registers_repositories_and_runs_monitors() {
     source.commit("a.txt", "a\n", "fix: the tools");
     let ran = cli(&app, &["monitors", "run", &id]).await;
     let table = String::from_utf8_lossy(&ran.stdout);
-    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
     assert!(
         table.starts_with("STARTED") && table.contains("git.example.com/tools"),
         "{table}"
@@ -287,11 +321,19 @@ async fn the_cli_registers_repositories_and_runs_monitors() {
 
     let runs = cli_json(&app, &["monitors", "runs", &id, "--limit", "5"]).await;
     assert_eq!(runs["items"][0]["matches"], 1);
-    let listed = String::from_utf8_lossy(&cli(&app, &["repositories", "list"]).await.stdout).into_owned();
+    let listed =
+        String::from_utf8_lossy(&cli(&app, &["repositories", "list"]).await.stdout).into_owned();
     assert!(listed.contains("git.example.com/tools"), "{listed}");
     let bad = cli(
         &app,
-        &["monitors", "create", "--description", "d", "--query", "type:diff (x"],
+        &[
+            "monitors",
+            "create",
+            "--description",
+            "d",
+            "--query",
+            "type:diff (x",
+        ],
     )
     .await;
     assert!(!bad.status.success());

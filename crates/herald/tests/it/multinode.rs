@@ -65,7 +65,9 @@ async fn three_nodes_deliver_everything_once_at_a_time_through_a_kill_dash_nine(
     // Registered on one node; the others learn of it from the database.
     nodes[0].register_any_type("multi:event").await;
     let hook = nodes[0]
-        .create_webhook(json!({"name": "multinode", "url": receiver.url(), "event_types": ["multi:*"]}))
+        .create_webhook(
+            json!({"name": "multinode", "url": receiver.url(), "event_types": ["multi:*"]}),
+        )
         .await;
     let hook_id = hook["id"].as_str().expect("webhook id").to_owned();
 
@@ -81,7 +83,11 @@ async fn three_nodes_deliver_everything_once_at_a_time_through_a_kill_dash_nine(
     let seen_by_kill = receiver.requests().len();
     let event_ids = publishing.await.expect("publisher task");
     let published_at = Instant::now();
-    assert_eq!(event_ids.len(), EVENTS, "every publish was acknowledged once");
+    assert_eq!(
+        event_ids.len(),
+        EVENTS,
+        "every publish was acknowledged once"
+    );
 
     // Survivors finish the victim's leased work once its leases end, plus one
     // attempt, plus what they still had to drain.
@@ -141,12 +147,16 @@ async fn a_publish_by_another_node_wakes_an_idle_node() {
     .expect("connect the other node");
 
     let first = publish_through(&other, 1).await;
-    receiver.wait_for_events(&[first], Instant::now() + PATIENCE).await;
+    receiver
+        .wait_for_events(&[first], Instant::now() + PATIENCE)
+        .await;
 
     // A lost listening connection is re-established (and counts as a wake-up).
     terminate_listeners(&schema.url).await;
     let second = publish_through(&other, 2).await;
-    receiver.wait_for_events(&[second], Instant::now() + PATIENCE).await;
+    receiver
+        .wait_for_events(&[second], Instant::now() + PATIENCE)
+        .await;
     other.close().await;
 }
 
@@ -177,7 +187,9 @@ max_in_flight_per_webhook = {MAX_IN_FLIGHT}
     )
 }
 
-async fn start_nodes<F: Future<Output = TestApp> + Send + 'static>(starts: impl Iterator<Item = F>) -> Vec<TestApp> {
+async fn start_nodes<F: Future<Output = TestApp> + Send + 'static>(
+    starts: impl Iterator<Item = F>,
+) -> Vec<TestApp> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, start) in starts.enumerate() {
         tasks.spawn(async move { (i, start.await) });
@@ -237,7 +249,10 @@ async fn publish_with_failover(client: &reqwest::Client, bases: &[String], i: us
             let answer: Value = response.json().await.expect("publish answer");
             return answer["id"].as_str().expect("event id").to_owned();
         }
-        assert!(Instant::now() < deadline, "event {i} could not be published on any node");
+        assert!(
+            Instant::now() < deadline,
+            "event {i} could not be published on any node"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     unreachable!("the loop returns or panics")
@@ -253,7 +268,10 @@ async fn publish_through(store: &PgStore, n: u64) -> String {
     };
     let id = event.id.to_string();
     let published = store.publish(event, None).await.expect("publish");
-    assert_eq!(published.deliveries, 1, "the node's webhook subscribes to it");
+    assert_eq!(
+        published.deliveries, 1,
+        "the node's webhook subscribes to it"
+    );
     id
 }
 
@@ -311,7 +329,11 @@ fn attempts_by_event(deliveries: &[Value]) -> HashMap<String, u64> {
 /// A request with no recorded attempt behind it can only come from an attempt
 /// cut short by the kill: it must have arrived before the kill, and there can
 /// be no more of them than the victim had in flight. Returns how many there were.
-fn check_duplicates(receiver: &Recorder, attempts: &HashMap<String, u64>, seen_by_kill: usize) -> usize {
+fn check_duplicates(
+    receiver: &Recorder,
+    attempts: &HashMap<String, u64>,
+    seen_by_kill: usize,
+) -> usize {
     let requests = receiver.requests();
     let mut count: HashMap<&str, usize> = HashMap::new();
     let mut first_index: HashMap<&str, usize> = HashMap::new();
@@ -324,7 +346,10 @@ fn check_duplicates(receiver: &Recorder, attempts: &HashMap<String, u64>, seen_b
         let recorded = usize::try_from(attempts[*id]).expect("small");
         if *received > recorded {
             let extra = received - recorded;
-            assert_eq!(extra, 1, "event {id}: {received} requests for {recorded} recorded attempts");
+            assert_eq!(
+                extra, 1,
+                "event {id}: {received} requests for {recorded} recorded attempts"
+            );
             assert!(
                 first_index[id] < seen_by_kill,
                 "event {id} was sent without a recorded attempt, but not by the killed node"
@@ -362,10 +387,14 @@ async fn check_attempts_never_overlap(node: &TestApp, deliveries: &[Value], unre
             .expect("attempts")
             .iter()
             .map(|a| {
-                let started = Timestamp::parse_rfc3339(a["started_at"].as_str().expect("started_at"))
-                    .expect("an RFC 3339 time")
-                    .millis();
-                (started, started + a["duration_ms"].as_i64().expect("duration"))
+                let started =
+                    Timestamp::parse_rfc3339(a["started_at"].as_str().expect("started_at"))
+                        .expect("an RFC 3339 time")
+                        .millis();
+                (
+                    started,
+                    started + a["duration_ms"].as_i64().expect("duration"),
+                )
             })
             .collect();
         spans.sort_unstable();
@@ -395,7 +424,9 @@ struct Recorder {
 
 impl Recorder {
     async fn start() -> Arc<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let recorder = Arc::new(Self {
             addr: listener.local_addr().expect("addr"),
             requests: Mutex::new(Vec::new()),
@@ -404,7 +435,9 @@ impl Recorder {
             concurrent: AtomicUsize::new(0),
             concurrent_ids: Mutex::new(Vec::new()),
         });
-        let app = axum::Router::new().fallback(answer).with_state(recorder.clone());
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(recorder.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -422,20 +455,34 @@ impl Recorder {
     async fn wait_for_requests(&self, n: usize) {
         let deadline = Instant::now() + PATIENCE;
         while self.requests.lock().unwrap().len() < n {
-            assert!(Instant::now() < deadline, "the receiver got fewer than {n} requests in time");
+            assert!(
+                Instant::now() < deadline,
+                "the receiver got fewer than {n} requests in time"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Waits until a request for every one of `ids` arrived, until `deadline`.
-    async fn wait_for_events<S: AsRef<str>>(&self, ids: impl IntoIterator<Item = S> + Clone, deadline: Instant) {
+    async fn wait_for_events<S: AsRef<str>>(
+        &self,
+        ids: impl IntoIterator<Item = S> + Clone,
+        deadline: Instant,
+    ) {
         loop {
             let seen: HashSet<String> = self.requests().into_iter().collect();
-            let missing = ids.clone().into_iter().filter(|id| !seen.contains(id.as_ref())).count();
+            let missing = ids
+                .clone()
+                .into_iter()
+                .filter(|id| !seen.contains(id.as_ref()))
+                .count();
             if missing == 0 {
                 return;
             }
-            assert!(Instant::now() < deadline, "{missing} events never reached the receiver in time");
+            assert!(
+                Instant::now() < deadline,
+                "{missing} events never reached the receiver in time"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -472,7 +519,11 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn answer(State(recorder): State<Arc<Recorder>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn answer(
+    State(recorder): State<Arc<Recorder>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
@@ -482,7 +533,9 @@ async fn answer(State(recorder): State<Arc<Recorder>>, headers: HeaderMap, body:
     let _in_flight = InFlight::enter(&recorder, &id);
     tokio::time::sleep(RECEIVER_DELAY).await;
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let planned_failure = payload["i"].as_u64().is_some_and(|i| i % FAIL_FIRST_EVERY == 0);
+    let planned_failure = payload["i"]
+        .as_u64()
+        .is_some_and(|i| i % FAIL_FIRST_EVERY == 0);
     if planned_failure && recorder.failed_once.lock().unwrap().insert(id) {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
@@ -526,7 +579,9 @@ impl Drop for TestSchema {
         // schema is dropped from a thread with a runtime of its own.
         let (url, name) = (self.url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(drop_schema(&url, &name))
         })
         .join();
@@ -538,10 +593,15 @@ impl Drop for TestSchema {
     }
 }
 
-async fn drop_schema(url: &str, name: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn drop_schema(
+    url: &str,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut conn = PgConnection::connect(url).await?;
     // Killed nodes' sessions may still be ending; wait a while for their locks, not forever.
-    sqlx::query("SET lock_timeout = '20s'").execute(&mut conn).await?;
+    sqlx::query("SET lock_timeout = '20s'")
+        .execute(&mut conn)
+        .await?;
     let statement = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
     tokio::time::timeout(
         Duration::from_secs(30),

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::harness::{
-    AppOptions, Behaviour, FAST_CONFIG, PATIENCE, Receiver, TOKEN, TestApp, standard_signature_valid,
+    AppOptions, Behaviour, FAST_CONFIG, PATIENCE, Receiver, TOKEN, TestApp,
+    standard_signature_valid,
 };
 
 const GITHUB_SECRET: &str = "it's a secret to everybody";
@@ -26,11 +27,22 @@ fn fixture(rel: &str) -> Vec<u8> {
 fn github_signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256={hex}")
 }
 
-async fn post_as_github(app: &TestApp, url: &str, event: &str, delivery: &str, body: &[u8]) -> (u16, Value) {
+async fn post_as_github(
+    app: &TestApp,
+    url: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let response = app
         .client()
         .post(url)
@@ -89,7 +101,11 @@ async fn a_merged_github_pull_request_becomes_one_signed_changeset_close_deliver
         &body,
     )
     .await;
-    assert_eq!((status, &again["outcome"]), (200, &json!("duplicate")), "{again}");
+    assert_eq!(
+        (status, &again["outcome"]),
+        (200, &json!("duplicate")),
+        "{again}"
+    );
 
     let got = sink.wait_for(1).await;
     let delivery = &got[0];
@@ -98,11 +114,17 @@ async fn a_merged_github_pull_request_becomes_one_signed_changeset_close_deliver
         "bad signature on {delivery:?}"
     );
     assert_eq!(delivery.header("x-herald-event-type"), "changeset:close");
-    assert_eq!(delivery.header("webhook-id"), event_ids[0].as_str().expect("id"));
+    assert_eq!(
+        delivery.header("webhook-id"),
+        event_ids[0].as_str().expect("id")
+    );
     let payload: Value = serde_json::from_slice(&delivery.body).expect("JSON payload");
     assert_eq!(payload["state"], "MERGED");
     assert_eq!(payload["external_id"], "2");
-    assert_eq!(payload["repository_id"], "github.com/Codertocat/Hello-World");
+    assert_eq!(
+        payload["repository_id"],
+        "github.com/Codertocat/Hello-World"
+    );
     assert_eq!(
         payload["external_url"],
         "https://github.com/Codertocat/Hello-World/pull/2"
@@ -125,7 +147,11 @@ async fn a_merged_github_pull_request_becomes_one_signed_changeset_close_deliver
         1,
         "exactly one delivery"
     );
-    assert_eq!(sink.received().len(), 1, "exactly one request reached the webhook");
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "exactly one request reached the webhook"
+    );
 }
 
 #[tokio::test]
@@ -140,12 +166,18 @@ async fn receivers_survive_a_crash_with_their_log_and_delivery_ids() {
     let id = receiver["id"].as_str().expect("id").to_owned();
     let body = fixture("octokit/push.01.json");
     let path = format!("/.api/webhooks/{id}");
-    let (status, _) = post_as_github(&app, &format!("{}{path}", app.base), "push", "d-1", &body).await;
+    let (status, _) =
+        post_as_github(&app, &format!("{}{path}", app.base), "push", "d-1", &body).await;
     assert_eq!(status, 200);
     app.restart().await;
     // The restarted server listens elsewhere; the receiver and its state are there.
-    let (status, again) = post_as_github(&app, &format!("{}{path}", app.base), "push", "d-1", &body).await;
-    assert_eq!((status, &again["outcome"]), (200, &json!("duplicate")), "{again}");
+    let (status, again) =
+        post_as_github(&app, &format!("{}{path}", app.base), "push", "d-1", &body).await;
+    assert_eq!(
+        (status, &again["outcome"]),
+        (200, &json!("duplicate")),
+        "{again}"
+    );
     let (status, log) = app.get(&format!("/api/v1/receivers/{id}/requests")).await;
     assert_eq!(status, 200);
     let outcomes: Vec<&Value> = log["items"]
@@ -181,7 +213,8 @@ async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
     if stdout.trim().is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("herald {args:?} printed no JSON ({e}): {stdout}"))
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("herald {args:?} printed no JSON ({e}): {stdout}"))
     }
 }
 
@@ -205,7 +238,10 @@ async fn the_receivers_commands_create_rotate_read_the_log_and_delete() {
     )
     .await;
     let id = created["id"].as_str().expect("id").to_owned();
-    assert_eq!((&created["kind"], &created["secret"]), (&json!("gitlab"), &json!("s1")));
+    assert_eq!(
+        (&created["kind"], &created["secret"]),
+        (&json!("gitlab"), &json!("s1"))
+    );
     let listed = cli_json(&app, &["receivers", "list"]).await;
     assert_eq!(listed["items"][0]["id"], id.as_str());
 
@@ -227,11 +263,22 @@ async fn the_receivers_commands_create_rotate_read_the_log_and_delete() {
     );
     let rotated = cli_json(
         &app,
-        &["receivers", "rotate-secret", &id, "--secret", "s2", "--grace", "1h"],
+        &[
+            "receivers",
+            "rotate-secret",
+            &id,
+            "--secret",
+            "s2",
+            "--grace",
+            "1h",
+        ],
     )
     .await;
     assert_eq!(rotated["secret"], "s2");
-    assert!(rotated["previous_secret_expires_at"].is_string(), "{rotated}");
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
 
     // Both secrets verify during the grace period.
     let body = fixture("code-hosts/gitlab/push.json");
@@ -250,7 +297,10 @@ async fn the_receivers_commands_create_rotate_read_the_log_and_delete() {
     let log = cli_json(&app, &["receivers", "requests", &id, "--limit", "1"]).await;
     assert_eq!(log["items"].as_array().expect("items").len(), 1);
     assert!(log["next_cursor"].is_string());
-    let request_id = log["items"][0]["id"].as_str().expect("request id").to_owned();
+    let request_id = log["items"][0]["id"]
+        .as_str()
+        .expect("request id")
+        .to_owned();
     let detail = cli_json(&app, &["receivers", "requests", &id, &request_id]).await;
     assert_eq!(detail["verification"], "token (current secret)");
     assert_eq!(detail["body"].as_str().expect("body").as_bytes(), body);
@@ -271,7 +321,9 @@ async fn the_receivers_commands_create_rotate_read_the_log_and_delete() {
 #[tokio::test]
 async fn the_request_log_follows_the_delivery_log_retention() {
     let app = TestApp::spawn_with(AppOptions {
-        config: format!("{FAST_CONFIG}\n[retention]\nmax_age = \"1s\"\npurge_interval = \"200ms\"\n"),
+        config: format!(
+            "{FAST_CONFIG}\n[retention]\nmax_age = \"1s\"\npurge_interval = \"200ms\"\n"
+        ),
         ..AppOptions::default()
     })
     .await;
@@ -282,11 +334,23 @@ async fn the_request_log_follows_the_delivery_log_retention() {
         )
         .await;
     let url = receiver["url"].as_str().expect("url");
-    let (status, _) = post_as_github(&app, url, "ping", "ping-1", &fixture("code-hosts/github/ping.json")).await;
+    let (status, _) = post_as_github(
+        &app,
+        url,
+        "ping",
+        "ping-1",
+        &fixture("code-hosts/github/ping.json"),
+    )
+    .await;
     assert_eq!(status, 200);
-    let path = format!("/api/v1/receivers/{}/requests", receiver["id"].as_str().expect("id"));
+    let path = format!(
+        "/api/v1/receivers/{}/requests",
+        receiver["id"].as_str().expect("id")
+    );
     let (_, logged) = app.get(&path).await;
     assert_eq!(logged["items"].as_array().expect("items").len(), 1);
-    app.wait_until(&path, "the request log to be purged", |page| page["items"] == json!([]))
-        .await;
+    app.wait_until(&path, "the request log to be purged", |page| {
+        page["items"] == json!([])
+    })
+    .await;
 }
