@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use herald_app::{AppError, ErrorKind};
 use herald_core::cipher::CipherError;
 use herald_core::validation::FieldError;
 use herald_store::StoreError;
@@ -265,6 +266,34 @@ impl ApiError {
             "internal",
             "an internal error occurred; it has been logged",
         )
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        let status = match error.kind {
+            ErrorKind::Malformed => StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::Unverified => StatusCode::UNAUTHORIZED,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let details = *error.details;
+        Self {
+            status,
+            body: Box::new(ErrorBody {
+                code: error.code,
+                message: error.message,
+                field: details.field,
+                pointer: details.pointer,
+                rule: details.rule,
+                suggestions: details.suggestions,
+                position: details.position,
+            }),
+        }
     }
 }
 

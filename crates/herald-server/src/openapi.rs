@@ -2,16 +2,14 @@
 //! attributes. A committed copy lives at the repository root (`openapi.json`);
 //! a test fails when it is stale.
 
-use axum::http::HeaderValue;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
+use std::sync::OnceLock;
+
+use herald_app::Limits;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{
-    deliveries, event_types, events, health, incoming, monitors, receivers, repositories, webhooks,
-};
+use crate::routes;
 
 /// The name of the bearer-token security scheme; the `security` list of
 /// `#[openapi]` repeats it, as the macro takes only a literal there.
@@ -21,51 +19,7 @@ const SECURITY_SCHEME: &str = "admin_token";
 #[openapi(
     info(
         title = "Herald",
-        description = "Durable outgoing webhooks. Every `/api/` route needs `Authorization: Bearer <admin token>`. Errors are `{\"code\", \"message\"}` JSON, with `field` when one field is at fault."
-    ),
-    paths(
-        webhooks::create_webhook,
-        webhooks::list_webhooks,
-        webhooks::get_webhook,
-        webhooks::update_webhook,
-        webhooks::delete_webhook,
-        webhooks::get_secret,
-        webhooks::test_webhook,
-        webhooks::recover_webhook,
-        events::publish_event,
-        event_types::list_event_types,
-        event_types::get_event_type,
-        event_types::create_event_type,
-        event_types::replace_event_type,
-        event_types::delete_event_type,
-        deliveries::list_deliveries,
-        deliveries::get_delivery,
-        deliveries::redeliver,
-        receivers::create_receiver,
-        receivers::list_receivers,
-        receivers::get_receiver,
-        receivers::update_receiver,
-        receivers::delete_receiver,
-        receivers::rotate_secret,
-        receivers::list_requests,
-        receivers::get_request,
-        incoming::receive,
-        repositories::create_repository,
-        repositories::list_repositories,
-        repositories::get_repository,
-        repositories::update_repository,
-        repositories::delete_repository,
-        repositories::fetch_repository,
-        monitors::create_monitor,
-        monitors::list_monitors,
-        monitors::get_monitor,
-        monitors::update_monitor,
-        monitors::delete_monitor,
-        monitors::test_monitor,
-        monitors::run_monitor,
-        monitors::list_runs,
-        health::healthz,
-        openapi_document,
+        description = "Durable outgoing webhooks. Every route needs `Authorization: Bearer <admin token>` except `/healthz`, this document and the receivers' `/.api/webhooks/{id}`, whose requests prove themselves with the receiver's secret. Errors are `{\"code\", \"message\"}` JSON, with `field` when one field is at fault."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerToken),
@@ -99,31 +53,24 @@ impl Modify for BearerToken {
     }
 }
 
+/// The document: the info, tags and security above, and every route's entry
+/// as its module registered it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let (routes, _) = routes::all(&Limits::default()).into_parts();
+    let (_, collected) = routes.split_for_parts();
+    ApiDoc::openapi().merge_from(collected)
 }
 
 /// The document as pretty JSON with a final newline: the exact content of the
-/// committed `openapi.json`.
+/// committed `openapi.json`. Built once: the routes do not change while serving.
 pub fn openapi_json() -> String {
-    let mut text = openapi()
-        .to_pretty_json()
-        .expect("an OpenAPI document built in memory always serializes");
-    text.push('\n');
-    text
-}
-
-#[utoipa::path(
-    get, path = "/api/openapi.json", tag = "meta",
-    responses(
-        (status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"),
-        (status = 401, description = "Missing or wrong token", body = ErrorBody),
-    )
-)]
-pub async fn openapi_document() -> Response {
-    let mut response = openapi_json().into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut text = openapi()
+            .to_pretty_json()
+            .expect("an OpenAPI document built in memory always serializes");
+        text.push('\n');
+        text
+    })
+    .clone()
 }

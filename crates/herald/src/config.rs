@@ -128,18 +128,7 @@ pub struct PostgresSettings {
     pub schema: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_payload_bytes: usize,
-    pub max_webhooks_per_scope: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub max_age: Duration,
-    pub purge_interval: Duration,
-    pub idempotency_ttl: Duration,
-}
+pub use herald_app::{Limits, Retention};
 
 /// Loads and validates the configuration from all layers.
 pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {

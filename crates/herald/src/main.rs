@@ -5,9 +5,9 @@
 //! - `args`: the command line (clap).
 //! - `config`: the server's configuration: defaults < TOML file < `HERALD_*` < flags.
 //! - `datadir`: the data directory, the secrets-at-rest key and the admin token file.
-//! - `serve`: wires the store, the delivery engine, the janitor and the API together.
-//! - `database`: PostgreSQL (connecting, migrating, wake-ups across nodes) and the
-//!   store commands `migrate` and `doctor`.
+//! - `serve`: the settings as a `HeraldConfig`, and `herald_server::Herald::start`
+//!   until a signal.
+//! - `database`: the store commands `migrate` and `doctor`.
 //! - `client`: the HTTP client of the client subcommands, and its errors.
 //! - `commands`: the client subcommands (webhooks, events, deliveries, event types).
 //! - `monitor_commands`: the code monitor client subcommands (repositories, monitors).

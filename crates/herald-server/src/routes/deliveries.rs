@@ -8,17 +8,24 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventRecord};
+use herald_store::{AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, IdPath};
+use crate::routes::Routes;
 
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
-pub const MAX_PAGE_SIZE: u32 = 250;
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Read, routes!(list_deliveries))
+        .add(Access::Read, routes!(get_delivery))
+        .add(Access::Admin, routes!(redeliver))
+}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -194,62 +201,15 @@ pub struct DeliveryFilter {
     pub limit: Option<String>,
 }
 
-impl DeliveryFilter {
-    fn into_query(self, webhook_id: WebhookId) -> Result<DeliveryQuery, ApiError> {
-        Ok(DeliveryQuery {
-            webhook_id,
-            status: self.status.as_deref().map(parse_status).transpose()?,
-            since: self
-                .since
-                .as_deref()
-                .map(|s| parse_time("since", s))
-                .transpose()?,
-            until: self
-                .until
-                .as_deref()
-                .map(|s| parse_time("until", s))
-                .transpose()?,
-            cursor: self.cursor.as_deref().map(parse_cursor).transpose()?,
-            limit: self
-                .limit
-                .as_deref()
-                .map(parse_limit)
-                .transpose()?
-                .unwrap_or(DEFAULT_PAGE_SIZE),
-        })
-    }
-}
-
-fn parse_status(text: &str) -> Result<DeliveryStatus, ApiError> {
-    DeliveryStatus::parse(text).ok_or_else(|| {
-        ApiError::invalid_query(
-            Some("status"),
-            format!("status must be pending, succeeded or failed; got {text:?}"),
-        )
-    })
-}
-
-fn parse_time(name: &str, text: &str) -> Result<Timestamp, ApiError> {
-    Timestamp::parse_rfc3339(text)
-        .map_err(|e| ApiError::invalid_query(Some(name), format!("{name}: {e}")))
-}
-
-fn parse_cursor(text: &str) -> Result<DeliveryId, ApiError> {
-    text.parse().map_err(|_| {
-        ApiError::invalid_query(
-            Some("cursor"),
-            format!("cursor must be the next_cursor of a previous page; got {text:?}"),
-        )
-    })
-}
-
-fn parse_limit(text: &str) -> Result<u32, ApiError> {
-    match text.parse::<u32>() {
-        Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-        _ => Err(ApiError::invalid_query(
-            Some("limit"),
-            format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}; got {text:?}"),
-        )),
+impl From<DeliveryFilter> for herald_app::deliveries::DeliveryFilter {
+    fn from(filter: DeliveryFilter) -> Self {
+        Self {
+            status: filter.status,
+            since: filter.since,
+            until: filter.until,
+            cursor: filter.cursor,
+            limit: filter.limit,
+        }
     }
 }
 
@@ -264,15 +224,11 @@ fn parse_limit(text: &str) -> Result<u32, ApiError> {
     )
 )]
 pub async fn list_deliveries(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
     ApiQuery(filter): ApiQuery<DeliveryFilter>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let query = filter.into_query(id)?;
-    if app.store.get_webhook(id).await?.is_none() {
-        return Err(ApiError::not_found("webhook", id));
-    }
-    let page = app.store.list_deliveries(query).await?;
+    let page = state.app().list_deliveries(id, filter.into()).await?;
     Ok(Json(DeliveryPage {
         items: page.items.iter().map(Delivery::from).collect(),
         next_cursor: page.next_cursor,
@@ -290,14 +246,10 @@ pub async fn list_deliveries(
     )
 )]
 pub async fn get_delivery(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<DeliveryId>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    let detail = app
-        .store
-        .get_delivery(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery", id))?;
+    let detail = state.app().delivery(id).await?;
     Ok(Json(DeliveryDetail {
         delivery: Delivery::from(&detail.delivery),
         event: Event::from_record(detail.event)?,
@@ -317,28 +269,9 @@ pub async fn get_delivery(
     )
 )]
 pub async fn redeliver(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<DeliveryId>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let detail = app
-        .store
-        .get_delivery(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery", id))?;
-    let webhook_id = detail.delivery.webhook_id;
-    let webhook_enabled = app
-        .store
-        .get_webhook(webhook_id)
-        .await?
-        .is_some_and(|w| w.enabled);
-    if !webhook_enabled {
-        return Err(ApiError::webhook_disabled(webhook_id));
-    }
-    let record = app
-        .store
-        .redeliver(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery", id))?;
-    app.engine.wake();
+    let record = state.app().redeliver(id).await?;
     Ok((StatusCode::ACCEPTED, Json(Delivery::from(&record))))
 }

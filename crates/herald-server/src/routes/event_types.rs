@@ -6,18 +6,28 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use herald_catalogue::{
-    Catalogue, CatalogueError, CustomType, EventTypeDef, Family, PayloadError, Registration,
-};
+use herald_app::event_types::EventTypeInput;
+use herald_catalogue::{EventTypeDef, Registration};
 use herald_core::validation::FieldError;
-use herald_delivery::ChangeError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::routes::Routes;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Read, routes!(list_event_types))
+        .add(Access::Read, routes!(get_event_type))
+        .add(Access::Admin, routes!(create_event_type))
+        .add(Access::Admin, routes!(replace_event_type))
+        .add(Access::Admin, routes!(delete_event_type))
+}
 
 /// One event type.
 #[derive(Debug, Serialize, ToSchema)]
@@ -117,116 +127,27 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
     }
 }
 
-fn parse_family(family: Option<&str>) -> Result<Family, ApiError> {
-    let Some(name) = family else {
-        return Ok(Family::Custom);
-    };
-    serde_json::from_value(Value::String(name.to_owned())).map_err(|_| {
-        ApiError::invalid_field(FieldError::new(
-            "family",
-            format!(
-                "unknown family {name:?}; use custom, sourcegraph, sonarqube, code_monitor, semgrep or code_host"
-            ),
-        ))
-    })
-}
-
-fn no_nul(field: &str, text: &str) -> Result<(), ApiError> {
-    if text.contains('\0') {
-        return Err(ApiError::invalid_field(FieldError::new(
-            field,
-            "may not contain NUL characters",
-        )));
-    }
-    Ok(())
-}
-
-impl CreateEventType {
-    fn validate(self) -> Result<CustomType, ApiError> {
-        no_nul("description", &self.description)?;
-        Ok(CustomType {
-            family: parse_family(self.family.as_deref())?,
-            key: self.key,
-            description: self.description,
-            schema: self.schema,
-            example: self.example,
-        })
+fn definition(
+    description: String,
+    family: Option<String>,
+    schema: Value,
+    example: Value,
+) -> EventTypeInput {
+    EventTypeInput {
+        description,
+        family,
+        schema,
+        example,
     }
 }
 
-impl ReplaceEventType {
-    fn validate(self, key: String) -> Result<CustomType, ApiError> {
-        if let Some(given) = self.key.as_deref().filter(|given| *given != key) {
-            return Err(ApiError::invalid_field(FieldError::new(
-                "key",
-                format!(
-                    "{given:?} differs from {key:?} in the path; a type cannot be renamed, create a new one"
-                ),
-            )));
-        }
-        CreateEventType {
-            key,
-            description: self.description,
-            family: self.family,
-            schema: self.schema,
-            example: self.example,
-        }
-        .validate()
-    }
-}
-
-/// The nearest known keys to `key`, for "did you mean".
-pub(crate) fn suggestions(catalogue: &Catalogue, key: &str) -> Vec<String> {
-    // `validate` is the catalogue's one door to its suggestions; for a key it
-    // does not know it answers with them, whatever the payload.
-    match catalogue.validate(key, &Value::Null) {
-        Err(PayloadError::UnknownType { closest, .. }) => closest,
-        _ => Vec::new(),
-    }
-}
-
-/// The type of `key`, reloading once from the store if this node does not know
-/// it (another node may have registered it).
-async fn find(app: &AppState, key: &str) -> Result<EventType, ApiError> {
-    if let Some(def) = app.catalogue.current().get(key) {
-        return Ok(EventType::from(def));
-    }
-    let catalogue = app.catalogue.reload().await?;
-    match catalogue.get(key) {
-        Some(def) => Ok(EventType::from(def)),
-        None => Err(ApiError::event_type_not_found(
-            key,
-            suggestions(&catalogue, key),
-        )),
-    }
-}
-
-fn change_error(error: ChangeError) -> ApiError {
-    match error {
-        ChangeError::Store(error) => error.into(),
-        ChangeError::Refused(error @ CatalogueError::BuiltIn { .. }) => {
-            ApiError::event_type_conflict("builtin_event_type", error.to_string())
-        }
-        ChangeError::Refused(CatalogueError::NotFound { key }) => {
-            ApiError::event_type_not_found(&key, Vec::new())
-        }
-        ChangeError::Refused(error) => {
-            let field = error.field();
-            ApiError::invalid_field(FieldError::new(field, error.to_string()))
-        }
-    }
-}
-
-async fn put(
-    app: &AppState,
-    custom: CustomType,
-) -> Result<(StatusCode, Json<EventType>), ApiError> {
-    let (def, registration) = app.catalogue.put(custom).await.map_err(change_error)?;
+/// 201 for a type that is new, 200 for one replaced.
+fn registered(def: &EventTypeDef, registration: Registration) -> (StatusCode, Json<EventType>) {
     let status = match registration {
         Registration::Created => StatusCode::CREATED,
         Registration::Replaced => StatusCode::OK,
     };
-    Ok((status, Json(EventType::from(&def))))
+    (status, Json(EventType::from(def)))
 }
 
 #[utoipa::path(
@@ -236,8 +157,8 @@ async fn put(
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
     )
 )]
-pub async fn list_event_types(State(app): State<AppState>) -> Json<EventTypeList> {
-    let catalogue = app.catalogue.current();
+pub async fn list_event_types(State(state): State<AppState>) -> Json<EventTypeList> {
+    let catalogue = state.app().event_types();
     Json(EventTypeList {
         items: catalogue.list().map(EventType::from).collect(),
     })
@@ -253,10 +174,11 @@ pub async fn list_event_types(State(app): State<AppState>) -> Json<EventTypeList
     )
 )]
 pub async fn get_event_type(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     KeyPath(key): KeyPath,
 ) -> Result<Json<EventType>, ApiError> {
-    find(&app, &key).await.map(Json)
+    let def = state.app().event_type(&key).await?;
+    Ok(Json(EventType::from(&def)))
 }
 
 #[utoipa::path(
@@ -272,28 +194,17 @@ pub async fn get_event_type(
     )
 )]
 pub async fn create_event_type(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateEventType>,
 ) -> Result<(StatusCode, Json<EventType>), ApiError> {
-    let custom = request.validate()?;
-    // Registered on another node, or here, since this node last looked.
-    let catalogue = app.catalogue.reload().await?;
-    if let Some(existing) = catalogue.get(&custom.key) {
-        return Err(if existing.builtin {
-            change_error(ChangeError::Refused(CatalogueError::BuiltIn {
-                key: custom.key,
-            }))
-        } else {
-            ApiError::event_type_conflict(
-                "already_exists",
-                format!(
-                    "key: event type {:?} exists already; PUT /api/v1/event-types/{{key}} replaces it",
-                    custom.key
-                ),
-            )
-        });
-    }
-    put(&app, custom).await
+    let input = definition(
+        request.description,
+        request.family,
+        request.schema,
+        request.example,
+    );
+    let def = state.app().create_event_type(request.key, input).await?;
+    Ok((StatusCode::CREATED, Json(EventType::from(&def))))
 }
 
 #[utoipa::path(
@@ -311,12 +222,21 @@ pub async fn create_event_type(
     )
 )]
 pub async fn replace_event_type(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     KeyPath(key): KeyPath,
     ApiJson(request): ApiJson<ReplaceEventType>,
 ) -> Result<(StatusCode, Json<EventType>), ApiError> {
-    let custom = request.validate(key)?;
-    put(&app, custom).await
+    let input = definition(
+        request.description,
+        request.family,
+        request.schema,
+        request.example,
+    );
+    let (def, registration) = state
+        .app()
+        .put_event_type(key, request.key.as_deref(), input)
+        .await?;
+    Ok(registered(&def, registration))
 }
 
 #[utoipa::path(
@@ -330,9 +250,9 @@ pub async fn replace_event_type(
     )
 )]
 pub async fn delete_event_type(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     KeyPath(key): KeyPath,
 ) -> Result<StatusCode, ApiError> {
-    app.catalogue.remove(&key).await.map_err(change_error)?;
+    state.app().delete_event_type(&key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,29 +3,38 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use herald_catalogue::keys::HERALD_PREFIX;
-use herald_catalogue::{PayloadError, prepare_payload};
-use herald_core::event_type::validate_type_name;
+use herald_app::Limits;
+use herald_app::events::EventInput;
 use herald_core::id::EventId;
-use herald_core::validation::FieldError;
-use herald_core::webhook::validate_project;
-use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::routes::Routes;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on an answer that repeats an earlier publish with the same key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Room for an event's type, project and properties around its payload, which
+/// alone is held to `max_payload_bytes`.
+const EVENT_ENVELOPE_ALLOWANCE: usize = 64 * 1024;
+
+pub fn router(limits: &Limits) -> Routes {
+    let body_limit = limits
+        .max_payload_bytes
+        .saturating_add(EVENT_ENVELOPE_ALLOWANCE);
+    let (schemas, paths, method_router) = routes!(publish_event);
+    let limited = method_router.layer(DefaultBodyLimit::max(body_limit));
+    Routes::new().add(Access::Publish, (schemas, paths, limited))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,100 +67,6 @@ pub struct Published {
     pub deliveries: u32,
 }
 
-impl PublishEvent {
-    fn validate(self) -> Result<NewEvent, FieldError> {
-        validate_type_name("type", &self.event_type)?;
-        let project = validate_project(self.project.as_deref())?;
-        let properties = self.properties.unwrap_or_default();
-        if properties.keys().any(String::is_empty) {
-            return Err(FieldError::new(
-                "properties",
-                "property names may not be empty",
-            ));
-        }
-        let payload = self.payload.get();
-        if !(payload.starts_with('{') || payload.starts_with('[')) {
-            return Err(FieldError::new("payload", "must be a JSON object or array"));
-        }
-        Ok(NewEvent {
-            id: EventId::new(),
-            event_type: self.event_type,
-            project,
-            payload: payload.as_bytes().to_vec(),
-            properties,
-        })
-    }
-}
-
-/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let bytes = value.as_bytes();
-    let visible = bytes.iter().all(|b| b.is_ascii_graphic());
-    if bytes.is_empty() || bytes.len() > MAX_IDEMPOTENCY_KEY_LEN || !visible {
-        return Err(ApiError::invalid_header(
-            "Idempotency-Key",
-            format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters (no spaces)"
-            ),
-        ));
-    }
-    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
-}
-
-/// Refuses Herald's own types, types the catalogue does not have (after reloading
-/// it once: another node may have registered the type), and payloads their
-/// type's schema refuses, naming the JSON Pointer and the rule.
-async fn check_against_catalogue(app: &AppState, event: &NewEvent) -> Result<(), ApiError> {
-    if event.event_type.starts_with(HERALD_PREFIX) {
-        return Err(ApiError::invalid_field(FieldError::new(
-            "type",
-            format!(
-                "{:?} is one of Herald's own operational events; only Herald publishes {HERALD_PREFIX}* types",
-                event.event_type
-            ),
-        )));
-    }
-    let payload: Value = serde_json::from_slice(&event.payload).map_err(|e| {
-        ApiError::invalid_field(FieldError::new("payload", format!("is not JSON: {e}")))
-    })?;
-    let checked = match app
-        .catalogue
-        .current()
-        .validate(&event.event_type, &payload)
-    {
-        Err(PayloadError::UnknownType { .. }) => app
-            .catalogue
-            .reload()
-            .await?
-            .validate(&event.event_type, &payload),
-        checked => checked,
-    };
-    let Err(error) = checked else {
-        return Ok(());
-    };
-    let message = error.to_string();
-    Err(match error {
-        PayloadError::UnknownType { closest, .. } => ApiError::unknown_event_type(
-            "type",
-            format!(
-                "type: {message}; GET /api/v1/event-types lists the known types, and POST registers one"
-            ),
-            closest,
-        ),
-        PayloadError::Invalid { pointer, rule } => ApiError::schema_violation(
-            pointer,
-            rule,
-            format!(
-                "payload does not match the schema of {:?}: {message}",
-                event.event_type
-            ),
-        ),
-    })
-}
-
 #[utoipa::path(
     post, path = "/api/v1/events", tag = "events",
     request_body = PublishEvent,
@@ -168,26 +83,18 @@ async fn check_against_catalogue(app: &AppState, event: &NewEvent) -> Result<(),
     )
 )]
 pub async fn publish_event(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<PublishEvent>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let payload_len = request.payload.get().len();
-    let limit = app.config.max_payload_bytes;
-    if payload_len > limit {
-        return Err(ApiError::payload_too_large(format!(
-            "the payload is {payload_len} bytes; the limit is {limit} bytes"
-        )));
-    }
-    let mut event = request.validate().map_err(ApiError::invalid_field)?;
-    check_against_catalogue(&app, &event).await?;
-    event.payload = prepare_payload(&event.event_type, &event.payload, &event.properties);
-    app.notify_monitors(std::slice::from_ref(&event));
-    let published = app.store.publish(event, key).await?;
-    if !published.replayed && published.deliveries > 0 {
-        app.engine.wake();
-    }
+    let input = EventInput {
+        event_type: request.event_type,
+        project: request.project,
+        payload: request.payload.get().to_owned(),
+        properties: request.properties.unwrap_or_default(),
+        idempotency_key: headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes().to_vec()),
+    };
+    let published = state.app().publish(input).await?;
     let body = Json(Published {
         id: published.event_id,
         deliveries: published.deliveries,

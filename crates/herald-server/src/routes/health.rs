@@ -1,12 +1,19 @@
-//! `GET /healthz` (no token): is the store answering?
+//! `GET /healthz` (public): is the store answering?
 
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::Routes;
+
+pub fn router() -> Routes {
+    Routes::new().add(Access::Public, routes!(healthz))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -22,12 +29,7 @@ pub struct Health {
         (status = 503, description = "The store does not answer", body = ErrorBody),
     )
 )]
-pub async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match app.store.next_due_at().await {
-        Ok(_) => Ok(Json(Health { status: "ok" })),
-        Err(error) => {
-            tracing::warn!(%error, "health check: the store did not answer");
-            Err(ApiError::unavailable("the store is not answering"))
-        }
-    }
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.app().check_health().await?;
+    Ok(Json(Health { status: "ok" }))
 }

@@ -27,9 +27,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::Access;
+use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
-use crate::receiving::{MAX_INCOMING_BODY_BYTES, credentials, plan};
+use herald_app::receivers::{MAX_INCOMING_BODY_BYTES, credentials, plan};
 use crate::routes::receivers::{Outcome, receivers, stored_kind};
+use utoipa_axum::routes;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Public, routes!(receive))
+}
 
 /// How much of an unverified body the log keeps: enough to debug a
 /// misconfigured secret, too little for strangers to fill the disk with.
@@ -113,7 +121,7 @@ pub async fn receive(
         Ok(bytes) => bytes,
         Err(refusal) => return refuse_unread(&app, &received, refusal).await,
     };
-    let creds = credentials::for_verification(&app.cipher, &record, Timestamp::now())?;
+    let creds = credentials::for_verification(&app.app().cipher(), &record, Timestamp::now())?;
     let verified = match verify(kind, &creds, &headers, &received.body) {
         Ok(verified) => verified,
         Err(error) => {
@@ -173,7 +181,7 @@ async fn process(
             return Ok(answer(logged));
         }
         Normalized::Push(pushes) => Ingest {
-            events: plan::push_events(&app.catalogue.current(), record.id, &pushes)
+            events: plan::push_events(&app.app().catalogue().current(), record.id, &pushes)
                 .map_err(|e| ApiError::internal("a normalized push was refused", &e))?,
             request: log,
             changesets: None,
@@ -182,7 +190,7 @@ async fn process(
             request: log,
             events: Vec::new(),
             changesets: Some(plan::changeset_work(
-                app.catalogue.current(),
+                app.app().catalogue().current(),
                 record.id,
                 observation,
             )),
@@ -191,7 +199,7 @@ async fn process(
     app.notify_monitors(&work.events);
     let outcome: IngestOutcome = store.ingest(work).await?;
     if outcome.deliveries > 0 {
-        app.engine.wake();
+        app.app().engine().wake();
     }
     Ok(answer(outcome.request))
 }

@@ -22,7 +22,7 @@ use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, refuse_control_chars};
 use herald_monitor::parse_query;
-use herald_monitors_service::{ActionTest, MonitorService, RunNow};
+use herald_app::monitors::{ActionTest, MonitorService, RunNow};
 use herald_store::{
     ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord,
     MonitorRunRecord, MonitorWrite, NewAction, NewMonitor, NewWebhook, RUNS_KEPT_PER_MONITOR,
@@ -32,9 +32,24 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::auth::Access;
+use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
 use crate::routes::repositories::monitors;
+use utoipa_axum::routes;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Admin, routes!(create_monitor))
+        .add(Access::Read, routes!(list_monitors))
+        .add(Access::Read, routes!(get_monitor))
+        .add(Access::Admin, routes!(update_monitor))
+        .add(Access::Admin, routes!(delete_monitor))
+        .add(Access::Admin, routes!(test_monitor))
+        .add(Access::Admin, routes!(run_monitor))
+        .add(Access::Read, routes!(list_runs))
+}
 
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
 /// Actions per monitor.
@@ -471,7 +486,7 @@ async fn show_action(
     action: &MonitorAction,
     secrets: &NewSecrets,
 ) -> Result<Action, ApiError> {
-    let webhook = app.store.get_webhook(action.webhook_id).await?;
+    let webhook = app.app().store().get_webhook(action.webhook_id).await?;
     Ok(Action {
         id: action.webhook_id,
         kind: action.kind.into(),
@@ -525,7 +540,7 @@ pub async fn create_monitor(
                 format!("actions[{index}].id: a new monitor has no actions to keep; leave id out"),
             ));
         }
-        let valid = new_action(index, action, id, &app.cipher).map_err(ApiError::invalid_field)?;
+        let valid = new_action(index, action, id, &app.app().cipher()).map_err(ApiError::invalid_field)?;
         secrets.extend(new_secret(&valid));
         actions.push(valid.action);
     }
@@ -611,7 +626,7 @@ pub async fn update_monitor(
     let (actions, secrets) = match &request.actions {
         Some(requests) => {
             let (changes, secrets) =
-                action_changes(requests, &current, &app.cipher).map_err(ApiError::invalid_field)?;
+                action_changes(requests, &current, &app.app().cipher()).map_err(ApiError::invalid_field)?;
             (Some(changes), secrets)
         }
         None => (None, Vec::new()),
@@ -776,10 +791,10 @@ impl AppState {
     /// Events just published (or about to be): a `repo:push` makes the code
     /// monitors fetch its repository at once.
     pub(crate) fn notify_monitors(&self, events: &[herald_store::NewEvent]) {
-        if let Some(service) = &self.monitors {
-            for event in events {
-                service.notify_event(&event.event_type, &event.payload);
-            }
+        for event in events {
+            self.app()
+                .monitor_service()
+                .notify_event(&event.event_type, &event.payload);
         }
     }
 }

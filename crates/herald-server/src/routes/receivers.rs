@@ -22,10 +22,26 @@ use url::Url;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::auth::Access;
+use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
-use crate::receiving::{credentials, receiver_url};
-use crate::routes::deliveries::{DEFAULT_PAGE_SIZE, Header, MAX_PAGE_SIZE};
+use herald_app::receivers::{credentials, receiver_url};
+use crate::routes::deliveries::Header;
+use herald_app::deliveries::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use utoipa_axum::routes;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Admin, routes!(create_receiver))
+        .add(Access::Read, routes!(list_receivers))
+        .add(Access::Read, routes!(get_receiver))
+        .add(Access::Admin, routes!(update_receiver))
+        .add(Access::Admin, routes!(delete_receiver))
+        .add(Access::Admin, routes!(rotate_secret))
+        .add(Access::Read, routes!(list_requests))
+        .add(Access::Read, routes!(get_request))
+}
 
 pub const MAX_URN_LEN: usize = 512;
 pub const MAX_USERNAME_LEN: usize = 100;
@@ -440,7 +456,7 @@ impl CreateReceiver {
                 name: validate_optional_name(self.name.as_deref())?,
                 kind: kind.as_str().to_owned(),
                 urn: validate_urn(&self.urn)?,
-                credentials_sealed: credentials::seal(&app.cipher, &credential),
+                credentials_sealed: credentials::seal(&app.app().cipher(), &credential),
                 github_legacy_sha1: self.github_legacy_sha1,
                 gitlab_standard_webhooks: self.gitlab_standard_webhooks,
             },
@@ -504,11 +520,11 @@ impl UpdateReceiver {
             .transpose()
             .map_err(invalid)?;
         let credentials_sealed = if username.is_some() || secret.is_some() {
-            let current = credentials::open(&app.cipher, &record.credentials_sealed)?;
+            let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
             let username = username.or_else(|| credentials::username(&current).map(str::to_owned));
             let secret = secret.unwrap_or_else(|| credentials::secret(&current).clone());
             let next = credential(kind, username, secret);
-            Some(credentials::seal(&app.cipher, &next))
+            Some(credentials::seal(&app.app().cipher(), &next))
         } else {
             None
         };
@@ -548,22 +564,18 @@ fn grace_period(seconds: Option<u64>) -> Result<Duration, FieldError> {
 // ---- views ----
 
 pub(crate) fn receivers(app: &AppState) -> Result<&dyn ReceiverStore, ApiError> {
-    app.receivers.as_deref().ok_or_else(|| {
-        ApiError::unavailable(
-            "this server was started without a receiver store; incoming webhooks are off",
-        )
-    })
+    Ok(app.app().receiver_store())
 }
 
 fn view(app: &AppState, record: &ReceiverRecord) -> Result<Receiver, ApiError> {
-    let current = credentials::open(&app.cipher, &record.credentials_sealed)?;
+    let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
     let now = Timestamp::now();
     Ok(Receiver {
         id: record.id,
         name: record.name.clone(),
         kind: record.kind.clone(),
         urn: record.urn.clone(),
-        url: receiver_url(app.external_url(), record.id),
+        url: receiver_url(app.app().external_url(), record.id),
         username: credentials::username(&current).map(str::to_owned),
         github_legacy_sha1: record.github_legacy_sha1,
         gitlab_standard_webhooks: record.gitlab_standard_webhooks,
@@ -576,7 +588,7 @@ fn view(app: &AppState, record: &ReceiverRecord) -> Result<Receiver, ApiError> {
 }
 
 fn with_secret(app: &AppState, record: &ReceiverRecord) -> Result<ReceiverWithSecret, ApiError> {
-    let current = credentials::open(&app.cipher, &record.credentials_sealed)?;
+    let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
     Ok(ReceiverWithSecret {
         receiver: view(app, record)?,
         secret: credentials::secret(&current).expose().to_owned(),
@@ -723,14 +735,14 @@ pub async fn rotate_secret(
     let secret = parse_secret(request.secret.as_deref()).map_err(ApiError::invalid_field)?;
     let record = find(&app, id).await?;
     let kind = stored_kind(&record)?;
-    let current = credentials::open(&app.cipher, &record.credentials_sealed)?;
+    let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
     let next = credential(
         kind,
         credentials::username(&current).map(str::to_owned),
         secret,
     );
     let rotated = receivers(&app)?
-        .rotate_receiver_credentials(id, credentials::seal(&app.cipher, &next), grace)
+        .rotate_receiver_credentials(id, credentials::seal(&app.app().cipher(), &next), grace)
         .await?
         .ok_or_else(|| ApiError::not_found("receiver", id))?;
     Ok(Json(with_secret(&app, &rotated)?))

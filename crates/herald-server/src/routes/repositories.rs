@@ -11,7 +11,7 @@ use herald_core::cipher::SecretCipher;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
-use herald_monitors_service::MonitorService;
+use herald_app::monitors::MonitorService;
 use herald_store::{
     NewRepository, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
 };
@@ -20,8 +20,21 @@ use url::Url;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::Access;
+use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdPath};
+use utoipa_axum::routes;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Admin, routes!(create_repository))
+        .add(Access::Read, routes!(list_repositories))
+        .add(Access::Read, routes!(get_repository))
+        .add(Access::Admin, routes!(update_repository))
+        .add(Access::Admin, routes!(delete_repository))
+        .add(Access::Admin, routes!(fetch_repository))
+}
 
 pub const MAX_REPOSITORY_NAME_LEN: usize = 512;
 pub const MAX_SOURCE_LEN: usize = 2048;
@@ -275,9 +288,7 @@ impl UpdateRepository {
 
 /// The monitor service, or a 503 when this server runs without it.
 pub(crate) fn monitors(app: &AppState) -> Result<&MonitorService, ApiError> {
-    app.monitors
-        .as_ref()
-        .ok_or_else(|| ApiError::unavailable("code monitors are not enabled on this server"))
+    Ok(app.app().monitor_service())
 }
 
 fn saved(write: RepositoryWrite, id: Option<RepositoryId>) -> Result<RepositoryRecord, ApiError> {
@@ -314,7 +325,7 @@ pub async fn create_repository(
 ) -> Result<(StatusCode, Json<Repository>), ApiError> {
     let service = monitors(&app)?;
     let new = request
-        .validate(&app.cipher)
+        .validate(&app.app().cipher())
         .map_err(ApiError::invalid_field)?;
     let record = saved(service.store().create_repository(new).await?, None)?;
     service.sync_soon(record.id);
@@ -384,7 +395,7 @@ pub async fn update_repository(
 ) -> Result<Json<Repository>, ApiError> {
     let service = monitors(&app)?;
     let patch = request
-        .into_patch(&app.cipher)
+        .into_patch(&app.app().cipher())
         .map_err(ApiError::invalid_field)?;
     let starts_afresh = patch.name.is_some() || patch.source.is_some() || patch.branches.is_some();
     let record = saved(

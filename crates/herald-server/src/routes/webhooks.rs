@@ -4,26 +4,31 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_catalogue::Catalogue;
-use herald_catalogue::payloads::operational::Ping;
-use herald_core::cipher::SecretCipher;
-use herald_core::event_type::{EventTypePattern, parse_patterns};
+use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
 use herald_core::id::WebhookId;
-use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
-use herald_core::validation::FieldError;
-use herald_core::webhook::{TargetUrl, validate_name, validate_project};
-use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
+use herald_store::WebhookRecord;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdPath};
-use crate::routes::event_types::suggestions;
+use crate::routes::Routes;
 
-/// The event type of the event the Test button sends.
-pub const TEST_EVENT_TYPE: &str = "herald:ping";
+pub fn router() -> Routes {
+    Routes::new()
+        .add(Access::Admin, routes!(create_webhook))
+        .add(Access::Read, routes!(list_webhooks))
+        .add(Access::Read, routes!(get_webhook))
+        .add(Access::Admin, routes!(update_webhook))
+        .add(Access::Admin, routes!(delete_webhook))
+        .add(Access::Admin, routes!(get_secret))
+        .add(Access::Admin, routes!(test_webhook))
+        .add(Access::Admin, routes!(recover_webhook))
+}
 
 /// A webhook as the API shows it: never the secret, and the URL with any
 /// credentials obscured.
@@ -171,60 +176,30 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
-struct ValidWebhook {
-    name: String,
-    url: TargetUrl,
-    secret: Secret,
-    event_types: Vec<EventTypePattern>,
-    project: Option<String>,
-    enabled: bool,
-}
-
-impl CreateWebhook {
-    fn validate(self) -> Result<ValidWebhook, FieldError> {
-        let secret = match self.secret {
-            Some(text) => Secret::parse(&text)?,
-            None => Secret::generate(),
-        };
-        Ok(ValidWebhook {
-            name: validate_name(&self.name)?,
-            url: TargetUrl::parse(&self.url)?,
-            secret,
-            event_types: parse_patterns(&self.event_types)?,
-            project: validate_project(self.project.as_deref())?,
-            enabled: self.enabled,
-        })
+impl From<CreateWebhook> for WebhookCreate {
+    fn from(request: CreateWebhook) -> Self {
+        Self {
+            name: request.name,
+            url: request.url,
+            secret: request.secret,
+            event_types: request.event_types,
+            project: request.project,
+            enabled: request.enabled,
+        }
     }
 }
 
-impl UpdateWebhook {
-    /// Validates every present field and seals the URL and secret.
-    fn into_patch(self, cipher: &SecretCipher) -> Result<WebhookPatch, FieldError> {
-        let url = self.url.as_deref().map(TargetUrl::parse).transpose()?;
-        let secret = self.secret.as_deref().map(Secret::parse).transpose()?;
-        Ok(WebhookPatch {
-            name: self.name.as_deref().map(validate_name).transpose()?,
-            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
-            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes())),
-            event_types: self
-                .event_types
-                .as_deref()
-                .map(parse_patterns)
-                .transpose()?,
-            project: self
-                .project
-                .map(|project| validate_project(project.as_deref()))
-                .transpose()?,
-            enabled: self.enabled,
-        })
+impl From<UpdateWebhook> for WebhookUpdate {
+    fn from(request: UpdateWebhook) -> Self {
+        Self {
+            name: request.name,
+            url: request.url,
+            secret: request.secret,
+            event_types: request.event_types,
+            project: request.project,
+            enabled: request.enabled,
+        }
     }
-}
-
-async fn find_webhook(app: &AppState, id: WebhookId) -> Result<WebhookRecord, ApiError> {
-    app.store
-        .get_webhook(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook", id))
 }
 
 #[utoipa::path(
@@ -240,28 +215,13 @@ async fn find_webhook(app: &AppState, id: WebhookId) -> Result<WebhookRecord, Ap
     )
 )]
 pub async fn create_webhook(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
-    let valid = request.validate().map_err(ApiError::invalid_field)?;
-    check_patterns(&app, &valid.event_types).await?;
-    let new = NewWebhook {
-        id: WebhookId::new(),
-        name: valid.name,
-        url_display: valid.url.display(),
-        url_sealed: app.cipher.seal(valid.url.expose().as_bytes()),
-        secret_sealed: app.cipher.seal(valid.secret.expose().as_bytes()),
-        event_types: valid.event_types,
-        project: valid.project,
-        enabled: valid.enabled,
-    };
-    let record = app
-        .store
-        .create_webhook(new, app.config.max_webhooks_per_scope)
-        .await?;
+    let created = state.app().create_webhook(request.into()).await?;
     let created = WebhookWithSecret {
-        webhook: Webhook::from(&record),
-        secret: valid.secret.expose().to_owned(),
+        webhook: Webhook::from(&created.record),
+        secret: created.secret.expose().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -273,8 +233,8 @@ pub async fn create_webhook(
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
     )
 )]
-pub async fn list_webhooks(State(app): State<AppState>) -> Result<Json<WebhookList>, ApiError> {
-    let records = app.store.list_webhooks().await?;
+pub async fn list_webhooks(State(state): State<AppState>) -> Result<Json<WebhookList>, ApiError> {
+    let records = state.app().list_webhooks().await?;
     Ok(Json(WebhookList {
         items: records.iter().map(Webhook::from).collect(),
     }))
@@ -291,10 +251,10 @@ pub async fn list_webhooks(State(app): State<AppState>) -> Result<Json<WebhookLi
     )
 )]
 pub async fn get_webhook(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let record = find_webhook(&app, id).await?;
+    let record = state.app().webhook(id).await?;
     Ok(Json(Webhook::from(&record)))
 }
 
@@ -313,21 +273,11 @@ pub async fn get_webhook(
     )
 )]
 pub async fn update_webhook(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
     ApiJson(request): ApiJson<UpdateWebhook>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let patch = request
-        .into_patch(&app.cipher)
-        .map_err(ApiError::invalid_field)?;
-    if let Some(patterns) = &patch.event_types {
-        check_patterns(&app, patterns).await?;
-    }
-    let record = app
-        .store
-        .update_webhook(id, patch, app.config.max_webhooks_per_scope)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook", id))?;
+    let record = state.app().update_webhook(id, request.into()).await?;
     Ok(Json(Webhook::from(&record)))
 }
 
@@ -342,14 +292,11 @@ pub async fn update_webhook(
     )
 )]
 pub async fn delete_webhook(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.delete_webhook(id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("webhook", id))
-    }
+    state.app().delete_webhook(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -363,60 +310,13 @@ pub async fn delete_webhook(
     )
 )]
 pub async fn get_secret(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<WebhookSecret>, ApiError> {
-    let record = find_webhook(&app, id).await?;
-    let opened = app.cipher.open(&record.secret_sealed)?;
-    let secret = String::from_utf8(opened)
-        .map_err(|e| ApiError::internal("a stored secret is not UTF-8", &e))?;
-    Ok(Json(WebhookSecret { secret }))
-}
-
-/// The event a test sends: for a webhook subscribed to exactly one type (no
-/// `*`), that type's example payload, so its receiver sees what it will get;
-/// otherwise a `herald:ping`.
-fn test_event(webhook: &WebhookRecord, catalogue: &Catalogue) -> (String, Vec<u8>) {
-    if let [only] = webhook.event_types.as_slice()
-        && !only.as_str().ends_with('*')
-        && let Some(payload) = catalogue.test_payload(only.as_str())
-    {
-        return (only.as_str().to_owned(), payload);
-    }
-    let ping = Ping::new(webhook.id, Timestamp::now());
-    (TEST_EVENT_TYPE.to_owned(), ping.to_payload())
-}
-
-/// Refuses patterns that match no type in the catalogue (reloaded once first:
-/// another node may have registered the type): such a webhook would never
-/// receive anything for them.
-async fn check_patterns(app: &AppState, patterns: &[EventTypePattern]) -> Result<(), ApiError> {
-    let mut catalogue = app.catalogue.current();
-    if !patterns.iter().all(|p| catalogue.matches_any(p)) {
-        catalogue = app.catalogue.reload().await?;
-    }
-    let Some((i, unmatched)) = patterns
-        .iter()
-        .enumerate()
-        .find(|(_, p)| !catalogue.matches_any(p))
-    else {
-        return Ok(());
-    };
-    let wanted = unmatched.as_str().trim_end_matches('*');
-    let nearest = suggestions(&catalogue, wanted);
-    let hint = match nearest.as_slice() {
-        [] => String::new(),
-        some => format!(" (nearest: {})", some.join(", ")),
-    };
-    let message = format!(
-        "{:?} matches no event type in the catalogue{hint}; GET /api/v1/event-types lists them, and POST registers a custom one",
-        unmatched.as_str()
-    );
-    Err(ApiError::unknown_event_type(
-        &format!("event_types[{i}]"),
-        format!("event_types[{i}]: {message}"),
-        nearest,
-    ))
+    let secret = state.app().webhook_secret(id).await?;
+    Ok(Json(WebhookSecret {
+        secret: secret.expose().to_owned(),
+    }))
 }
 
 #[utoipa::path(
@@ -430,12 +330,10 @@ async fn check_patterns(app: &AppState, patterns: &[EventTypePattern]) -> Result
     )
 )]
 pub async fn test_webhook(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<TestResult>, ApiError> {
-    let record = find_webhook(&app, id).await?;
-    let (event_type, payload) = test_event(&record, &app.catalogue.current());
-    let outcome = app.engine.send_test(&record, &event_type, payload).await;
+    let outcome = state.app().test_webhook(id).await?;
     Ok(Json(TestResult {
         success: outcome.success,
         status: outcome.status,
@@ -460,16 +358,10 @@ pub async fn test_webhook(
     )
 )]
 pub async fn recover_webhook(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<WebhookId>,
     ApiJson(request): ApiJson<RecoverRequest>,
 ) -> Result<Json<RecoverResult>, ApiError> {
-    if !find_webhook(&app, id).await?.enabled {
-        return Err(ApiError::webhook_disabled(id));
-    }
-    let requeued = app.store.recover(id, request.since).await?;
-    if requeued > 0 {
-        app.engine.wake();
-    }
+    let requeued = state.app().recover_webhook(id, request.since).await?;
     Ok(Json(RecoverResult { requeued }))
 }

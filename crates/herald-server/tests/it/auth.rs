@@ -1,10 +1,10 @@
 use reqwest::header::WWW_AUTHENTICATE;
 
-use crate::harness::{Herald, TOKEN, assert_error, send, status_and_json};
+use crate::harness::{TestApp, TOKEN, assert_error, send, status_and_json};
 
 #[tokio::test]
 async fn every_api_route_needs_the_token_and_healthz_does_not() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let paths = [
         "/api/v1/webhooks",
         "/api/openapi.json",
@@ -46,7 +46,7 @@ async fn every_api_route_needs_the_token_and_healthz_does_not() {
 
 #[tokio::test]
 async fn a_refused_write_changes_nothing() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let create = herald
         .client
         .post(format!("{}/api/v1/webhooks", herald.base))

@@ -1,9 +1,9 @@
 use herald_core::time::Timestamp;
 use serde_json::{Value, json};
 
-use crate::harness::{Herald, Receiver, assert_error, hook_body, send};
+use crate::harness::{TestApp, Receiver, assert_error, hook_body, send};
 
-async fn ids_of(herald: &Herald, path: &str) -> (Vec<String>, Value) {
+async fn ids_of(herald: &TestApp, path: &str) -> (Vec<String>, Value) {
     let (status, page) = send(herald.get(path)).await;
     assert_eq!(status, 200, "{page}");
     let ids = page["items"]
@@ -17,7 +17,7 @@ async fn ids_of(herald: &Herald, path: &str) -> (Vec<String>, Value) {
 
 #[tokio::test]
 async fn redeliver_sends_a_failed_delivery_again() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     herald.register_any_type("a").await;
     let mut receiver = Receiver::start().await;
     receiver.answer_with(500);
@@ -57,7 +57,7 @@ async fn redeliver_sends_a_failed_delivery_again() {
 
 #[tokio::test]
 async fn recover_requeues_failed_deliveries_since_a_time() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     herald.register_any_type("a").await;
     let mut receiver = Receiver::start().await;
     receiver.answer_with(503);
@@ -119,7 +119,7 @@ async fn recover_requeues_failed_deliveries_since_a_time() {
 
 #[tokio::test]
 async fn the_delivery_log_pages_newest_first_and_filters() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     herald.register_any_type("a").await;
     let receiver = Receiver::start().await;
     let created = herald

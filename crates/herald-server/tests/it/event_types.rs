@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{Herald, Received, Receiver, assert_error, hook_body, send};
+use crate::harness::{TestApp, Received, Receiver, assert_error, hook_body, send};
 
 /// Lower-case hex HMAC-SHA256 of the body keyed with the secret's UTF-8 bytes,
 /// written here rather than with herald-core's signer.
@@ -33,7 +33,7 @@ fn header<'a>(received: &'a Received, name: &str) -> &'a str {
         .unwrap()
 }
 
-async fn example(herald: &Herald, key: &str) -> Value {
+async fn example(herald: &TestApp, key: &str) -> Value {
     let (status, def) = send(herald.get(&format!("/api/v1/event-types/{key}"))).await;
     assert_eq!(status, 200, "{def}");
     def["example"].clone()
@@ -58,13 +58,13 @@ fn with(mut value: Value, pointer: &str, replacement: Value) -> Value {
     value
 }
 
-async fn publish(herald: &Herald, body: Value) -> (u16, Value) {
+async fn publish(herald: &TestApp, body: Value) -> (u16, Value) {
     send(herald.post("/api/v1/events").json(&body)).await
 }
 
 #[tokio::test]
 async fn every_builtin_type_is_listed_with_its_schema_example_and_family() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let (status, list) = send(herald.get("/api/v1/event-types")).await;
     assert_eq!(status, 200, "{list}");
     let items = list["items"].as_array().unwrap();
@@ -128,7 +128,7 @@ async fn every_builtin_type_is_listed_with_its_schema_example_and_family() {
 /// Pointer of the first offending value and the rule, and nothing is stored.
 #[tokio::test]
 async fn schema_violations_name_the_pointer_and_the_rule_for_every_family() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let hook = herald
         .create_webhook(hook_body("all", "https://e.com/", &["*"]))
         .await;
@@ -241,7 +241,7 @@ async fn schema_violations_name_the_pointer_and_the_rule_for_every_family() {
 
 #[tokio::test]
 async fn unknown_and_reserved_types_are_refused_with_the_closest_known_types() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let (status, error) =
         publish(&herald, json!({"type": "changeset:updated", "payload": {}})).await;
     assert_error(status, &error, 422, "unknown_event_type", Some("type"));
@@ -269,7 +269,7 @@ async fn unknown_and_reserved_types_are_refused_with_the_closest_known_types() {
 
 #[tokio::test]
 async fn a_custom_type_is_registered_used_replaced_and_deleted() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut receiver = Receiver::start().await;
     let before =
         herald
@@ -384,7 +384,7 @@ async fn a_custom_type_is_registered_used_replaced_and_deleted() {
 
 #[tokio::test]
 async fn built_in_reserved_and_malformed_custom_types_are_refused() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     for key in ["changeset:update", "herald:ping"] {
         let (status, error) =
             send(herald.request(Method::DELETE, &format!("/api/v1/event-types/{key}"))).await;
@@ -458,7 +458,7 @@ async fn built_in_reserved_and_malformed_custom_types_are_refused() {
 
 #[tokio::test]
 async fn webhooks_refuse_patterns_that_match_no_type() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     for (patterns, at, nearest) in [
         (json!(["nosuch:*"]), "event_types[0]", None),
         (
@@ -512,7 +512,7 @@ async fn webhooks_refuse_patterns_that_match_no_type() {
 /// custom types once before refusing, for publishing and for subscribing.
 #[tokio::test]
 async fn a_type_another_node_registered_is_picked_up_on_first_use() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut receiver = Receiver::start().await;
     herald
         .store
@@ -550,7 +550,7 @@ async fn a_type_another_node_registered_is_picked_up_on_first_use() {
 /// the exact body, which the delivery log also shows as the event's payload.
 #[tokio::test]
 async fn sonarqube_deliveries_merge_analysis_properties_and_carry_sonarqubes_headers() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut receiver = Receiver::start().await;
     let hook = herald
         .create_webhook(json!({"name": "sonar", "url": receiver.url, "event_types": ["sonarqube:analysis"], "secret": "your_secret"}))
@@ -600,7 +600,7 @@ async fn sonarqube_deliveries_merge_analysis_properties_and_carry_sonarqubes_hea
 
 #[tokio::test]
 async fn sourcegraph_deliveries_carry_sourcegraphs_headers() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut receiver = Receiver::start().await;
     let hook = herald
         .create_webhook(hook_body("batch", &receiver.url, &["changeset:*"]))
@@ -626,7 +626,7 @@ async fn sourcegraph_deliveries_carry_sourcegraphs_headers() {
 /// headers; a webhook on a pattern gets a `herald:ping`.
 #[tokio::test]
 async fn the_test_button_sends_the_subscribed_types_example_or_a_ping() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut receiver = Receiver::start().await;
     let sonar = herald
         .create_webhook(hook_body("sonar", &receiver.url, &["sonarqube:analysis"]))

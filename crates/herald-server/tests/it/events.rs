@@ -4,7 +4,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{Herald, Received, Receiver, assert_error, hook_body, send, webhook_body};
+use crate::harness::{TestApp, Received, Receiver, assert_error, hook_body, send, webhook_body};
 
 /// Standard Webhooks verification, written from the specification rather than
 /// with Herald's own signing code.
@@ -25,7 +25,7 @@ pub fn signature_is_valid(request: &Received, secret: &str) -> bool {
 
 #[tokio::test]
 async fn a_published_event_reaches_the_receiver_byte_for_byte() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     herald.register_any_type("order:paid").await;
     let mut receiver = Receiver::start().await;
     let created = herald
@@ -94,7 +94,7 @@ async fn a_published_event_reaches_the_receiver_byte_for_byte() {
 
 #[tokio::test]
 async fn invalid_events_are_refused_naming_the_field_and_change_nothing() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let created = herald
         .create_webhook(webhook_body("all", "https://e.com/"))
         .await;
@@ -211,7 +211,7 @@ async fn invalid_events_are_refused_naming_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn a_repeated_idempotency_key_returns_the_first_answer_and_creates_nothing() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     herald.register_any_type("order:paid").await;
     let created = herald
         .create_webhook(hook_body("all", "https://e.com/", &["order:paid"]))
@@ -245,11 +245,7 @@ async fn a_repeated_idempotency_key_returns_the_first_answer_and_creates_nothing
 
 #[tokio::test]
 async fn a_payload_over_the_limit_gets_413_and_changes_nothing() {
-    let config = herald_server::ServerConfig {
-        max_payload_bytes: 1024,
-        ..herald_server::ServerConfig::new(crate::harness::TOKEN)
-    };
-    let herald = Herald::start_with(config).await;
+    let herald = TestApp::spawn_with(|config| config.app.limits.max_payload_bytes = 1024).await;
     herald.register_any_type("big").await;
     let created = herald
         .create_webhook(hook_body("all", "https://e.com/", &["big"]))

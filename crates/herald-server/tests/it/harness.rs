@@ -1,5 +1,7 @@
-//! A real Herald API on 127.0.0.1:0 (SQLite store in a temp dir, real delivery
-//! engine allowed to reach loopback) and a real receiver for its webhooks.
+//! `TestApp::spawn()`: a real Herald started as the binary starts it
+//! (`Herald::start`) on 127.0.0.1:0, with SQLite in a temporary directory and
+//! a delivery engine allowed to reach loopback; and a real receiver for its
+//! webhooks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +11,14 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use herald_app::monitors::MonitorsConfig;
+use herald_app::stores::{OpenedStore, StoreChoice};
+use herald_app::{AppConfig, Limits, Retention};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
-use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
-use herald_monitors_service::{MonitorService, MonitorsConfig};
-use herald_server::{AppState, ServerConfig};
-use herald_sqlite::{SqliteConfig, SqliteStore};
+use herald_delivery::DeliveryConfig;
+use herald_server::{Herald, HeraldConfig, RunningHerald};
+use herald_sqlite::SqliteStore;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -24,79 +28,81 @@ pub const TOKEN: &str = "test-admin-token-0123456789";
 /// How long any wait for background delivery may take before the test fails.
 const WAIT: Duration = Duration::from_secs(15);
 
-pub struct Herald {
+pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     /// The server's store, for tests that play another node writing to it.
     pub store: Arc<SqliteStore>,
     shutdown: CancellationToken,
+    /// Kept until the test ends: its tasks hold the store.
+    _running: RunningHerald,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Herald {
+impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
 }
 
-impl Herald {
-    pub async fn start() -> Self {
-        Self::start_with(ServerConfig::new(TOKEN)).await
+/// The configuration every test starts from: SQLite in `dir`, one attempt and
+/// no retries, loopback allowed.
+fn test_config(dir: &std::path::Path) -> HeraldConfig {
+    let delivery = DeliveryConfig {
+        request_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(200),
+        // One attempt and no retries: a failure is final at once, so tests of
+        // redelivery and recovery need not wait out a schedule.
+        retry: RetrySchedule {
+            delays: Vec::new(),
+            ..RetrySchedule::default()
+        },
+        allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        ..DeliveryConfig::default()
+    };
+    HeraldConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: TOKEN.to_owned(),
+        app: AppConfig {
+            store: StoreChoice::Sqlite(dir.join("herald.db")),
+            cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),
+            secret_key_file: dir.join("secret.key"),
+            delivery,
+            limits: Limits::default(),
+            retention: Retention {
+                max_age: Duration::from_secs(30 * 24 * 3600),
+                purge_interval: Duration::from_secs(3600),
+                idempotency_ttl: Duration::from_secs(24 * 3600),
+            },
+            // Code monitors on, with the server's own URL in `monitorURL`.
+            monitors: MonitorsConfig::new(dir.join("mirrors"), None),
+            external_url: String::new(),
+        },
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
     }
 
-    pub async fn start_with(config: ServerConfig) -> Self {
+    /// Starts Herald with the test configuration as `adjust` changes it.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut HeraldConfig)) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap(),
-        );
-        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
         let shutdown = CancellationToken::new();
-        let delivery = DeliveryConfig {
-            request_timeout: Duration::from_secs(5),
-            poll_interval: Duration::from_millis(200),
-            // One attempt and no retries: a failure is final at once, so tests of
-            // redelivery and recovery need not wait out a schedule.
-            retry: RetrySchedule {
-                delays: Vec::new(),
-                ..RetrySchedule::default()
-            },
-            allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
-            ..DeliveryConfig::default()
+        let running = Herald::start(config, shutdown.clone()).await.unwrap();
+        let OpenedStore::Sqlite(store) = running.opened_store().clone() else {
+            panic!("the test configuration opens SQLite");
         };
-        let catalogue = Arc::new(LiveCatalogue::load(store.clone()).await.unwrap());
-        let engine = Engine::start(
-            store.clone(),
-            cipher.clone(),
-            delivery,
-            catalogue,
-            shutdown.clone(),
-        )
-        .unwrap();
-        // Code monitors on, with the server's own URL in `monitorURL`.
-        let monitors = MonitorService::new(
-            store.clone(),
-            store.clone(),
-            cipher.clone(),
-            engine.clone(),
-            MonitorsConfig::new(dir.path().join("mirrors"), None),
-        );
-        monitors.spawn(shutdown.clone());
-        let state = AppState::new(store.clone(), cipher, engine, config)
-            .with_receivers(store.clone())
-            .with_monitors(monitors);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(herald_server::run(
-            listener,
-            state,
-            shutdown.clone().cancelled_owned(),
-        ));
         Self {
-            base: format!("http://{addr}"),
+            base: format!("http://{}", running.local_addr()),
             client: reqwest::Client::new(),
             store,
             shutdown,
+            _running: running,
             _dir: dir,
         }
     }

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::events::signature_is_valid;
-use crate::harness::{Herald, Receiver, assert_error, send};
+use crate::harness::{TestApp, Receiver, assert_error, send};
 use crate::receivers::{Setup, fixture};
 
 /// The repository GitHub's push fixture names.
@@ -67,7 +67,7 @@ impl Source {
     }
 }
 
-async fn create_repository(herald: &Herald, name: &str, url: &str) -> Value {
+async fn create_repository(herald: &TestApp, name: &str, url: &str) -> Value {
     let (status, created) = send(
         herald
             .post("/api/v1/repositories")
@@ -79,7 +79,7 @@ async fn create_repository(herald: &Herald, name: &str, url: &str) -> Value {
 }
 
 /// Waits for the repository's first fetch (started in the background on creation).
-async fn fetched(herald: &Herald, id: &str) -> Value {
+async fn fetched(herald: &TestApp, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (_, repo) = send(herald.get(&format!("/api/v1/repositories/{id}"))).await;
@@ -91,13 +91,13 @@ async fn fetched(herald: &Herald, id: &str) -> Value {
     }
 }
 
-async fn create_monitor(herald: &Herald, body: Value) -> Value {
+async fn create_monitor(herald: &TestApp, body: Value) -> Value {
     let (status, created) = send(herald.post("/api/v1/monitors").json(&body)).await;
     assert_eq!(status, 201, "{created}");
     created
 }
 
-async fn runs(herald: &Herald, monitor: &Value) -> Vec<Value> {
+async fn runs(herald: &TestApp, monitor: &Value) -> Vec<Value> {
     let (status, list) = send(herald.get(&format!(
         "/api/v1/monitors/{}/runs",
         monitor["id"].as_str().unwrap()
@@ -109,7 +109,7 @@ async fn runs(herald: &Herald, monitor: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_github_push_to_a_receiver_notifies_a_monitor_once() {
-    let setup = Setup::on(Herald::start().await, "github", "https://github.com").await;
+    let setup = Setup::on(TestApp::spawn().await, "github", "https://github.com").await;
     let herald = &setup.herald;
     let source = Source::new();
     let repo = create_repository(herald, PUSHED_REPOSITORY, source.path()).await;
@@ -195,7 +195,7 @@ async fn a_github_push_to_a_receiver_notifies_a_monitor_once() {
 
 #[tokio::test]
 async fn repositories_are_validated_fetched_and_show_their_errors() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let source = Source::new();
     let created = create_repository(&herald, "github.com/acme/api", source.path()).await;
     let id = created["id"].as_str().unwrap().to_owned();
@@ -289,7 +289,7 @@ async fn repositories_are_validated_fetched_and_show_their_errors() {
 
 #[tokio::test]
 async fn a_bad_query_is_refused_with_its_position_and_reason() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let regex = "type:diff /a(/";
     let in_regex = herald_monitor::parse_query(regex).unwrap_err().position;
     assert!(in_regex >= 10, "inside the pattern: {in_regex}");
@@ -346,7 +346,7 @@ async fn a_bad_query_is_refused_with_its_position_and_reason() {
 
 #[tokio::test]
 async fn monitor_actions_are_webhooks_the_monitor_owns() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let monitor = create_monitor(
         &herald,
         json!({
@@ -472,7 +472,7 @@ async fn monitor_actions_are_webhooks_the_monitor_owns() {
 
 #[tokio::test]
 async fn test_sends_each_action_its_test_notification() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut hook = Receiver::start().await;
     let mut slack = Receiver::start().await;
     let monitor = create_monitor(
@@ -528,7 +528,7 @@ async fn test_sends_each_action_its_test_notification() {
 
 #[tokio::test]
 async fn run_now_searches_at_once_and_runs_list_the_matches() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let source = Source::new();
     let repo = create_repository(&herald, "github.com/acme/api", source.path()).await;
     fetched(&herald, repo["id"].as_str().unwrap()).await;

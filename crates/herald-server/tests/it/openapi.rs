@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::harness::{Herald, send};
+use crate::harness::{TestApp, send};
 
 fn committed_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json")
@@ -28,7 +28,7 @@ fn openapi_json_is_current() {
 
 #[tokio::test]
 async fn the_served_document_describes_every_route() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let (status, document) = send(herald.get("/api/openapi.json")).await;
     assert_eq!(status, 200);
     let generated: Value = serde_json::from_str(&herald_server::openapi_json()).unwrap();

@@ -16,9 +16,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use herald_server::ServerConfig;
 
-use crate::harness::{Herald, Receiver, TOKEN, assert_error, send, status_and_json};
+use crate::harness::{Receiver, TestApp, assert_error, send, status_and_json};
 
 pub const SECRET: &str = "herald-test-secret";
 pub const AZURE_USER: &str = "herald-azure";
@@ -89,7 +88,7 @@ pub fn signed(kind: &str, event: &str, body: &[u8], secret: &str) -> Vec<(String
 
 /// A receiver and a webhook subscribed to everything receivers publish.
 pub struct Setup {
-    pub herald: Herald,
+    pub herald: TestApp,
     pub receiver: Value,
     pub webhook_id: String,
     _sink: Receiver,
@@ -97,10 +96,10 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new(kind: &str, urn: &str) -> Self {
-        Self::on(Herald::start().await, kind, urn).await
+        Self::on(TestApp::spawn().await, kind, urn).await
     }
 
-    pub async fn on(herald: Herald, kind: &str, urn: &str) -> Self {
+    pub async fn on(herald: TestApp, kind: &str, urn: &str) -> Self {
         let receiver = create_receiver(&herald, kind, urn).await;
         let sink = Receiver::start().await;
         let hook = herald
@@ -144,7 +143,7 @@ impl Setup {
     }
 }
 
-pub async fn create_receiver(herald: &Herald, kind: &str, urn: &str) -> Value {
+pub async fn create_receiver(herald: &TestApp, kind: &str, urn: &str) -> Value {
     let mut body =
         json!({"name": format!("{kind} receiver"), "kind": kind, "urn": urn, "secret": SECRET});
     if kind == "azure_devops" {
@@ -157,7 +156,7 @@ pub async fn create_receiver(herald: &Herald, kind: &str, urn: &str) -> Value {
 
 /// A code host's request: no bearer token.
 pub async fn post_incoming(
-    herald: &Herald,
+    herald: &TestApp,
     receiver_id: &str,
     headers: &[(String, String)],
     body: Vec<u8>,
@@ -173,7 +172,7 @@ pub async fn post_incoming(
     status_and_json(request.send().await.unwrap()).await
 }
 
-pub async fn events_of(herald: &Herald, webhook_id: &str) -> Vec<(String, Value)> {
+pub async fn events_of(herald: &TestApp, webhook_id: &str) -> Vec<(String, Value)> {
     let catalogue = herald_catalogue::Catalogue::builtin();
     let mut events = Vec::new();
     for delivery in herald.deliveries(webhook_id).await.iter().rev() {
@@ -190,7 +189,7 @@ pub async fn events_of(herald: &Herald, webhook_id: &str) -> Vec<(String, Value)
     events
 }
 
-pub async fn requests_of(herald: &Herald, receiver_id: &str) -> Vec<Value> {
+pub async fn requests_of(herald: &TestApp, receiver_id: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut path = format!("/api/v1/receivers/{receiver_id}/requests?limit=100");
     loop {
@@ -206,7 +205,7 @@ pub async fn requests_of(herald: &Herald, receiver_id: &str) -> Vec<Value> {
     }
 }
 
-pub async fn request_detail(herald: &Herald, receiver_id: &str, request_id: &str) -> Value {
+pub async fn request_detail(herald: &TestApp, receiver_id: &str, request_id: &str) -> Value {
     let (status, detail) = send(herald.get(&format!(
         "/api/v1/receivers/{receiver_id}/requests/{request_id}"
     )))
@@ -219,7 +218,7 @@ pub async fn request_detail(herald: &Herald, receiver_id: &str, request_id: &str
 
 #[tokio::test]
 async fn a_receiver_shows_its_url_and_its_secret_only_once() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let (status, created) = send(herald.post("/api/v1/receivers").json(&json!({
         "kind": "github", "urn": "https://github.com"
     })))
@@ -259,11 +258,10 @@ async fn a_receiver_shows_its_url_and_its_secret_only_once() {
 
 #[tokio::test]
 async fn the_external_url_is_configurable() {
-    let config = ServerConfig {
-        external_url: Some("https://herald.example.com/".to_owned()),
-        ..ServerConfig::new(TOKEN)
-    };
-    let herald = Herald::start_with(config).await;
+    let herald = TestApp::spawn_with(|config| {
+        config.app.external_url = "https://herald.example.com/".to_owned();
+    })
+    .await;
     let created = create_receiver(&herald, "gitlab", "https://gitlab.example.com").await;
     assert_eq!(
         created["url"],
@@ -276,7 +274,7 @@ async fn the_external_url_is_configurable() {
 
 #[tokio::test]
 async fn receivers_are_validated_updated_and_deleted() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let refusals = [
         (json!({"kind": "svn", "urn": "https://x"}), "kind"),
         (json!({"kind": "github", "urn": "github.com"}), "urn"),
@@ -372,7 +370,7 @@ async fn receivers_are_validated_updated_and_deleted() {
 
 #[tokio::test]
 async fn receiver_ids_are_checked_and_the_ingest_url_needs_no_token() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let (status, error) = post_incoming(&herald, "not-a-uuid", &[], b"{}".to_vec()).await;
     assert_error(status, &error, 400, "invalid_id", None);
     let unknown = "0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a";

@@ -1,13 +1,13 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{Herald, assert_error, send};
+use crate::harness::{TestApp, assert_error, send};
 
 const UNKNOWN: &str = "0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a";
 
 #[tokio::test]
 async fn unknown_ids_are_404_and_malformed_ids_400() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let recover = json!({"since": "2026-01-01T00:00:00Z"});
     for id in [UNKNOWN, "not-a-uuid"] {
         let requests = [
@@ -46,7 +46,7 @@ async fn unknown_ids_are_404_and_malformed_ids_400() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_json() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let (status, error) = send(herald.get("/api/v1/nothing-here")).await;
     assert_error(status, &error, 404, "not_found", None);
     let (status, error) = send(herald.client.get(format!("{}/favicon.ico", herald.base))).await;

@@ -1,11 +1,11 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Herald, Receiver, assert_error, send, webhook_body};
+use crate::harness::{TestApp, Receiver, assert_error, send, webhook_body};
 
 #[tokio::test]
 async fn the_secret_shows_on_create_and_at_secret_only() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let created = herald
         .create_webhook(webhook_body("generated", "https://example.com/a"))
         .await;
@@ -55,7 +55,7 @@ async fn the_secret_shows_on_create_and_at_secret_only() {
 
 #[tokio::test]
 async fn basic_auth_credentials_are_sent_but_never_shown() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     herald.register_any_type("push").await;
     let mut receiver = Receiver::start().await;
     let url = format!(
@@ -95,7 +95,7 @@ async fn basic_auth_credentials_are_sent_but_never_shown() {
 
 #[tokio::test]
 async fn invalid_webhooks_are_refused_naming_the_field_and_change_nothing() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let long_name = "n".repeat(101);
     let long_url = format!("https://example.com/{}", "a".repeat(600));
     let long_secret = "s".repeat(201);
@@ -275,7 +275,7 @@ async fn invalid_webhooks_are_refused_naming_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn patch_changes_present_fields_and_null_project_means_global() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let created = herald
         .create_webhook(json!({"name": "p", "url": "https://e.com/", "event_types": ["changeset:*"], "project": "alpha"}))
         .await;
@@ -336,7 +336,7 @@ async fn patch_changes_present_fields_and_null_project_means_global() {
 
 #[tokio::test]
 async fn each_scope_holds_ten_and_the_eleventh_is_refused_naming_it() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     for i in 0..10 {
         herald
             .create_webhook(json!({"name": format!("alpha {i}"), "url": "https://e.com/", "event_types": ["*"], "project": "alpha"}))
@@ -393,7 +393,7 @@ async fn each_scope_holds_ten_and_the_eleventh_is_refused_naming_it() {
 
 #[tokio::test]
 async fn delete_removes_the_webhook() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let created = herald
         .create_webhook(webhook_body("doomed", "https://e.com/"))
         .await;
@@ -409,7 +409,7 @@ async fn delete_removes_the_webhook() {
 
 #[tokio::test]
 async fn test_sends_a_signed_ping_and_reports_the_answer() {
-    let herald = Herald::start().await;
+    let herald = TestApp::spawn().await;
     let mut receiver = Receiver::start().await;
     let created = herald
         .create_webhook(webhook_body("tested", &receiver.url))

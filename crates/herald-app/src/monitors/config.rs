@@ -20,7 +20,7 @@ pub struct MonitorsConfig {
     /// Where the bare mirrors live.
     pub mirror_dir: PathBuf,
     /// This server's external URL, which `monitorURL` links start with;
-    /// `None` takes the server's (see [`crate::MonitorService::default_external_url`]).
+    /// `None` takes the server's (see [`crate::monitors::MonitorService::default_external_url`]).
     pub external_url: Option<String>,
     pub max_results: usize,
     /// Repositories fetched and searched at once.

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use herald_monitors_service::RunNow;
+use herald_app::monitors::RunNow;
 use herald_store::{
     ActionKind, MonitorPatch, MonitorStore, MonitorWrite, RepositoryPatch, RepositoryWrite,
 };

@@ -22,8 +22,8 @@ use herald_store::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::{search_events, test_event};
-use crate::config::MonitorsConfig;
+use crate::monitors::actions::{search_events, test_event};
+use crate::monitors::config::MonitorsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

@@ -20,7 +20,7 @@ use herald_core::id::{EventId, WebhookId};
 use herald_monitor::MatchResult;
 use herald_store::{ActionKind, MonitorEvent, MonitorRecord, NewEvent, monitor_project};
 
-use crate::payloads::{TEST_QUERY, notification, slack_message, slack_test_message};
+use crate::monitors::payloads::{TEST_QUERY, notification, slack_message, slack_test_message};
 
 /// The events a search that found `results` (of `matches` in all) publishes.
 pub fn search_events(

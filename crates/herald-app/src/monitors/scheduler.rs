@@ -14,7 +14,7 @@ use herald_store::{RepositoryId, StoreResult};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::MonitorService;
+use crate::monitors::service::MonitorService;
 
 /// The longest the scheduler sleeps, so new repositories and changed
 /// intervals are noticed without a signal.

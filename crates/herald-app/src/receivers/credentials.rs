@@ -9,7 +9,7 @@ use herald_ingest::{Credential, ReceiverCredentials};
 use herald_store::ReceiverRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::AppError;
 
 /// The plaintext that gets sealed.
 #[derive(Serialize, Deserialize)]
@@ -34,10 +34,10 @@ pub fn seal(cipher: &SecretCipher, credential: &Credential) -> Vec<u8> {
     cipher.seal(&plaintext)
 }
 
-pub fn open(cipher: &SecretCipher, sealed: &[u8]) -> Result<Credential, ApiError> {
+pub fn open(cipher: &SecretCipher, sealed: &[u8]) -> Result<Credential, AppError> {
     let plaintext = cipher.open(sealed)?;
     let stored: Stored = serde_json::from_slice(&plaintext)
-        .map_err(|e| ApiError::internal("stored receiver credentials are unreadable", &e))?;
+        .map_err(|e| AppError::internal("stored receiver credentials are unreadable", &e))?;
     Ok(match stored {
         Stored::Secret { secret } => Credential::Secret(Secret::from_stored(secret)),
         Stored::Basic { username, password } => Credential::Basic {
@@ -59,7 +59,7 @@ pub fn for_verification(
     cipher: &SecretCipher,
     record: &ReceiverRecord,
     now: Timestamp,
-) -> Result<ReceiverCredentials, ApiError> {
+) -> Result<ReceiverCredentials, AppError> {
     let mut credentials = ReceiverCredentials {
         current: open(cipher, &record.credentials_sealed)?,
         previous: None,

@@ -1,0 +1,152 @@
+//! Herald's application layer: every operation a front end performs (the JSON
+//! API, the console, the CLI through the API), in one place, between the front
+//! ends and the engine, the monitors and the stores.
+//!
+//! Layout:
+//! - [`App`]: what front ends hold. Its operations take typed inputs and
+//!   return typed results or an [`AppError`]; a front end only maps them to
+//!   its own terms. Each resource has a module adding its operations to `App`:
+//!   `webhooks`, `events` (publishing, with validation against the catalogue
+//!   and the post-commit hooks), `deliveries`, `event_types`, `receivers`
+//!   (incoming webhooks: sealed credentials, ingest, the request log),
+//!   `repositories` and `monitors` (code monitors; [`monitors::MonitorService`]
+//!   is the scheduler that fetches and searches).
+//! - `start`: [`App::start`] opens the store ([`stores`]), checks the secrets
+//!   key, and starts the delivery engine, the janitors, the monitor scheduler
+//!   and, on PostgreSQL, the wake relay; [`RunningApp::stop`] stops them.
+//! - `error`: [`AppError`] and its [`ErrorKind`].
+//!
+//! An operation validates its whole input before it writes anything, so a
+//! refused call changes nothing. Hooks that react to a write ("a `repo:push`
+//! was published": fetch that repository now) run after the commit, and not
+//! for an idempotent replay.
+
+pub mod deliveries;
+mod error;
+pub mod event_types;
+pub mod events;
+pub mod monitors;
+pub mod receivers;
+mod start;
+pub mod stores;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use herald_core::cipher::SecretCipher;
+use herald_delivery::{EngineHandle, LiveCatalogue};
+use herald_store::{ReceiverStore, Store};
+
+pub use error::{AppError, ErrorDetails, ErrorKind};
+pub use start::{AppConfig, Retention, RunningApp, StartError};
+
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_WEBHOOKS_PER_SCOPE: u32 = 10;
+
+/// Limits on what callers may store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest event payload accepted.
+    pub max_payload_bytes: usize,
+    /// Webhooks allowed per project, and globally.
+    pub max_webhooks_per_scope: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            max_webhooks_per_scope: DEFAULT_MAX_WEBHOOKS_PER_SCOPE,
+        }
+    }
+}
+
+/// The application: cheap to clone, shared by every front end.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    receivers: Arc<dyn ReceiverStore>,
+    monitors: monitors::MonitorService,
+    cipher: SecretCipher,
+    engine: EngineHandle,
+    /// The event catalogue, shared with the engine (which reads families from it).
+    catalogue: Arc<LiveCatalogue>,
+    limits: Limits,
+    /// Where code hosts and people reach this server, without a trailing slash.
+    external_url: String,
+}
+
+impl App {
+    fn assemble(
+        opened: &stores::OpenedStore,
+        cipher: SecretCipher,
+        engine: EngineHandle,
+        catalogue: Arc<LiveCatalogue>,
+        monitors: monitors::MonitorService,
+        limits: Limits,
+        external_url: String,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: opened.store(),
+                receivers: opened.receivers(),
+                monitors,
+                cipher,
+                engine,
+                catalogue,
+                limits,
+                external_url: external_url.trim_end_matches('/').to_owned(),
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Where code hosts and people reach this server, without a trailing slash.
+    pub fn external_url(&self) -> &str {
+        &self.inner.external_url
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    pub fn receiver_store(&self) -> &dyn ReceiverStore {
+        &*self.inner.receivers
+    }
+
+    pub fn cipher(&self) -> &SecretCipher {
+        &self.inner.cipher
+    }
+
+    pub fn engine(&self) -> &EngineHandle {
+        &self.inner.engine
+    }
+
+    pub fn catalogue(&self) -> &LiveCatalogue {
+        &self.inner.catalogue
+    }
+
+    pub fn monitor_service(&self) -> &monitors::MonitorService {
+        &self.inner.monitors
+    }
+}
+
+impl App {
+    /// Whether this node can serve: its store answers.
+    pub async fn check_health(&self) -> Result<(), AppError> {
+        match self.store().next_due_at().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "health check: the store did not answer");
+                Err(AppError::unavailable("the store is not answering"))
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Webhooks: register, list, read, change and delete them; read a webhook's
+//! secret; send it a test event; requeue its failed deliveries.
+
+use herald_catalogue::Catalogue;
+use herald_catalogue::payloads::operational::Ping;
+use herald_core::event_type::{EventTypePattern, parse_patterns};
+use herald_core::id::WebhookId;
+use herald_core::secret::Secret;
+use herald_core::time::Timestamp;
+use herald_core::validation::FieldError;
+use herald_core::webhook::{TargetUrl, validate_name, validate_project};
+use herald_delivery::TestOutcome;
+use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
+
+use crate::event_types::suggestions;
+use crate::{App, AppError};
+
+/// The event type of the event the Test button sends.
+pub const TEST_EVENT_TYPE: &str = "herald:ping";
+
+/// A webhook to create, as a person or a program gave it.
+#[derive(Debug)]
+pub struct WebhookCreate {
+    pub name: String,
+    pub url: String,
+    /// `None`: Herald generates a `whsec_` secret.
+    pub secret: Option<String>,
+    pub event_types: Vec<String>,
+    /// `None` for a global webhook.
+    pub project: Option<String>,
+    pub enabled: bool,
+}
+
+/// Changes to a webhook: `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct WebhookUpdate {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    /// `Some(None)` makes the webhook global.
+    pub project: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
+/// A webhook just created, with its secret: shown once here, and on request
+/// to whoever may read secrets.
+#[derive(Debug)]
+pub struct CreatedWebhook {
+    pub record: WebhookRecord,
+    pub secret: Secret,
+}
+
+struct ValidWebhook {
+    name: String,
+    url: TargetUrl,
+    secret: Secret,
+    event_types: Vec<EventTypePattern>,
+    project: Option<String>,
+    enabled: bool,
+}
+
+impl WebhookCreate {
+    fn validate(self) -> Result<ValidWebhook, FieldError> {
+        let secret = match self.secret {
+            Some(text) => Secret::parse(&text)?,
+            None => Secret::generate(),
+        };
+        Ok(ValidWebhook {
+            name: validate_name(&self.name)?,
+            url: TargetUrl::parse(&self.url)?,
+            secret,
+            event_types: parse_patterns(&self.event_types)?,
+            project: validate_project(self.project.as_deref())?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+impl WebhookUpdate {
+    /// Validates every present field and seals the URL and secret.
+    fn into_patch(self, app: &App) -> Result<WebhookPatch, FieldError> {
+        let cipher = app.cipher();
+        let url = self.url.as_deref().map(TargetUrl::parse).transpose()?;
+        let secret = self.secret.as_deref().map(Secret::parse).transpose()?;
+        Ok(WebhookPatch {
+            name: self.name.as_deref().map(validate_name).transpose()?,
+            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
+            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes())),
+            event_types: self
+                .event_types
+                .as_deref()
+                .map(parse_patterns)
+                .transpose()?,
+            project: self
+                .project
+                .map(|project| validate_project(project.as_deref()))
+                .transpose()?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+impl App {
+    pub async fn create_webhook(&self, input: WebhookCreate) -> Result<CreatedWebhook, AppError> {
+        let valid = input.validate()?;
+        self.check_patterns(&valid.event_types).await?;
+        let cipher = self.cipher();
+        let new = NewWebhook {
+            id: WebhookId::new(),
+            name: valid.name,
+            url_display: valid.url.display(),
+            url_sealed: cipher.seal(valid.url.expose().as_bytes()),
+            secret_sealed: cipher.seal(valid.secret.expose().as_bytes()),
+            event_types: valid.event_types,
+            project: valid.project,
+            enabled: valid.enabled,
+        };
+        let record = self
+            .store()
+            .create_webhook(new, self.limits().max_webhooks_per_scope)
+            .await?;
+        Ok(CreatedWebhook {
+            record,
+            secret: valid.secret,
+        })
+    }
+
+    /// Every webhook, oldest first.
+    pub async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, AppError> {
+        Ok(self.store().list_webhooks().await?)
+    }
+
+    pub async fn webhook(&self, id: WebhookId) -> Result<WebhookRecord, AppError> {
+        self.store()
+            .get_webhook(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("webhook", id))
+    }
+
+    /// Enabling clears the reason Herald disabled it; disabling fails its
+    /// pending deliveries.
+    pub async fn update_webhook(
+        &self,
+        id: WebhookId,
+        input: WebhookUpdate,
+    ) -> Result<WebhookRecord, AppError> {
+        let patch = input.into_patch(self)?;
+        if let Some(patterns) = &patch.event_types {
+            self.check_patterns(patterns).await?;
+        }
+        self.store()
+            .update_webhook(id, patch, self.limits().max_webhooks_per_scope)
+            .await?
+            .ok_or_else(|| AppError::not_found("webhook", id))
+    }
+
+    /// Deletes the webhook with its deliveries and their attempts.
+    pub async fn delete_webhook(&self, id: WebhookId) -> Result<(), AppError> {
+        if self.store().delete_webhook(id).await? {
+            Ok(())
+        } else {
+            Err(AppError::not_found("webhook", id))
+        }
+    }
+
+    pub async fn webhook_secret(&self, id: WebhookId) -> Result<Secret, AppError> {
+        let record = self.webhook(id).await?;
+        let opened = self.cipher().open(&record.secret_sealed)?;
+        let secret = String::from_utf8(opened)
+            .map_err(|e| AppError::internal("a stored secret is not UTF-8", &e))?;
+        Ok(Secret::from_stored(secret))
+    }
+
+    /// Sends a test event now, signed like any delivery, and waits for the
+    /// answer; nothing is stored.
+    pub async fn test_webhook(&self, id: WebhookId) -> Result<TestOutcome, AppError> {
+        let record = self.webhook(id).await?;
+        let (event_type, payload) = test_event(&record, &self.catalogue().current());
+        Ok(self
+            .engine()
+            .send_test(&record, &event_type, payload)
+            .await)
+    }
+
+    /// Queues every failed delivery created since `since` for another attempt
+    /// now; answers how many.
+    pub async fn recover_webhook(&self, id: WebhookId, since: Timestamp) -> Result<u64, AppError> {
+        if !self.webhook(id).await?.enabled {
+            return Err(AppError::webhook_disabled(id));
+        }
+        let requeued = self.store().recover(id, since).await?;
+        if requeued > 0 {
+            self.engine().wake();
+        }
+        Ok(requeued)
+    }
+
+    /// Refuses patterns that match no type in the catalogue (reloaded once
+    /// first: another node may have registered the type): such a webhook would
+    /// never receive anything for them.
+    pub(crate) async fn check_patterns(
+        &self,
+        patterns: &[EventTypePattern],
+    ) -> Result<(), AppError> {
+        let mut catalogue = self.catalogue().current();
+        if !patterns.iter().all(|p| catalogue.matches_any(p)) {
+            catalogue = self.catalogue().reload().await?;
+        }
+        let Some((i, unmatched)) = patterns
+            .iter()
+            .enumerate()
+            .find(|(_, p)| !catalogue.matches_any(p))
+        else {
+            return Ok(());
+        };
+        let wanted = unmatched.as_str().trim_end_matches('*');
+        let nearest = suggestions(&catalogue, wanted);
+        let hint = match nearest.as_slice() {
+            [] => String::new(),
+            some => format!(" (nearest: {})", some.join(", ")),
+        };
+        let message = format!(
+            "{:?} matches no event type in the catalogue{hint}; GET /api/v1/event-types lists them, and POST registers a custom one",
+            unmatched.as_str()
+        );
+        Err(AppError::unknown_event_type(
+            &format!("event_types[{i}]"),
+            format!("event_types[{i}]: {message}"),
+            nearest,
+        ))
+    }
+}
+
+/// The event a test sends: for a webhook subscribed to exactly one type (no
+/// `*`), that type's example payload, so its receiver sees what it will get;
+/// otherwise a `herald:ping`.
+fn test_event(webhook: &WebhookRecord, catalogue: &Catalogue) -> (String, Vec<u8>) {
+    if let [only] = webhook.event_types.as_slice()
+        && !only.as_str().ends_with('*')
+        && let Some(payload) = catalogue.test_payload(only.as_str())
+    {
+        return (only.as_str().to_owned(), payload);
+    }
+    let ping = Ping::new(webhook.id, Timestamp::now());
+    (TEST_EVENT_TYPE.to_owned(), ping.to_payload())
+}
