@@ -212,7 +212,8 @@ impl Report {
     pub fn render(&self) -> String {
         let mut lines = Vec::new();
         if self.quick {
-            lines.push(QUICK_NOTICE.to_owned());
+            lines.push(QUICK_NOTICE.trim_end().to_owned());
+            lines.push(String::new());
             lines.push(format!("{:<50} {:>14} {:<6}", "figure", "median", "unit"));
             for (key, s) in self.summaries() {
                 lines.push(format!("{key:<50} {:>14.1} {:<6}", s.median, s.unit));
@@ -235,7 +236,13 @@ impl Report {
                 ));
             }
         }
-        lines.join("\n") + "\n"
+        // Padding the last column would leave trailing blanks.
+        lines
+            .iter()
+            .map(|l| l.trim_end())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
     }
 
     pub fn print(&self) {
@@ -324,6 +331,7 @@ mod tests {
             assert!(!line.contains(">=") && !line.contains("<="), "{line}");
         }
         assert!(sample(true).summaries().values().all(|s| s.met.is_none()));
+        assert!(text.lines().all(|l| l == l.trim_end()), "trailing blanks");
     }
 
     #[test]
