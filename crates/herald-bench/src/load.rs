@@ -1,5 +1,6 @@
-//! Publishing load: flat out with bounded concurrency, or at a steady rate.
-//! Every request carries its send time so the receiver can measure latency.
+//! Publishing load: flat out with bounded concurrency, at a steady rate, or
+//! paced open loop. Every request carries its send time so the receiver can
+//! measure latency.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,20 +57,20 @@ impl LoadResult {
     }
 }
 
-fn event_body(seq: u64) -> Bytes {
+fn event_body(seq: u64, sent_us: u64) -> Bytes {
     Bytes::from(format!(
-        r#"{{"type":"bench:event","payload":{{"seq":{seq},"sent_us":{},"repository":"github.com/herald/bench","ref":"refs/heads/main"}}}}"#,
-        now_us()
+        r#"{{"type":"bench:event","payload":{{"seq":{seq},"sent_us":{sent_us},"repository":"github.com/herald/bench","ref":"refs/heads/main"}}}}"#,
     ))
 }
 
-async fn send_one(client: &HttpClient, sink: &Sink, seq: u64) -> bool {
+/// Sends request `seq`; an event carries `sent_us` as its send time.
+async fn send_one(client: &HttpClient, sink: &Sink, seq: u64, sent_us: u64) -> bool {
     let mut builder = Request::post(sink.url(seq)).header("content-type", "application/json");
     if let Some(token) = &sink.token {
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
     let body = match &sink.shape {
-        Shape::Event => event_body(seq),
+        Shape::Event => event_body(seq, sent_us),
         Shape::GitHubPush {
             body,
             signature,
@@ -114,7 +115,7 @@ pub async fn flat_out(sink: &Sink, events: u64, concurrency: usize, limit: Durat
                     if seq >= events || Instant::now() >= deadline {
                         break;
                     }
-                    let counter = if send_one(&client, &sink, seq).await {
+                    let counter = if send_one(&client, &sink, seq, now_us()).await {
                         &accepted
                     } else {
                         &errors
@@ -154,7 +155,7 @@ pub async fn steady(sink: &Sink, rate: u64, duration: Duration) -> LoadResult {
         let (client, sink) = (client.clone(), sink.clone());
         let (accepted, errors) = (accepted.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
-            let counter = if send_one(&client, &sink, seq).await {
+            let counter = if send_one(&client, &sink, seq, now_us()).await {
                 &accepted
             } else {
                 &errors
@@ -170,5 +171,69 @@ pub async fn steady(sink: &Sink, rate: u64, duration: Duration) -> LoadResult {
         accepted: accepted.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
+    }
+}
+
+/// What an open-loop run sent, and how far behind its schedule it fell.
+#[derive(Debug, Clone, Copy)]
+pub struct PacedResult {
+    pub load: LoadResult,
+    /// Requests the schedule called for.
+    pub scheduled: u64,
+    /// The latest any request left after its due time.
+    pub max_lag: Duration,
+}
+
+/// At most this many requests in flight in an open-loop run: enough that a
+/// target keeping up never meets it, and a bound on tasks and sockets if it stalls.
+const PACED_MAX_OUTSTANDING: u32 = 4_096;
+
+/// Open loop at `rate` requests per second for `duration`: request `seq` is due
+/// at `seq / rate` after the start whether or not earlier ones were answered
+/// (a closed loop would slow down with the target and hide its queueing). Each
+/// event carries its due time as its send time, so a late send counts as
+/// latency instead of hiding it; `max_lag` says how late the generator itself
+/// ran. Outstanding requests are waited for at most `limit` after the last send.
+pub async fn paced(sink: &Sink, rate: f64, duration: Duration, limit: Duration) -> PacedResult {
+    let client = http_client(64);
+    let outstanding = Arc::new(Semaphore::new(PACED_MAX_OUTSTANDING as usize));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let max_lag_us = Arc::new(AtomicU64::new(0));
+    let rate = rate.max(1.0);
+    let scheduled = (rate * duration.as_secs_f64()).round() as u64;
+    let (start, start_us) = (Instant::now(), now_us());
+    for seq in 0..scheduled {
+        let offset = Duration::from_secs_f64(seq as f64 / rate);
+        tokio::time::sleep_until((start + offset).into()).await;
+        let Ok(permit) = outstanding.clone().acquire_owned().await else {
+            break;
+        };
+        let lag_us =
+            u64::try_from(start.elapsed().saturating_sub(offset).as_micros()).unwrap_or(u64::MAX);
+        max_lag_us.fetch_max(lag_us, Ordering::Relaxed);
+        let due_us = start_us + u64::try_from(offset.as_micros()).unwrap_or(u64::MAX);
+        let (client, sink) = (client.clone(), sink.clone());
+        let (accepted, errors) = (accepted.clone(), errors.clone());
+        tokio::spawn(async move {
+            let counter = if send_one(&client, &sink, seq, due_us).await {
+                &accepted
+            } else {
+                &errors
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    // Every permit back means every request was answered.
+    let _ = tokio::time::timeout(limit, outstanding.acquire_many(PACED_MAX_OUTSTANDING)).await;
+    PacedResult {
+        load: LoadResult {
+            accepted: accepted.load(Ordering::Relaxed),
+            errors: errors.load(Ordering::Relaxed),
+            elapsed: start.elapsed(),
+        },
+        scheduled,
+        max_lag: Duration::from_micros(max_lag_us.load(Ordering::Relaxed)),
     }
 }

@@ -8,16 +8,21 @@
 //! - `receiver`: a hyper server answering 204 that counts deliveries, verifies a
 //!   sample of signatures and records publish-to-receipt latency.
 //! - `load`: drives publishes over keep-alive connections with bounded
-//!   concurrency, flat out or at a steady rate.
+//!   concurrency, flat out or at a steady rate, or paced open loop.
+//! - `relay`: the minimal non-durable forwarder the relay scenario measures,
+//!   run as a child process of this binary (`--serve-relay`).
+//! - `machine`: how busy the whole machine was, from `/proc/stat`.
 //! - `scenarios`: the scenarios of BENCHMARKS.md, each bounded in events and time.
 //! - `monitors`: scenario 8, code monitors against `git log -G` on a generated
 //!   repository, without a herald process.
 //! - `report`: medians, the table on stdout and the JSON file.
 
 mod load;
+mod machine;
 mod monitors;
 mod postgres;
 mod receiver;
+mod relay;
 mod report;
 mod scenarios;
 mod target;
@@ -50,7 +55,8 @@ pub struct Args {
     /// delivery scenarios; publishes are spread across them.
     #[arg(long, default_value_t = 1, requires = "database_url", value_parser = clap::value_parser!(u16).range(1..=16))]
     nodes: u16,
-    /// Scenarios to run (default: all). Repeatable.
+    /// Scenarios to run (default: all). Repeatable. Naming publish, delivery or
+    /// capacity also runs relay, as their figures are read against it.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<scenarios::Scenario>,
     /// Runs per scenario; the figure reported is the median.
@@ -63,6 +69,10 @@ pub struct Args {
     /// Where the JSON results go.
     #[arg(long, default_value = "target/herald-bench.json")]
     out: PathBuf,
+    /// Internal: run as the relay scenario's forwarder to URL (the bench starts
+    /// it as a child process and stops it).
+    #[arg(long, value_name = "URL", hide = true)]
+    serve_relay: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -70,5 +80,8 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(scenarios::run_all(args))
+    match args.serve_relay {
+        Some(forward_to) => runtime.block_on(relay::serve(forward_to)),
+        None => runtime.block_on(scenarios::run_all(args)),
+    }
 }

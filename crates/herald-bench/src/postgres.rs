@@ -158,7 +158,7 @@ fn children_of(parent: u32) -> Vec<u32> {
 
 /// `/proc` counts in clock ticks of `sysconf(_SC_CLK_TCK)`, 100 on Linux
 /// everywhere that matters.
-fn ticks_to_duration(ticks: u64) -> Duration {
+pub fn ticks_to_duration(ticks: u64) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 

@@ -68,11 +68,34 @@ struct Summary {
     runs: Vec<f64>,
     unit: &'static str,
     target: Option<Target>,
+    /// The verdict against the target; never given in a quick run.
     met: Option<bool>,
+    /// For a fraction: the figure and the one it is a percentage of. Its
+    /// "median" is then the ratio of their medians, and it has no runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    derived_from: Option<[String; 2]>,
 }
 
+/// A figure read as a percentage of another measured in the same invocation.
+struct Fraction {
+    of: String,
+    to: String,
+    target: Target,
+}
+
+/// What a quick run prints above its figures, so nobody reads them as results.
+const QUICK_NOTICE: &str = "\
+Quick run (--quick): this only checks that the benchmark rig works. Every
+scenario below ran to the end and its counts matched (every request answered,
+every delivery received, sampled signatures verified). Sizes are shrunk and the
+build may be a debug one, so these figures measure nothing and are not judged
+against any target; BENCHMARKS.md says how to measure.
+";
+
 pub struct Report {
+    quick: bool,
     figures: BTreeMap<String, (Vec<f64>, &'static str, Option<Target>)>,
+    fractions: BTreeMap<String, Fraction>,
     settings: BTreeMap<String, Value>,
 }
 
@@ -92,7 +115,9 @@ impl Report {
             ),
         );
         Self {
+            quick,
             figures: BTreeMap::new(),
+            fractions: BTreeMap::new(),
             settings,
         }
     }
@@ -115,12 +140,26 @@ impl Report {
         }
     }
 
+    /// Reports figure `of` as a percentage of figure `to` under `key`, when
+    /// both were measured, as the ratio of their medians (runs of different
+    /// scenarios are not paired, so there are no per-run fractions).
+    pub fn fraction(&mut self, key: &str, of: &str, to: &str, at_least_pct: f64) {
+        self.fractions.insert(
+            key.to_owned(),
+            Fraction {
+                of: of.to_owned(),
+                to: to.to_owned(),
+                target: Target::AtLeast(at_least_pct),
+            },
+        );
+    }
+
     fn summaries(&self) -> BTreeMap<&str, Summary> {
-        self.figures
+        let mut summaries: BTreeMap<&str, Summary> = self
+            .figures
             .iter()
             .map(|(key, (runs, unit, target))| {
                 let median = median(runs);
-                let met = target.map(|t| t.met(median));
                 (
                     key.as_str(),
                     Summary {
@@ -128,30 +167,86 @@ impl Report {
                         runs: runs.clone(),
                         unit,
                         target: *target,
-                        met,
+                        met: self.verdict(*target, median),
+                        derived_from: None,
                     },
                 )
             })
-            .collect()
+            .collect();
+        for (key, fraction) in &self.fractions {
+            if let Some(summary) = self.fraction_summary(fraction) {
+                summaries.insert(key.as_str(), summary);
+            }
+        }
+        summaries
+    }
+
+    fn fraction_summary(&self, fraction: &Fraction) -> Option<Summary> {
+        let of = median(&self.figures.get(&fraction.of)?.0);
+        let to = median(&self.figures.get(&fraction.to)?.0);
+        if to.is_nan() || to <= 0.0 {
+            return None;
+        }
+        let pct = of * 100.0 / to;
+        Some(Summary {
+            median: pct,
+            runs: Vec::new(),
+            unit: "%",
+            target: Some(fraction.target),
+            met: self.verdict(Some(fraction.target), pct),
+            derived_from: Some([fraction.of.clone(), fraction.to.clone()]),
+        })
+    }
+
+    /// Whether `value` meets `target`; no verdict at all in a quick run, whose
+    /// sizes and build make every figure meaningless as a measurement.
+    fn verdict(&self, target: Option<Target>, value: f64) -> Option<bool> {
+        if self.quick {
+            return None;
+        }
+        target.map(|t| t.met(value))
+    }
+
+    /// The table for stdout: figures with targets and verdicts, or in a quick
+    /// run a notice saying what the run checked and the bare figures.
+    pub fn render(&self) -> String {
+        let mut lines = Vec::new();
+        if self.quick {
+            lines.push(QUICK_NOTICE.trim_end().to_owned());
+            lines.push(String::new());
+            lines.push(format!("{:<50} {:>14} {:<6}", "figure", "median", "unit"));
+            for (key, s) in self.summaries() {
+                lines.push(format!("{key:<50} {:>14.1} {:<6}", s.median, s.unit));
+            }
+        } else {
+            lines.push(format!(
+                "{:<50} {:>14} {:<6} {:>12}  met",
+                "figure", "median", "unit", "target"
+            ));
+            for (key, s) in self.summaries() {
+                let target = s.target.map(Target::describe).unwrap_or_default();
+                let met = match s.met {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "",
+                };
+                lines.push(format!(
+                    "{key:<50} {:>14.1} {:<6} {target:>12}  {met}",
+                    s.median, s.unit
+                ));
+            }
+        }
+        // Padding the last column would leave trailing blanks.
+        lines
+            .iter()
+            .map(|l| l.trim_end())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
     }
 
     pub fn print(&self) {
-        println!(
-            "{:<42} {:>14} {:<6} {:>12}  met",
-            "figure", "median", "unit", "target"
-        );
-        for (key, s) in self.summaries() {
-            let target = s.target.map(Target::describe).unwrap_or_default();
-            let met = match s.met {
-                Some(true) => "yes",
-                Some(false) => "NO",
-                None => "",
-            };
-            println!(
-                "{key:<42} {:>14.1} {:<6} {target:>12}  {met}",
-                s.median, s.unit
-            );
-        }
+        print!("{}", self.render());
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -200,5 +295,75 @@ mod tests {
         assert!(!Target::AtLeast(10.0).met(9.9));
         assert!(Target::AtMost(5.0).met(4.0));
         assert!(!Target::AtMost(5.0).met(5.1));
+    }
+
+    fn sample(quick: bool) -> Report {
+        let mut report = Report::new(quick, 1, 16);
+        report.add(vec![
+            Figure::new("relay.requests_per_s", 1_000.0, "req/s", None),
+            Figure::new("publish.events_per_s", 500.0, "ev/s", Some(20_000.0)),
+            Figure::at_most("latency.p50_ms", 1.0, "ms", 5.0),
+        ]);
+        report.fraction(
+            "publish.events_per_s.pct_of_relay",
+            "publish.events_per_s",
+            "relay.requests_per_s",
+            60.0,
+        );
+        report
+    }
+
+    #[test]
+    fn quick_output_says_what_it_checked_and_gives_no_verdict() {
+        let text = sample(true).render();
+        assert!(text.contains("only checks that the benchmark rig works"));
+        let header = text
+            .lines()
+            .find(|l| l.starts_with("figure"))
+            .expect("a header");
+        assert!(
+            !header.contains("met") && !header.contains("target"),
+            "{header}"
+        );
+        for line in text.lines().filter(|l| l.contains('.')) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert!(!words.contains(&"NO") && !words.contains(&"yes"), "{line}");
+            assert!(!line.contains(">=") && !line.contains("<="), "{line}");
+        }
+        assert!(sample(true).summaries().values().all(|s| s.met.is_none()));
+        assert!(text.lines().all(|l| l == l.trim_end()), "trailing blanks");
+    }
+
+    #[test]
+    fn full_output_judges_every_target() {
+        let text = sample(false).render();
+        assert!(text.lines().next().is_some_and(|h| h.ends_with("met")));
+        let publish = text
+            .lines()
+            .find(|l| l.starts_with("publish.events_per_s "))
+            .expect("the publish row");
+        assert!(publish.ends_with("NO"), "{publish}");
+        let latency = text
+            .lines()
+            .find(|l| l.starts_with("latency.p50_ms"))
+            .expect("the latency row");
+        assert!(latency.ends_with("yes"), "{latency}");
+    }
+
+    #[test]
+    fn a_fraction_is_the_ratio_of_medians_and_needs_both() {
+        let mut report = sample(false);
+        let summaries = report.summaries();
+        let fraction = &summaries["publish.events_per_s.pct_of_relay"];
+        assert_eq!(fraction.median, 50.0);
+        assert_eq!(fraction.met, Some(false));
+        assert!(fraction.runs.is_empty());
+        report.fraction(
+            "missing.pct_of_relay",
+            "missing",
+            "relay.requests_per_s",
+            40.0,
+        );
+        assert!(!report.summaries().contains_key("missing.pct_of_relay"));
     }
 }

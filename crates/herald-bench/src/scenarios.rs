@@ -1,8 +1,10 @@
 //! The scenarios of BENCHMARKS.md. Each is bounded in events and in time and
 //! starts its own herald on a fresh data directory (and, on PostgreSQL, a fresh
-//! schema), so runs don't interact; the monitors scenario needs no herald. On
-//! PostgreSQL the publish and delivery scenarios run `--nodes` processes on the
-//! one schema and spread publishes across them.
+//! schema), so runs don't interact; the rig, relay and monitors scenarios need
+//! no herald. On PostgreSQL the publish and delivery scenarios run `--nodes`
+//! processes on the one schema and spread publishes across them. Every
+//! scenario fails unless its counts match (every request answered, every
+//! delivery received), so a run that finishes has checked the rig works.
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +13,12 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use crate::Args;
-use crate::load::{self, Shape, Sink};
+use crate::load::{self, LoadResult, Shape, Sink};
+use crate::machine::MachineCpu;
 use crate::monitors::{self, BenchRepo};
 use crate::postgres::DbCpu;
 use crate::receiver::{Receiver, SECRET};
+use crate::relay::Relay;
 use crate::report::{Figure, Report};
 use crate::target::Herald;
 
@@ -22,10 +26,17 @@ use crate::target::Herald;
 pub enum Scenario {
     /// The load generator against the receiver alone: the rig's own ceiling.
     Rig,
+    /// The load generator through a minimal non-durable forwarder to the
+    /// receiver: the machine's ceiling for one request in, one out. Runs
+    /// whenever publish, delivery or capacity do, which are read against it.
+    Relay,
     /// Single-event publishes, 64 concurrent, 1 subscribed webhook.
     Publish,
     /// End-to-end deliveries/s at fan-out 1 and 10, with idle and peak RSS.
     Delivery,
+    /// One webhook's delivery capacity with the CPU it takes, then latency
+    /// at 80 % of that capacity, paced open loop.
+    Capacity,
     /// Publish-to-receipt latency at a steady rate.
     Latency,
     /// A backlog published while the receiver is down, then drained.
@@ -45,6 +56,8 @@ struct Sizes {
     delivery_events: u64,
     latency_rate: u64,
     latency_secs: u64,
+    /// How long the capacity scenario offers 80 % of the measured capacity.
+    capacity_paced_secs: u64,
     backlog_events: u64,
     noisy_events: u64,
     incoming_requests: u64,
@@ -62,6 +75,7 @@ impl Sizes {
                 delivery_events: 1_000,
                 latency_rate: 100,
                 latency_secs: 2,
+                capacity_paced_secs: 2,
                 backlog_events: 2_000,
                 noisy_events: 300,
                 incoming_requests: 1_000,
@@ -75,6 +89,7 @@ impl Sizes {
                 delivery_events: 50_000,
                 latency_rate: 1_000,
                 latency_secs: 30,
+                capacity_paced_secs: 20,
                 backlog_events: 1_000_000,
                 noisy_events: 10_000,
                 incoming_requests: 100_000,
@@ -87,19 +102,40 @@ impl Sizes {
 
 const BASE_CONFIG: &str = "[delivery]\npoll_interval = \"100ms\"\n";
 
+/// The relay's figure, which Herald's one-in-one-out figures are read against.
+const RELAY_FIGURE: &str = "relay.requests_per_s";
+
+/// Herald's figures reported as a percentage of the relay measured in the same
+/// invocation, with the least percentage each should reach: publishing is one
+/// request in, delivering at fan-out 1 is one in and one out, as the relay is.
+const RELATIVE_TO_RELAY: [(&str, f64); 3] = [
+    ("publish.events_per_s", 60.0),
+    ("delivery.fanout1.deliveries_per_s", 40.0),
+    ("capacity.deliveries_per_s", 40.0),
+];
+
+/// The offered load of the capacity scenario's latency phase, as a share of
+/// the capacity it just measured: loaded, but not overloaded.
+const CAPACITY_LOAD_SHARE: f64 = 0.8;
+
 pub async fn run_all(args: Args) -> Result<()> {
     let sizes = Sizes::new(args.quick);
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-    let scenarios = if args.scenarios.is_empty() {
-        Scenario::value_variants().to_vec()
-    } else {
-        args.scenarios.clone()
-    };
+    let scenarios = with_relay_when_needed(&args.scenarios);
     let mut report = Report::new(args.quick, runs, sizes.concurrency);
+    for (figure, at_least_pct) in RELATIVE_TO_RELAY {
+        report.fraction(
+            &format!("{figure}.pct_of_relay"),
+            figure,
+            RELAY_FIGURE,
+            at_least_pct,
+        );
+    }
     report.setting("publish_events", sizes.publish_events);
     report.setting("delivery_events", sizes.delivery_events);
     report.setting("latency_rate_per_s", sizes.latency_rate);
     report.setting("latency_secs", sizes.latency_secs);
+    report.setting("capacity_paced_secs", sizes.capacity_paced_secs);
     report.setting("backlog_events", sizes.backlog_events);
     report.setting("noisy_events", sizes.noisy_events);
     report.setting("incoming_requests", sizes.incoming_requests);
@@ -119,7 +155,7 @@ pub async fn run_all(args: Args) -> Result<()> {
         if args.url.is_some()
             && matches!(
                 scenario,
-                Scenario::Backlog | Scenario::Noisy | Scenario::Delivery
+                Scenario::Backlog | Scenario::Noisy | Scenario::Delivery | Scenario::Capacity
             )
         {
             eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
@@ -137,6 +173,27 @@ pub async fn run_all(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Every scenario when none is named; otherwise the ones named, with the relay
+/// run first if a scenario that is read against it was named without it, so
+/// every fraction of the relay compares figures of the same invocation.
+fn with_relay_when_needed(selected: &[Scenario]) -> Vec<Scenario> {
+    if selected.is_empty() {
+        return Scenario::value_variants().to_vec();
+    }
+    let needs_relay = selected.iter().any(|s| {
+        matches!(
+            s,
+            Scenario::Publish | Scenario::Delivery | Scenario::Capacity
+        )
+    });
+    let mut chosen = selected.to_vec();
+    if needs_relay && !chosen.contains(&Scenario::Relay) {
+        eprintln!("adding the relay scenario: publish, delivery and capacity are read against it");
+        chosen.insert(0, Scenario::Relay);
+    }
+    chosen
+}
+
 async fn run_one(
     scenario: Scenario,
     args: &Args,
@@ -145,12 +202,14 @@ async fn run_one(
 ) -> Result<Vec<Figure>> {
     match scenario {
         Scenario::Rig => rig(sizes).await,
+        Scenario::Relay => relay(sizes).await,
         Scenario::Publish => publish(args, sizes).await,
         Scenario::Delivery => {
             let mut figures = delivery(args, sizes, 1).await?;
             figures.extend(delivery(args, sizes, 10).await?);
             Ok(figures)
         }
+        Scenario::Capacity => capacity(args, sizes).await,
         Scenario::Latency => latency(args, sizes).await,
         Scenario::Backlog => backlog(args, sizes).await,
         Scenario::Noisy => noisy(args, sizes).await,
@@ -252,6 +311,31 @@ fn check_signatures(receiver: &Receiver) -> Result<()> {
     Ok(())
 }
 
+/// Fails unless all `expected` requests of a load were answered with success
+/// (none refused, none cut off by the phase's time limit).
+fn ensure_all_accepted(what: &str, result: &LoadResult, expected: u64) -> Result<()> {
+    if result.errors > 0 || result.accepted != expected {
+        bail!(
+            "{what}: {} of {expected} requests accepted, {} refused or failed",
+            result.accepted,
+            result.errors
+        );
+    }
+    Ok(())
+}
+
+/// Fails unless the receiver got exactly `expected` requests.
+fn ensure_received(what: &str, receiver: &Receiver, expected: u64) -> Result<()> {
+    let received = receiver
+        .counters
+        .received
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if received != expected {
+        bail!("{what}: the receiver got {received} requests, expected {expected}");
+    }
+    Ok(())
+}
+
 async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
     let receiver = Receiver::start(false).await?;
     let sink = Sink {
@@ -266,12 +350,57 @@ async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
         sizes.phase_limit,
     )
     .await;
+    ensure_all_accepted("rig", &result, sizes.publish_events)?;
+    ensure_received("rig", &receiver, result.accepted)?;
     Ok(vec![Figure::new(
         "rig.requests_per_s",
         result.per_second(),
         "req/s",
         None,
     )])
+}
+
+/// The same load as the publish scenario (events, concurrency) through the
+/// relay instead of herald: each accepted request was also received, so its
+/// rate is both what went in and what came out.
+async fn relay(sizes: &Sizes) -> Result<Vec<Figure>> {
+    let receiver = Receiver::start(false).await?;
+    let relay = Relay::start(&std::env::current_exe()?, &receiver.url()).await?;
+    let cpu_start = relay.cpu_time();
+    let sink = Sink {
+        urls: vec![relay.url.clone()],
+        token: None,
+        shape: Shape::Event,
+    };
+    let result = load::flat_out(
+        &sink,
+        sizes.publish_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    let cpu_spent = relay
+        .cpu_time()
+        .zip(cpu_start)
+        .and_then(|(end, start)| end.checked_sub(start));
+    relay.stop().await;
+    ensure_all_accepted("relay", &result, sizes.publish_events)?;
+    ensure_received("relay", &receiver, result.accepted)?;
+    let mut figures = vec![Figure::new(
+        RELAY_FIGURE,
+        result.per_second(),
+        "req/s",
+        None,
+    )];
+    if let Some(spent) = cpu_spent {
+        figures.push(Figure::new(
+            "relay.cpu_us_per_request",
+            spent.as_secs_f64() * 1e6 / result.accepted.max(1) as f64,
+            "us",
+            None,
+        ));
+    }
+    Ok(figures)
 }
 
 async fn publish(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
@@ -290,9 +419,7 @@ async fn publish(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     .await;
     let cpu_figures = cpu.figures(&herald, "publish", "event", result.accepted);
     herald.stop().await;
-    if result.errors > 0 {
-        bail!("{} publishes failed", result.errors);
-    }
+    ensure_all_accepted("publish", &result, sizes.publish_events)?;
     // SQLite's target is the product's; PostgreSQL's is issue 7's.
     let target = if args.database_url.is_some() {
         10_000.0
@@ -321,34 +448,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     }
     let expected = sizes.delivery_events * fan_out;
     let cpu = CpuMeter::start(args, &herald).await;
-    let start = Instant::now();
-    let published = load::flat_out(
-        &publish_sink(&herald),
-        sizes.delivery_events,
-        sizes.concurrency,
-        sizes.phase_limit,
-    )
-    .await;
-    if published.errors > 0 {
-        bail!("{} publishes failed", published.errors);
-    }
-    if !receiver
-        .counters
-        .wait_for(expected, sizes.phase_limit)
-        .await
-    {
-        bail!(
-            "fan-out {fan_out}: only {} of {expected} deliveries arrived in time",
-            receiver
-                .counters
-                .received
-                .load(std::sync::atomic::Ordering::Relaxed)
-        );
-    }
-    let elapsed = receiver
-        .counters
-        .last_receipt()
-        .map_or(start.elapsed(), |last| last - start);
+    let rate = publish_and_deliver(&herald, &receiver, sizes, fan_out).await?;
     let peak_rss = herald.peak_rss_kib();
     let cpu_figures = cpu.figures(
         &herald,
@@ -361,7 +461,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     let target = if fan_out == 1 { 10_000.0 } else { 25_000.0 };
     let mut figures = vec![Figure::new(
         &format!("delivery.fanout{fan_out}.deliveries_per_s"),
-        expected as f64 / elapsed.as_secs_f64(),
+        rate,
         "dl/s",
         Some(target),
     )];
@@ -385,6 +485,160 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     Ok(figures)
 }
 
+/// Publishes the delivery scenario's events flat out to `herald`, whose
+/// `fan_out` webhooks all point at `receiver`; returns the deliveries per
+/// second from the first publish to the last receipt, publishing included.
+async fn publish_and_deliver(
+    herald: &Herald,
+    receiver: &Receiver,
+    sizes: &Sizes,
+    fan_out: u64,
+) -> Result<f64> {
+    let expected = sizes.delivery_events * fan_out;
+    let start = Instant::now();
+    let published = load::flat_out(
+        &publish_sink(herald),
+        sizes.delivery_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    ensure_all_accepted(
+        &format!("fan-out {fan_out} publishing"),
+        &published,
+        sizes.delivery_events,
+    )?;
+    if !receiver
+        .counters
+        .wait_for(expected, sizes.phase_limit)
+        .await
+    {
+        bail!(
+            "fan-out {fan_out}: only {} of {expected} deliveries arrived in time",
+            receiver
+                .counters
+                .received
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    let elapsed = receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
+    Ok(expected as f64 / elapsed.as_secs_f64())
+}
+
+/// Scenario 2's delivery capacity: one webhook and a fast receiver, first
+/// flat out for the capacity and what it costs the machine, then a fresh
+/// herald offered a share of that capacity open loop, for the latency a
+/// delivery sees when the system keeps up: queueing without overload.
+async fn capacity(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let (rate, mut figures) = capacity_flat_out(args, sizes).await?;
+    figures.extend(latency_when_loaded(args, sizes, rate * CAPACITY_LOAD_SHARE).await?);
+    Ok(figures)
+}
+
+/// Deliveries/s with one webhook, events published flat out, and how busy the
+/// machine (every process, from `/proc/stat`) and herald (its own
+/// `/proc/<pid>/stat`) were, each as a percentage of every core's time.
+async fn capacity_flat_out(args: &Args, sizes: &Sizes) -> Result<(f64, Vec<Figure>)> {
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+    let receiver = Receiver::start(false).await?;
+    herald
+        .create_webhook("bench", &receiver.url(), SECRET)
+        .await?;
+    let (machine_start, herald_start) = (MachineCpu::now(), herald.cpu_time());
+    let rate = publish_and_deliver(&herald, &receiver, sizes, 1).await?;
+    let (machine_end, herald_end) = (MachineCpu::now(), herald.cpu_time());
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    let mut figures = vec![Figure::new("capacity.deliveries_per_s", rate, "dl/s", None)];
+    if let (Some(start), Some(end)) = (machine_start, machine_end) {
+        if let Some(pct) = end.busy_pct_since(&start) {
+            figures.push(Figure::new("capacity.machine_busy_pct", pct, "%", None));
+        }
+        let herald_spent = herald_end
+            .zip(herald_start)
+            .and_then(|(end, start)| end.checked_sub(start));
+        if let (Some(spent), Some(all)) = (herald_spent, end.capacity_since(&start))
+            && !all.is_zero()
+        {
+            figures.push(Figure::new(
+                "capacity.herald_busy_pct_of_machine",
+                spent.as_secs_f64() * 100.0 / all.as_secs_f64(),
+                "%",
+                None,
+            ));
+        }
+    }
+    Ok((rate, figures))
+}
+
+/// A fresh herald offered `rate` events/s open loop with one webhook: the
+/// publish-to-receipt latency of every delivery, from each event's due time.
+async fn latency_when_loaded(args: &Args, sizes: &Sizes, rate: f64) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+    let receiver = Receiver::start(false).await?;
+    herald
+        .create_webhook("bench", &receiver.url(), SECRET)
+        .await?;
+    let paced = load::paced(
+        &publish_sink(&herald),
+        rate,
+        Duration::from_secs(sizes.capacity_paced_secs),
+        sizes.phase_limit,
+    )
+    .await;
+    receiver
+        .counters
+        .wait_for(paced.scheduled, sizes.phase_limit)
+        .await;
+    herald.stop().await;
+    ensure_all_accepted("capacity, paced", &paced.load, paced.scheduled)?;
+    ensure_received("capacity, paced", &receiver, paced.scheduled)?;
+    check_signatures(&receiver)?;
+    let latencies = sorted_latencies(&receiver)?;
+    Ok(vec![
+        Figure::new("capacity.offered_per_s", rate, "ev/s", None),
+        Figure::new(
+            "capacity.loaded_p50_ms",
+            percentile_ms(&latencies, 0.50),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            "capacity.loaded_p99_ms",
+            percentile_ms(&latencies, 0.99),
+            "ms",
+            None,
+        ),
+        Figure::new(
+            "capacity.loaded_max_send_lag_ms",
+            paced.max_lag.as_secs_f64() * 1e3,
+            "ms",
+            None,
+        ),
+    ])
+}
+
+/// Every publish-to-receipt latency the receiver recorded, sorted; fails if none.
+fn sorted_latencies(receiver: &Receiver) -> Result<Vec<u64>> {
+    let mut latencies = receiver.counters.latencies_us();
+    if latencies.is_empty() {
+        bail!("no deliveries arrived");
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+/// The `p` quantile (0 to 1) of sorted microseconds, in milliseconds.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    let index = ((sorted_us.len().saturating_sub(1)) as f64 * p).round() as usize;
+    sorted_us
+        .get(index)
+        .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+}
+
 async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
     let receiver = Receiver::start(false).await?;
@@ -402,17 +656,18 @@ async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
         .wait_for(result.accepted, sizes.phase_limit)
         .await;
     herald.stop().await;
+    ensure_all_accepted("latency", &result, sizes.latency_rate * sizes.latency_secs)?;
+    ensure_received("latency", &receiver, result.accepted)?;
     check_signatures(&receiver)?;
-    let mut latencies = receiver.counters.latencies_us();
-    if latencies.is_empty() {
-        bail!("no deliveries arrived");
-    }
-    latencies.sort_unstable();
-    let pct =
-        |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    let latencies = sorted_latencies(&receiver)?;
     Ok(vec![
-        Figure::at_most("latency.p50_ms", pct(0.50), "ms", 5.0),
-        Figure::at_most("latency.p99_ms", pct(0.99), "ms", 25.0),
+        Figure::at_most("latency.p50_ms", percentile_ms(&latencies, 0.50), "ms", 5.0),
+        Figure::at_most(
+            "latency.p99_ms",
+            percentile_ms(&latencies, 0.99),
+            "ms",
+            25.0,
+        ),
         Figure::new("latency.achieved_rate", result.per_second(), "ev/s", None),
     ])
 }
@@ -435,6 +690,7 @@ async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
         sizes.phase_limit,
     )
     .await;
+    ensure_all_accepted("backlog publishing", &published, sizes.backlog_events)?;
     let n = published.accepted;
     let data_bytes = herald.storage_bytes().await?;
     wait_until_none_pending(&herald, &hook, sizes.phase_limit).await?;
@@ -546,13 +802,14 @@ async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<
     }
     let expected = sizes.noisy_events * 9;
     let start = Instant::now();
-    load::flat_out(
+    let published = load::flat_out(
         &publish_sink(&herald),
         sizes.noisy_events,
         sizes.concurrency,
         sizes.phase_limit,
     )
     .await;
+    ensure_all_accepted("noisy publishing", &published, sizes.noisy_events)?;
     if !healthy.counters.wait_for(expected, sizes.phase_limit).await {
         bail!("noisy: healthy receivers got too few deliveries in time");
     }
@@ -600,9 +857,7 @@ async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     )
     .await;
     herald.stop().await;
-    if result.errors > 0 {
-        bail!("{} incoming requests were refused", result.errors);
-    }
+    ensure_all_accepted("incoming", &result, sizes.incoming_requests)?;
     Ok(vec![Figure::new(
         "incoming.verified_requests_per_s",
         result.per_second(),
@@ -620,4 +875,34 @@ fn hex_hmac(key: &[u8], body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_runs_first_when_a_scenario_read_against_it_is_named() {
+        assert_eq!(
+            with_relay_when_needed(&[Scenario::Capacity]),
+            [Scenario::Relay, Scenario::Capacity]
+        );
+        assert_eq!(
+            with_relay_when_needed(&[Scenario::Publish, Scenario::Relay]),
+            [Scenario::Publish, Scenario::Relay]
+        );
+        assert_eq!(
+            with_relay_when_needed(&[Scenario::Latency]),
+            [Scenario::Latency]
+        );
+        assert!(with_relay_when_needed(&[]).contains(&Scenario::Relay));
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let sorted = [1_000, 2_000, 3_000, 4_000, 5_000];
+        assert_eq!(percentile_ms(&sorted, 0.5), 3.0);
+        assert_eq!(percentile_ms(&sorted, 0.99), 5.0);
+        assert!(percentile_ms(&[], 0.5).is_nan());
+    }
 }

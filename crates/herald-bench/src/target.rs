@@ -232,7 +232,8 @@ async fn spawn_node(binary: &Path, config: &str) -> Result<(Child, String, tempf
     let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
     let addr = tokio::time::timeout(Duration::from_secs(60), read_address(stderr))
         .await
-        .context("herald did not start within 60 s")??;
+        .context("herald did not start within 60 s")?
+        .context("herald")?;
     Ok((child, addr, data_dir))
 }
 
@@ -255,7 +256,9 @@ fn bench_event_type() -> Value {
     })
 }
 
-async fn read_address(stderr: tokio::process::ChildStderr) -> Result<String> {
+/// Reads a child's stderr until its "listening on http://ADDR" line (herald's,
+/// or the relay's), returns ADDR and keeps draining the rest.
+pub async fn read_address(stderr: tokio::process::ChildStderr) -> Result<String> {
     let mut lines = BufReader::new(stderr).lines();
     while let Some(line) = lines.next_line().await? {
         if let Some(rest) = line.split("listening on http://").nth(1) {
@@ -265,7 +268,7 @@ async fn read_address(stderr: tokio::process::ChildStderr) -> Result<String> {
             return Ok(addr);
         }
     }
-    bail!("herald exited before it was listening")
+    bail!("the process exited before it was listening")
 }
 
 fn proc_status_field(pid: u32, field: &str) -> Option<u64> {
