@@ -38,6 +38,36 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+    /// Where `token` came from, to say so when the server refuses it.
+    token_source: TokenOrigin,
+}
+
+/// Where the CLI found the token it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOrigin {
+    /// `HERALD_TOKEN`.
+    Environment,
+    /// The admin token file a local server generated.
+    File(PathBuf),
+    /// Nowhere: no token is sent.
+    Missing,
+}
+
+impl TokenOrigin {
+    /// What to tell a person whose request was refused for its token.
+    fn remedy(&self) -> String {
+        match self {
+            Self::Environment => "the server refused the token in HERALD_TOKEN: check that it is \
+                 this server's admin token (HERALD_URL says which server)"
+                .to_owned(),
+            Self::File(path) => format!(
+                "the server refused the token read from {}: set HERALD_TOKEN to this server's \
+                 admin token (HERALD_URL says which server)",
+                path.display()
+            ),
+            Self::Missing => "no token was sent: set HERALD_TOKEN to the server's admin token".to_owned(),
+        }
+    }
 }
 
 impl Client {
@@ -50,14 +80,18 @@ impl Client {
         if !matches!(base.scheme(), "http" | "https") {
             anyhow::bail!("HERALD_URL must be an http or https URL, got {base}");
         }
-        let token = match std::env::var("HERALD_TOKEN") {
-            Ok(token) if !token.is_empty() => Some(token),
+        let (token, token_source) = match std::env::var("HERALD_TOKEN") {
+            Ok(token) if !token.is_empty() => (Some(token), TokenOrigin::Environment),
             _ => local_token(),
         };
-        Self::new(base, token)
+        Self::new(base, token, token_source)
     }
 
-    pub fn new(base: Url, token: Option<String>) -> anyhow::Result<Self> {
+    pub fn new(
+        base: Url,
+        token: Option<String>,
+        token_source: TokenOrigin,
+    ) -> anyhow::Result<Self> {
         // reqwest is built without a default crypto provider; ignore the error
         // that says one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -66,7 +100,12 @@ impl Client {
             .user_agent(concat!("herald-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self { http, base, token })
+        Ok(Self {
+            http,
+            base,
+            token,
+            token_source,
+        })
     }
 
     /// A URL under the server's base (which may itself have a path prefix).
@@ -107,16 +146,20 @@ impl Client {
             format!("{method} {} broke off while reading the answer", url.path())
         })?;
         if !status.is_success() {
-            return Err(refusal(status, &body, self.token.is_none()));
+            return Err(refusal(status, &body, &self.token_source));
         }
         Ok(Answer { body })
     }
 }
 
-fn local_token() -> Option<String> {
+fn local_token() -> (Option<String>, TokenOrigin) {
     let dir = std::env::var_os("HERALD_DATA_DIR")
         .map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), PathBuf::from);
-    datadir::read_token_file(&dir.join(datadir::TOKEN_FILE)).ok()
+    let path = dir.join(datadir::TOKEN_FILE);
+    match datadir::read_token_file(&path) {
+        Ok(token) => (Some(token), TokenOrigin::File(path)),
+        Err(_) => (None, TokenOrigin::Missing),
+    }
 }
 
 fn unreachable_error(base: &Url, error: reqwest::Error) -> anyhow::Error {
@@ -132,8 +175,9 @@ fn unreachable_error(base: &Url, error: reqwest::Error) -> anyhow::Error {
     }
 }
 
-/// The server's `{"code","message"}` as an error: `message (code, HTTP status)`.
-fn refusal(status: StatusCode, body: &str, sent_no_token: bool) -> anyhow::Error {
+/// The server's `{"code","message"}` as an error: `message (code, HTTP status)`;
+/// for a refused token, where the token came from instead of the message.
+fn refusal(status: StatusCode, body: &str, token: &TokenOrigin) -> anyhow::Error {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let field = |name: &str| {
         parsed
@@ -141,14 +185,16 @@ fn refusal(status: StatusCode, body: &str, sent_no_token: bool) -> anyhow::Error
             .and_then(|v| v[name].as_str())
             .map(str::to_owned)
     };
-    let mut text = match (field("message"), field("code")) {
+    let code = field("code");
+    let message = match code.as_deref() {
+        Some("unauthorized") if status == StatusCode::UNAUTHORIZED => Some(token.remedy()),
+        _ => field("message"),
+    };
+    let text = match (message, code) {
         (Some(message), Some(code)) => format!("{message} ({code}, HTTP {})", status.as_u16()),
         (Some(message), None) => format!("{message} (HTTP {})", status.as_u16()),
         _ => format!("the server answered HTTP {}: {}", status, body.trim()),
     };
-    if status == StatusCode::UNAUTHORIZED && sent_no_token {
-        text.push_str("; set HERALD_TOKEN to the server's admin token");
-    }
     anyhow!(text)
 }
 
@@ -161,22 +207,45 @@ mod tests {
         let err = refusal(
             StatusCode::UNPROCESSABLE_ENTITY,
             r#"{"code":"invalid_field","message":"url: scheme must be http or https"}"#,
-            false,
+            &TokenOrigin::Environment,
         );
         assert_eq!(
             err.to_string(),
             "url: scheme must be http or https (invalid_field, HTTP 422)"
         );
-        let err = refusal(StatusCode::BAD_GATEWAY, "<html>proxy</html>", false);
+        let err = refusal(
+            StatusCode::BAD_GATEWAY,
+            "<html>proxy</html>",
+            &TokenOrigin::Environment,
+        );
         assert!(
             err.to_string().contains("502") && err.to_string().contains("proxy"),
             "{err}"
         );
+        let unauthorized = r#"{"code":"unauthorized","message":"send the admin token"}"#;
+        let err = refusal(StatusCode::UNAUTHORIZED, unauthorized, &TokenOrigin::Missing);
+        assert!(err.to_string().contains("no token was sent"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_token_names_where_it_came_from() {
+        let unauthorized = r#"{"code":"unauthorized","message":"send the admin token"}"#;
         let err = refusal(
             StatusCode::UNAUTHORIZED,
-            r#"{"code":"unauthorized","message":"no token"}"#,
-            true,
+            unauthorized,
+            &TokenOrigin::Environment,
         );
-        assert!(err.to_string().contains("HERALD_TOKEN"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the server refused the token in HERALD_TOKEN: check that it is this server's admin \
+             token (HERALD_URL says which server) (unauthorized, HTTP 401)"
+        );
+        let file = TokenOrigin::File(PathBuf::from("herald-data/admin-token"));
+        let err = refusal(StatusCode::UNAUTHORIZED, unauthorized, &file);
+        assert!(
+            err.to_string()
+                .contains("refused the token read from herald-data/admin-token"),
+            "{err}"
+        );
     }
 }

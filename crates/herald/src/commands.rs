@@ -287,13 +287,18 @@ fn event_type_table(answer: &Value) -> String {
     table(&["KEY", "FAMILY", "ORIGIN", "DESCRIPTION"], &rows)
 }
 
-/// The type's fields, then its schema and example as indented JSON.
+/// The type's fields, then its schema and example once each, as indented JSON.
 fn event_type_detail(def: &Value) -> String {
     let pretty =
         |value: &Value| serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    let mut rest = def.clone();
+    if let Some(map) = rest.as_object_mut() {
+        map.remove("schema");
+        map.remove("example");
+    }
     format!(
         "{}\nschema:\n{}\nexample:\n{}",
-        fields(def, &["key", "family", "builtin", "description"]),
+        fields(&rest, &["key", "family", "builtin", "description"]),
         indent(&pretty(&def["schema"])),
         indent(&pretty(&def["example"]))
     )
@@ -876,6 +881,18 @@ mod tests {
     }
 
     #[test]
+    fn an_event_type_shows_its_schema_and_example_once() {
+        let def = json!({
+            "key": "build:finished", "description": "A build", "family": "custom",
+            "builtin": false, "schema": {"type": "object"}, "example": {"id": 4711},
+        });
+        let shown = event_type_detail(&def);
+        assert_eq!(shown.matches("schema").count(), 1, "{shown}");
+        assert_eq!(shown.matches("4711").count(), 1, "{shown}");
+        assert!(shown.starts_with("key:"), "{shown}");
+    }
+
+    #[test]
     fn times_are_rfc3339_or_a_duration_ago() {
         assert_eq!(
             time_arg("2026-01-02T03:04:05Z").unwrap(),
@@ -888,7 +905,12 @@ mod tests {
 
     #[test]
     fn ids_cannot_escape_their_path_segment() {
-        let client = Client::new("http://127.0.0.1:9/prefix/".parse().unwrap(), None).unwrap();
+        let client = Client::new(
+            "http://127.0.0.1:9/prefix/".parse().unwrap(),
+            None,
+            crate::client::TokenOrigin::Missing,
+        )
+        .unwrap();
         let url = webhook_url(&client, "../healthz?x", "/test").unwrap();
         assert_eq!(
             url.as_str(),

@@ -1,13 +1,60 @@
+use herald_server::{Access, route_table};
+use reqwest::Method;
 use reqwest::header::WWW_AUTHENTICATE;
 
-use crate::harness::{TestApp, TOKEN, assert_error, send, status_and_json};
+use crate::harness::{TOKEN, TestApp, assert_error, send, status_and_json};
+
+/// The routes anyone may call; every other route needs a credential.
+const PUBLIC: [(&str, &str); 3] = [
+    ("GET", "/healthz"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/.api/webhooks/{id}"),
+];
+
+/// A concrete path for a route's template: any well-formed id will do, as
+/// the credential is checked before anything is looked up.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{id}", "0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a")
+        .replace("{request_id}", "0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7b")
+        .replace("{key}", "deploy:finished")
+}
 
 #[tokio::test]
-async fn every_api_route_needs_the_token_and_healthz_does_not() {
+async fn every_route_outside_the_public_list_refuses_a_missing_or_wrong_token() {
+    let herald = TestApp::spawn().await;
+    let table = route_table();
+    assert!(table.len() > 40, "the table lists every route: {table:?}");
+    let mut public: Vec<(String, String)> = table
+        .iter()
+        .filter(|route| route.access == Access::Public)
+        .map(|route| (route.method.to_string(), route.path.clone()))
+        .collect();
+    public.sort();
+    let mut expected: Vec<(String, String)> = PUBLIC
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(public, expected, "the public routes changed");
+    for route in table.iter().filter(|route| route.access != Access::Public) {
+        let url = format!("{}{}", herald.base, concrete(&route.path));
+        let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+        for request in [
+            herald.client.request(method.clone(), &url),
+            herald.client.request(method.clone(), &url).bearer_auth("wrong"),
+        ] {
+            let (status, body) = send(request.json(&serde_json::json!({}))).await;
+            assert_error(status, &body, 401, "unauthorized", None);
+        }
+    }
+}
+
+#[tokio::test]
+async fn api_routes_need_the_token_and_healthz_and_the_api_document_do_not() {
     let herald = TestApp::spawn().await;
     let paths = [
         "/api/v1/webhooks",
-        "/api/openapi.json",
         "/api/v1/no-such-route",
         "/api",
     ];
@@ -34,6 +81,11 @@ async fn every_api_route_needs_the_token_and_healthz_does_not() {
 
     let (status, body) = send(herald.client.get(format!("{}/healthz", herald.base))).await;
     assert_eq!((status, &body["status"]), (200, &"ok".into()));
+    // The API's description is no secret: tools load it before anyone has a token.
+    let (status, document) =
+        send(herald.client.get(format!("{}/api/openapi.json", herald.base))).await;
+    assert_eq!(status, 200);
+    assert!(document["paths"]["/api/v1/webhooks"].is_object());
 
     let (status, _) = send(herald.get("/api/v1/webhooks")).await;
     assert_eq!(status, 200);

@@ -574,3 +574,60 @@ async fn run_now_searches_at_once_and_runs_list_the_matches() {
     let (status, answer) = send(herald.post(&format!("/api/v1/monitors/{id}/run"))).await;
     assert_error(status, &answer, 409, "monitor_disabled", Some("enabled"));
 }
+
+/// Waits until the repository was fetched after `after` (an RFC 3339 time as
+/// the API shows it); returns the new fetch time.
+async fn fetched_after(herald: &TestApp, id: &str, after: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, repo) = send(herald.get(&format!("/api/v1/repositories/{id}"))).await;
+        let at = repo["last_fetched_at"].as_str().unwrap_or_default().to_owned();
+        if !at.is_empty() && at != after {
+            return at;
+        }
+        assert!(Instant::now() < deadline, "not fetched again: {repo}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// "A push was published" runs after the commit: a published `repo:push`
+/// fetches its repository at once, a replay of the same publish (same
+/// idempotency key) and a refused publish do not.
+#[tokio::test]
+async fn a_published_push_fetches_once_and_a_replay_or_refusal_does_not() {
+    let herald = TestApp::spawn().await;
+    let source = Source::new();
+    let repo = create_repository(&herald, "github.com/acme/hooks", source.path()).await;
+    let id = repo["id"].as_str().unwrap();
+    let first = fetched(&herald, id).await["last_fetched_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, push) = send(herald.get("/api/v1/event-types/repo:push")).await;
+    assert_eq!(status, 200, "{push}");
+    let mut payload = push["example"].clone();
+    payload["repository"] = json!("github.com/acme/hooks");
+    let publish = || {
+        herald
+            .post("/api/v1/events")
+            .header("Idempotency-Key", "push-1")
+            .json(&json!({"type": "repo:push", "payload": payload}))
+    };
+
+    let (status, published) = send(publish()).await;
+    assert_eq!(status, 202, "{published}");
+    let second = fetched_after(&herald, id, &first).await;
+
+    let (status, replayed) = send(publish()).await;
+    assert_eq!(status, 202, "{replayed}");
+    assert_eq!(replayed["id"], published["id"]);
+    let refused = herald.post("/api/v1/events").json(&json!({
+        "type": "repo:push",
+        "payload": {"repository": "github.com/acme/hooks"},
+    }));
+    let (status, error) = send(refused).await;
+    assert_error(status, &error, 422, "schema_violation", Some("payload"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, repo) = send(herald.get(&format!("/api/v1/repositories/{id}"))).await;
+    assert_eq!(repo["last_fetched_at"], second.as_str(), "{repo}");
+}
