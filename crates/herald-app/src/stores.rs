@@ -289,4 +289,17 @@ mod tests {
             assert!(!redacted_url(url).contains("s3cret"));
         }
     }
+
+    #[test]
+    fn the_target_names_its_schema() {
+        let config = PgConfig {
+            schema: Some("herald_a".into()),
+            ..PgConfig::default()
+        };
+        let target = PostgresTarget::new("postgres://u:pw@h/db", config);
+        assert_eq!(
+            target.to_string(),
+            "postgres://u:***@h/db (schema herald_a)"
+        );
+    }
 }
