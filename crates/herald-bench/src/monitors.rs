@@ -286,6 +286,9 @@ fn cpu_time() -> Result<Duration> {
     Ok(rusage(libc::RUSAGE_SELF)? + rusage(libc::RUSAGE_CHILDREN)?)
 }
 
+/// The workspace denies unsafe code; getrusage has no safe wrapper in std,
+/// and it is the one way to count the CPU of waited-for git children.
+#[allow(unsafe_code)]
 fn rusage(who: libc::c_int) -> Result<Duration> {
     // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

@@ -1,5 +1,7 @@
 //! Producers' own event types: register, use, replace, remove; and what is refused.
 
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
+
 use herald_catalogue::family::SOURCEGRAPH_EVENT_TYPE_HEADER;
 use herald_catalogue::keys::{CHANGESET_UPDATE, HERALD_PING};
 use herald_catalogue::{

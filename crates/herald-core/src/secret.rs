@@ -52,10 +52,10 @@ impl Secret {
     /// The HMAC key for the Standard Webhooks signature: the base64-decoded bytes
     /// of a `whsec_` secret, else the UTF-8 bytes of the secret.
     pub fn standard_key(&self) -> Vec<u8> {
-        if let Some(encoded) = self.0.strip_prefix(WHSEC_PREFIX) {
-            if let Ok(bytes) = STANDARD.decode(encoded) {
-                return bytes;
-            }
+        if let Some(encoded) = self.0.strip_prefix(WHSEC_PREFIX)
+            && let Ok(bytes) = STANDARD.decode(encoded)
+        {
+            return bytes;
         }
         self.0.as_bytes().to_vec()
     }

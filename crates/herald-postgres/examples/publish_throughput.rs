@@ -9,6 +9,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). The run works in a schema of its
 //! own, dropped at the end.
 
+#![allow(clippy::unwrap_used)] // a measuring tool run by hand: a failed step ends it with the cause
+
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::sync::Arc;

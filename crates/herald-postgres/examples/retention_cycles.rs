@@ -16,6 +16,8 @@
 //! itself after the purge instead of waiting. The run works in a schema of its
 //! own, dropped at the end.
 
+#![allow(clippy::unwrap_used)] // a measuring tool run by hand: a failed step ends it with the cause
+
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::sync::Arc;

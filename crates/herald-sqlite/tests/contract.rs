@@ -2,6 +2,8 @@
 //! only SQLite has to show: durability across reopening, idempotent migrations,
 //! and group commit under many concurrent publishes.
 
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

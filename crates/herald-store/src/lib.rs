@@ -31,12 +31,16 @@ pub mod monitors;
 pub mod receivers;
 
 #[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract;
 #[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_event_types;
 #[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_monitors;
 #[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_receivers;
 
 use std::time::Duration;

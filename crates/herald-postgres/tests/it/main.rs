@@ -2,6 +2,8 @@
 //! only several nodes on one database can show. See `support` for how the
 //! server is found and when the tests skip.
 
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
+
 mod contract;
 mod event_types;
 mod monitors;

@@ -1,6 +1,8 @@
 //! The API end to end: the real router served by `herald_server::run` on
 //! 127.0.0.1:0, a real SQLite store, a real delivery engine and real receivers.
 
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
+
 mod harness;
 
 mod auth;
