@@ -83,6 +83,11 @@ impl AppError {
         Self::new(ErrorKind::Invalid, "invalid_field", message).with_field(error.field)
     }
 
+    /// An input field the operation does not take in this case.
+    pub fn unknown_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, "unknown_field", message).with_field(field)
+    }
+
     pub fn invalid_header(header: &str, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Malformed, "invalid_header", message).with_field(header)
     }

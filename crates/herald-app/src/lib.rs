@@ -27,6 +27,7 @@ pub mod event_types;
 pub mod events;
 pub mod monitors;
 pub mod receivers;
+pub mod repositories;
 mod start;
 pub mod stores;
 pub mod webhooks;

@@ -234,25 +234,6 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message).with_field("key")
     }
 
-    /// A code monitor query the parser refuses: where (a byte offset into the
-    /// query) and why.
-    pub fn invalid_search_query(position: usize, reason: &str) -> Self {
-        let mut error = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_search_query",
-            format!("query: {reason} (at byte {position})"),
-        )
-        .with_field("query");
-        error.body.position = Some(position);
-        error
-    }
-
-    /// A request the target's current state forbids (a taken name, a disabled
-    /// monitor), naming the field that decides it.
-    pub fn conflict(code: &'static str, field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message).with_field(field)
-    }
-
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

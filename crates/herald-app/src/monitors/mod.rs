@@ -19,6 +19,8 @@
 //! - [`payloads`]: the bodies: `code_monitor:notification` through
 //!   herald-catalogue's builder, and the `code_monitor:slack` Block Kit message.
 //! - [`config`]: the service's settings, [`MonitorsConfig`].
+//! - [`operations`]: the monitors' operations on [`crate::App`] (create,
+//!   change, test, run now, the run log) and the query check.
 //!
 //! Invariants (with the store, which makes them atomic):
 //! - **History before a monitor's creation is never reported.** A monitor
@@ -38,6 +40,7 @@
 
 pub mod actions;
 pub mod config;
+pub mod operations;
 pub mod payloads;
 mod scheduler;
 mod service;

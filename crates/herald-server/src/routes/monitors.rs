@@ -13,31 +13,22 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_catalogue::keys::{CODE_MONITOR_NOTIFICATION, CODE_MONITOR_SLACK};
-use herald_core::cipher::SecretCipher;
-use herald_core::event_type::EventTypePattern;
-use herald_core::id::{EventId, WebhookId};
-use herald_core::secret::Secret;
-use herald_core::time::Timestamp;
-use herald_core::validation::FieldError;
-use herald_core::webhook::{TargetUrl, refuse_control_chars};
-use herald_monitor::parse_query;
-use herald_app::monitors::{ActionTest, MonitorService, RunNow};
-use herald_store::{
-    ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord,
-    MonitorRunRecord, MonitorWrite, NewAction, NewMonitor, NewWebhook, RUNS_KEPT_PER_MONITOR,
-    RepositoryId, WebhookPatch,
+use herald_app::monitors::operations::{
+    ActionDetails, ActionInput, ActionTestResult as AppActionTest, MonitorCreate, MonitorDetails,
+    MonitorUpdate,
 };
+use herald_core::id::{EventId, WebhookId};
+use herald_core::time::Timestamp;
+use herald_store::{ActionKind, MonitorId, MonitorRunRecord, RepositoryId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Access;
-use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
-use crate::routes::repositories::monitors;
-use utoipa_axum::routes;
+use crate::routes::Routes;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -50,11 +41,6 @@ pub fn router() -> Routes {
         .add(Access::Admin, routes!(run_monitor))
         .add(Access::Read, routes!(list_runs))
 }
-
-pub const MAX_DESCRIPTION_LEN: usize = 1000;
-/// Actions per monitor.
-pub const MAX_ACTIONS: usize = 10;
-pub const DEFAULT_RUNS: u32 = 20;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -265,248 +251,91 @@ pub struct MonitorTest {
     pub results: Vec<ActionTestResult>,
 }
 
-fn validate_description(text: &str) -> Result<String, FieldError> {
-    refuse_control_chars("description", text)?;
-    let trimmed = text.trim();
-    let len = trimmed.chars().count();
-    if len == 0 || len > MAX_DESCRIPTION_LEN {
-        return Err(FieldError::new(
-            "description",
-            format!("must be 1 to {MAX_DESCRIPTION_LEN} characters long, got {len}"),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// The query as given, once the parser accepts it.
-fn validate_query(text: &str) -> Result<String, ApiError> {
-    if let Some(bad) = text
-        .char_indices()
-        .find(|(_, c)| c.is_control() && !c.is_whitespace())
-    {
-        return Err(ApiError::invalid_search_query(
-            bad.0,
-            &format!("control character U+{:04X} in the query", u32::from(bad.1)),
-        ));
-    }
-    parse_query(text)
-        .map(|_| text.to_owned())
-        .map_err(|error| ApiError::invalid_search_query(error.position, &error.reason))
-}
-
-/// The URL to show: a Slack URL's path is its credential, so its last segment
-/// is obscured too.
-fn shown_url(url: &TargetUrl, kind: ActionKind) -> String {
-    let shown = url.display();
-    match kind {
-        ActionKind::Webhook => shown,
-        ActionKind::Slack => match shown.rsplit_once('/') {
-            Some((head, last)) if !last.is_empty() => format!("{head}/***"),
-            _ => shown,
-        },
-    }
-}
-
-/// A new action, with its secret when it signs with one shown to the caller.
-struct ValidAction {
-    action: NewAction,
-    secret: Option<Secret>,
-}
-
-fn new_action(
-    index: usize,
-    request: &ActionRequest,
-    monitor: MonitorId,
-    cipher: &SecretCipher,
-) -> Result<ValidAction, FieldError> {
-    let field = |name: &str| format!("actions[{index}].{name}");
-    let kind = ActionKind::from(request.kind);
-    let url_text = request
-        .url
-        .as_deref()
-        .ok_or_else(|| FieldError::new(field("url"), "a new action needs a url"))?;
-    let url = TargetUrl::parse(url_text).map_err(|e| FieldError::new(field("url"), e.message))?;
-    let secret = action_secret(index, request)?;
-    let (signing, shown) = match (kind, secret) {
-        (_, Some(secret)) => (secret.clone(), Some(secret)),
-        (ActionKind::Webhook, None) => {
-            let secret = Secret::generate();
-            (secret.clone(), Some(secret))
+impl From<ActionDetails> for Action {
+    fn from(action: ActionDetails) -> Self {
+        Self {
+            id: action.id,
+            kind: action.kind.into(),
+            url: action.url,
+            include_results: action.include_results,
+            enabled: action.enabled,
+            disabled_reason: action.disabled_reason,
+            secret: action.secret.map(|secret| secret.expose().to_owned()),
         }
-        // Slack ignores signatures; the webhook still needs a key to sign with.
-        (ActionKind::Slack, None) => (Secret::generate(), None),
-    };
-    let event_type = match kind {
-        ActionKind::Webhook => CODE_MONITOR_NOTIFICATION,
-        ActionKind::Slack => CODE_MONITOR_SLACK,
-    };
-    let webhook = NewWebhook {
-        id: WebhookId::new(),
-        name: format!("code monitor {monitor} · {}", kind.as_str()),
-        url_display: shown_url(&url, kind),
-        url_sealed: cipher.seal(url.expose().as_bytes()),
-        secret_sealed: cipher.seal(signing.expose().as_bytes()),
-        event_types: vec![EventTypePattern::parse("event_types", event_type)?],
-        project: None,
-        enabled: true,
-    };
-    Ok(ValidAction {
-        action: NewAction {
-            kind,
-            include_results: request.include_results.unwrap_or(true),
-            webhook,
-        },
-        secret: shown,
-    })
-}
-
-fn action_secret(index: usize, request: &ActionRequest) -> Result<Option<Secret>, FieldError> {
-    let field = format!("actions[{index}].secret");
-    match (request.kind, request.secret.as_deref()) {
-        (_, None) => Ok(None),
-        (ActionType::Slack, Some(_)) => Err(FieldError::new(
-            field,
-            "Slack actions take no secret: Slack does not check signatures",
-        )),
-        (ActionType::Webhook, Some(text)) => Secret::parse(text)
-            .map(Some)
-            .map_err(|e| FieldError::new(field, e.message)),
     }
 }
 
-fn check_action_count(count: usize) -> Result<(), FieldError> {
-    if count > MAX_ACTIONS {
-        return Err(FieldError::new(
-            "actions",
-            format!("a monitor has at most {MAX_ACTIONS} actions, got {count}"),
-        ));
+impl From<MonitorDetails> for Monitor {
+    fn from(monitor: MonitorDetails) -> Self {
+        Self {
+            id: monitor.id,
+            description: monitor.description,
+            query: monitor.query,
+            enabled: monitor.enabled,
+            actions: monitor.actions.into_iter().map(Action::from).collect(),
+            url: monitor.url,
+            created_at: monitor.created_at,
+            updated_at: monitor.updated_at,
+        }
     }
-    Ok(())
 }
 
-/// The secrets of actions created by this request, to show once.
-type NewSecrets = Vec<(WebhookId, Secret)>;
-
-fn new_secret(valid: &ValidAction) -> Option<(WebhookId, Secret)> {
-    valid
-        .secret
-        .clone()
-        .map(|secret| (valid.action.webhook.id, secret))
-}
-
-/// The request's actions as changes to `current`'s.
-fn action_changes(
-    requests: &[ActionRequest],
-    current: &MonitorRecord,
-    cipher: &SecretCipher,
-) -> Result<(Vec<ActionChange>, NewSecrets), FieldError> {
-    check_action_count(requests.len())?;
-    let mut changes = Vec::with_capacity(requests.len());
-    let mut secrets = Vec::new();
-    for (index, request) in requests.iter().enumerate() {
-        let Some(id) = request.id else {
-            let valid = new_action(index, request, current.id, cipher)?;
-            secrets.extend(new_secret(&valid));
-            changes.push(ActionChange::Add(valid.action));
-            continue;
-        };
-        changes.push(kept_action(index, request, id, current, cipher)?);
+impl From<ActionRequest> for ActionInput {
+    fn from(request: ActionRequest) -> Self {
+        Self {
+            id: request.id,
+            kind: request.kind.into(),
+            url: request.url,
+            secret: request.secret,
+            include_results: request.include_results,
+        }
     }
-    Ok((changes, secrets))
 }
 
-fn kept_action(
-    index: usize,
-    request: &ActionRequest,
-    id: WebhookId,
-    current: &MonitorRecord,
-    cipher: &SecretCipher,
-) -> Result<ActionChange, FieldError> {
-    let field = |name: &str| format!("actions[{index}].{name}");
-    let Some(existing) = current.actions.iter().find(|a| a.webhook_id == id) else {
-        return Err(FieldError::new(
-            field("id"),
-            format!("{id} is not one of this monitor's actions"),
-        ));
-    };
-    if ActionType::from(existing.kind) != request.kind {
-        return Err(FieldError::new(
-            field("type"),
-            "an action's type cannot change; delete it and add another",
-        ));
+fn action_inputs(requests: Vec<ActionRequest>) -> Vec<ActionInput> {
+    requests.into_iter().map(ActionInput::from).collect()
+}
+
+impl From<CreateMonitor> for MonitorCreate {
+    fn from(request: CreateMonitor) -> Self {
+        Self {
+            description: request.description,
+            query: request.query,
+            enabled: request.enabled,
+            actions: action_inputs(request.actions),
+        }
     }
-    let url = request
-        .url
-        .as_deref()
-        .map(TargetUrl::parse)
-        .transpose()
-        .map_err(|e| FieldError::new(field("url"), e.message))?;
-    let secret = action_secret(index, request)?;
-    Ok(ActionChange::Keep {
-        webhook_id: id,
-        include_results: request.include_results.unwrap_or(existing.include_results),
-        webhook: WebhookPatch {
-            url: url.map(|url| {
-                (
-                    shown_url(&url, existing.kind),
-                    cipher.seal(url.expose().as_bytes()),
-                )
-            }),
-            secret_sealed: secret.map(|s| cipher.seal(s.expose().as_bytes())),
-            ..WebhookPatch::default()
-        },
-    })
 }
 
-/// The monitor as the API shows it, with each action's webhook looked up.
-async fn show(
-    service: &MonitorService,
-    app: &AppState,
-    record: MonitorRecord,
-    secrets: &NewSecrets,
-) -> Result<Monitor, ApiError> {
-    let mut actions = Vec::with_capacity(record.actions.len());
-    for action in &record.actions {
-        actions.push(show_action(app, action, secrets).await?);
+impl From<UpdateMonitor> for MonitorUpdate {
+    fn from(request: UpdateMonitor) -> Self {
+        Self {
+            description: request.description,
+            query: request.query,
+            enabled: request.enabled,
+            actions: request.actions.map(action_inputs),
+        }
     }
-    Ok(Monitor {
-        id: record.id,
-        url: service.monitor_url(record.id),
-        description: record.description,
-        query: record.query,
-        enabled: record.enabled,
-        actions,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-    })
 }
 
-async fn show_action(
-    app: &AppState,
-    action: &MonitorAction,
-    secrets: &NewSecrets,
-) -> Result<Action, ApiError> {
-    let webhook = app.app().store().get_webhook(action.webhook_id).await?;
-    Ok(Action {
-        id: action.webhook_id,
-        kind: action.kind.into(),
-        url: webhook.as_ref().map(|w| w.url_display.clone()),
-        include_results: action.include_results,
-        enabled: webhook.as_ref().is_some_and(|w| w.enabled),
-        disabled_reason: webhook.and_then(|w| w.disabled_reason),
-        secret: secrets
-            .iter()
-            .find(|(id, _)| *id == action.webhook_id)
-            .map(|(_, secret)| secret.expose().to_owned()),
-    })
+impl From<AppActionTest> for ActionTestResult {
+    fn from(test: AppActionTest) -> Self {
+        Self {
+            id: test.id,
+            kind: test.kind.into(),
+            success: test.outcome.success,
+            status: test.outcome.status,
+            duration_ms: test.outcome.duration_ms,
+            body_excerpt: test.outcome.body_excerpt,
+            error: test.outcome.error,
+        }
+    }
 }
 
-async fn find_monitor(service: &MonitorService, id: MonitorId) -> Result<MonitorRecord, ApiError> {
-    service
-        .store()
-        .get_monitor(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("monitor", id))
+fn run_list(runs: Vec<MonitorRunRecord>) -> RunList {
+    RunList {
+        items: runs.into_iter().map(Run::from).collect(),
+    }
 }
 
 #[utoipa::path(
@@ -525,37 +354,8 @@ pub async fn create_monitor(
     State(app): State<AppState>,
     ApiJson(request): ApiJson<CreateMonitor>,
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
-    let service = monitors(&app)?;
-    let description =
-        validate_description(&request.description).map_err(ApiError::invalid_field)?;
-    let query = validate_query(&request.query)?;
-    check_action_count(request.actions.len()).map_err(ApiError::invalid_field)?;
-    let id = MonitorId::new();
-    let mut actions = Vec::with_capacity(request.actions.len());
-    let mut secrets = Vec::new();
-    for (index, action) in request.actions.iter().enumerate() {
-        if action.id.is_some() {
-            return Err(ApiError::unknown_field(
-                &format!("actions[{index}].id"),
-                format!("actions[{index}].id: a new monitor has no actions to keep; leave id out"),
-            ));
-        }
-        let valid = new_action(index, action, id, &app.app().cipher()).map_err(ApiError::invalid_field)?;
-        secrets.extend(new_secret(&valid));
-        actions.push(valid.action);
-    }
-    let record = service
-        .store()
-        .create_monitor(NewMonitor {
-            id,
-            description,
-            query,
-            enabled: request.enabled,
-            actions,
-        })
-        .await?;
-    let shown = show(service, &app, record, &secrets).await?;
-    Ok((StatusCode::CREATED, Json(shown)))
+    let monitor = app.app().create_monitor(request.into()).await?;
+    Ok((StatusCode::CREATED, Json(monitor.into())))
 }
 
 #[utoipa::path(
@@ -567,12 +367,10 @@ pub async fn create_monitor(
     )
 )]
 pub async fn list_monitors(State(app): State<AppState>) -> Result<Json<MonitorList>, ApiError> {
-    let service = monitors(&app)?;
-    let mut items = Vec::new();
-    for record in service.store().list_monitors().await? {
-        items.push(show(service, &app, record, &Vec::new()).await?);
-    }
-    Ok(Json(MonitorList { items }))
+    let monitors = app.app().list_monitors().await?;
+    Ok(Json(MonitorList {
+        items: monitors.into_iter().map(Monitor::from).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -590,9 +388,7 @@ pub async fn get_monitor(
     State(app): State<AppState>,
     IdPath(id): IdPath<MonitorId>,
 ) -> Result<Json<Monitor>, ApiError> {
-    let service = monitors(&app)?;
-    let record = find_monitor(service, id).await?;
-    Ok(Json(show(service, &app, record, &Vec::new()).await?))
+    Ok(Json(app.app().monitor(id).await?.into()))
 }
 
 #[utoipa::path(
@@ -614,43 +410,8 @@ pub async fn update_monitor(
     IdPath(id): IdPath<MonitorId>,
     ApiJson(request): ApiJson<UpdateMonitor>,
 ) -> Result<Json<Monitor>, ApiError> {
-    let service = monitors(&app)?;
-    let current = find_monitor(service, id).await?;
-    let description = request
-        .description
-        .as_deref()
-        .map(validate_description)
-        .transpose()
-        .map_err(ApiError::invalid_field)?;
-    let query = request.query.as_deref().map(validate_query).transpose()?;
-    let (actions, secrets) = match &request.actions {
-        Some(requests) => {
-            let (changes, secrets) =
-                action_changes(requests, &current, &app.app().cipher()).map_err(ApiError::invalid_field)?;
-            (Some(changes), secrets)
-        }
-        None => (None, Vec::new()),
-    };
-    let patch = MonitorPatch {
-        description,
-        query,
-        enabled: request.enabled,
-        actions,
-    };
-    let record = match service.store().update_monitor(id, patch).await? {
-        MonitorWrite::Saved(record) => record,
-        MonitorWrite::NotFound => return Err(ApiError::not_found("monitor", id)),
-        // Another request changed the actions since they were read.
-        MonitorWrite::UnknownAction(action) => {
-            return Err(ApiError::invalid_field(FieldError::new(
-                "actions",
-                format!(
-                    "{action} is no longer one of this monitor's actions; read the monitor again"
-                ),
-            )));
-        }
-    };
-    Ok(Json(show(service, &app, record, &secrets).await?))
+    let monitor = app.app().update_monitor(id, request.into()).await?;
+    Ok(Json(monitor.into()))
 }
 
 #[utoipa::path(
@@ -668,11 +429,8 @@ pub async fn delete_monitor(
     State(app): State<AppState>,
     IdPath(id): IdPath<MonitorId>,
 ) -> Result<StatusCode, ApiError> {
-    if monitors(&app)?.store().delete_monitor(id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("monitor", id))
-    }
+    app.app().delete_monitor(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -690,37 +448,10 @@ pub async fn test_monitor(
     State(app): State<AppState>,
     IdPath(id): IdPath<MonitorId>,
 ) -> Result<Json<MonitorTest>, ApiError> {
-    let service = monitors(&app)?;
-    let record = find_monitor(service, id).await?;
-    let tests = service.test_monitor(&record).await?;
+    let tests = app.app().test_monitor(id).await?;
     Ok(Json(MonitorTest {
-        results: tests.into_iter().map(test_result).collect(),
+        results: tests.into_iter().map(ActionTestResult::from).collect(),
     }))
-}
-
-fn test_result(test: ActionTest) -> ActionTestResult {
-    match test.outcome {
-        Some(outcome) => ActionTestResult {
-            id: test.webhook_id,
-            kind: test.kind.into(),
-            success: outcome.success,
-            status: outcome.status,
-            duration_ms: outcome.duration_ms,
-            body_excerpt: outcome.body_excerpt,
-            error: outcome.error,
-        },
-        None => ActionTestResult {
-            id: test.webhook_id,
-            kind: test.kind.into(),
-            success: false,
-            status: None,
-            duration_ms: 0,
-            body_excerpt: None,
-            error: Some(
-                "the action's webhook was deleted; update the monitor's actions".to_owned(),
-            ),
-        },
-    }
 }
 
 #[utoipa::path(
@@ -739,21 +470,7 @@ pub async fn run_monitor(
     State(app): State<AppState>,
     IdPath(id): IdPath<MonitorId>,
 ) -> Result<Json<RunList>, ApiError> {
-    let ran = monitors(&app)?
-        .run_monitor(id)
-        .await
-        .map_err(|e| ApiError::internal("a monitor run failed", &e))?;
-    match ran {
-        RunNow::Ran(runs) => Ok(Json(RunList {
-            items: runs.into_iter().map(Run::from).collect(),
-        })),
-        RunNow::NotFound => Err(ApiError::not_found("monitor", id)),
-        RunNow::Disabled => Err(ApiError::conflict(
-            "monitor_disabled",
-            "enabled",
-            format!("monitor {id} is disabled; enable it (PATCH {{\"enabled\": true}}) to run it"),
-        )),
-    }
+    Ok(Json(run_list(app.app().run_monitor(id).await?)))
 }
 
 #[utoipa::path(
@@ -772,19 +489,9 @@ pub async fn list_runs(
     IdPath(id): IdPath<MonitorId>,
     ApiQuery(query): ApiQuery<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_RUNS);
-    if !(1..=RUNS_KEPT_PER_MONITOR).contains(&limit) {
-        return Err(ApiError::invalid_query(
-            Some("limit"),
-            format!("limit must be 1 to {RUNS_KEPT_PER_MONITOR}"),
-        ));
-    }
-    let service = monitors(&app)?;
-    find_monitor(service, id).await?;
-    let runs = service.store().list_runs(id, limit).await?;
-    Ok(Json(RunList {
-        items: runs.into_iter().map(Run::from).collect(),
-    }))
+    Ok(Json(run_list(
+        app.app().monitor_runs(id, query.limit).await?,
+    )))
 }
 
 impl AppState {

@@ -2,29 +2,22 @@
 //! list, read, change and delete them; fetch one now.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_core::cipher::SecretCipher;
+use herald_app::repositories::{RepositoryCreate, RepositoryUpdate};
 use herald_core::time::Timestamp;
-use herald_core::validation::FieldError;
-use herald_core::webhook::refuse_control_chars;
-use herald_app::monitors::MonitorService;
-use herald_store::{
-    NewRepository, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
-};
+use herald_store::{RepositoryId, RepositoryRecord};
 use serde::{Deserialize, Deserializer, Serialize};
-use url::Url;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Access;
-use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdPath};
-use utoipa_axum::routes;
+use crate::routes::Routes;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -35,15 +28,6 @@ pub fn router() -> Routes {
         .add(Access::Admin, routes!(delete_repository))
         .add(Access::Admin, routes!(fetch_repository))
 }
-
-pub const MAX_REPOSITORY_NAME_LEN: usize = 512;
-pub const MAX_SOURCE_LEN: usize = 2048;
-pub const MAX_BRANCHES: usize = 50;
-pub const MAX_BRANCH_LEN: usize = 255;
-/// A week: longer than that, a monitor hardly watches.
-pub const MAX_FETCH_INTERVAL_SECONDS: u64 = 7 * 24 * 3600;
-/// Clone URL schemes git fetches with; anything else (`ext::`, helpers) is refused.
-const SCHEMES: [&str; 5] = ["https", "http", "ssh", "git", "file"];
 
 /// A watched repository as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,166 +127,25 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map(Some)
 }
 
-pub(crate) fn validate_repository_name(name: &str) -> Result<String, FieldError> {
-    refuse_control_chars("name", name)?;
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.len() > MAX_REPOSITORY_NAME_LEN {
-        return Err(FieldError::new(
-            "name",
-            format!("must be 1 to {MAX_REPOSITORY_NAME_LEN} bytes, such as github.com/owner/name"),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// The source, and how it is shown: a URL with its credentials obscured.
-fn validate_source(text: &str) -> Result<(String, String), FieldError> {
-    let invalid = |message: &str| FieldError::new("url", message.to_owned());
-    refuse_control_chars("url", text)?;
-    let text = text.trim();
-    if text.is_empty() || text.len() > MAX_SOURCE_LEN {
-        return Err(invalid(&format!("must be 1 to {MAX_SOURCE_LEN} bytes")));
-    }
-    if text.starts_with('-') {
-        return Err(invalid("must not start with '-'"));
-    }
-    if let Some((scheme, _)) = text.split_once("://") {
-        if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
-            return Err(invalid(&format!(
-                "scheme {scheme:?} is not one git fetches with here; use {}",
-                SCHEMES.join(", ")
-            )));
+impl From<CreateRepository> for RepositoryCreate {
+    fn from(request: CreateRepository) -> Self {
+        Self {
+            name: request.name,
+            url: request.url,
+            branches: request.branches,
+            fetch_interval_seconds: request.fetch_interval_seconds,
         }
-        let url = Url::parse(text).map_err(|e| invalid(&format!("is not a valid URL: {e}")))?;
-        return Ok((text.to_owned(), obscured(url)));
-    }
-    if text.contains("::") {
-        return Err(invalid(
-            "remote helpers (`<transport>::<address>`) are not allowed",
-        ));
-    }
-    let scp_like = text
-        .split_once(':')
-        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
-    if scp_like || text.starts_with('/') {
-        Ok((text.to_owned(), text.to_owned()))
-    } else {
-        Err(invalid(
-            "must be a clone URL (https://, ssh://, git@host:path, ...) or an absolute path",
-        ))
     }
 }
 
-fn obscured(mut url: Url) -> String {
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-        let _ = url.set_username("***");
-    } else if !url.username().is_empty() && url.scheme().starts_with("http") {
-        // `https://<token>@host/...`: the user part is the credential.
-        let _ = url.set_username("***");
-    }
-    url.to_string()
-}
-
-fn validate_branches(branches: Option<&[String]>) -> Result<Option<Vec<String>>, FieldError> {
-    let Some(branches) = branches else {
-        return Ok(None);
-    };
-    if branches.is_empty() || branches.len() > MAX_BRANCHES {
-        return Err(FieldError::new(
-            "branches",
-            format!("list 1 to {MAX_BRANCHES} branches, or use null for the default branch"),
-        ));
-    }
-    let mut valid = Vec::with_capacity(branches.len());
-    for (i, branch) in branches.iter().enumerate() {
-        let field = format!("branches[{i}]");
-        refuse_control_chars(&field, branch)?;
-        let forbidden = |c: char| c.is_whitespace() || "~^:?*[\\".contains(c);
-        let well_formed = !branch.is_empty()
-            && branch.len() <= MAX_BRANCH_LEN
-            && !branch.starts_with('-')
-            && !branch.contains("..")
-            && !branch.chars().any(forbidden);
-        if !well_formed {
-            return Err(FieldError::new(
-                field,
-                format!(
-                    "{branch:?} is not a branch name (1 to {MAX_BRANCH_LEN} bytes, no spaces, `..` or ~^:?*[\\)"
-                ),
-            ));
+impl From<UpdateRepository> for RepositoryUpdate {
+    fn from(request: UpdateRepository) -> Self {
+        Self {
+            name: request.name,
+            url: request.url,
+            branches: request.branches,
+            fetch_interval_seconds: request.fetch_interval_seconds,
         }
-        valid.push(branch.clone());
-    }
-    Ok(Some(valid))
-}
-
-fn validate_interval(seconds: Option<u64>) -> Result<Option<Duration>, FieldError> {
-    match seconds {
-        None => Ok(None),
-        Some(s) if (1..=MAX_FETCH_INTERVAL_SECONDS).contains(&s) => {
-            Ok(Some(Duration::from_secs(s)))
-        }
-        Some(_) => Err(FieldError::new(
-            "fetch_interval_seconds",
-            format!("must be 1 to {MAX_FETCH_INTERVAL_SECONDS}, or null for the server's default"),
-        )),
-    }
-}
-
-impl CreateRepository {
-    fn validate(self, cipher: &SecretCipher) -> Result<NewRepository, FieldError> {
-        let (source, display) = validate_source(&self.url)?;
-        Ok(NewRepository {
-            id: RepositoryId::new(),
-            name: validate_repository_name(&self.name)?,
-            source_display: display,
-            source_sealed: cipher.seal(source.as_bytes()),
-            branches: validate_branches(self.branches.as_deref())?,
-            fetch_interval: validate_interval(self.fetch_interval_seconds)?,
-        })
-    }
-}
-
-impl UpdateRepository {
-    fn into_patch(self, cipher: &SecretCipher) -> Result<RepositoryPatch, FieldError> {
-        let source = self.url.as_deref().map(validate_source).transpose()?;
-        Ok(RepositoryPatch {
-            name: self
-                .name
-                .as_deref()
-                .map(validate_repository_name)
-                .transpose()?,
-            source: source.map(|(source, display)| (display, cipher.seal(source.as_bytes()))),
-            branches: self
-                .branches
-                .map(|b| validate_branches(b.as_deref()))
-                .transpose()?,
-            fetch_interval: self
-                .fetch_interval_seconds
-                .map(validate_interval)
-                .transpose()?,
-        })
-    }
-}
-
-/// The monitor service, or a 503 when this server runs without it.
-pub(crate) fn monitors(app: &AppState) -> Result<&MonitorService, ApiError> {
-    Ok(app.app().monitor_service())
-}
-
-fn saved(write: RepositoryWrite, id: Option<RepositoryId>) -> Result<RepositoryRecord, ApiError> {
-    match write {
-        RepositoryWrite::Saved(record) => Ok(record),
-        RepositoryWrite::NameTaken => Err(ApiError::conflict(
-            "name_taken",
-            "name",
-            "another repository has this name; names are unique",
-        )),
-        RepositoryWrite::NotFound => Err(ApiError::not_found(
-            "repository",
-            id.map_or_else(String::new, |id| id.to_string()),
-        )),
     }
 }
 
@@ -323,13 +166,7 @@ pub async fn create_repository(
     State(app): State<AppState>,
     ApiJson(request): ApiJson<CreateRepository>,
 ) -> Result<(StatusCode, Json<Repository>), ApiError> {
-    let service = monitors(&app)?;
-    let new = request
-        .validate(&app.app().cipher())
-        .map_err(ApiError::invalid_field)?;
-    let record = saved(service.store().create_repository(new).await?, None)?;
-    service.sync_soon(record.id);
-    service.repositories_changed();
+    let record = app.app().create_repository(request.into()).await?;
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -344,7 +181,7 @@ pub async fn create_repository(
 pub async fn list_repositories(
     State(app): State<AppState>,
 ) -> Result<Json<RepositoryList>, ApiError> {
-    let records = monitors(&app)?.store().list_repositories().await?;
+    let records = app.app().list_repositories().await?;
     Ok(Json(RepositoryList {
         items: records.into_iter().map(Repository::from).collect(),
     }))
@@ -365,12 +202,7 @@ pub async fn get_repository(
     State(app): State<AppState>,
     IdPath(id): IdPath<RepositoryId>,
 ) -> Result<Json<Repository>, ApiError> {
-    let record = monitors(&app)?
-        .store()
-        .get_repository(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("repository", id))?;
-    Ok(Json(record.into()))
+    Ok(Json(app.app().repository(id).await?.into()))
 }
 
 #[utoipa::path(
@@ -393,19 +225,7 @@ pub async fn update_repository(
     IdPath(id): IdPath<RepositoryId>,
     ApiJson(request): ApiJson<UpdateRepository>,
 ) -> Result<Json<Repository>, ApiError> {
-    let service = monitors(&app)?;
-    let patch = request
-        .into_patch(&app.app().cipher())
-        .map_err(ApiError::invalid_field)?;
-    let starts_afresh = patch.name.is_some() || patch.source.is_some() || patch.branches.is_some();
-    let record = saved(
-        service.store().update_repository(id, patch).await?,
-        Some(id),
-    )?;
-    if starts_afresh {
-        service.sync_soon(id);
-    }
-    service.repositories_changed();
+    let record = app.app().update_repository(id, request.into()).await?;
     Ok(Json(record.into()))
 }
 
@@ -424,11 +244,7 @@ pub async fn delete_repository(
     State(app): State<AppState>,
     IdPath(id): IdPath<RepositoryId>,
 ) -> Result<StatusCode, ApiError> {
-    let service = monitors(&app)?;
-    if !service.store().delete_repository(id).await? {
-        return Err(ApiError::not_found("repository", id));
-    }
-    service.repositories_changed();
+    app.app().delete_repository(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -447,60 +263,5 @@ pub async fn fetch_repository(
     State(app): State<AppState>,
     IdPath(id): IdPath<RepositoryId>,
 ) -> Result<Json<Repository>, ApiError> {
-    let record = monitors(&app)?
-        .sync_repository(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("repository", id))?;
-    Ok(Json(record.into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sources_are_urls_scp_paths_or_absolute_paths() {
-        for ok in [
-            "https://github.com/acme/api.git",
-            "ssh://git@github.com/acme/api.git",
-            "git@github.com:acme/api.git",
-            "/srv/git/api",
-            "file:///srv/git/api",
-        ] {
-            assert!(validate_source(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "relative/path",
-            "-uhelp",
-            "ext::sh -c evil",
-            "ftp://host/x",
-            "fd::17",
-        ] {
-            assert!(validate_source(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn credentials_are_obscured_for_display() {
-        let (source, shown) = validate_source("https://bot:s3cret@git.example.com/a.git").unwrap();
-        assert_eq!(source, "https://bot:s3cret@git.example.com/a.git");
-        assert_eq!(shown, "https://***:***@git.example.com/a.git");
-        let (_, token) = validate_source("https://ghp_token@github.com/acme/api.git").unwrap();
-        assert_eq!(token, "https://***@github.com/acme/api.git");
-        let (_, ssh) = validate_source("ssh://git@github.com/acme/api.git").unwrap();
-        assert_eq!(ssh, "ssh://git@github.com/acme/api.git");
-    }
-
-    #[test]
-    fn branch_names_follow_git_rules() {
-        assert!(
-            validate_branches(Some(&["main".to_owned(), "refs/heads/rel-1.2".to_owned()])).is_ok()
-        );
-        for bad in ["", "a b", "a..b", "-x", "a:b", "a~1"] {
-            let error = validate_branches(Some(&[bad.to_owned()])).unwrap_err();
-            assert_eq!(error.field, "branches[0]", "{bad:?}");
-        }
-        assert!(validate_branches(Some(&[])).is_err());
-    }
+    Ok(Json(app.app().fetch_repository(id).await?.into()))
 }

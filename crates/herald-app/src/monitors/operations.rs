@@ -1,0 +1,584 @@
+//! Code monitors as front ends manage them: create (the query is checked, and
+//! the monitor starts from the repositories' current heads), list, read,
+//! change and delete them; send each action a test notification; run one now;
+//! read its last runs; check a query alone.
+//!
+//! Each action is a webhook of its own in the monitor's scope, named
+//! `code monitor <id> · <type>`: signed, retried and logged like any webhook.
+//! The monitor creates, updates and deletes these webhooks with itself.
+
+use herald_catalogue::keys::{CODE_MONITOR_NOTIFICATION, CODE_MONITOR_SLACK};
+use herald_core::event_type::EventTypePattern;
+use herald_core::id::WebhookId;
+use herald_core::secret::Secret;
+use herald_core::time::Timestamp;
+use herald_core::validation::FieldError;
+use herald_core::webhook::{TargetUrl, refuse_control_chars};
+use herald_delivery::TestOutcome;
+use herald_monitor::parse_query;
+use herald_store::{
+    ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord,
+    MonitorRunRecord, MonitorWrite, NewAction, NewMonitor, NewWebhook, RUNS_KEPT_PER_MONITOR,
+    WebhookPatch,
+};
+
+use crate::monitors::{ActionTest, RunNow};
+use crate::{App, AppError};
+
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+/// Actions per monitor.
+pub const MAX_ACTIONS: usize = 10;
+/// Runs listed when the caller names no limit.
+pub const DEFAULT_RUNS: u32 = 20;
+
+/// One action of a monitor to create or change, as given.
+#[derive(Debug)]
+pub struct ActionInput {
+    /// Keeps this existing action (updates only); `None`: a new action.
+    pub id: Option<WebhookId>,
+    pub kind: ActionKind,
+    /// Required for a new action; `None` keeps an existing one's.
+    pub url: Option<String>,
+    /// Webhook actions only; a new one without it gets a generated secret.
+    pub secret: Option<String>,
+    /// `None`: true for a new action, unchanged for a kept one.
+    pub include_results: Option<bool>,
+}
+
+/// A monitor to create, as a person or a program gave it.
+#[derive(Debug)]
+pub struct MonitorCreate {
+    pub description: String,
+    pub query: String,
+    pub enabled: bool,
+    pub actions: Vec<ActionInput>,
+}
+
+/// Changes to a monitor: `None` leaves a field as it is. `actions` replaces
+/// the list: kept actions name their `id`, the others are deleted with their
+/// delivery logs, and those without `id` are created.
+#[derive(Debug, Default)]
+pub struct MonitorUpdate {
+    pub description: Option<String>,
+    pub query: Option<String>,
+    pub enabled: Option<bool>,
+    pub actions: Option<Vec<ActionInput>>,
+}
+
+/// A monitor with its actions' webhooks looked up.
+#[derive(Debug)]
+pub struct MonitorDetails {
+    pub id: MonitorId,
+    pub description: String,
+    pub query: String,
+    pub enabled: bool,
+    /// In the monitor's order.
+    pub actions: Vec<ActionDetails>,
+    /// The monitor's page, the `monitorURL` of its notifications.
+    pub url: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An action and what its webhook says.
+#[derive(Debug)]
+pub struct ActionDetails {
+    /// The action's webhook, and so its delivery log.
+    pub id: WebhookId,
+    pub kind: ActionKind,
+    /// The target as shown; `None` once the webhook was deleted (through the
+    /// webhooks API).
+    pub url: Option<String>,
+    pub include_results: bool,
+    /// False once Herald disabled the webhook, or it was deleted.
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// The signing secret, only in the answer of the call that created the action.
+    pub secret: Option<Secret>,
+}
+
+/// What one action's test notification got.
+#[derive(Debug)]
+pub struct ActionTestResult {
+    pub id: WebhookId,
+    pub kind: ActionKind,
+    /// For an action whose webhook was deleted, a failure saying so.
+    pub outcome: TestOutcome,
+}
+
+/// A new action, with its secret when it signs with one shown to the caller.
+struct ValidAction {
+    action: NewAction,
+    secret: Option<Secret>,
+}
+
+/// The secrets of actions created by one call, to show once.
+type NewSecrets = Vec<(WebhookId, Secret)>;
+
+fn validate_description(text: &str) -> Result<String, FieldError> {
+    refuse_control_chars("description", text)?;
+    let trimmed = text.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > MAX_DESCRIPTION_LEN {
+        return Err(FieldError::new(
+            "description",
+            format!("must be 1 to {MAX_DESCRIPTION_LEN} characters long, got {len}"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The query as given, once the parser accepts it. Control characters are
+/// refused here, with their position, since the parser would take them as text.
+fn validate_query(text: &str) -> Result<String, AppError> {
+    if let Some((position, c)) = text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !c.is_whitespace())
+    {
+        return Err(AppError::invalid_search_query(
+            position,
+            &format!("control character U+{:04X} in the query", u32::from(c)),
+        ));
+    }
+    parse_query(text)
+        .map(|_| text.to_owned())
+        .map_err(|error| AppError::invalid_search_query(error.position, &error.reason))
+}
+
+/// The URL to show: a Slack URL's path is its credential, so its last segment
+/// is obscured too.
+fn shown_url(url: &TargetUrl, kind: ActionKind) -> String {
+    let shown = url.display();
+    match kind {
+        ActionKind::Webhook => shown,
+        ActionKind::Slack => match shown.rsplit_once('/') {
+            Some((head, last)) if !last.is_empty() => format!("{head}/***"),
+            _ => shown,
+        },
+    }
+}
+
+fn action_field(index: usize, name: &str) -> String {
+    format!("actions[{index}].{name}")
+}
+
+fn parse_action_url(index: usize, text: &str) -> Result<TargetUrl, FieldError> {
+    TargetUrl::parse(text).map_err(|e| FieldError::new(action_field(index, "url"), e.message))
+}
+
+fn new_action(
+    index: usize,
+    input: &ActionInput,
+    monitor: MonitorId,
+    app: &App,
+) -> Result<ValidAction, FieldError> {
+    let cipher = app.cipher();
+    let url_text = input
+        .url
+        .as_deref()
+        .ok_or_else(|| FieldError::new(action_field(index, "url"), "a new action needs a url"))?;
+    let url = parse_action_url(index, url_text)?;
+    let secret = action_secret(index, input)?;
+    let (signing, shown) = match (input.kind, secret) {
+        (_, Some(secret)) => (secret.clone(), Some(secret)),
+        (ActionKind::Webhook, None) => {
+            let secret = Secret::generate();
+            (secret.clone(), Some(secret))
+        }
+        // Slack ignores signatures; the webhook still needs a key to sign with.
+        (ActionKind::Slack, None) => (Secret::generate(), None),
+    };
+    let event_type = match input.kind {
+        ActionKind::Webhook => CODE_MONITOR_NOTIFICATION,
+        ActionKind::Slack => CODE_MONITOR_SLACK,
+    };
+    let webhook = NewWebhook {
+        id: WebhookId::new(),
+        name: format!("code monitor {monitor} · {}", input.kind.as_str()),
+        url_display: shown_url(&url, input.kind),
+        url_sealed: cipher.seal(url.expose().as_bytes()),
+        secret_sealed: cipher.seal(signing.expose().as_bytes()),
+        event_types: vec![EventTypePattern::parse("event_types", event_type)?],
+        project: None,
+        enabled: true,
+    };
+    Ok(ValidAction {
+        action: NewAction {
+            kind: input.kind,
+            include_results: input.include_results.unwrap_or(true),
+            webhook,
+        },
+        secret: shown,
+    })
+}
+
+fn action_secret(index: usize, input: &ActionInput) -> Result<Option<Secret>, FieldError> {
+    let field = action_field(index, "secret");
+    match (input.kind, input.secret.as_deref()) {
+        (_, None) => Ok(None),
+        (ActionKind::Slack, Some(_)) => Err(FieldError::new(
+            field,
+            "Slack actions take no secret: Slack does not check signatures",
+        )),
+        (ActionKind::Webhook, Some(text)) => Secret::parse(text)
+            .map(Some)
+            .map_err(|e| FieldError::new(field, e.message)),
+    }
+}
+
+fn check_action_count(count: usize) -> Result<(), FieldError> {
+    if count > MAX_ACTIONS {
+        return Err(FieldError::new(
+            "actions",
+            format!("a monitor has at most {MAX_ACTIONS} actions, got {count}"),
+        ));
+    }
+    Ok(())
+}
+
+fn new_secret(valid: &ValidAction) -> Option<(WebhookId, Secret)> {
+    valid
+        .secret
+        .clone()
+        .map(|secret| (valid.action.webhook.id, secret))
+}
+
+/// A new monitor's actions: none may name an `id`, there being none to keep.
+fn new_actions(
+    inputs: &[ActionInput],
+    monitor: MonitorId,
+    app: &App,
+) -> Result<(Vec<NewAction>, NewSecrets), AppError> {
+    check_action_count(inputs.len())?;
+    let mut actions = Vec::with_capacity(inputs.len());
+    let mut secrets = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        if input.id.is_some() {
+            let field = action_field(index, "id");
+            return Err(AppError::unknown_field(
+                &field,
+                format!("{field}: a new monitor has no actions to keep; leave id out"),
+            ));
+        }
+        let valid = new_action(index, input, monitor, app)?;
+        secrets.extend(new_secret(&valid));
+        actions.push(valid.action);
+    }
+    Ok((actions, secrets))
+}
+
+/// The given actions as changes to `current`'s.
+fn action_changes(
+    inputs: &[ActionInput],
+    current: &MonitorRecord,
+    app: &App,
+) -> Result<(Vec<ActionChange>, NewSecrets), FieldError> {
+    check_action_count(inputs.len())?;
+    let mut changes = Vec::with_capacity(inputs.len());
+    let mut secrets = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let Some(id) = input.id else {
+            let valid = new_action(index, input, current.id, app)?;
+            secrets.extend(new_secret(&valid));
+            changes.push(ActionChange::Add(valid.action));
+            continue;
+        };
+        changes.push(kept_action(index, input, id, current, app)?);
+    }
+    Ok((changes, secrets))
+}
+
+fn kept_action(
+    index: usize,
+    input: &ActionInput,
+    id: WebhookId,
+    current: &MonitorRecord,
+    app: &App,
+) -> Result<ActionChange, FieldError> {
+    let Some(existing) = current.actions.iter().find(|a| a.webhook_id == id) else {
+        return Err(FieldError::new(
+            action_field(index, "id"),
+            format!("{id} is not one of this monitor's actions"),
+        ));
+    };
+    if existing.kind != input.kind {
+        return Err(FieldError::new(
+            action_field(index, "type"),
+            "an action's type cannot change; delete it and add another",
+        ));
+    }
+    let url = input
+        .url
+        .as_deref()
+        .map(|text| parse_action_url(index, text))
+        .transpose()?;
+    let secret = action_secret(index, input)?;
+    let cipher = app.cipher();
+    Ok(ActionChange::Keep {
+        webhook_id: id,
+        include_results: input.include_results.unwrap_or(existing.include_results),
+        webhook: WebhookPatch {
+            url: url.map(|url| {
+                (
+                    shown_url(&url, existing.kind),
+                    cipher.seal(url.expose().as_bytes()),
+                )
+            }),
+            secret_sealed: secret.map(|s| cipher.seal(s.expose().as_bytes())),
+            ..WebhookPatch::default()
+        },
+    })
+}
+
+fn check_runs_limit(limit: u32) -> Result<(), AppError> {
+    if (1..=RUNS_KEPT_PER_MONITOR).contains(&limit) {
+        Ok(())
+    } else {
+        Err(AppError::invalid_query(
+            Some("limit"),
+            format!("limit must be 1 to {RUNS_KEPT_PER_MONITOR}"),
+        ))
+    }
+}
+
+/// A deleted webhook gets no test; it shows as a failed one, saying why.
+fn test_result(test: ActionTest) -> ActionTestResult {
+    let outcome = test.outcome.unwrap_or_else(|| TestOutcome {
+        success: false,
+        status: None,
+        duration_ms: 0,
+        body_excerpt: None,
+        error: Some("the action's webhook was deleted; update the monitor's actions".to_owned()),
+    });
+    ActionTestResult {
+        id: test.webhook_id,
+        kind: test.kind,
+        outcome,
+    }
+}
+
+impl App {
+    /// Checks a query as creating a monitor would; a refusal names the byte
+    /// position of the problem.
+    pub fn check_monitor_query(&self, query: &str) -> Result<(), AppError> {
+        validate_query(query).map(|_| ())
+    }
+
+    /// Creates a monitor and its actions' webhooks. It reports only commits
+    /// fetched from now on. The answer carries the webhook actions' secrets,
+    /// which nothing shows again.
+    pub async fn create_monitor(&self, input: MonitorCreate) -> Result<MonitorDetails, AppError> {
+        let description = validate_description(&input.description)?;
+        let query = validate_query(&input.query)?;
+        let id = MonitorId::new();
+        let (actions, secrets) = new_actions(&input.actions, id, self)?;
+        let record = self
+            .inner
+            .monitors
+            .store()
+            .create_monitor(NewMonitor {
+                id,
+                description,
+                query,
+                enabled: input.enabled,
+                actions,
+            })
+            .await?;
+        self.monitor_details(record, &secrets).await
+    }
+
+    /// Every monitor, oldest first.
+    pub async fn list_monitors(&self) -> Result<Vec<MonitorDetails>, AppError> {
+        let records = self.inner.monitors.store().list_monitors().await?;
+        let mut monitors = Vec::with_capacity(records.len());
+        for record in records {
+            monitors.push(self.monitor_details(record, &Vec::new()).await?);
+        }
+        Ok(monitors)
+    }
+
+    pub async fn monitor(&self, id: MonitorId) -> Result<MonitorDetails, AppError> {
+        let record = self.monitor_record(id).await?;
+        self.monitor_details(record, &Vec::new()).await
+    }
+
+    /// A new query, or enabling a disabled monitor, starts it from the
+    /// repositories' current heads. The answer carries the secrets of the
+    /// webhook actions this call created.
+    pub async fn update_monitor(
+        &self,
+        id: MonitorId,
+        input: MonitorUpdate,
+    ) -> Result<MonitorDetails, AppError> {
+        let current = self.monitor_record(id).await?;
+        let description = input
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        let query = input.query.as_deref().map(validate_query).transpose()?;
+        let (actions, secrets) = match &input.actions {
+            Some(inputs) => {
+                let (changes, secrets) = action_changes(inputs, &current, self)?;
+                (Some(changes), secrets)
+            }
+            None => (None, Vec::new()),
+        };
+        let patch = MonitorPatch {
+            description,
+            query,
+            enabled: input.enabled,
+            actions,
+        };
+        let record = match self
+            .inner
+            .monitors
+            .store()
+            .update_monitor(id, patch)
+            .await?
+        {
+            MonitorWrite::Saved(record) => record,
+            MonitorWrite::NotFound => return Err(AppError::not_found("monitor", id)),
+            // Another call changed the actions since they were read.
+            MonitorWrite::UnknownAction(action) => {
+                return Err(AppError::invalid_field(FieldError::new(
+                    "actions",
+                    format!(
+                        "{action} is no longer one of this monitor's actions; read the monitor again"
+                    ),
+                )));
+            }
+        };
+        self.monitor_details(record, &secrets).await
+    }
+
+    /// Deletes the monitor with its actions' webhooks and their delivery logs,
+    /// what it had searched, and its runs.
+    pub async fn delete_monitor(&self, id: MonitorId) -> Result<(), AppError> {
+        if self.inner.monitors.store().delete_monitor(id).await? {
+            Ok(())
+        } else {
+            Err(AppError::not_found("monitor", id))
+        }
+    }
+
+    /// Sends each action its test notification now and waits for the answers,
+    /// in the monitor's order; nothing is stored.
+    pub async fn test_monitor(&self, id: MonitorId) -> Result<Vec<ActionTestResult>, AppError> {
+        let record = self.monitor_record(id).await?;
+        let tests = self.inner.monitors.test_monitor(&record).await?;
+        Ok(tests.into_iter().map(test_result).collect())
+    }
+
+    /// Fetches every repository the query may match and searches their new
+    /// commits now; answers the runs this monitor logged, newest first (none
+    /// when nothing was new).
+    pub async fn run_monitor(&self, id: MonitorId) -> Result<Vec<MonitorRunRecord>, AppError> {
+        let ran = self
+            .inner
+            .monitors
+            .run_monitor(id)
+            .await
+            .map_err(|e| AppError::internal("a monitor run failed", &e))?;
+        match ran {
+            RunNow::Ran(runs) => Ok(runs),
+            RunNow::NotFound => Err(AppError::not_found("monitor", id)),
+            RunNow::Disabled => Err(AppError::conflict(
+                "monitor_disabled",
+                "enabled",
+                format!(
+                    "monitor {id} is disabled; enable it (PATCH {{\"enabled\": true}}) to run it"
+                ),
+            )),
+        }
+    }
+
+    /// The monitor's last `limit` runs (default [`DEFAULT_RUNS`]), newest first.
+    pub async fn monitor_runs(
+        &self,
+        id: MonitorId,
+        limit: Option<u32>,
+    ) -> Result<Vec<MonitorRunRecord>, AppError> {
+        let limit = limit.unwrap_or(DEFAULT_RUNS);
+        check_runs_limit(limit)?;
+        self.monitor_record(id).await?;
+        Ok(self.inner.monitors.store().list_runs(id, limit).await?)
+    }
+
+    async fn monitor_record(&self, id: MonitorId) -> Result<MonitorRecord, AppError> {
+        self.inner
+            .monitors
+            .store()
+            .get_monitor(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("monitor", id))
+    }
+
+    async fn monitor_details(
+        &self,
+        record: MonitorRecord,
+        secrets: &NewSecrets,
+    ) -> Result<MonitorDetails, AppError> {
+        let mut actions = Vec::with_capacity(record.actions.len());
+        for action in &record.actions {
+            actions.push(self.action_details(action, secrets).await?);
+        }
+        Ok(MonitorDetails {
+            id: record.id,
+            url: self.inner.monitors.monitor_url(record.id),
+            description: record.description,
+            query: record.query,
+            enabled: record.enabled,
+            actions,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+
+    async fn action_details(
+        &self,
+        action: &MonitorAction,
+        secrets: &NewSecrets,
+    ) -> Result<ActionDetails, AppError> {
+        let webhook = self.store().get_webhook(action.webhook_id).await?;
+        Ok(ActionDetails {
+            id: action.webhook_id,
+            kind: action.kind,
+            url: webhook.as_ref().map(|w| w.url_display.clone()),
+            include_results: action.include_results,
+            enabled: webhook.as_ref().is_some_and(|w| w.enabled),
+            disabled_reason: webhook.and_then(|w| w.disabled_reason),
+            secret: secrets
+                .iter()
+                .find(|(id, _)| *id == action.webhook_id)
+                .map(|(_, secret)| secret.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_error_names_its_byte_position() {
+        let error = validate_query("type:diff a\u{7}b").unwrap_err();
+        assert_eq!(error.code, "invalid_search_query");
+        assert_eq!(error.details.position, Some(11));
+        assert_eq!(error.details.field.as_deref(), Some("query"));
+        assert!(validate_query("type:diff BEGIN").is_ok());
+    }
+
+    #[test]
+    fn a_slack_url_hides_its_token() {
+        let url = TargetUrl::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap();
+        assert_eq!(
+            shown_url(&url, ActionKind::Slack),
+            "https://hooks.slack.com/services/T0/B0/***"
+        );
+        assert_eq!(
+            shown_url(&url, ActionKind::Webhook),
+            "https://hooks.slack.com/services/T0/B0/secret"
+        );
+    }
+}
