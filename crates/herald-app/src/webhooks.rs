@@ -120,6 +120,13 @@ impl App {
             .store()
             .create_webhook(new, self.limits().max_webhooks_per_scope)
             .await?;
+        tracing::info!(
+            webhook = %record.id,
+            name = %record.name,
+            url = %record.url_display,
+            enabled = record.enabled,
+            "webhook created"
+        );
         Ok(CreatedWebhook {
             record,
             secret: valid.secret,
@@ -149,15 +156,25 @@ impl App {
         if let Some(patterns) = &patch.event_types {
             self.check_patterns(patterns).await?;
         }
-        self.store()
+        let record = self
+            .store()
             .update_webhook(id, patch, self.limits().max_webhooks_per_scope)
             .await?
-            .ok_or_else(|| AppError::not_found("webhook", id))
+            .ok_or_else(|| AppError::not_found("webhook", id))?;
+        tracing::info!(
+            webhook = %record.id,
+            name = %record.name,
+            url = %record.url_display,
+            enabled = record.enabled,
+            "webhook updated"
+        );
+        Ok(record)
     }
 
     /// Deletes the webhook with its deliveries and their attempts.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<(), AppError> {
         if self.store().delete_webhook(id).await? {
+            tracing::info!(webhook = %id, "webhook deleted");
             Ok(())
         } else {
             Err(AppError::not_found("webhook", id))
