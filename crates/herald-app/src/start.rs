@@ -141,11 +141,7 @@ fn spawn_background(
     let mut tasks = vec![
         (
             "the janitor",
-            spawn_janitor(
-                opened.store(),
-                janitor_config(retention),
-                shutdown.clone(),
-            ),
+            spawn_janitor(opened.store(), janitor_config(retention), shutdown.clone()),
         ),
         (
             "the receiver janitor",

@@ -194,10 +194,7 @@ impl App {
     pub async fn test_webhook(&self, id: WebhookId) -> Result<TestOutcome, AppError> {
         let record = self.webhook(id).await?;
         let (event_type, payload) = test_event(&record, &self.catalogue().current());
-        Ok(self
-            .engine()
-            .send_test(&record, &event_type, payload)
-            .await)
+        Ok(self.engine().send_test(&record, &event_type, payload).await)
     }
 
     /// Queues every failed delivery created since `since` for another attempt

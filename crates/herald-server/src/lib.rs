@@ -30,6 +30,7 @@ mod error;
 mod extract;
 mod openapi;
 mod routes;
+mod serve;
 mod start;
 
 use std::any::Any;
@@ -40,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use herald_app::{App, Limits};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::Access;
@@ -48,6 +50,7 @@ pub use herald_app::receivers::MAX_INCOMING_BODY_BYTES;
 pub use openapi::{openapi, openapi_json};
 pub use routes::RouteEntry;
 pub use routes::events::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
+pub use serve::HttpLimits;
 pub use start::{Herald, HeraldConfig, RunningHerald, StartError};
 
 /// The most any request body other than a published event may weigh.
@@ -79,17 +82,21 @@ pub fn route_table() -> Vec<RouteEntry> {
     routes::all(&Limits::default()).into_parts().1
 }
 
-/// Every route, each behind its access check, with body limits, a tracing
-/// span per request and a guard that turns a panic into a logged 500 instead
-/// of a dropped connection.
-pub fn router(state: AppState) -> Router {
+/// Every route, each behind its access check, with body limits and a body
+/// read timeout, a tracing span per request and a guard that turns a panic
+/// into a logged 500 instead of a dropped connection.
+pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let (routes, _) = routes::all(&state.app.limits()).into_parts();
     let (router, _) = routes.split_for_parts();
     router
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::no_route)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::identify))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::serve::{HttpLimits, serve};
 use crate::{AppState, router};
 
 /// Everything [`Herald::start`] needs.
@@ -18,6 +19,7 @@ pub struct HeraldConfig {
     pub listen: SocketAddr,
     /// The bearer token that grants every access. An empty token lets nobody in.
     pub admin_token: String,
+    pub http: HttpLimits,
     /// The application's settings. An empty `external_url` becomes
     /// `http://<the address served on>`.
     pub app: AppConfig,
@@ -62,18 +64,22 @@ impl Herald {
                 addr: listen,
                 source,
             })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen {
-                addr: listen,
-                source,
-            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
         if config.app.external_url.is_empty() {
             config.app.external_url = format!("http://{local_addr}");
         }
         let app = App::start(config.app, shutdown.clone()).await?;
         let state = AppState::new(app.app().clone(), &config.admin_token);
-        let server = tokio::spawn(serve(listener, state, shutdown.clone()));
+        let router = router(state, &config.http);
+        let server = tokio::spawn(serve_until_shutdown(
+            listener,
+            router,
+            config.http,
+            shutdown.clone(),
+        ));
         Ok(RunningHerald {
             local_addr,
             shutdown,
@@ -84,14 +90,13 @@ impl Herald {
 }
 
 /// Serves until `shutdown`; a server that stops on an error stops the rest too.
-async fn serve(
+async fn serve_until_shutdown(
     listener: TcpListener,
-    state: AppState,
+    router: axum::Router,
+    limits: HttpLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let served = serve(listener, router, limits, shutdown.clone()).await;
     shutdown.cancel();
     served
 }

@@ -65,7 +65,9 @@ impl TokenOrigin {
                  admin token (HERALD_URL says which server)",
                 path.display()
             ),
-            Self::Missing => "no token was sent: set HERALD_TOKEN to the server's admin token".to_owned(),
+            Self::Missing => {
+                "no token was sent: set HERALD_TOKEN to the server's admin token".to_owned()
+            }
         }
     }
 }
@@ -223,7 +225,11 @@ mod tests {
             "{err}"
         );
         let unauthorized = r#"{"code":"unauthorized","message":"send the admin token"}"#;
-        let err = refusal(StatusCode::UNAUTHORIZED, unauthorized, &TokenOrigin::Missing);
+        let err = refusal(
+            StatusCode::UNAUTHORIZED,
+            unauthorized,
+            &TokenOrigin::Missing,
+        );
         assert!(err.to_string().contains("no token was sent"), "{err}");
     }
 

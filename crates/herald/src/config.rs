@@ -55,6 +55,10 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "monitors.fetch_interval",
     "monitors.fetch_timeout",
     "monitors.mirror_dir",
+    "http.max_connections",
+    "http.header_read_timeout",
+    "http.body_read_timeout",
+    "http.http2",
 ];
 
 /// A configuration that cannot be used. `herald serve` exits with code 2 on it.
@@ -86,6 +90,7 @@ pub struct Settings {
     pub limits: Limits,
     pub retention: Retention,
     pub monitors: MonitorSettings,
+    pub http: HttpLimits,
 }
 
 /// How code monitors keep their repositories' mirrors.
@@ -129,6 +134,7 @@ pub struct PostgresSettings {
 }
 
 pub use herald_app::{Limits, Retention};
+use herald_server::HttpLimits;
 
 /// Loads and validates the configuration from all layers.
 pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
@@ -239,6 +245,7 @@ struct RawConfig {
     limits: RawLimits,
     retention: RawRetention,
     monitors: RawMonitors,
+    http: RawHttp,
 }
 
 impl Default for RawConfig {
@@ -256,7 +263,55 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             retention: RawRetention::default(),
             monitors: RawMonitors::default(),
+            http: RawHttp::default(),
         }
+    }
+}
+
+/// What clients may hold of the HTTP server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    max_connections: usize,
+    header_read_timeout: HumanDuration,
+    body_read_timeout: HumanDuration,
+    http2: bool,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        let limits = HttpLimits::default();
+        Self {
+            max_connections: limits.max_connections,
+            header_read_timeout: HumanDuration(limits.header_read_timeout),
+            body_read_timeout: HumanDuration(limits.body_read_timeout),
+            http2: limits.http2,
+        }
+    }
+}
+
+impl RawHttp {
+    fn validate(self) -> Result<HttpLimits, ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError::key(
+                "http.max_connections",
+                "must be at least 1",
+            ));
+        }
+        for (key, value) in [
+            ("http.header_read_timeout", self.header_read_timeout),
+            ("http.body_read_timeout", self.body_read_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(ConfigError::key(key, "must be more than 0"));
+            }
+        }
+        Ok(HttpLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout.0,
+            body_read_timeout: self.body_read_timeout.0,
+            http2: self.http2,
+        })
     }
 }
 
@@ -425,6 +480,7 @@ impl RawConfig {
             limits: self.limits.validate()?,
             retention: self.retention.validate()?,
             monitors,
+            http: self.http.validate()?,
         })
     }
 }
@@ -689,6 +745,7 @@ mod tests {
             assert_eq!(example.secret_key_file, defaults.secret_key_file);
             assert_eq!(example.postgres, defaults.postgres);
             assert_eq!(example.monitors, defaults.monitors);
+            assert_eq!(example.http, defaults.http);
             assert_eq!(
                 example.delivery.request_timeout,
                 defaults.delivery.request_timeout

@@ -2,9 +2,9 @@
 //! [`HeraldConfig`] and runs [`Herald::start`] until SIGINT or SIGTERM.
 
 use anyhow::Context;
+use herald_app::AppConfig;
 use herald_app::monitors::MonitorsConfig;
 use herald_app::stores::{PostgresTarget, StoreChoice};
-use herald_app::AppConfig;
 use herald_postgres::PgConfig;
 use herald_server::{Herald, HeraldConfig};
 use herald_store::lease_for;
@@ -29,6 +29,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let config = HeraldConfig {
         listen: settings.listen,
         admin_token: admin_token.0,
+        http: settings.http,
         app: AppConfig {
             store,
             cipher,

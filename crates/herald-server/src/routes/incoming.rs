@@ -28,15 +28,14 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Access;
-use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
-use herald_app::receivers::{MAX_INCOMING_BODY_BYTES, credentials, plan};
+use crate::routes::Routes;
 use crate::routes::receivers::{Outcome, receivers, stored_kind};
+use herald_app::receivers::{MAX_INCOMING_BODY_BYTES, credentials, plan};
 use utoipa_axum::routes;
 
 pub fn router() -> Routes {
-    Routes::new()
-        .add(Access::Public, routes!(receive))
+    Routes::new().add(Access::Public, routes!(receive))
 }
 
 /// How much of an unverified body the log keeps: enough to debug a

@@ -61,9 +61,10 @@ impl Routes {
                 });
             }
         }
-        let guarded = method_router.route_layer(middleware::from_fn(
-            move |request: Request, next: Next| auth::require(access, request, next),
-        ));
+        let guarded =
+            method_router.route_layer(middleware::from_fn(move |request: Request, next: Next| {
+                auth::require(access, request, next)
+            }));
         self.router = self.router.routes((schemas, paths, guarded));
         self
     }

@@ -23,12 +23,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Access;
-use crate::routes::Routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
-use herald_app::receivers::{credentials, receiver_url};
+use crate::routes::Routes;
 use crate::routes::deliveries::Header;
 use herald_app::deliveries::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use herald_app::receivers::{credentials, receiver_url};
 use utoipa_axum::routes;
 
 pub fn router() -> Routes {

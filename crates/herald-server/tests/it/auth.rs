@@ -42,7 +42,10 @@ async fn every_route_outside_the_public_list_refuses_a_missing_or_wrong_token() 
         let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         for request in [
             herald.client.request(method.clone(), &url),
-            herald.client.request(method.clone(), &url).bearer_auth("wrong"),
+            herald
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth("wrong"),
         ] {
             let (status, body) = send(request.json(&serde_json::json!({}))).await;
             assert_error(status, &body, 401, "unauthorized", None);
@@ -53,11 +56,7 @@ async fn every_route_outside_the_public_list_refuses_a_missing_or_wrong_token() 
 #[tokio::test]
 async fn api_routes_need_the_token_and_healthz_and_the_api_document_do_not() {
     let herald = TestApp::spawn().await;
-    let paths = [
-        "/api/v1/webhooks",
-        "/api/v1/no-such-route",
-        "/api",
-    ];
+    let paths = ["/api/v1/webhooks", "/api/v1/no-such-route", "/api"];
     for path in paths {
         let url = format!("{}{path}", herald.base);
         let attempts = [
@@ -82,8 +81,12 @@ async fn api_routes_need_the_token_and_healthz_and_the_api_document_do_not() {
     let (status, body) = send(herald.client.get(format!("{}/healthz", herald.base))).await;
     assert_eq!((status, &body["status"]), (200, &"ok".into()));
     // The API's description is no secret: tools load it before anyone has a token.
-    let (status, document) =
-        send(herald.client.get(format!("{}/api/openapi.json", herald.base))).await;
+    let (status, document) = send(
+        herald
+            .client
+            .get(format!("{}/api/openapi.json", herald.base)),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(document["paths"]["/api/v1/webhooks"].is_object());
 

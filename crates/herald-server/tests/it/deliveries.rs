@@ -1,7 +1,7 @@
 use herald_core::time::Timestamp;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, Receiver, assert_error, hook_body, send};
+use crate::harness::{Receiver, TestApp, assert_error, hook_body, send};
 
 async fn ids_of(herald: &TestApp, path: &str) -> (Vec<String>, Value) {
     let (status, page) = send(herald.get(path)).await;

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{TestApp, Received, Receiver, assert_error, hook_body, send};
+use crate::harness::{Received, Receiver, TestApp, assert_error, hook_body, send};
 
 /// Lower-case hex HMAC-SHA256 of the body keyed with the secret's UTF-8 bytes,
 /// written here rather than with herald-core's signer.

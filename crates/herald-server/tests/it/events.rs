@@ -4,7 +4,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{TestApp, Received, Receiver, assert_error, hook_body, send, webhook_body};
+use crate::harness::{Received, Receiver, TestApp, assert_error, hook_body, send, webhook_body};
 
 /// Standard Webhooks verification, written from the specification rather than
 /// with Herald's own signing code.

@@ -17,7 +17,7 @@ use herald_app::{AppConfig, Limits, Retention};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
 use herald_delivery::DeliveryConfig;
-use herald_server::{Herald, HeraldConfig, RunningHerald};
+use herald_server::{Herald, HeraldConfig, HttpLimits, RunningHerald};
 use herald_sqlite::SqliteStore;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -63,6 +63,7 @@ fn test_config(dir: &std::path::Path) -> HeraldConfig {
     HeraldConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_token: TOKEN.to_owned(),
+        http: HttpLimits::default(),
         app: AppConfig {
             store: StoreChoice::Sqlite(dir.join("herald.db")),
             cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),

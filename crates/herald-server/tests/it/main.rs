@@ -1,5 +1,6 @@
-//! The API end to end: the real router served by `herald_server::run` on
-//! 127.0.0.1:0, a real SQLite store, a real delivery engine and real receivers.
+//! The API end to end: Herald started with `Herald::start` on 127.0.0.1:0
+//! (`TestApp::spawn()`), a real SQLite store, a real delivery engine and real
+//! endpoints and code-host requests.
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
 
@@ -10,6 +11,7 @@ mod code_hosts;
 mod deliveries;
 mod event_types;
 mod events;
+mod limits;
 mod monitors;
 mod openapi;
 mod receivers;

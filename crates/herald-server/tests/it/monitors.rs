@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::events::signature_is_valid;
-use crate::harness::{TestApp, Receiver, assert_error, send};
+use crate::harness::{Receiver, TestApp, assert_error, send};
 use crate::receivers::{Setup, fixture};
 
 /// The repository GitHub's push fixture names.
@@ -581,7 +581,10 @@ async fn fetched_after(herald: &TestApp, id: &str, after: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (_, repo) = send(herald.get(&format!("/api/v1/repositories/{id}"))).await;
-        let at = repo["last_fetched_at"].as_str().unwrap_or_default().to_owned();
+        let at = repo["last_fetched_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if !at.is_empty() && at != after {
             return at;
         }

@@ -16,7 +16,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-
 use crate::harness::{Receiver, TestApp, assert_error, send, status_and_json};
 
 pub const SECRET: &str = "herald-test-secret";

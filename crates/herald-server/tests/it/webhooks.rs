@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, Receiver, assert_error, send, webhook_body};
+use crate::harness::{Receiver, TestApp, assert_error, send, webhook_body};
 
 #[tokio::test]
 async fn the_secret_shows_on_create_and_at_secret_only() {

@@ -6,11 +6,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_app::monitors::{MonitorService, MonitorsConfig};
 use herald_core::cipher::SecretCipher;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
 use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
-use herald_app::monitors::{MonitorService, MonitorsConfig};
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use herald_store::{
     ActionKind, DeliveryQuery, MonitorId, MonitorRecord, MonitorRunRecord, MonitorStore, NewAction,
