@@ -250,3 +250,166 @@ fn keep_start_of_body(log: &mut NewReceiverRequest) {
         log.body_truncated = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use herald_core::cipher::SecretCipher;
+    use herald_delivery::DeliveryConfig;
+    use herald_store::{NewRepository, RepositoryId, RepositoryRecord, RepositoryWrite};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::monitors::MonitorsConfig;
+    use crate::receivers::ReceiverCreate;
+    use crate::stores::StoreChoice;
+    use crate::{AppConfig, Limits, Retention, RunningApp};
+
+    const TOKEN: &str = "gitlab-token";
+    /// The repository GitLab's push fixture names, under the receiver's URN.
+    const PUSHED: &str = "gitlab.example.com/mike/diaspora";
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../herald-ingest/tests/fixtures/code-hosts/gitlab")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    fn gitlab_headers(event: &str, delivery_id: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-gitlab-token", TOKEN.parse().unwrap());
+        headers.insert("x-gitlab-event", event.parse().unwrap());
+        headers.insert("x-gitlab-event-uuid", delivery_id.parse().unwrap());
+        headers
+    }
+
+    async fn start(dir: &Path) -> RunningApp {
+        let config = AppConfig {
+            store: StoreChoice::Sqlite(dir.join("herald.db")),
+            cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),
+            secret_key_file: dir.join("secret.key"),
+            delivery: DeliveryConfig::default(),
+            limits: Limits::default(),
+            retention: Retention {
+                max_age: Duration::from_secs(3600),
+                purge_interval: Duration::from_secs(3600),
+                idempotency_ttl: Duration::from_secs(3600),
+            },
+            monitors: MonitorsConfig {
+                // Only a notification fetches again within the test.
+                fetch_interval: Duration::from_secs(3600),
+                ..MonitorsConfig::new(dir.join("mirrors"), None)
+            },
+            external_url: "https://herald.example.com".to_owned(),
+        };
+        App::start(config, CancellationToken::new()).await.unwrap()
+    }
+
+    /// A watched repository named as the push names it, fetched once. Its
+    /// source does not exist: a fetch that fails still sets `last_fetched_at`,
+    /// which is all this test reads.
+    async fn watched_repository(app: &App, dir: &Path) -> RepositoryRecord {
+        let source = dir.join("no-such-source").display().to_string();
+        let monitors = &app.inner.monitors;
+        let new = NewRepository {
+            id: RepositoryId::new(),
+            name: PUSHED.to_owned(),
+            source_sealed: app.inner.cipher.seal(source.as_bytes()),
+            source_display: source,
+            branches: None,
+            fetch_interval: None,
+        };
+        let RepositoryWrite::Saved(repo) = monitors.store().create_repository(new).await.unwrap()
+        else {
+            panic!("the repository was not created");
+        };
+        monitors.sync_repository(repo.id).await.unwrap().unwrap()
+    }
+
+    async fn last_fetched(app: &App, repo: &RepositoryRecord) -> Option<Timestamp> {
+        let store = app.inner.monitors.store();
+        store
+            .get_repository(repo.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_fetched_at
+    }
+
+    async fn ingest(
+        app: &App,
+        receiver: ReceiverId,
+        event: &str,
+        id: &str,
+        body: &str,
+    ) -> RequestOutcome {
+        let headers = gitlab_headers(event, id);
+        let body = fixture(body);
+        match app
+            .ingest(receiver, &headers, async { Ok(body) })
+            .await
+            .unwrap()
+        {
+            IngestAnswer::Logged(logged) => logged.outcome,
+            IngestAnswer::NoContent => panic!("{event} was ignored"),
+        }
+    }
+
+    /// The push hook follows the store's verdict: a delivery id the store has
+    /// seen (here from a merge request) makes the push a duplicate, and no
+    /// fetch follows; a new id publishes it, and the fetch follows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_fetches_its_repository_unless_the_store_finds_it_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = start(dir.path()).await;
+        let app = running.app();
+        let receiver = app
+            .create_receiver(ReceiverCreate {
+                name: None,
+                kind: "gitlab".to_owned(),
+                urn: "https://gitlab.example.com".to_owned(),
+                secret: Some(TOKEN.to_owned()),
+                username: None,
+                github_legacy_sha1: false,
+                gitlab_standard_webhooks: false,
+            })
+            .await
+            .unwrap();
+        let id = receiver.receiver.record.id;
+        let repo = watched_repository(app, dir.path()).await;
+        let baseline = last_fetched(app, &repo).await;
+        assert!(baseline.is_some());
+
+        let opened = ingest(
+            app,
+            id,
+            "Merge Request Hook",
+            "seen",
+            "merge_request.open.json",
+        )
+        .await;
+        assert_eq!(opened, RequestOutcome::Processed);
+        let replayed = ingest(app, id, "Push Hook", "seen", "push.json").await;
+        assert_eq!(replayed, RequestOutcome::Duplicate);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            last_fetched(app, &repo).await,
+            baseline,
+            "a duplicate fetches nothing"
+        );
+
+        let pushed = ingest(app, id, "Push Hook", "new", "push.json").await;
+        assert_eq!(pushed, RequestOutcome::Processed);
+        for _ in 0..100 {
+            if last_fetched(app, &repo).await > baseline {
+                running.stop().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the push did not fetch its repository");
+    }
+}
