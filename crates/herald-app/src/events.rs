@@ -97,13 +97,17 @@ impl App {
     }
 
     /// The post-commit hooks of a new (not replayed) publish or ingest: wake
-    /// the engine for its deliveries, and fetch at once the repository a
-    /// `repo:push` names.
-    pub(crate) fn after_publish(&self, deliveries: u32, push: Option<&[u8]>) {
+    /// the engine for its deliveries, and fetch at once the repository each
+    /// `repo:push` payload in `pushes` names (an ingest can carry several).
+    pub(crate) fn after_publish<'a>(
+        &self,
+        deliveries: u32,
+        pushes: impl IntoIterator<Item = &'a [u8]>,
+    ) {
         if deliveries > 0 {
             self.engine().wake();
         }
-        if let Some(payload) = push {
+        for payload in pushes {
             self.monitor_service().notify_event(REPO_PUSH, payload);
         }
     }

@@ -114,27 +114,27 @@ impl App {
         &self.inner.external_url
     }
 
-    pub fn store(&self) -> &dyn Store {
+    fn store(&self) -> &dyn Store {
         &*self.inner.store
     }
 
-    pub fn receiver_store(&self) -> &dyn ReceiverStore {
+    fn receiver_store(&self) -> &dyn ReceiverStore {
         &*self.inner.receivers
     }
 
-    pub fn cipher(&self) -> &SecretCipher {
+    fn cipher(&self) -> &SecretCipher {
         &self.inner.cipher
     }
 
-    pub fn engine(&self) -> &EngineHandle {
+    fn engine(&self) -> &EngineHandle {
         &self.inner.engine
     }
 
-    pub fn catalogue(&self) -> &LiveCatalogue {
+    fn catalogue(&self) -> &LiveCatalogue {
         &self.inner.catalogue
     }
 
-    pub fn monitor_service(&self) -> &monitors::MonitorService {
+    fn monitor_service(&self) -> &monitors::MonitorService {
         &self.inner.monitors
     }
 }

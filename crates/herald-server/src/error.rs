@@ -5,9 +5,7 @@ use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_app::{AppError, ErrorKind};
-use herald_core::cipher::CipherError;
 use herald_core::validation::FieldError;
-use herald_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -120,36 +118,12 @@ impl ApiError {
         }
     }
 
-    pub fn invalid_header(header: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_header", message).with_field(header)
-    }
-
     pub fn invalid_id(raw: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_id",
             format!(
                 "{raw:?} is not an id; ids are UUIDs such as 0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a"
-            ),
-        )
-    }
-
-    /// `what` names the kind of thing, e.g. "webhook".
-    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no {what} with id {id}"),
-        )
-    }
-
-    /// Work was asked of a disabled webhook; it would only be sent nowhere.
-    pub fn webhook_disabled(id: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "webhook_disabled",
-            format!(
-                "webhook {id} is disabled; enable it (PATCH {{\"enabled\": true}}) before redelivering"
             ),
         )
     }
@@ -176,66 +150,6 @@ impl ApiError {
             "unauthorized",
             "send the admin token as `Authorization: Bearer <token>`",
         )
-    }
-
-    /// A code host's request whose signature, token or basic auth does not
-    /// match its receiver's.
-    pub fn unverified(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unverified", message)
-    }
-
-    /// A verified code-host payload that lacks what its event should carry.
-    pub fn invalid_payload(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_payload", message)
-    }
-
-    /// A published payload that its event type's schema refuses.
-    pub fn schema_violation(pointer: String, rule: String, message: impl Into<String>) -> Self {
-        let mut error = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "schema_violation",
-            message,
-        )
-        .with_field("payload");
-        error.body.pointer = Some(pointer);
-        error.body.rule = Some(rule);
-        error
-    }
-
-    /// An event type the catalogue does not have, named in request field `field`.
-    pub fn unknown_event_type(
-        field: &str,
-        message: impl Into<String>,
-        suggestions: Vec<String>,
-    ) -> Self {
-        let mut error = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_event_type",
-            message,
-        )
-        .with_field(field);
-        error.body.suggestions = suggestions;
-        error
-    }
-
-    /// No event type of that key, for the `/event-types/{key}` routes.
-    pub fn event_type_not_found(key: &str, suggestions: Vec<String>) -> Self {
-        let mut error = Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no event type {key:?}; GET /api/v1/event-types lists them"),
-        );
-        error.body.suggestions = suggestions;
-        error
-    }
-
-    /// A change the event type's state forbids: it is built in, or it exists already.
-    pub fn event_type_conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message).with_field("key")
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
     /// A failure that is our fault. The cause goes to the log only: it may name
@@ -275,29 +189,6 @@ impl From<AppError> for ApiError {
                 position: details.position,
             }),
         }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::ScopeFull { .. } => {
-                Self::new(StatusCode::CONFLICT, "scope_full", error.to_string())
-            }
-            StoreError::Closed => {
-                Self::unavailable("the server is shutting down; retry on another node or later")
-            }
-            StoreError::Backend(_) => Self::internal("store operation failed", &error),
-        }
-    }
-}
-
-impl From<CipherError> for ApiError {
-    fn from(error: CipherError) -> Self {
-        Self::internal(
-            "a sealed value could not be opened (was the secret key changed?)",
-            &error,
-        )
     }
 }
 

@@ -1,18 +1,28 @@
-//! Incoming webhooks from code hosts, between the HTTP handlers and the store:
+//! Incoming webhooks from code hosts:
 //!
+//! - `admin`: the operations that manage receivers (create, list, read,
+//!   change, delete, rotate a secret) and read their request log.
+//! - `ingest`: [`App::ingest`](crate::App::ingest), a code host's request:
+//!   verify, identify, normalize, store with its log row, then the
+//!   post-commit hooks.
 //! - `credentials`: sealing a receiver's secret (or Azure DevOps username and
 //!   password) at rest, and opening it, with the previous one during a
 //!   rotation's grace period, for `herald_ingest::verify`.
 //! - `plan`: turning a normalized request into store work: `repo:push` events,
 //!   and the changeset read-modify-write the store runs atomically.
 //! - `janitor`: retention of the request log and delivery ids.
-//!
-//! The handlers are `routes::receivers` (the admin API) and
-//! `routes::incoming` (`POST /.api/webhooks/{id}`, what code hosts call).
 
+pub mod admin;
 pub mod credentials;
+pub mod ingest;
 pub mod janitor;
 pub mod plan;
+
+pub use admin::{
+    ReceiverCreate, ReceiverUpdate, ReceiverView, ReceiverViewWithSecret, RequestFilter,
+    SecretRotation,
+};
+pub use ingest::{IngestAnswer, UnreadBody};
 
 use herald_store::ReceiverId;
 

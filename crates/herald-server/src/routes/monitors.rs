@@ -493,15 +493,3 @@ pub async fn list_runs(
         app.app().monitor_runs(id, query.limit).await?,
     )))
 }
-
-impl AppState {
-    /// Events just published (or about to be): a `repo:push` makes the code
-    /// monitors fetch its repository at once.
-    pub(crate) fn notify_monitors(&self, events: &[herald_store::NewEvent]) {
-        for event in events {
-            self.app()
-                .monitor_service()
-                .notify_event(&event.event_type, &event.payload);
-        }
-    }
-}

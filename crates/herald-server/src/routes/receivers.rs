@@ -2,24 +2,21 @@
 //! Create, list, read, change and delete them; rotate a secret with a grace
 //! period; read the log of the requests each one received.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use herald_app::receivers::{
+    ReceiverCreate, ReceiverUpdate, ReceiverView, ReceiverViewWithSecret, SecretRotation,
+};
 use herald_core::id::EventId;
-use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
-use herald_core::validation::FieldError;
-use herald_core::webhook::validate_name;
-use herald_ingest::{CodeHostKind, Credential};
 use herald_store::{
-    NewReceiver, ReceiverId, ReceiverPatch, ReceiverRecord, ReceiverRequestId,
-    ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome,
+    ReceiverId, ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage,
+    ReceiverRequestSummary, RequestOutcome,
 };
 use serde::{Deserialize, Deserializer, Serialize};
-use url::Url;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Access;
@@ -27,9 +24,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
 use crate::routes::Routes;
 use crate::routes::deliveries::Header;
-use herald_app::deliveries::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use herald_app::receivers::{credentials, receiver_url};
-use utoipa_axum::routes;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -42,14 +36,6 @@ pub fn router() -> Routes {
         .add(Access::Read, routes!(list_requests))
         .add(Access::Read, routes!(get_request))
 }
-
-pub const MAX_URN_LEN: usize = 512;
-pub const MAX_USERNAME_LEN: usize = 100;
-/// The Azure DevOps username when none is given.
-pub const DEFAULT_USERNAME: &str = "herald";
-/// How long a rotated-out secret keeps verifying unless told otherwise.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
-pub const MAX_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A receiver as the API shows it: never its secret or password.
 #[derive(Debug, Serialize, ToSchema)]
@@ -281,325 +267,101 @@ pub struct RequestFilter {
     pub limit: Option<String>,
 }
 
-impl RequestFilter {
-    fn into_query(self, receiver_id: ReceiverId) -> Result<ReceiverRequestQuery, ApiError> {
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|text| {
-                text.parse().map_err(|_| {
-                    ApiError::invalid_query(
-                        Some("cursor"),
-                        format!("cursor must be the next_cursor of a previous page; got {text:?}"),
-                    )
-                })
-            })
-            .transpose()?;
-        let limit = match self.limit.as_deref() {
-            None => DEFAULT_PAGE_SIZE,
-            Some(text) => match text.parse::<u32>() {
-                Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
-                _ => {
-                    return Err(ApiError::invalid_query(
-                        Some("limit"),
-                        format!(
-                            "limit must be a whole number from 1 to {MAX_PAGE_SIZE}; got {text:?}"
-                        ),
-                    ));
-                }
-            },
-        };
-        Ok(ReceiverRequestQuery {
-            receiver_id,
-            cursor,
-            limit,
-        })
-    }
-}
-
-// ---- validation ----
-
-fn parse_kind(text: &str) -> Result<CodeHostKind, FieldError> {
-    text.parse()
-        .map_err(|e: herald_ingest::UnknownKind| FieldError::new("kind", e.to_string()))
-}
-
-fn validate_optional_name(name: Option<&str>) -> Result<Option<String>, FieldError> {
-    name.map(validate_name).transpose()
-}
-
-/// The code host's base URL: http or https, a host, no credentials, query or
-/// fragment (repository names are built from it).
-fn validate_urn(text: &str) -> Result<String, FieldError> {
-    let fail = |message: String| Err(FieldError::new("urn", message));
-    let text = text.trim();
-    if text.len() > MAX_URN_LEN {
-        return fail(format!(
-            "must be at most {MAX_URN_LEN} characters, got {}",
-            text.len()
-        ));
-    }
-    let url = match Url::parse(text) {
-        Ok(url) => url,
-        Err(e) => {
-            return fail(format!(
-                "must be the code host's base URL, such as https://github.com: {e}"
-            ));
+impl From<RequestFilter> for herald_app::receivers::RequestFilter {
+    fn from(filter: RequestFilter) -> Self {
+        Self {
+            cursor: filter.cursor,
+            limit: filter.limit,
         }
-    };
-    if !matches!(url.scheme(), "http" | "https") {
-        return fail(format!(
-            "scheme must be http or https, got {:?}",
-            url.scheme()
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return fail("must name a host".to_owned());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return fail("must not contain credentials".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return fail("must not have a query or fragment".to_owned());
-    }
-    Ok(text.to_owned())
-}
-
-fn validate_username(text: &str) -> Result<String, FieldError> {
-    let len = text.chars().count();
-    if len == 0
-        || len > MAX_USERNAME_LEN
-        || text.contains(':')
-        || text.chars().any(char::is_control)
-    {
-        return Err(FieldError::new(
-            "username",
-            format!(
-                "must be 1 to {MAX_USERNAME_LEN} characters, without colons or control characters"
-            ),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-fn parse_secret(text: Option<&str>) -> Result<Secret, FieldError> {
-    match text {
-        Some(text) => Secret::parse(text),
-        None => Ok(Secret::generate()),
     }
 }
 
-/// Refuses an option that does not apply to `kind`.
-fn only_for(
-    kind: CodeHostKind,
-    wanted: CodeHostKind,
-    field: &str,
-    given: bool,
-) -> Result<(), FieldError> {
-    if given && kind != wanted {
-        return Err(FieldError::new(
-            field,
-            format!("applies to {wanted} receivers only; this one is {kind}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Azure DevOps authenticates with basic auth, every other host with a
-/// shared secret.
-fn credential(kind: CodeHostKind, username: Option<String>, secret: Secret) -> Credential {
-    match kind {
-        CodeHostKind::AzureDevOps => Credential::Basic {
-            username: username.unwrap_or_else(|| DEFAULT_USERNAME.to_owned()),
-            password: secret,
-        },
-        _ => Credential::Secret(secret),
+impl From<CreateReceiver> for ReceiverCreate {
+    fn from(request: CreateReceiver) -> Self {
+        Self {
+            name: request.name,
+            kind: request.kind,
+            urn: request.urn,
+            secret: request.secret,
+            username: request.username,
+            github_legacy_sha1: request.github_legacy_sha1,
+            gitlab_standard_webhooks: request.gitlab_standard_webhooks,
+        }
     }
 }
 
-struct ValidReceiver {
-    new: NewReceiver,
-    secret: Secret,
-}
-
-impl CreateReceiver {
-    fn validate(self, app: &AppState) -> Result<ValidReceiver, FieldError> {
-        let kind = parse_kind(&self.kind)?;
-        only_for(
-            kind,
-            CodeHostKind::AzureDevOps,
-            "username",
-            self.username.is_some(),
-        )?;
-        only_for(
-            kind,
-            CodeHostKind::GitHub,
-            "github_legacy_sha1",
-            self.github_legacy_sha1,
-        )?;
-        only_for(
-            kind,
-            CodeHostKind::GitLab,
-            "gitlab_standard_webhooks",
-            self.gitlab_standard_webhooks,
-        )?;
-        let username = self
-            .username
-            .as_deref()
-            .map(validate_username)
-            .transpose()?;
-        let secret = parse_secret(self.secret.as_deref())?;
-        let credential = credential(kind, username, secret.clone());
-        Ok(ValidReceiver {
-            new: NewReceiver {
-                id: ReceiverId::new(),
-                name: validate_optional_name(self.name.as_deref())?,
-                kind: kind.as_str().to_owned(),
-                urn: validate_urn(&self.urn)?,
-                credentials_sealed: credentials::seal(&app.app().cipher(), &credential),
-                github_legacy_sha1: self.github_legacy_sha1,
-                gitlab_standard_webhooks: self.gitlab_standard_webhooks,
-            },
-            secret,
-        })
+impl From<UpdateReceiver> for ReceiverUpdate {
+    fn from(request: UpdateReceiver) -> Self {
+        Self {
+            name: request.name,
+            urn: request.urn,
+            secret: request.secret,
+            username: request.username,
+            github_legacy_sha1: request.github_legacy_sha1,
+            gitlab_standard_webhooks: request.gitlab_standard_webhooks,
+        }
     }
 }
 
-impl UpdateReceiver {
-    /// Validates every present field; new credentials keep whichever half
-    /// (username or password) was not given.
-    fn into_patch(
-        self,
-        app: &AppState,
-        record: &ReceiverRecord,
-    ) -> Result<ReceiverPatch, ApiError> {
-        let kind = stored_kind(record)?;
-        let invalid = ApiError::invalid_field;
-        only_for(
-            kind,
-            CodeHostKind::AzureDevOps,
-            "username",
-            self.username.is_some(),
-        )
-        .map_err(invalid)?;
-        only_for(
-            kind,
-            CodeHostKind::GitHub,
-            "github_legacy_sha1",
-            self.github_legacy_sha1 == Some(true),
-        )
-        .map_err(invalid)?;
-        only_for(
-            kind,
-            CodeHostKind::GitLab,
-            "gitlab_standard_webhooks",
-            self.gitlab_standard_webhooks == Some(true),
-        )
-        .map_err(invalid)?;
-        let name = self
-            .name
-            .map(|name| validate_optional_name(name.as_deref()))
-            .transpose()
-            .map_err(invalid)?;
-        let urn = self
-            .urn
-            .as_deref()
-            .map(validate_urn)
-            .transpose()
-            .map_err(invalid)?;
-        let username = self
-            .username
-            .as_deref()
-            .map(validate_username)
-            .transpose()
-            .map_err(invalid)?;
-        let secret = self
-            .secret
-            .as_deref()
-            .map(Secret::parse)
-            .transpose()
-            .map_err(invalid)?;
-        let credentials_sealed = if username.is_some() || secret.is_some() {
-            let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
-            let username = username.or_else(|| credentials::username(&current).map(str::to_owned));
-            let secret = secret.unwrap_or_else(|| credentials::secret(&current).clone());
-            let next = credential(kind, username, secret);
-            Some(credentials::seal(&app.app().cipher(), &next))
-        } else {
-            None
-        };
-        Ok(ReceiverPatch {
-            name,
-            urn,
-            credentials_sealed,
-            github_legacy_sha1: self.github_legacy_sha1,
-            gitlab_standard_webhooks: self.gitlab_standard_webhooks,
-        })
+impl From<RotateSecret> for SecretRotation {
+    fn from(request: RotateSecret) -> Self {
+        Self {
+            secret: request.secret,
+            grace_period_seconds: request.grace_period_seconds,
+        }
     }
 }
 
-/// The kind of a stored receiver; the API only ever stores known kinds.
-pub(crate) fn stored_kind(record: &ReceiverRecord) -> Result<CodeHostKind, ApiError> {
-    record
-        .kind
-        .parse()
-        .map_err(|e| ApiError::internal("a stored receiver has an unknown kind", &e))
-}
-
-fn grace_period(seconds: Option<u64>) -> Result<Duration, FieldError> {
-    let grace = seconds.map_or(DEFAULT_GRACE, Duration::from_secs);
-    if grace > MAX_GRACE {
-        return Err(FieldError::new(
-            "grace_period_seconds",
-            format!(
-                "must be at most {} (30 days), got {}",
-                MAX_GRACE.as_secs(),
-                grace.as_secs()
-            ),
-        ));
+impl From<ReceiverView> for Receiver {
+    fn from(view: ReceiverView) -> Self {
+        let record = view.record;
+        Self {
+            id: record.id,
+            name: record.name,
+            kind: record.kind,
+            urn: record.urn,
+            url: view.url,
+            username: view.username,
+            github_legacy_sha1: record.github_legacy_sha1,
+            gitlab_standard_webhooks: record.gitlab_standard_webhooks,
+            previous_secret_expires_at: view.previous_secret_expires_at,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
     }
-    Ok(grace)
 }
 
-// ---- views ----
-
-pub(crate) fn receivers(app: &AppState) -> Result<&dyn ReceiverStore, ApiError> {
-    Ok(app.app().receiver_store())
+impl From<ReceiverViewWithSecret> for ReceiverWithSecret {
+    fn from(shown: ReceiverViewWithSecret) -> Self {
+        Self {
+            secret: shown.secret.expose().to_owned(),
+            receiver: shown.receiver.into(),
+        }
+    }
 }
 
-fn view(app: &AppState, record: &ReceiverRecord) -> Result<Receiver, ApiError> {
-    let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
-    let now = Timestamp::now();
-    Ok(Receiver {
-        id: record.id,
-        name: record.name.clone(),
-        kind: record.kind.clone(),
-        urn: record.urn.clone(),
-        url: receiver_url(app.app().external_url(), record.id),
-        username: credentials::username(&current).map(str::to_owned),
-        github_legacy_sha1: record.github_legacy_sha1,
-        gitlab_standard_webhooks: record.gitlab_standard_webhooks,
-        previous_secret_expires_at: credentials::previous_in_grace(record, now)
-            .then_some(record.previous_valid_until)
-            .flatten(),
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-    })
+impl From<ReceiverRequestPage> for IncomingRequestPage {
+    fn from(page: ReceiverRequestPage) -> Self {
+        Self {
+            items: page.items.into_iter().map(IncomingRequest::from).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
 }
 
-fn with_secret(app: &AppState, record: &ReceiverRecord) -> Result<ReceiverWithSecret, ApiError> {
-    let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
-    Ok(ReceiverWithSecret {
-        receiver: view(app, record)?,
-        secret: credentials::secret(&current).expose().to_owned(),
-    })
-}
-
-async fn find(app: &AppState, id: ReceiverId) -> Result<ReceiverRecord, ApiError> {
-    receivers(app)?
-        .get_receiver(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("receiver", id))
+impl From<ReceiverRequestDetail> for IncomingRequestDetail {
+    fn from(detail: ReceiverRequestDetail) -> Self {
+        Self {
+            request: IncomingRequest::from(detail.summary),
+            headers: detail
+                .headers
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            body: String::from_utf8_lossy(&detail.body).into_owned(),
+            body_truncated: detail.body_truncated,
+        }
+    }
 }
 
 // ---- handlers ----
@@ -617,17 +379,11 @@ async fn find(app: &AppState, id: ReceiverId) -> Result<ReceiverRecord, ApiError
     )
 )]
 pub async fn create_receiver(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateReceiver>,
 ) -> Result<(StatusCode, Json<ReceiverWithSecret>), ApiError> {
-    let store = receivers(&app)?;
-    let valid = request.validate(&app).map_err(ApiError::invalid_field)?;
-    let record = store.create_receiver(valid.new).await?;
-    let created = ReceiverWithSecret {
-        receiver: view(&app, &record)?,
-        secret: valid.secret.expose().to_owned(),
-    };
-    Ok((StatusCode::CREATED, Json(created)))
+    let created = state.app().create_receiver(request.into()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 #[utoipa::path(
@@ -638,13 +394,11 @@ pub async fn create_receiver(
         (status = 503, description = "This server has no receiver store", body = ErrorBody),
     )
 )]
-pub async fn list_receivers(State(app): State<AppState>) -> Result<Json<ReceiverList>, ApiError> {
-    let records = receivers(&app)?.list_receivers().await?;
-    let items = records
-        .iter()
-        .map(|record| view(&app, record))
-        .collect::<Result<_, _>>()?;
-    Ok(Json(ReceiverList { items }))
+pub async fn list_receivers(State(state): State<AppState>) -> Result<Json<ReceiverList>, ApiError> {
+    let views = state.app().list_receivers().await?;
+    Ok(Json(ReceiverList {
+        items: views.into_iter().map(Receiver::from).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -658,11 +412,10 @@ pub async fn list_receivers(State(app): State<AppState>) -> Result<Json<Receiver
     )
 )]
 pub async fn get_receiver(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<ReceiverId>,
 ) -> Result<Json<Receiver>, ApiError> {
-    let record = find(&app, id).await?;
-    Ok(Json(view(&app, &record)?))
+    Ok(Json(state.app().receiver(id).await?.into()))
 }
 
 #[utoipa::path(
@@ -679,17 +432,12 @@ pub async fn get_receiver(
     )
 )]
 pub async fn update_receiver(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<ReceiverId>,
     ApiJson(request): ApiJson<UpdateReceiver>,
 ) -> Result<Json<Receiver>, ApiError> {
-    let record = find(&app, id).await?;
-    let patch = request.into_patch(&app, &record)?;
-    let updated = receivers(&app)?
-        .update_receiver(id, patch)
-        .await?
-        .ok_or_else(|| ApiError::not_found("receiver", id))?;
-    Ok(Json(view(&app, &updated)?))
+    let updated = state.app().update_receiver(id, request.into()).await?;
+    Ok(Json(updated.into()))
 }
 
 #[utoipa::path(
@@ -703,14 +451,11 @@ pub async fn update_receiver(
     )
 )]
 pub async fn delete_receiver(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<ReceiverId>,
 ) -> Result<StatusCode, ApiError> {
-    if receivers(&app)?.delete_receiver(id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("receiver", id))
-    }
+    state.app().delete_receiver(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -727,25 +472,15 @@ pub async fn delete_receiver(
     )
 )]
 pub async fn rotate_secret(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<ReceiverId>,
     ApiJson(request): ApiJson<RotateSecret>,
 ) -> Result<Json<ReceiverWithSecret>, ApiError> {
-    let grace = grace_period(request.grace_period_seconds).map_err(ApiError::invalid_field)?;
-    let secret = parse_secret(request.secret.as_deref()).map_err(ApiError::invalid_field)?;
-    let record = find(&app, id).await?;
-    let kind = stored_kind(&record)?;
-    let current = credentials::open(&app.app().cipher(), &record.credentials_sealed)?;
-    let next = credential(
-        kind,
-        credentials::username(&current).map(str::to_owned),
-        secret,
-    );
-    let rotated = receivers(&app)?
-        .rotate_receiver_credentials(id, credentials::seal(&app.app().cipher(), &next), grace)
-        .await?
-        .ok_or_else(|| ApiError::not_found("receiver", id))?;
-    Ok(Json(with_secret(&app, &rotated)?))
+    let rotated = state
+        .app()
+        .rotate_receiver_secret(id, request.into())
+        .await?;
+    Ok(Json(rotated.into()))
 }
 
 #[utoipa::path(
@@ -759,17 +494,12 @@ pub async fn rotate_secret(
     )
 )]
 pub async fn list_requests(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     IdPath(id): IdPath<ReceiverId>,
     ApiQuery(filter): ApiQuery<RequestFilter>,
 ) -> Result<Json<IncomingRequestPage>, ApiError> {
-    let query = filter.into_query(id)?;
-    find(&app, id).await?;
-    let page = receivers(&app)?.list_requests(query).await?;
-    Ok(Json(IncomingRequestPage {
-        items: page.items.into_iter().map(IncomingRequest::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page = state.app().receiver_requests(id, filter.into()).await?;
+    Ok(Json(page.into()))
 }
 
 #[utoipa::path(
@@ -786,26 +516,13 @@ pub async fn list_requests(
     )
 )]
 pub async fn get_request(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     Path((raw_id, raw_request)): Path<(String, String)>,
 ) -> Result<Json<IncomingRequestDetail>, ApiError> {
     let id: ReceiverId = raw_id.parse().map_err(|_| ApiError::invalid_id(&raw_id))?;
     let request_id: ReceiverRequestId = raw_request
         .parse()
         .map_err(|_| ApiError::invalid_id(&raw_request))?;
-    find(&app, id).await?;
-    let detail = receivers(&app)?
-        .get_request(id, request_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("request", request_id))?;
-    Ok(Json(IncomingRequestDetail {
-        request: IncomingRequest::from(detail.summary),
-        headers: detail
-            .headers
-            .into_iter()
-            .map(|(name, value)| Header { name, value })
-            .collect(),
-        body: String::from_utf8_lossy(&detail.body).into_owned(),
-        body_truncated: detail.body_truncated,
-    }))
+    let detail = state.app().receiver_request(id, request_id).await?;
+    Ok(Json(detail.into()))
 }

@@ -1,0 +1,415 @@
+//! A code host's request to a receiver. The order matters: find the receiver,
+//! read the body, verify it over the raw bytes before anything parses it, then
+//! identify, normalize and hand the work to the store in one transaction with
+//! the log row, and only after that commit run the post-commit hooks. Every
+//! request that reached a receiver is logged, whatever its answer; every answer
+//! but an internal failure comes after its log row is durable.
+
+use std::future::Future;
+
+use herald_core::time::Timestamp;
+use herald_ingest::{
+    CodeHostKind, IngestError, KeyUsed, Normalized, Verified, identify, ignored_status, normalize,
+    redact_headers, verify,
+};
+use herald_store::{
+    Ingest, NewReceiverRequest, ReceiverId, ReceiverRecord, ReceiverRequestId,
+    ReceiverRequestSummary, RequestOutcome,
+};
+use http::{HeaderMap, StatusCode};
+
+use crate::receivers::admin::stored_kind;
+use crate::receivers::{MAX_INCOMING_BODY_BYTES, credentials, plan};
+use crate::{App, AppError};
+
+/// How much of an unverified body the log keeps: enough to debug a
+/// misconfigured secret, too little for strangers to fill the disk with.
+pub const UNVERIFIED_BODY_KEPT: usize = 64 * 1024;
+
+/// Why the front end could not read a request's body.
+#[derive(Debug)]
+pub enum UnreadBody {
+    /// The body is over [`MAX_INCOMING_BODY_BYTES`].
+    TooLarge,
+    /// Reading it failed, for this reason.
+    Broken(String),
+}
+
+/// How to answer a request that was logged and accepted; refusals are
+/// [`AppError`]s (also logged).
+#[derive(Debug)]
+pub enum IngestAnswer {
+    /// Answer with the request's log row: processed (its events published), a
+    /// duplicate delivery, a ping, or an event kind Herald ignores.
+    Logged(ReceiverRequestSummary),
+    /// Answer with no content: an ignored event from a host that records only
+    /// such an answer as delivered and would otherwise retry it (GitLab).
+    NoContent,
+}
+
+/// The log row of a request before it is verified: refused until shown otherwise.
+fn unverified_row(
+    receiver_id: ReceiverId,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> NewReceiverRequest {
+    NewReceiverRequest {
+        id: ReceiverRequestId::new(),
+        receiver_id,
+        headers,
+        body,
+        body_truncated: false,
+        verified: false,
+        verification: String::new(),
+        status_code: StatusCode::UNAUTHORIZED.as_u16(),
+        event_name: None,
+        delivery_id: None,
+        outcome: RequestOutcome::Unverified,
+        message: None,
+    }
+}
+
+impl App {
+    /// Handles a code host's request to receiver `receiver_id`. `body` reads the
+    /// request's body (up to [`MAX_INCOMING_BODY_BYTES`]); it is awaited only
+    /// once the receiver is found, so an unknown receiver costs no read.
+    pub async fn ingest(
+        &self,
+        receiver_id: ReceiverId,
+        headers: &HeaderMap,
+        body: impl Future<Output = Result<Vec<u8>, UnreadBody>>,
+    ) -> Result<IngestAnswer, AppError> {
+        let record = self.receiver_record(receiver_id).await?;
+        let kind = stored_kind(&record)?;
+        let redacted = redact_headers(kind, headers);
+        let body = match body.await {
+            Ok(body) => body,
+            Err(unread) => {
+                let log = unverified_row(receiver_id, redacted, Vec::new());
+                return Err(self.refuse_unread(log, unread).await);
+            }
+        };
+        let mut log = unverified_row(receiver_id, redacted, body);
+        let creds = credentials::for_verification(self.cipher(), &record, Timestamp::now())?;
+        match verify(kind, &creds, headers, &log.body) {
+            Ok(verified) => {
+                log.verified = true;
+                log.verification = describe(verified);
+                log.status_code = StatusCode::OK.as_u16();
+                log.outcome = RequestOutcome::Processed;
+                self.process(&record, kind, headers, log).await
+            }
+            Err(error) => {
+                log.verification = error.to_string();
+                keep_start_of_body(&mut log);
+                self.receiver_store().record_request(log).await?;
+                Err(AppError::unverified(format!(
+                    "{error}; the request was logged and ignored"
+                )))
+            }
+        }
+    }
+
+    /// Identifies and normalizes a verified request, and stores its work.
+    async fn process(
+        &self,
+        record: &ReceiverRecord,
+        kind: CodeHostKind,
+        headers: &HeaderMap,
+        mut log: NewReceiverRequest,
+    ) -> Result<IngestAnswer, AppError> {
+        let normalized = identify(kind, headers, &log.body).and_then(|incoming| {
+            log.event_name = Some(incoming.event_name.clone());
+            log.delivery_id = incoming.delivery_id;
+            normalize(kind, &record.urn, &incoming.event_name, &log.body)
+        });
+        let normalized = match normalized {
+            Ok(normalized) => normalized,
+            Err(error) => return Err(self.refuse_payload(log, error).await),
+        };
+        let work = match normalized {
+            Normalized::Ping => {
+                log.outcome = RequestOutcome::Ping;
+                let logged = self.receiver_store().record_request(log).await?;
+                return Ok(IngestAnswer::Logged(logged));
+            }
+            Normalized::Ignored { reason } => return self.ignore(kind, log, reason).await,
+            Normalized::Push(pushes) => Ingest {
+                events: plan::push_events(&self.catalogue().current(), record.id, &pushes)
+                    .map_err(|e| AppError::internal("a normalized push was refused", &e))?,
+                request: log,
+                changesets: None,
+            },
+            Normalized::Changeset(observation) => Ingest {
+                request: log,
+                events: Vec::new(),
+                changesets: Some(plan::changeset_work(
+                    self.catalogue().current(),
+                    record.id,
+                    observation,
+                )),
+            },
+        };
+        // The store takes the events; the hooks after its commit need the
+        // pushes' payloads (the changeset events it publishes are no pushes).
+        let pushes: Vec<Vec<u8>> = work.events.iter().map(|e| e.payload.clone()).collect();
+        let outcome = self.receiver_store().ingest(work).await?;
+        if !outcome.duplicate {
+            self.after_publish(outcome.deliveries, pushes.iter().map(Vec::as_slice));
+        }
+        Ok(IngestAnswer::Logged(outcome.request))
+    }
+
+    /// Logs an event kind Herald does not handle, answered so that the host
+    /// does not retry it.
+    async fn ignore(
+        &self,
+        kind: CodeHostKind,
+        mut log: NewReceiverRequest,
+        reason: String,
+    ) -> Result<IngestAnswer, AppError> {
+        let status = ignored_status(kind);
+        log.outcome = RequestOutcome::Ignored;
+        log.status_code = status;
+        log.message = Some(reason);
+        let logged = self.receiver_store().record_request(log).await?;
+        Ok(if status == StatusCode::NO_CONTENT.as_u16() {
+            IngestAnswer::NoContent
+        } else {
+            IngestAnswer::Logged(logged)
+        })
+    }
+
+    /// Logs a request whose body could not be read; the error is its answer.
+    async fn refuse_unread(&self, mut log: NewReceiverRequest, unread: UnreadBody) -> AppError {
+        let (outcome, status, error, note) = match unread {
+            UnreadBody::TooLarge => {
+                let limit = MAX_INCOMING_BODY_BYTES / (1024 * 1024);
+                (
+                    RequestOutcome::TooLarge,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    AppError::payload_too_large(format!(
+                        "the body is over {limit} MiB, the most a receiver accepts"
+                    )),
+                    format!("not checked: the body is over {limit} MiB"),
+                )
+            }
+            UnreadBody::Broken(reason) => (
+                RequestOutcome::Invalid,
+                StatusCode::BAD_REQUEST,
+                AppError::unreadable_body(format!("the request body could not be read: {reason}")),
+                "not checked: the body could not be read".to_owned(),
+            ),
+        };
+        log.outcome = outcome;
+        log.status_code = status.as_u16();
+        log.verification = note;
+        log.body_truncated = true;
+        self.log_refusal(log, error).await
+    }
+
+    /// Logs a verified request whose payload could not be read; the error
+    /// (a 400 in HTTP terms) is its answer.
+    async fn refuse_payload(&self, mut log: NewReceiverRequest, error: IngestError) -> AppError {
+        log.outcome = RequestOutcome::Invalid;
+        log.status_code = StatusCode::BAD_REQUEST.as_u16();
+        log.message = Some(error.to_string());
+        let refusal = match error {
+            IngestError::Json(_) => AppError::invalid_json(error.to_string()),
+            other => AppError::invalid_payload(other.to_string()),
+        };
+        self.log_refusal(log, refusal).await
+    }
+
+    /// Records a refused request: the refusal is the answer, unless the log
+    /// row could not be written, which is then the failure to report.
+    async fn log_refusal(&self, log: NewReceiverRequest, refusal: AppError) -> AppError {
+        match self.receiver_store().record_request(log).await {
+            Ok(_) => refusal,
+            Err(error) => error.into(),
+        }
+    }
+}
+
+/// `hmac_sha256 (current secret)`, for the log.
+fn describe(verified: Verified) -> String {
+    let method = serde_json::to_value(verified.method)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match verified.key {
+        Some(KeyUsed::Current) => format!("{method} (current secret)"),
+        Some(KeyUsed::Previous) => format!("{method} (previous secret, in its grace period)"),
+        None => method,
+    }
+}
+
+fn keep_start_of_body(log: &mut NewReceiverRequest) {
+    if log.body.len() > UNVERIFIED_BODY_KEPT {
+        log.body.truncate(UNVERIFIED_BODY_KEPT);
+        log.body_truncated = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use herald_core::cipher::SecretCipher;
+    use herald_delivery::DeliveryConfig;
+    use herald_store::{NewRepository, RepositoryId, RepositoryRecord, RepositoryWrite};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::monitors::MonitorsConfig;
+    use crate::receivers::ReceiverCreate;
+    use crate::stores::StoreChoice;
+    use crate::{AppConfig, Limits, Retention, RunningApp};
+
+    const TOKEN: &str = "gitlab-token";
+    /// The repository GitLab's push fixture names, under the receiver's URN.
+    const PUSHED: &str = "gitlab.example.com/mike/diaspora";
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../herald-ingest/tests/fixtures/code-hosts/gitlab")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    fn gitlab_headers(event: &str, delivery_id: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-gitlab-token", TOKEN.parse().unwrap());
+        headers.insert("x-gitlab-event", event.parse().unwrap());
+        headers.insert("x-gitlab-event-uuid", delivery_id.parse().unwrap());
+        headers
+    }
+
+    async fn start(dir: &Path) -> RunningApp {
+        let config = AppConfig {
+            store: StoreChoice::Sqlite(dir.join("herald.db")),
+            cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),
+            secret_key_file: dir.join("secret.key"),
+            delivery: DeliveryConfig::default(),
+            limits: Limits::default(),
+            retention: Retention {
+                max_age: Duration::from_secs(3600),
+                purge_interval: Duration::from_secs(3600),
+                idempotency_ttl: Duration::from_secs(3600),
+            },
+            monitors: MonitorsConfig {
+                // Only a notification fetches again within the test.
+                fetch_interval: Duration::from_secs(3600),
+                ..MonitorsConfig::new(dir.join("mirrors"), None)
+            },
+            external_url: "https://herald.example.com".to_owned(),
+        };
+        App::start(config, CancellationToken::new()).await.unwrap()
+    }
+
+    /// A watched repository named as the push names it, fetched once. Its
+    /// source does not exist: a fetch that fails still sets `last_fetched_at`,
+    /// which is all this test reads.
+    async fn watched_repository(app: &App, dir: &Path) -> RepositoryRecord {
+        let source = dir.join("no-such-source").display().to_string();
+        let monitors = &app.inner.monitors;
+        let new = NewRepository {
+            id: RepositoryId::new(),
+            name: PUSHED.to_owned(),
+            source_sealed: app.inner.cipher.seal(source.as_bytes()),
+            source_display: source,
+            branches: None,
+            fetch_interval: None,
+        };
+        let RepositoryWrite::Saved(repo) = monitors.store().create_repository(new).await.unwrap()
+        else {
+            panic!("the repository was not created");
+        };
+        monitors.sync_repository(repo.id).await.unwrap().unwrap()
+    }
+
+    async fn last_fetched(app: &App, repo: &RepositoryRecord) -> Option<Timestamp> {
+        let store = app.inner.monitors.store();
+        store
+            .get_repository(repo.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_fetched_at
+    }
+
+    async fn ingest(
+        app: &App,
+        receiver: ReceiverId,
+        event: &str,
+        id: &str,
+        body: &str,
+    ) -> RequestOutcome {
+        let headers = gitlab_headers(event, id);
+        let body = fixture(body);
+        match app
+            .ingest(receiver, &headers, async { Ok(body) })
+            .await
+            .unwrap()
+        {
+            IngestAnswer::Logged(logged) => logged.outcome,
+            IngestAnswer::NoContent => panic!("{event} was ignored"),
+        }
+    }
+
+    /// The push hook follows the store's verdict: a delivery id the store has
+    /// seen (here from a merge request) makes the push a duplicate, and no
+    /// fetch follows; a new id publishes it, and the fetch follows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_fetches_its_repository_unless_the_store_finds_it_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = start(dir.path()).await;
+        let app = running.app();
+        let receiver = app
+            .create_receiver(ReceiverCreate {
+                name: None,
+                kind: "gitlab".to_owned(),
+                urn: "https://gitlab.example.com".to_owned(),
+                secret: Some(TOKEN.to_owned()),
+                username: None,
+                github_legacy_sha1: false,
+                gitlab_standard_webhooks: false,
+            })
+            .await
+            .unwrap();
+        let id = receiver.receiver.record.id;
+        let repo = watched_repository(app, dir.path()).await;
+        let baseline = last_fetched(app, &repo).await;
+        assert!(baseline.is_some());
+
+        let opened = ingest(
+            app,
+            id,
+            "Merge Request Hook",
+            "seen",
+            "merge_request.open.json",
+        )
+        .await;
+        assert_eq!(opened, RequestOutcome::Processed);
+        let replayed = ingest(app, id, "Push Hook", "seen", "push.json").await;
+        assert_eq!(replayed, RequestOutcome::Duplicate);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            last_fetched(app, &repo).await,
+            baseline,
+            "a duplicate fetches nothing"
+        );
+
+        let pushed = ingest(app, id, "Push Hook", "new", "push.json").await;
+        assert_eq!(pushed, RequestOutcome::Processed);
+        for _ in 0..100 {
+            if last_fetched(app, &repo).await > baseline {
+                running.stop().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the push did not fetch its repository");
+    }
+}
