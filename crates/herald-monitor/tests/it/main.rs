@@ -1,6 +1,7 @@
 //! Integration tests of herald-monitor against real git repositories.
 
 mod history;
+mod http_server;
 mod support;
 
 mod golden;
@@ -8,3 +9,4 @@ mod mirror;
 mod oracle;
 mod query;
 mod search;
+mod sources;
