@@ -11,6 +11,7 @@ use herald_core::cipher::SecretCipher;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
+use herald_monitor::SourcePolicy;
 use herald_monitors_service::MonitorService;
 use herald_store::{
     NewRepository, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
@@ -87,9 +88,11 @@ pub struct CreateRepository {
     /// Unique, 1 to 512 bytes, such as `github.com/owner/name`: pushes that
     /// receivers normalize name repositories this way.
     pub name: String,
-    /// A clone URL (`https`, `http`, `ssh`, `git`, `file`, or scp-like
-    /// `git@host:path`) or an absolute local path. Credentials in the URL are
-    /// sealed at rest and never shown.
+    /// A clone URL (`https`, `http`; `ssh` or scp-like `git@host:path` where
+    /// the server allows ssh) or, under the server's `monitors.local_roots`,
+    /// an absolute local path or `file` URL. The host must pass the same
+    /// address guard as webhooks (`--allow-cidr`). Credentials in the URL are
+    /// sealed at rest, never shown, and reach git only when it asks for them.
     pub url: String,
     /// Branches to watch, such as `main` or `refs/heads/release`; omitted or
     /// null watches the default branch.
@@ -142,8 +145,9 @@ pub(crate) fn validate_repository_name(name: &str) -> Result<String, FieldError>
     Ok(trimmed.to_owned())
 }
 
-/// The source, and how it is shown: a URL with its credentials obscured.
-fn validate_source(text: &str) -> Result<(String, String), FieldError> {
+/// The source, and how it is shown: a URL with its credentials obscured. The server's
+/// source policy (herald-monitor) has the last word: the address guard, ssh, local roots.
+fn validate_source(text: &str, sources: &SourcePolicy) -> Result<(String, String), FieldError> {
     let invalid = |message: &str| FieldError::new("url", message.to_owned());
     refuse_control_chars("url", text)?;
     let text = text.trim();
@@ -153,6 +157,9 @@ fn validate_source(text: &str) -> Result<(String, String), FieldError> {
     if text.starts_with('-') {
         return Err(invalid("must not start with '-'"));
     }
+    sources
+        .check(text)
+        .map_err(|refused| invalid(&refused.to_string()))?;
     if let Some((scheme, _)) = text.split_once("://") {
         if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Err(invalid(&format!(
@@ -238,8 +245,12 @@ fn validate_interval(seconds: Option<u64>) -> Result<Option<Duration>, FieldErro
 }
 
 impl CreateRepository {
-    fn validate(self, cipher: &SecretCipher) -> Result<NewRepository, FieldError> {
-        let (source, display) = validate_source(&self.url)?;
+    fn validate(
+        self,
+        cipher: &SecretCipher,
+        sources: &SourcePolicy,
+    ) -> Result<NewRepository, FieldError> {
+        let (source, display) = validate_source(&self.url, sources)?;
         Ok(NewRepository {
             id: RepositoryId::new(),
             name: validate_repository_name(&self.name)?,
@@ -252,8 +263,16 @@ impl CreateRepository {
 }
 
 impl UpdateRepository {
-    fn into_patch(self, cipher: &SecretCipher) -> Result<RepositoryPatch, FieldError> {
-        let source = self.url.as_deref().map(validate_source).transpose()?;
+    fn into_patch(
+        self,
+        cipher: &SecretCipher,
+        sources: &SourcePolicy,
+    ) -> Result<RepositoryPatch, FieldError> {
+        let source = self
+            .url
+            .as_deref()
+            .map(|url| validate_source(url, sources))
+            .transpose()?;
         Ok(RepositoryPatch {
             name: self
                 .name
@@ -314,7 +333,7 @@ pub async fn create_repository(
 ) -> Result<(StatusCode, Json<Repository>), ApiError> {
     let service = monitors(&app)?;
     let new = request
-        .validate(&app.cipher)
+        .validate(&app.cipher, &service.config().sources)
         .map_err(ApiError::invalid_field)?;
     let record = saved(service.store().create_repository(new).await?, None)?;
     service.sync_soon(record.id);
@@ -384,7 +403,7 @@ pub async fn update_repository(
 ) -> Result<Json<Repository>, ApiError> {
     let service = monitors(&app)?;
     let patch = request
-        .into_patch(&app.cipher)
+        .into_patch(&app.cipher, &service.config().sources)
         .map_err(ApiError::invalid_field)?;
     let starts_afresh = patch.name.is_some() || patch.source.is_some() || patch.branches.is_some();
     let record = saved(
@@ -447,6 +466,15 @@ pub async fn fetch_repository(
 mod tests {
     use super::*;
 
+    /// ssh on, and local repositories under /srv/git.
+    fn permissive() -> SourcePolicy {
+        SourcePolicy {
+            local_roots: vec!["/srv/git".into()],
+            allow_ssh: true,
+            ..SourcePolicy::default()
+        }
+    }
+
     #[test]
     fn sources_are_urls_scp_paths_or_absolute_paths() {
         for ok in [
@@ -456,7 +484,7 @@ mod tests {
             "/srv/git/api",
             "file:///srv/git/api",
         ] {
-            assert!(validate_source(ok).is_ok(), "{ok}");
+            assert!(validate_source(ok, &permissive()).is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -466,18 +494,37 @@ mod tests {
             "ftp://host/x",
             "fd::17",
         ] {
-            assert!(validate_source(bad).is_err(), "{bad:?}");
+            assert!(validate_source(bad, &permissive()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_source_policy_refuses_with_the_remedy() {
+        let defaults = SourcePolicy::default();
+        for (bad, remedy) in [
+            ("http://127.0.0.1:8080/x.git", "--allow-cidr"),
+            ("http://169.254.169.254/latest", "--allow-cidr"),
+            ("/srv/git/api", "local_roots"),
+            ("file:///srv/git/api", "local_roots"),
+            ("git@github.com:acme/api.git", "allow_ssh"),
+            ("git://github.com/acme/api.git", "https://"),
+        ] {
+            let error = validate_source(bad, &defaults).unwrap_err();
+            assert_eq!(error.field, "url");
+            assert!(error.message.contains(remedy), "{bad}: {}", error.message);
         }
     }
 
     #[test]
     fn credentials_are_obscured_for_display() {
-        let (source, shown) = validate_source("https://bot:s3cret@git.example.com/a.git").unwrap();
+        let (source, shown) =
+            validate_source("https://bot:s3cret@git.example.com/a.git", &permissive()).unwrap();
         assert_eq!(source, "https://bot:s3cret@git.example.com/a.git");
         assert_eq!(shown, "https://***:***@git.example.com/a.git");
-        let (_, token) = validate_source("https://ghp_token@github.com/acme/api.git").unwrap();
+        let (_, token) =
+            validate_source("https://ghp_token@github.com/acme/api.git", &permissive()).unwrap();
         assert_eq!(token, "https://***@github.com/acme/api.git");
-        let (_, ssh) = validate_source("ssh://git@github.com/acme/api.git").unwrap();
+        let (_, ssh) = validate_source("ssh://git@github.com/acme/api.git", &permissive()).unwrap();
         assert_eq!(ssh, "ssh://git@github.com/acme/api.git");
     }
 

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
-use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
+use herald_delivery::{AddressGuard, DeliveryConfig, Engine, LiveCatalogue};
 use herald_monitors_service::{MonitorService, MonitorsConfig};
 use herald_server::{AppState, ServerConfig};
 use herald_sqlite::{SqliteConfig, SqliteStore};
@@ -79,7 +79,7 @@ impl Herald {
             store.clone(),
             cipher.clone(),
             engine.clone(),
-            MonitorsConfig::new(dir.path().join("mirrors"), None),
+            monitors_config(dir.path()),
         );
         monitors.spawn(shutdown.clone());
         let state = AppState::new(store.clone(), cipher, engine, config)
@@ -193,6 +193,15 @@ pub async fn status_and_json(response: Response) -> (u16, Value) {
 
 /// Asserts the error shape: status, code, and that the message (and the `field`,
 /// when given) mention `field`.
+/// Sources on loopback (as deliveries) and in temporary directories, and paths under
+/// /srv/git (which validation accepts without looking), may be mirrored.
+fn monitors_config(dir: &std::path::Path) -> MonitorsConfig {
+    let mut config = MonitorsConfig::new(dir.join("mirrors"), None);
+    config.sources.guard = AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    config.sources.local_roots = vec![std::env::temp_dir(), "/srv/git".into()];
+    config
+}
+
 pub fn assert_error(
     status: u16,
     body: &Value,
