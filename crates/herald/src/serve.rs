@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_delivery::{Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor};
+use herald_delivery::{
+    AddressGuard, Engine, EngineHandle, JanitorConfig, LiveCatalogue, spawn_janitor,
+};
+use herald_monitor::SourcePolicy;
 use herald_monitors_service::{MonitorService, MonitorsConfig};
 use herald_postgres::PgStore;
 use herald_server::{AppState, ReceiverJanitorConfig, ServerConfig, spawn_receiver_janitor};
@@ -241,10 +244,16 @@ fn receiver_janitor_config(settings: &Settings) -> ReceiverJanitorConfig {
 }
 
 /// `monitorURL` links take the server's external URL (set with the routes).
+/// Fetches pass the same address guard as deliveries (`allow_cidr`).
 fn monitors_config(settings: &Settings) -> MonitorsConfig {
     MonitorsConfig {
         fetch_interval: settings.monitors.fetch_interval,
         fetch_timeout: settings.monitors.fetch_timeout,
+        sources: SourcePolicy {
+            guard: AddressGuard::new(settings.delivery.allow_cidrs.clone()),
+            local_roots: settings.monitors.local_roots.clone(),
+            allow_ssh: settings.monitors.allow_ssh,
+        },
         ..MonitorsConfig::new(settings.monitors.mirror_dir.clone(), None)
     }
 }
