@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::git::Git;
@@ -56,8 +57,14 @@ pub(crate) fn ensure_askpass(mirrors_dir: &Path) -> io::Result<PathBuf> {
     if fs::read_to_string(&path).is_ok_and(|text| text == ASKPASS_SCRIPT) {
         return Ok(path);
     }
-    // Written beside and renamed in, so a concurrent fetch never runs half a script.
-    let tmp = mirrors_dir.join(format!("{ASKPASS_NAME}.{}", std::process::id()));
+    // Written beside under a name of its own and renamed in, so a concurrent fetch never
+    // runs half a script and two writers never share a file.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let tmp = mirrors_dir.join(format!(
+        "{ASKPASS_NAME}.{}.{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
