@@ -117,7 +117,7 @@ fn serve(state: &State, mut stream: TcpStream) {
             return;
         }
     }
-    if let Some(rest) = path.strip_prefix("/redirect/") {
+    if let Some(rest) = target.strip_prefix("/redirect/") {
         let _ = write!(
             stream,
             "HTTP/1.1 302 Found\r\nLocation: /{rest}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
