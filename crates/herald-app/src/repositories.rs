@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
+use herald_monitor::SourcePolicy;
 use herald_store::{
     NewRepository, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
 };
@@ -75,7 +76,7 @@ fn validate_repository_name(name: &str) -> Result<String, FieldError> {
 
 /// Every rule a repository's source must follow, in one place: whatever git
 /// is allowed to fetch from is decided here.
-fn validate_source(text: &str) -> Result<Source, FieldError> {
+fn validate_source(text: &str, sources: &SourcePolicy) -> Result<Source, FieldError> {
     let invalid = |message: &str| FieldError::new("url", message.to_owned());
     refuse_control_chars("url", text)?;
     let text = text.trim();
@@ -86,6 +87,11 @@ fn validate_source(text: &str) -> Result<Source, FieldError> {
     if text.starts_with('-') {
         return Err(invalid("must not start with '-'"));
     }
+    // The server's source policy has the last word: the address guard, ssh,
+    // local roots. Each fetch checks again, as names can resolve differently.
+    sources
+        .check(text)
+        .map_err(|refused| invalid(&refused.to_string()))?;
     if let Some((scheme, _)) = text.split_once("://") {
         if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Err(invalid(&format!(
@@ -187,7 +193,8 @@ fn validate_interval(seconds: Option<u64>) -> Result<Option<Duration>, FieldErro
 
 impl RepositoryCreate {
     fn validate(self, app: &App) -> Result<NewRepository, FieldError> {
-        let (source_display, source_sealed) = validate_source(&self.url)?.seal(app);
+        let sources = &app.monitor_service().config().sources;
+        let (source_display, source_sealed) = validate_source(&self.url, sources)?.seal(app);
         Ok(NewRepository {
             id: RepositoryId::new(),
             name: validate_repository_name(&self.name)?,
@@ -202,7 +209,12 @@ impl RepositoryCreate {
 impl RepositoryUpdate {
     /// Validates every present field and seals the source.
     fn into_patch(self, app: &App) -> Result<RepositoryPatch, FieldError> {
-        let source = self.url.as_deref().map(validate_source).transpose()?;
+        let sources = &app.monitor_service().config().sources;
+        let source = self
+            .url
+            .as_deref()
+            .map(|url| validate_source(url, sources))
+            .transpose()?;
         Ok(RepositoryPatch {
             name: self
                 .name
@@ -308,6 +320,32 @@ impl App {
 mod tests {
     use super::*;
 
+    /// ssh on, and local repositories under /srv/git.
+    fn permissive() -> SourcePolicy {
+        SourcePolicy {
+            local_roots: vec!["/srv/git".into()],
+            allow_ssh: true,
+            ..SourcePolicy::default()
+        }
+    }
+
+    #[test]
+    fn the_source_policy_refuses_with_the_remedy() {
+        let defaults = SourcePolicy::default();
+        for (bad, remedy) in [
+            ("http://127.0.0.1:8080/x.git", "--allow-cidr"),
+            ("http://169.254.169.254/latest", "--allow-cidr"),
+            ("/srv/git/api", "local_roots"),
+            ("file:///srv/git/api", "local_roots"),
+            ("git@github.com:acme/api.git", "allow_ssh"),
+            ("git://github.com/acme/api.git", "https://"),
+        ] {
+            let error = validate_source(bad, &defaults).unwrap_err();
+            assert_eq!(error.field, "url");
+            assert!(error.message.contains(remedy), "{bad}: {}", error.message);
+        }
+    }
+
     #[test]
     fn sources_are_urls_scp_paths_or_absolute_paths() {
         for ok in [
@@ -317,7 +355,7 @@ mod tests {
             "/srv/git/api",
             "file:///srv/git/api",
         ] {
-            assert!(validate_source(ok).is_ok(), "{ok}");
+            assert!(validate_source(ok, &permissive()).is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -327,21 +365,21 @@ mod tests {
             "ftp://host/x",
             "fd::17",
         ] {
-            assert!(validate_source(bad).is_err(), "{bad:?}");
+            assert!(validate_source(bad, &permissive()).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn credentials_are_obscured_for_display() {
-        let source = validate_source("https://bot:s3cret@git.example.com/a.git").unwrap();
+        let source = validate_source("https://bot:s3cret@git.example.com/a.git", &permissive()).unwrap();
         assert_eq!(
             source.fetch_from,
             "https://bot:s3cret@git.example.com/a.git"
         );
         assert_eq!(source.display, "https://***:***@git.example.com/a.git");
-        let token = validate_source("https://ghp_token@github.com/acme/api.git").unwrap();
+        let token = validate_source("https://ghp_token@github.com/acme/api.git", &permissive()).unwrap();
         assert_eq!(token.display, "https://***@github.com/acme/api.git");
-        let ssh = validate_source("ssh://git@github.com/acme/api.git").unwrap();
+        let ssh = validate_source("ssh://git@github.com/acme/api.git", &permissive()).unwrap();
         assert_eq!(ssh.display, "ssh://git@github.com/acme/api.git");
     }
 

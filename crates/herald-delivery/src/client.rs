@@ -7,7 +7,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use herald_catalogue::Family;
@@ -21,16 +21,9 @@ use tokio::time::{Instant, timeout_at};
 use url::Host;
 
 use crate::DeliveryConfig;
-use crate::guard::{AddressGuard, Refusal};
-use crate::request::{self, Message, Prepared, Target};
+use herald_guard::{AddressGuard, HostRefused};
 
-/// A name whose every address the guard refused.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to refused addresses; {refusal}")]
-struct HostRefused {
-    host: String,
-    refusal: Refusal,
-}
+use crate::request::{self, Message, Prepared, Target};
 
 /// Resolves with the system resolver and drops the addresses the guard refuses.
 struct GuardedResolver {
@@ -43,20 +36,8 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let mut refusal = None;
-            let kept: Vec<SocketAddr> = resolved
-                .filter(|addr| match guard.check(addr.ip()) {
-                    Ok(()) => true,
-                    Err(refused) => {
-                        refusal.get_or_insert(refused);
-                        false
-                    }
-                })
-                .collect();
-            match (kept.is_empty(), refusal) {
-                (true, Some(refusal)) => Err(Box::new(HostRefused { host, refusal }) as _),
-                _ => Ok(Box::new(kept.into_iter()) as Addrs),
-            }
+            let kept = guard.keep_allowed(&host, resolved)?;
+            Ok(Box::new(kept.into_iter()) as Addrs)
         })
     }
 }
@@ -312,6 +293,8 @@ fn guard_refusal(e: &reqwest::Error) -> Option<&HostRefused> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     #[tokio::test]

@@ -1,10 +1,9 @@
 //! Outgoing delivery.
 //!
 //! Layout:
-//! - [`guard`]: the address guard. Refuses unspecified, loopback, private,
-//!   link-local, CGNAT, multicast, broadcast, reserved, benchmarking,
-//!   documentation and cloud-metadata targets (and their IPv4-mapped, NAT64 and
-//!   6to4 IPv6 forms) unless an allowed CIDR covers them.
+//! - [`guard`]: the address guard, re-exported from `herald-guard` (which the
+//!   repository fetches share). Refuses every address that is not globally
+//!   reachable, and their IPv6 forms, unless an allowed CIDR covers it.
 //! - `client`: the one HTTP client for outgoing webhooks: rustls (ring), no proxy,
 //!   no redirects, a DNS resolver that runs every resolved address through the
 //!   guard; and one exchange with a receiver, its response read up to a cap
@@ -30,14 +29,14 @@ use ipnet::IpNet;
 pub mod catalogue;
 mod client;
 mod engine;
-pub mod guard;
 mod janitor;
 mod operational;
 pub mod request;
 
 pub use catalogue::{ChangeError, LiveCatalogue};
 pub use engine::{Engine, EngineHandle, TestOutcome};
-pub use guard::AddressGuard;
+pub use herald_guard as guard;
+pub use herald_guard::AddressGuard;
 pub use janitor::{JanitorConfig, spawn_janitor};
 
 /// Why the delivery engine could not start.

@@ -66,6 +66,8 @@ pub(crate) struct Git {
     args: Vec<OsString>,
     stdin: Option<Vec<u8>>,
     isolated: bool,
+    /// Variables to set (`Some`) or remove (`None`), after the defaults.
+    env: Vec<(OsString, Option<OsString>)>,
     timeout: Duration,
 }
 
@@ -76,13 +78,14 @@ impl Git {
             args: Vec::new(),
             stdin: None,
             isolated: false,
+            env: Vec::new(),
             timeout,
         }
     }
 
     /// Ignores the system and user configuration, so settings such as `diff.noprefix`,
-    /// `log.showSignature` or an external diff driver cannot change output we parse.
-    /// Fetches keep the user configuration: it may carry credentials and proxies.
+    /// `log.showSignature` or an external diff driver cannot change output we parse, and
+    /// `url.*.insteadOf`, proxies or credential helpers cannot redirect or feed a fetch.
     pub(crate) fn isolated(mut self) -> Git {
         self.isolated = true;
         self
@@ -97,9 +100,40 @@ impl Git {
         self
     }
 
+    pub(crate) fn env(mut self, key: &str, value: impl Into<OsString>) -> Git {
+        self.env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    pub(crate) fn env_remove(mut self, key: &str) -> Git {
+        self.env.push((key.into(), None));
+        self
+    }
+
     pub(crate) fn stdin(mut self, input: Vec<u8>) -> Git {
         self.stdin = Some(input);
         self
+    }
+
+    /// The arguments after `git -C <dir>`, for tests of what a command would reveal.
+    #[cfg(test)]
+    pub(crate) fn arguments(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The variables set or removed, for tests.
+    #[cfg(test)]
+    pub(crate) fn environment(&self) -> Vec<(String, Option<String>)> {
+        self.env
+            .iter()
+            .map(|(k, v)| {
+                let text = |s: &OsString| s.to_string_lossy().into_owned();
+                (text(k), v.as_ref().map(text))
+            })
+            .collect()
     }
 
     /// The subcommand, for error messages.
@@ -121,6 +155,12 @@ impl Git {
         if self.isolated {
             cmd.env("GIT_CONFIG_NOSYSTEM", "1")
                 .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        }
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
         }
         cmd.stdin(if self.stdin.is_some() {
             Stdio::piped()

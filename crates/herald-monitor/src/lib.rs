@@ -6,8 +6,13 @@
 //!   `author:`, `message:`, `before:`/`after:`, `case:yes`, `patterntype:`, AND/OR — parsed by
 //!   [`parse_query`] into OR branches of size-limited regexes, or a [`QueryError`] with the byte
 //!   position and the reason.
+//! - [`source`]: which clone URLs and paths may be mirrored ([`SourcePolicy::check`], pure, for
+//!   the API) and the check again before each fetch ([`SourcePolicy::pin`]: the host resolved
+//!   through the address guard, local paths' real paths under a configured root).
 //! - [`mirror`]: bare mirrors under the data directory ([`Mirror::ensure`]), `git fetch --prune`
 //!   with a timeout ([`Mirror::fetch`]), branch [`Heads`].
+//! - `fetch` (private): the pinned git command of a fetch (redirects off, one protocol, no
+//!   configuration but ours) and credentials through `GIT_ASKPASS`, never in arguments or files.
 //! - [`heads`]: [`Heads`] (ref → commit id) and [`NewRange`], the commits new since the heads
 //!   last searched.
 //! - [`search`]: [`search_new_commits`]: one pass over a range's diffs, shared by every
@@ -54,8 +59,10 @@ pub mod mirror;
 pub mod query;
 pub mod result;
 pub mod search;
+pub mod source;
 
 mod diff;
+mod fetch;
 mod format;
 mod git;
 mod matcher;
@@ -66,3 +73,4 @@ pub use mirror::{Mirror, MirrorError};
 pub use query::{Query, QueryError, ResultKind, parse_query};
 pub use result::{ByteRange, MatchResult, Matched};
 pub use search::{MonitorMatches, SearchError, SearchOptions, SearchOutcome, search_new_commits};
+pub use source::{Source, SourcePolicy, SourceRefused};

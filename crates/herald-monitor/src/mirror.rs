@@ -1,8 +1,10 @@
 //! Bare mirrors of watched repositories, kept under the data directory.
 //!
-//! A mirror is `git init --bare` plus a remote `origin` whose refspec copies the source's
-//! branches onto the mirror's own `refs/heads/*`; [`Mirror::fetch`] brings it up to date with
-//! `git fetch --prune` and points `HEAD` at the source's default branch.
+//! A mirror is `git init --bare` (mode 0700) plus a remote `origin` whose refspec copies the
+//! source's branches onto the mirror's own `refs/heads/*`; [`Mirror::fetch`] checks the source
+//! against the [`SourcePolicy`] again, brings the mirror up to date with `git fetch --prune`
+//! pinned to the approved addresses, and points `HEAD` at the source's default branch. The
+//! stored remote URL never carries credentials.
 
 use std::fs;
 use std::io;
@@ -11,8 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::fetch::{check_local_repository, ensure_askpass, git_url, private_dir, remote_git};
 use crate::git::{Git, GitError, is_object_id, remaining};
 use crate::heads::Heads;
+use crate::source::{Pinned, Source, SourcePolicy, SourceRefused};
 
 /// Local commands (config, for-each-ref) get this long; only fetches take the caller's timeout.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,8 +28,10 @@ const FETCH_REFSPEC: &str = "+refs/heads/*:refs/heads/*";
 pub enum MirrorError {
     #[error("invalid repository name: {0}")]
     InvalidName(&'static str),
-    #[error("invalid clone URL or path: {0}")]
-    InvalidSource(&'static str),
+    #[error("clone URL or path refused: {0}")]
+    Refused(#[from] SourceRefused),
+    #[error("this mirror was opened without a source, so it cannot be fetched")]
+    NoSource,
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -43,32 +49,60 @@ pub enum MirrorError {
 pub struct Mirror {
     name: String,
     path: PathBuf,
+    /// Where fetches come from; `None` for a repository opened as it is.
+    remote: Option<Remote>,
+}
+
+#[derive(Clone, Debug)]
+struct Remote {
+    source: Source,
+    policy: SourcePolicy,
+    askpass: PathBuf,
 }
 
 impl Mirror {
     /// Opens the mirror of `name` under `data_dir`, creating it (without any network access)
-    /// when missing. Its source is set to `source` — a clone URL or a local path — every time,
-    /// so a changed URL takes effect at the next [`Mirror::fetch`].
-    pub fn ensure(data_dir: &Path, name: &str, source: &str) -> Result<Mirror, MirrorError> {
-        Mirror::ensure_in(&data_dir.join("mirrors"), name, source)
+    /// when missing, once `policy` allows `source` — a clone URL or a local path. The source
+    /// is set every time, so a changed URL takes effect at the next [`Mirror::fetch`].
+    pub fn ensure(
+        data_dir: &Path,
+        name: &str,
+        source: &str,
+        policy: &SourcePolicy,
+    ) -> Result<Mirror, MirrorError> {
+        Mirror::ensure_in(&data_dir.join("mirrors"), name, source, policy)
     }
 
     /// Like [`Mirror::ensure`], with the mirrors kept directly in `mirrors_dir`.
-    pub fn ensure_in(mirrors_dir: &Path, name: &str, source: &str) -> Result<Mirror, MirrorError> {
+    pub fn ensure_in(
+        mirrors_dir: &Path,
+        name: &str,
+        source: &str,
+        policy: &SourcePolicy,
+    ) -> Result<Mirror, MirrorError> {
         validate_name(name)?;
-        validate_source(source)?;
+        let checked = policy.check(source)?;
         let parent = mirrors_dir.to_owned();
-        fs::create_dir_all(&parent).map_err(|source| MirrorError::Io {
-            path: parent.clone(),
-            source,
-        })?;
+        let io_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| MirrorError::Io { path, source }
+        };
+        private_dir(&parent).map_err(io_error(&parent))?;
+        let askpass = ensure_askpass(&parent).map_err(io_error(&parent))?;
         let path = parent.join(directory_name(name));
         if !path.exists() {
             create_bare(&parent, &path)?;
         }
-        let mirror = Mirror::open(name, &path)?;
-        mirror.config(&["remote.origin.url", source])?;
+        // Mirrors made before they were private become private too.
+        private_dir(&path).map_err(io_error(&path))?;
+        let mut mirror = Mirror::open(name, &path)?;
+        mirror.config(&["remote.origin.url", &stored_url(&checked)])?;
         mirror.config(&["remote.origin.fetch", FETCH_REFSPEC])?;
+        mirror.remote = Some(Remote {
+            source: checked,
+            policy: policy.clone(),
+            askpass,
+        });
         Ok(mirror)
     }
 
@@ -95,6 +129,7 @@ impl Mirror {
         Ok(Mirror {
             name: name.to_owned(),
             path: path.to_owned(),
+            remote: None,
         })
     }
 
@@ -113,24 +148,29 @@ impl Mirror {
     /// One fetch at a time per mirror: concurrent fetches fail on git's ref locks.
     pub fn fetch(&self, timeout: Duration) -> Result<Heads, MirrorError> {
         let deadline = Instant::now() + timeout;
-        if let Some(default) = self.remote_default_branch(remaining(deadline))? {
+        let remote = self.remote.as_ref().ok_or(MirrorError::NoSource)?;
+        // Checked again at every fetch: names resolve anew and links can be changed.
+        let pinned = remote.policy.pin(&remote.source)?;
+        if let Pinned::Local(real) = &pinned {
+            check_local_repository(&remote.policy, real, LOCAL_TIMEOUT)?;
+        }
+        if let Some(default) = self.remote_default_branch(remote, &pinned, remaining(deadline))? {
             Git::new(&self.path, LOCAL_TIMEOUT)
                 .isolated()
                 .args(["symbolic-ref", "HEAD"])
                 .args([default])
                 .output()?;
         }
-        Git::new(&self.path, remaining(deadline))
+        remote_git(&self.path, &pinned, &remote.askpass, remaining(deadline))
             .args([
-                "-c",
-                "protocol.ext.allow=never",
                 "fetch",
                 "--prune",
                 "--no-tags",
                 "--quiet",
                 "--no-write-fetch-head",
-                "origin",
+                "--",
             ])
+            .args([git_url(&pinned).as_str(), FETCH_REFSPEC])
             .output()?;
         self.all_heads()
     }
@@ -192,16 +232,15 @@ impl Mirror {
     }
 
     /// Asks the source which branch its `HEAD` names.
-    fn remote_default_branch(&self, timeout: Duration) -> Result<Option<String>, MirrorError> {
-        let out = Git::new(&self.path, timeout)
-            .args([
-                "-c",
-                "protocol.ext.allow=never",
-                "ls-remote",
-                "--symref",
-                "origin",
-                "HEAD",
-            ])
+    fn remote_default_branch(
+        &self,
+        remote: &Remote,
+        pinned: &Pinned,
+        timeout: Duration,
+    ) -> Result<Option<String>, MirrorError> {
+        let out = remote_git(&self.path, pinned, &remote.askpass, timeout)
+            .args(["ls-remote", "--symref", "--"])
+            .args([git_url(pinned).as_str(), "HEAD"])
             .output()?;
         Ok(String::from_utf8_lossy(&out).lines().find_map(|line| {
             let target = line.strip_prefix("ref: ")?.strip_suffix("\tHEAD")?;
@@ -240,17 +279,12 @@ fn validate_name(name: &str) -> Result<(), MirrorError> {
     Ok(())
 }
 
-fn validate_source(source: &str) -> Result<(), MirrorError> {
-    if source.trim().is_empty() {
-        return Err(MirrorError::InvalidSource("it is empty"));
+/// The source as the mirror's config keeps it: without credentials.
+fn stored_url(source: &Source) -> String {
+    match source {
+        Source::Remote(remote) => remote.url.clone(),
+        Source::Local(path) => path.display().to_string(),
     }
-    if source.starts_with('-') {
-        return Err(MirrorError::InvalidSource("it must not start with '-'"));
-    }
-    if source.chars().any(char::is_control) {
-        return Err(MirrorError::InvalidSource("it contains control characters"));
-    }
-    Ok(())
 }
 
 /// A directory name that is readable, safe on any filesystem, and unique per repository name:

@@ -55,6 +55,7 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "monitors.fetch_interval",
     "monitors.fetch_timeout",
     "monitors.mirror_dir",
+    "monitors.allow_ssh",
     "http.max_connections",
     "http.header_read_timeout",
     "http.body_read_timeout",
@@ -102,6 +103,11 @@ pub struct MonitorSettings {
     pub fetch_timeout: Duration,
     /// Where the bare mirrors live; `<data_dir>/mirrors` unless configured.
     pub mirror_dir: PathBuf,
+    /// Directories under which local repositories (paths, `file://`) may be
+    /// mirrored; empty refuses them all.
+    pub local_roots: Vec<PathBuf>,
+    /// Whether `ssh://` and scp-like sources may be mirrored.
+    pub allow_ssh: bool,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -161,6 +167,12 @@ fn figment(args: &ServeArgs) -> Result<Figment, ConfigError> {
     }
     if let Some(value) = env_string("allow_cidr")? {
         figment = figment.merge(Serialized::default("allow_cidr", split_list(&value)));
+    }
+    if let Some(value) = env_string("monitors__local_roots")? {
+        figment = figment.merge(Serialized::default(
+            "monitors.local_roots",
+            split_list(&value),
+        ));
     }
     Ok(figment.merge(flag_overrides(args)))
 }
@@ -321,6 +333,8 @@ struct RawMonitors {
     fetch_interval: HumanDuration,
     fetch_timeout: HumanDuration,
     mirror_dir: Option<PathBuf>,
+    local_roots: Vec<PathBuf>,
+    allow_ssh: bool,
 }
 
 impl Default for RawMonitors {
@@ -329,6 +343,8 @@ impl Default for RawMonitors {
             fetch_interval: HumanDuration(Duration::from_secs(5 * 60)),
             fetch_timeout: HumanDuration(Duration::from_secs(2 * 60)),
             mirror_dir: None,
+            local_roots: Vec::new(),
+            allow_ssh: false,
         }
     }
 }
@@ -343,6 +359,13 @@ impl RawMonitors {
                 return Err(ConfigError::key(key, "must be more than 0"));
             }
         }
+        // A relative root would mean something else in every working directory.
+        if let Some(root) = self.local_roots.iter().find(|root| !root.is_absolute()) {
+            return Err(ConfigError::key(
+                "monitors.local_roots",
+                format!("{} is not an absolute path", root.display()),
+            ));
+        }
         Ok(MonitorSettings {
             fetch_interval: self.fetch_interval.0,
             fetch_timeout: self.fetch_timeout.0,
@@ -350,6 +373,8 @@ impl RawMonitors {
                 .mirror_dir
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .unwrap_or_else(|| data_dir.join("mirrors")),
+            local_roots: self.local_roots,
+            allow_ssh: self.allow_ssh,
         })
     }
 }
@@ -972,6 +997,8 @@ mod tests {
                     fetch_interval: Duration::from_secs(300),
                     fetch_timeout: Duration::from_secs(120),
                     mirror_dir: PathBuf::from("./herald-data/mirrors"),
+                    local_roots: Vec::new(),
+                    allow_ssh: false,
                 }
             );
             let toml = r#"
@@ -991,6 +1018,26 @@ mod tests {
                 .unwrap()
                 .monitors;
             assert_eq!(s.mirror_dir, PathBuf::from("/srv/mirrors"));
+            let sources = "[monitors]\nlocal_roots = [\"/srv/git\"]\nallow_ssh = true";
+            let s = load_in(jail, Some(sources), ServeArgs::default())
+                .unwrap()
+                .monitors;
+            assert_eq!(s.local_roots, [PathBuf::from("/srv/git")]);
+            assert!(s.allow_ssh);
+            jail.set_env("HERALD_MONITORS__LOCAL_ROOTS", "/a, /b");
+            jail.set_env("HERALD_MONITORS__ALLOW_SSH", "false");
+            let s = load_in(jail, Some(sources), ServeArgs::default())
+                .unwrap()
+                .monitors;
+            assert_eq!(s.local_roots, [PathBuf::from("/a"), PathBuf::from("/b")]);
+            assert!(!s.allow_ssh);
+            jail.set_env("HERALD_MONITORS__LOCAL_ROOTS", "srv/git");
+            let error = load_in(jail, None, ServeArgs::default()).unwrap_err();
+            assert!(
+                error.to_string().contains("monitors.local_roots"),
+                "{error}"
+            );
+            jail.set_env("HERALD_MONITORS__LOCAL_ROOTS", "");
             let zero = "[monitors]\nfetch_interval = \"0s\"";
             let error = load_in(jail, Some(zero), ServeArgs::default()).unwrap_err();
             assert!(

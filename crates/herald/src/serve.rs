@@ -5,6 +5,8 @@ use anyhow::Context;
 use herald_app::AppConfig;
 use herald_app::monitors::MonitorsConfig;
 use herald_app::stores::{PostgresTarget, StoreChoice};
+use herald_delivery::AddressGuard;
+use herald_monitor::SourcePolicy;
 use herald_postgres::PgConfig;
 use herald_server::{Herald, HeraldConfig};
 use herald_store::lease_for;
@@ -79,11 +81,17 @@ pub(crate) fn choose_store(settings: &Settings) -> Result<StoreChoice, ConfigErr
     }
 }
 
-/// `monitorURL` links take the server's external URL.
+/// `monitorURL` links take the server's external URL; repository sources
+/// pass the same address guard as deliveries.
 fn monitors_config(settings: &Settings) -> MonitorsConfig {
     MonitorsConfig {
         fetch_interval: settings.monitors.fetch_interval,
         fetch_timeout: settings.monitors.fetch_timeout,
+        sources: SourcePolicy {
+            guard: AddressGuard::new(settings.delivery.allow_cidrs.clone()),
+            local_roots: settings.monitors.local_roots.clone(),
+            allow_ssh: settings.monitors.allow_ssh,
+        },
         ..MonitorsConfig::new(settings.monitors.mirror_dir.clone(), None)
     }
 }

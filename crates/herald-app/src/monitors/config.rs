@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use herald_monitor::SourcePolicy;
+
 pub const DEFAULT_FETCH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 pub const DEFAULT_SEARCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -25,10 +27,13 @@ pub struct MonitorsConfig {
     pub max_results: usize,
     /// Repositories fetched and searched at once.
     pub max_concurrent: usize,
+    /// Which clone URLs and paths may be mirrored; the API refuses the others.
+    pub sources: SourcePolicy,
 }
 
 impl MonitorsConfig {
-    /// The defaults, with mirrors under `mirror_dir`.
+    /// The defaults, with mirrors under `mirror_dir`: https and http sources on public
+    /// addresses only.
     pub fn new(mirror_dir: PathBuf, external_url: Option<String>) -> MonitorsConfig {
         MonitorsConfig {
             fetch_interval: DEFAULT_FETCH_INTERVAL,
@@ -38,6 +43,7 @@ impl MonitorsConfig {
             external_url,
             max_results: DEFAULT_MAX_RESULTS,
             max_concurrent: 2,
+            sources: SourcePolicy::default(),
         }
     }
 }

@@ -294,10 +294,11 @@ impl MonitorService {
             .ok_or("the stored source cannot be opened; was the secret key changed?")?;
         let dir = self.inner.config.mirror_dir.clone();
         let timeout = self.inner.config.fetch_timeout;
+        let policy = self.inner.config.sources.clone();
         let (name, branches) = (repo.name.clone(), repo.branches.clone());
         let clone_url = source.clone();
         let fetched = tokio::task::spawn_blocking(move || {
-            let mirror = Mirror::ensure_in(&dir, &name, &clone_url)?;
+            let mirror = Mirror::ensure_in(&dir, &name, &clone_url, &policy)?;
             mirror.fetch(timeout)?;
             let heads = mirror.heads(branches.as_deref())?;
             Ok::<_, herald_monitor::MirrorError>((mirror, heads))

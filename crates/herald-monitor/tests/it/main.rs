@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
 
 mod history;
+mod http_server;
 mod support;
 
 mod golden;
@@ -10,3 +11,4 @@ mod mirror;
 mod oracle;
 mod query;
 mod search;
+mod sources;

@@ -3,9 +3,9 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use herald_monitor::{GitError, Mirror, MirrorError, NewRange};
+use herald_monitor::{GitError, Mirror, MirrorError, NewRange, SourceRefused};
 
-use crate::support::{Repo, reported_in, search_in};
+use crate::support::{Repo, local_policy, loopback_policy, reported_in, search_in};
 
 const FETCH: Duration = Duration::from_secs(60);
 
@@ -23,7 +23,13 @@ fn ensure_creates_a_bare_mirror_and_fetch_copies_branches() {
     let data = tempfile::tempdir().unwrap();
     let source = source_with_branches();
     let source_path = source.path().to_str().unwrap();
-    let mirror = Mirror::ensure(data.path(), "example.com/acme/widgets", source_path).unwrap();
+    let mirror = Mirror::ensure(
+        data.path(),
+        "example.com/acme/widgets",
+        source_path,
+        &local_policy(),
+    )
+    .unwrap();
     assert!(mirror.path().starts_with(data.path().join("mirrors")));
     assert!(
         mirror.heads(None).unwrap().is_empty(),
@@ -56,9 +62,21 @@ fn ensure_creates_a_bare_mirror_and_fetch_copies_branches() {
     );
 
     // Idempotent, and the same directory for the same name.
-    let again = Mirror::ensure(data.path(), "example.com/acme/widgets", source_path).unwrap();
+    let again = Mirror::ensure(
+        data.path(),
+        "example.com/acme/widgets",
+        source_path,
+        &local_policy(),
+    )
+    .unwrap();
     assert_eq!(again.path(), mirror.path());
-    let other = Mirror::ensure(data.path(), "example.com/acme/widgets2", source_path).unwrap();
+    let other = Mirror::ensure(
+        data.path(),
+        "example.com/acme/widgets2",
+        source_path,
+        &local_policy(),
+    )
+    .unwrap();
     assert_ne!(other.path(), mirror.path());
 }
 
@@ -66,7 +84,13 @@ fn ensure_creates_a_bare_mirror_and_fetch_copies_branches() {
 fn fetch_prunes_deleted_branches_and_follows_new_commits() {
     let data = tempfile::tempdir().unwrap();
     let source = source_with_branches();
-    let mirror = Mirror::ensure(data.path(), "acme", source.path().to_str().unwrap()).unwrap();
+    let mirror = Mirror::ensure(
+        data.path(),
+        "acme",
+        source.path().to_str().unwrap(),
+        &local_policy(),
+    )
+    .unwrap();
     mirror.fetch(FETCH).unwrap();
     source.git(&["branch", "-D", "feature"]);
     source.write("a.txt", "two\n");
@@ -82,21 +106,22 @@ fn fetch_prunes_deleted_branches_and_follows_new_commits() {
 fn bad_names_and_sources_are_refused() {
     let data = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Mirror::ensure(data.path(), "", "/x"),
+        Mirror::ensure(data.path(), "", "/x", &local_policy()),
         Err(MirrorError::InvalidName(_))
     ));
     assert!(matches!(
-        Mirror::ensure(data.path(), "a\nb", "/x"),
+        Mirror::ensure(data.path(), "a\nb", "/x", &local_policy()),
         Err(MirrorError::InvalidName(_))
     ));
-    assert!(matches!(
-        Mirror::ensure(data.path(), "ok", "--upload-pack=evil"),
-        Err(MirrorError::InvalidSource(_))
-    ));
-    assert!(matches!(
-        Mirror::ensure(data.path(), "ok", " "),
-        Err(MirrorError::InvalidSource(_))
-    ));
+    for bad in ["--upload-pack=evil", " ", "ext::sh -c evil"] {
+        assert!(
+            matches!(
+                Mirror::ensure(data.path(), "ok", bad, &local_policy()),
+                Err(MirrorError::Refused(SourceRefused::Malformed(_)))
+            ),
+            "{bad:?}"
+        );
+    }
     let plain = tempfile::tempdir().unwrap();
     assert!(matches!(
         Mirror::open("x", plain.path()),
@@ -115,14 +140,23 @@ fn bad_names_and_sources_are_refused() {
 fn fetch_failures_are_values_and_keep_the_mirror() {
     let data = tempfile::tempdir().unwrap();
     let source = source_with_branches();
-    let mirror = Mirror::ensure(data.path(), "acme", source.path().to_str().unwrap()).unwrap();
+    let mirror = Mirror::ensure(
+        data.path(),
+        "acme",
+        source.path().to_str().unwrap(),
+        &local_policy(),
+    )
+    .unwrap();
     let before = mirror.fetch(FETCH).unwrap();
 
     let gone = data.path().join("no-such-repository");
-    let broken = Mirror::ensure(data.path(), "acme", gone.to_str().unwrap()).unwrap();
+    let broken =
+        Mirror::ensure(data.path(), "acme", gone.to_str().unwrap(), &local_policy()).unwrap();
     match broken.fetch(FETCH) {
-        Err(MirrorError::Git(GitError::Failed { stderr, .. })) => assert!(!stderr.is_empty()),
-        other => panic!("expected a git failure, got {other:?}"),
+        Err(MirrorError::Refused(SourceRefused::Local { reason, .. })) => {
+            assert!(!reason.is_empty())
+        }
+        other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(broken.heads(None).unwrap(), mirror.heads(None).unwrap());
     assert_eq!(
@@ -139,7 +173,7 @@ fn a_source_that_never_answers_times_out() {
     // Connections are accepted by the kernel and then left unanswered.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/acme.git", listener.local_addr().unwrap());
-    let mirror = Mirror::ensure(data.path(), "silent", &url).unwrap();
+    let mirror = Mirror::ensure(data.path(), "silent", &url, &loopback_policy()).unwrap();
     let started = Instant::now();
     match mirror.fetch(Duration::from_secs(2)) {
         Err(MirrorError::Git(GitError::Timeout { .. })) => {}
@@ -162,6 +196,7 @@ fn the_monitor_loop_reports_each_new_commit_once() {
         data.path(),
         "example.com/acme/app",
         source.path().to_str().unwrap(),
+        &local_policy(),
     )
     .unwrap();
     mirror.fetch(FETCH).unwrap();

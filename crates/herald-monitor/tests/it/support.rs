@@ -5,8 +5,10 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use herald_monitor::source::AddressGuard;
 use herald_monitor::{
-    Heads, Mirror, NewRange, SearchOptions, SearchOutcome, parse_query, search_new_commits,
+    Heads, Mirror, NewRange, SearchOptions, SearchOutcome, SourcePolicy, parse_query,
+    search_new_commits,
 };
 use tempfile::TempDir;
 
@@ -210,4 +212,20 @@ pub fn assert_golden(name: &str, actual: &serde_json::Value) {
         rendered, expected,
         "golden {name} differs; if intended, rerun with HERALD_BLESS=1"
     );
+}
+
+/// Local repositories under the temporary directory (where [`Repo`]s live) may be mirrored.
+pub fn local_policy() -> SourcePolicy {
+    SourcePolicy {
+        local_roots: vec![std::env::temp_dir()],
+        ..SourcePolicy::default()
+    }
+}
+
+/// As with `--allow-cidr 127.0.0.1/32`: sources on 127.0.0.1 may be fetched.
+pub fn loopback_policy() -> SourcePolicy {
+    SourcePolicy {
+        guard: AddressGuard::new(vec!["127.0.0.1/32".parse().unwrap()]),
+        ..SourcePolicy::default()
+    }
 }

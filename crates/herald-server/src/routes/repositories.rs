@@ -84,9 +84,11 @@ pub struct CreateRepository {
     /// Unique, 1 to 512 bytes, such as `github.com/owner/name`: pushes that
     /// receivers normalize name repositories this way.
     pub name: String,
-    /// A clone URL (`https`, `http`, `ssh`, `git`, `file`, or scp-like
-    /// `git@host:path`) or an absolute local path. Credentials in the URL are
-    /// sealed at rest and never shown.
+    /// A clone URL (`https`, `http`; `ssh` or scp-like `git@host:path` where
+    /// the server allows ssh) or, under the server's `monitors.local_roots`,
+    /// an absolute local path or `file` URL. The host must pass the same
+    /// address guard as webhooks (`--allow-cidr`). Credentials in the URL are
+    /// sealed at rest, never shown, and reach git only when it asks for them.
     pub url: String,
     /// Branches to watch, such as `main` or `refs/heads/release`; omitted or
     /// null watches the default branch.

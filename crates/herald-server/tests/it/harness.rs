@@ -16,7 +16,7 @@ use herald_app::stores::{OpenedStore, StoreChoice};
 use herald_app::{AppConfig, Limits, Retention};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
-use herald_delivery::DeliveryConfig;
+use herald_delivery::{AddressGuard, DeliveryConfig};
 use herald_server::{Herald, HeraldConfig, HttpLimits, RunningHerald};
 use herald_sqlite::SqliteStore;
 use reqwest::{Method, RequestBuilder, Response};
@@ -76,10 +76,19 @@ fn test_config(dir: &std::path::Path) -> HeraldConfig {
                 idempotency_ttl: Duration::from_secs(24 * 3600),
             },
             // Code monitors on, with the server's own URL in `monitorURL`.
-            monitors: MonitorsConfig::new(dir.join("mirrors"), None),
+            monitors: monitors_config(dir),
             external_url: String::new(),
         },
     }
+}
+
+/// Sources on loopback (as deliveries) and in temporary directories, and paths
+/// under /srv/git (which validation accepts without looking), may be mirrored.
+fn monitors_config(dir: &std::path::Path) -> MonitorsConfig {
+    let mut config = MonitorsConfig::new(dir.join("mirrors"), None);
+    config.sources.guard = AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    config.sources.local_roots = vec![std::env::temp_dir(), "/srv/git".into()];
+    config
 }
 
 impl TestApp {

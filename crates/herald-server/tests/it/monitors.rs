@@ -231,6 +231,26 @@ async fn repositories_are_validated_fetched_and_show_their_errors() {
         let (status, body) = send(herald.post("/api/v1/repositories").json(&bad)).await;
         assert_error(status, &body, 422, "invalid_field", Some(field));
     }
+    // Sources the server does not fetch from, with what to change.
+    for (url, remedy) in [
+        ("http://169.254.169.254/latest/meta-data/", "--allow-cidr"),
+        ("http://[::ffff:10.0.0.1]/x.git", "--allow-cidr"),
+        ("/var/lib/other/repo", "local_roots"),
+        ("file:///var/lib/other/repo", "local_roots"),
+        ("/srv/git/../../var/lib/other/repo", ".."),
+        ("git@github.com:acme/api.git", "allow_ssh"),
+        ("--upload-pack=touch /tmp/pwned", "-"),
+    ] {
+        let (status, body) = send(
+            herald
+                .post("/api/v1/repositories")
+                .json(&json!({"name": "x", "url": url})),
+        )
+        .await;
+        assert_error(status, &body, 422, "invalid_field", Some("url"));
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(remedy), "{url}: {message}");
+    }
     let (status, body) = send(
         herald
             .post("/api/v1/repositories")

@@ -87,6 +87,8 @@ impl TestApp {
             .arg("--config")
             .arg(&config_path)
             .env("HERALD_ADMIN_TOKEN", TOKEN)
+            // Code monitors mirror repositories in temporary directories.
+            .env("HERALD_MONITORS__LOCAL_ROOTS", std::env::temp_dir())
             .env("RUST_LOG", "warn,herald=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

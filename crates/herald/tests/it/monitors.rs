@@ -13,7 +13,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::harness::{Behaviour, PATIENCE, Receiver, TOKEN, TestApp, standard_signature_valid};
+use crate::harness::{
+    AppOptions, Behaviour, PATIENCE, Receiver, TOKEN, TestApp, standard_signature_valid,
+};
 
 const GITHUB_SECRET: &str = "monitors-receiver-secret";
 /// The repository the GitHub push fixture names.
@@ -344,4 +346,37 @@ async fn the_cli_registers_repositories_and_runs_monitors() {
     );
     let deleted = cli(&app, &["monitors", "delete", &id]).await;
     assert!(deleted.status.success());
+}
+
+#[tokio::test]
+async fn repository_sources_pass_the_address_guard_and_the_local_roots() {
+    let guarded = TestApp::spawn_with(AppOptions {
+        allow_loopback: false,
+        ..AppOptions::default()
+    })
+    .await;
+    for (url, remedy) in [
+        ("http://127.0.0.1:9/acme.git", "--allow-cidr"),
+        ("http://169.254.169.254/latest/meta-data/", "--allow-cidr"),
+        // Outside the temporary directory, the one root the harness configures.
+        ("/opt/elsewhere/acme.git", "local_roots"),
+        ("file:///opt/elsewhere/acme.git", "local_roots"),
+    ] {
+        let (status, body) = guarded
+            .post("/api/v1/repositories", json!({"name": "x", "url": url}))
+            .await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert_eq!(body["field"], "url", "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(remedy), "{url}: {message}");
+    }
+    // --allow-cidr lets the same URL through; nothing listens there, so the fetch fails.
+    let allowed = TestApp::spawn().await;
+    let (status, body) = allowed
+        .post(
+            "/api/v1/repositories",
+            json!({"name": "x", "url": "http://127.0.0.1:9/acme.git"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
 }

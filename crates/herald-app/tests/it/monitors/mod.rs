@@ -207,6 +207,19 @@ async fn fetch_errors_are_recorded_and_cleared() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_the_guard_refuses_is_never_fetched_and_says_why() {
+    let fx = Fixture::new().await;
+    // Stored directly, as a source accepted before the rule existed would be.
+    let repo = fx
+        .repository("github.com/acme/internal", "http://127.0.0.1:9/acme.git")
+        .await;
+    let failed = fx.sync(&repo).await;
+    let error = failed.last_error.expect("a refusal");
+    assert!(error.contains("--allow-cidr"), "{error}");
+    assert_eq!(failed.heads, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_monitor_reports_nothing_then_or_later() {
     let fx = Fixture::new().await;
     let source = Source::new();

@@ -105,7 +105,10 @@ impl Fixture {
             shutdown.clone(),
         )
         .unwrap();
-        let config = MonitorsConfig::new(dir.path().join("mirrors"), Some(EXTERNAL_URL.to_owned()));
+        let mut config =
+            MonitorsConfig::new(dir.path().join("mirrors"), Some(EXTERNAL_URL.to_owned()));
+        // The sources are repositories in temporary directories.
+        config.sources.local_roots = vec![std::env::temp_dir()];
         let service =
             MonitorService::new(store.clone(), store.clone(), cipher.clone(), engine, config);
         Fixture {
