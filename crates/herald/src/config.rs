@@ -11,6 +11,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use herald_core::retry::RetrySchedule;
 use herald_delivery::DeliveryConfig;
+use herald_monitors_service::NotificationLimits;
 use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -55,6 +56,8 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "monitors.fetch_interval",
     "monitors.fetch_timeout",
     "monitors.mirror_dir",
+    "monitors.notification_max_results",
+    "monitors.notification_max_bytes",
 ];
 
 /// A configuration that cannot be used. `herald serve` exits with code 2 on it.
@@ -97,6 +100,9 @@ pub struct MonitorSettings {
     pub fetch_timeout: Duration,
     /// Where the bare mirrors live; `<data_dir>/mirrors` unless configured.
     pub mirror_dir: PathBuf,
+    /// How big one notification may get; a run's matches are split over as
+    /// many as they need.
+    pub notification_limits: NotificationLimits,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -277,14 +283,19 @@ struct RawMonitors {
     fetch_interval: HumanDuration,
     fetch_timeout: HumanDuration,
     mirror_dir: Option<PathBuf>,
+    notification_max_results: usize,
+    notification_max_bytes: usize,
 }
 
 impl Default for RawMonitors {
     fn default() -> Self {
+        let limits = NotificationLimits::default();
         Self {
             fetch_interval: HumanDuration(Duration::from_secs(5 * 60)),
             fetch_timeout: HumanDuration(Duration::from_secs(2 * 60)),
             mirror_dir: None,
+            notification_max_results: limits.max_results,
+            notification_max_bytes: limits.max_bytes,
         }
     }
 }
@@ -299,6 +310,14 @@ impl RawMonitors {
                 return Err(ConfigError::key(key, "must be more than 0"));
             }
         }
+        positive(
+            "monitors.notification_max_results",
+            self.notification_max_results,
+        )?;
+        positive(
+            "monitors.notification_max_bytes",
+            self.notification_max_bytes,
+        )?;
         Ok(MonitorSettings {
             fetch_interval: self.fetch_interval.0,
             fetch_timeout: self.fetch_timeout.0,
@@ -306,6 +325,10 @@ impl RawMonitors {
                 .mirror_dir
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .unwrap_or_else(|| data_dir.join("mirrors")),
+            notification_limits: NotificationLimits {
+                max_results: self.notification_max_results,
+                max_bytes: self.notification_max_bytes,
+            },
         })
     }
 }
@@ -926,6 +949,10 @@ mod tests {
                     fetch_interval: Duration::from_secs(300),
                     fetch_timeout: Duration::from_secs(120),
                     mirror_dir: PathBuf::from("./herald-data/mirrors"),
+                    notification_limits: NotificationLimits {
+                        max_results: 100,
+                        max_bytes: 1024 * 1024,
+                    },
                 }
             );
             let toml = r#"
@@ -945,6 +972,26 @@ mod tests {
                 .unwrap()
                 .monitors;
             assert_eq!(s.mirror_dir, PathBuf::from("/srv/mirrors"));
+            jail.set_env("HERALD_MONITORS__NOTIFICATION_MAX_BYTES", "65536");
+            let toml_limits = "[monitors]\nnotification_max_results = 25";
+            let s = load_in(jail, Some(toml_limits), ServeArgs::default())
+                .unwrap()
+                .monitors;
+            assert_eq!(
+                s.notification_limits,
+                NotificationLimits {
+                    max_results: 25,
+                    max_bytes: 65536
+                }
+            );
+            let none = "[monitors]\nnotification_max_results = 0";
+            let error = load_in(jail, Some(none), ServeArgs::default()).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("monitors.notification_max_results"),
+                "{error}"
+            );
             let zero = "[monitors]\nfetch_interval = \"0s\"";
             let error = load_in(jail, Some(zero), ServeArgs::default()).unwrap_err();
             assert!(

@@ -245,6 +245,7 @@ fn monitors_config(settings: &Settings) -> MonitorsConfig {
     MonitorsConfig {
         fetch_interval: settings.monitors.fetch_interval,
         fetch_timeout: settings.monitors.fetch_timeout,
+        notification_limits: settings.monitors.notification_limits,
         ..MonitorsConfig::new(settings.monitors.mirror_dir.clone(), None)
     }
 }
