@@ -67,12 +67,16 @@ pub fn search_events(
     };
     let (description, query) = (monitor.description.as_str(), monitor.query.as_str());
     let matches = results.len();
+    let (webhook_type, slack_type) = (
+        action_event_type(ActionKind::Webhook),
+        action_event_type(ActionKind::Slack),
+    );
 
     let with_results = split(results, limits.max_results, limits.max_bytes, |shown| {
         notification(description, monitor_url, query, shown).len()
     });
     plan.add_parts(
-        CODE_MONITOR_NOTIFICATION,
+        webhook_type,
         true,
         targets(monitor, ActionKind::Webhook, true),
         with_results.into_iter().map(|range| {
@@ -84,7 +88,7 @@ pub fn search_events(
         }),
     );
     plan.add_summary(
-        CODE_MONITOR_NOTIFICATION,
+        webhook_type,
         targets(monitor, ActionKind::Webhook, false),
         notification(description, monitor_url, query, &[]),
     );
@@ -102,7 +106,7 @@ pub fn search_events(
         });
         let of = ranges.len();
         plan.add_parts(
-            CODE_MONITOR_SLACK,
+            slack_type,
             false,
             slack,
             ranges.into_iter().enumerate().map(|(index, range)| {
@@ -117,11 +121,20 @@ pub fn search_events(
         );
     }
     plan.add_summary(
-        CODE_MONITOR_SLACK,
+        slack_type,
         targets(monitor, ActionKind::Slack, false),
         slack_message(description, monitor_url, matches, &[], Part::ONLY),
     );
     plan.planned
+}
+
+/// The event type an action of this kind is sent, which its webhook
+/// subscribes to.
+pub fn action_event_type(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Webhook => CODE_MONITOR_NOTIFICATION,
+        ActionKind::Slack => CODE_MONITOR_SLACK,
+    }
 }
 
 /// The test event type and body sent to an action of this kind: the
@@ -131,16 +144,11 @@ pub fn test_event(
     monitor_url: &str,
     kind: ActionKind,
 ) -> (&'static str, Vec<u8>) {
-    match kind {
-        ActionKind::Webhook => (
-            CODE_MONITOR_NOTIFICATION,
-            notification(&monitor.description, monitor_url, TEST_QUERY, &[]),
-        ),
-        ActionKind::Slack => (
-            CODE_MONITOR_SLACK,
-            slack_test_message(&monitor.description, monitor_url),
-        ),
-    }
+    let body = match kind {
+        ActionKind::Webhook => notification(&monitor.description, monitor_url, TEST_QUERY, &[]),
+        ActionKind::Slack => slack_test_message(&monitor.description, monitor_url),
+    };
+    (action_event_type(kind), body)
 }
 
 /// The webhooks of the monitor's actions of this kind that do, or do not,

@@ -13,7 +13,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_catalogue::keys::{CODE_MONITOR_NOTIFICATION, CODE_MONITOR_SLACK};
 use herald_core::cipher::SecretCipher;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
@@ -22,6 +21,7 @@ use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, refuse_control_chars};
 use herald_monitor::parse_query;
+use herald_monitors_service::actions::action_event_type;
 use herald_monitors_service::{ActionTest, MonitorService, RunNow};
 use herald_store::{
     ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord,
@@ -358,10 +358,7 @@ fn new_action(
         // Slack ignores signatures; the webhook still needs a key to sign with.
         (ActionKind::Slack, None) => (Secret::generate(), None),
     };
-    let event_type = match kind {
-        ActionKind::Webhook => CODE_MONITOR_NOTIFICATION,
-        ActionKind::Slack => CODE_MONITOR_SLACK,
-    };
+    let event_type = action_event_type(kind);
     let webhook = NewWebhook {
         id: WebhookId::new(),
         name: format!("code monitor {monitor} · {}", kind.as_str()),
