@@ -65,65 +65,34 @@ pub fn search_events(
             notifications: Vec::new(),
         },
     };
-    let (description, query) = (monitor.description.as_str(), monitor.query.as_str());
-    let matches = results.len();
-    let (webhook_type, slack_type) = (
-        action_event_type(ActionKind::Webhook),
-        action_event_type(ActionKind::Slack),
-    );
-
-    let with_results = split(results, limits.max_results, limits.max_bytes, |shown| {
-        notification(description, monitor_url, query, shown).len()
-    });
+    let bodies = Bodies {
+        description: &monitor.description,
+        monitor_url,
+        query: &monitor.query,
+        results,
+    };
+    let webhook_type = action_event_type(ActionKind::Webhook);
+    let slack_type = action_event_type(ActionKind::Slack);
+    // Global subscribers get the notification even from a monitor with no actions.
     plan.add_parts(
         webhook_type,
         true,
         targets(monitor, ActionKind::Webhook, true),
-        with_results.into_iter().map(|range| {
-            let shown = &results[range];
-            (
-                notification(description, monitor_url, query, shown),
-                shown.len(),
-            )
-        }),
+        bodies.notifications(limits),
     );
     plan.add_summary(
         webhook_type,
         targets(monitor, ActionKind::Webhook, false),
-        notification(description, monitor_url, query, &[]),
+        bodies.notification(&[]),
     );
-
     let slack = targets(monitor, ActionKind::Slack, true);
     if !slack.is_empty() {
-        // Sized with the longest label a part can have, which its digits bound.
-        let widest = Part {
-            number: matches,
-            of: matches,
-        };
-        let per_message = limits.max_results.min(SLACK_RESULTS_PER_MESSAGE);
-        let ranges = split(results, per_message, limits.max_bytes, |shown| {
-            slack_message(description, monitor_url, matches, shown, widest).len()
-        });
-        let of = ranges.len();
-        plan.add_parts(
-            slack_type,
-            false,
-            slack,
-            ranges.into_iter().enumerate().map(|(index, range)| {
-                let shown = &results[range];
-                let part = Part {
-                    number: index + 1,
-                    of,
-                };
-                let body = slack_message(description, monitor_url, matches, shown, part);
-                (body, shown.len())
-            }),
-        );
+        plan.add_parts(slack_type, false, slack, bodies.slack_messages(limits));
     }
     plan.add_summary(
         slack_type,
         targets(monitor, ActionKind::Slack, false),
-        slack_message(description, monitor_url, matches, &[], Part::ONLY),
+        bodies.slack_message(&[], Part::ONLY),
     );
     plan.planned
 }
@@ -162,6 +131,67 @@ fn targets(monitor: &MonitorRecord, kind: ActionKind, include_results: bool) -> 
         .collect()
 }
 
+/// The bodies of one search's events.
+struct Bodies<'a> {
+    description: &'a str,
+    monitor_url: &'a str,
+    query: &'a str,
+    results: &'a [MatchResult],
+}
+
+impl Bodies<'_> {
+    fn notification(&self, shown: &[MatchResult]) -> Vec<u8> {
+        notification(self.description, self.monitor_url, self.query, shown)
+    }
+
+    fn slack_message(&self, shown: &[MatchResult], part: Part) -> Vec<u8> {
+        let matches = self.results.len();
+        slack_message(self.description, self.monitor_url, matches, shown, part)
+    }
+
+    /// The notifications with results, each with the number it shows.
+    fn notifications(&self, limits: NotificationLimits) -> Vec<(Vec<u8>, usize)> {
+        let ranges = split(
+            self.results,
+            limits.max_results,
+            limits.max_bytes,
+            |shown| self.notification(shown).len(),
+        );
+        ranges
+            .into_iter()
+            .map(|range| (self.notification(&self.results[range.clone()]), range.len()))
+            .collect()
+    }
+
+    /// The Slack messages with results, each with the number it shows.
+    fn slack_messages(&self, limits: NotificationLimits) -> Vec<(Vec<u8>, usize)> {
+        // Sized with the longest label a part can have, which its digits bound.
+        let widest = Part {
+            number: self.results.len(),
+            of: self.results.len(),
+        };
+        let per_message = limits.max_results.min(SLACK_RESULTS_PER_MESSAGE);
+        let ranges = split(self.results, per_message, limits.max_bytes, |shown| {
+            self.slack_message(shown, widest).len()
+        });
+        let of = ranges.len();
+        ranges
+            .into_iter()
+            .enumerate()
+            .map(|(index, range)| {
+                let part = Part {
+                    number: index + 1,
+                    of,
+                };
+                (
+                    self.slack_message(&self.results[range.clone()], part),
+                    range.len(),
+                )
+            })
+            .collect()
+    }
+}
+
 struct Planner<'a> {
     monitor: &'a MonitorRecord,
     repository: &'a str,
@@ -176,10 +206,10 @@ impl Planner<'_> {
         event_type: &str,
         global_subscribers: bool,
         webhooks: Vec<WebhookId>,
-        bodies: impl ExactSizeIterator<Item = (Vec<u8>, usize)>,
+        bodies: Vec<(Vec<u8>, usize)>,
     ) {
         let parts = bodies.len();
-        for (index, (payload, results)) in bodies.enumerate() {
+        for (index, (payload, results)) in bodies.into_iter().enumerate() {
             if payload.len() > self.max_bytes {
                 tracing::warn!(
                     monitor = %self.monitor.id,
@@ -208,7 +238,7 @@ impl Planner<'_> {
     /// The one body without results, for the actions that leave them out.
     fn add_summary(&mut self, event_type: &str, webhooks: Vec<WebhookId>, payload: Vec<u8>) {
         if !webhooks.is_empty() {
-            self.add_parts(event_type, false, webhooks, std::iter::once((payload, 0)));
+            self.add_parts(event_type, false, webhooks, vec![(payload, 0)]);
         }
     }
 
