@@ -371,13 +371,15 @@ mod tests {
 
     #[test]
     fn credentials_are_obscured_for_display() {
-        let source = validate_source("https://bot:s3cret@git.example.com/a.git", &permissive()).unwrap();
+        let source =
+            validate_source("https://bot:s3cret@git.example.com/a.git", &permissive()).unwrap();
         assert_eq!(
             source.fetch_from,
             "https://bot:s3cret@git.example.com/a.git"
         );
         assert_eq!(source.display, "https://***:***@git.example.com/a.git");
-        let token = validate_source("https://ghp_token@github.com/acme/api.git", &permissive()).unwrap();
+        let token =
+            validate_source("https://ghp_token@github.com/acme/api.git", &permissive()).unwrap();
         assert_eq!(token.display, "https://***@github.com/acme/api.git");
         let ssh = validate_source("ssh://git@github.com/acme/api.git", &permissive()).unwrap();
         assert_eq!(ssh.display, "ssh://git@github.com/acme/api.git");

@@ -5,6 +5,7 @@
 //! the common ones (Content-Type, User-Agent, Standard Webhooks), which the delivery
 //! crate adds for every family.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use herald_core::secret::Secret;
@@ -15,6 +16,15 @@ pub const SOURCEGRAPH_EVENT_TYPE_HEADER: &str = "X-Sourcegraph-Webhook-Event-Typ
 pub const SOURCEGRAPH_SIGNATURE_HEADER: &str = "X-Sourcegraph-Webhook-Signature";
 pub const SONARQUBE_PROJECT_HEADER: &str = "X-SonarQube-Project";
 pub const SONARQUBE_SIGNATURE_HEADER: &str = "X-Sonar-Webhook-HMAC-SHA256";
+/// Which part of a code monitor run's notifications a delivery is (1-based)…
+pub const NOTIFICATION_PART_HEADER: &str = "Herald-Notification-Part";
+/// …of how many of its kind the run sent.
+pub const NOTIFICATION_PARTS_HEADER: &str = "Herald-Notification-Parts";
+/// The event properties a code monitor notification carries its part in; the
+/// delivery turns them into [`NOTIFICATION_PART_HEADER`] and
+/// [`NOTIFICATION_PARTS_HEADER`], so the seed's payload stays as it is.
+pub const NOTIFICATION_PART_PROPERTY: &str = "notification_part";
+pub const NOTIFICATION_PARTS_PROPERTY: &str = "notification_parts";
 
 /// Who defines a type's payload, and so which native headers its deliveries carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,6 +117,30 @@ fn sonarqube_headers(project: Option<&str>, body: &[u8], secret: &Secret) -> Vec
     headers
 }
 
+/// The headers a delivery carries from its event's envelope (its properties,
+/// not its body): a code monitor notification's part, `2` of `3`. Left out
+/// unless both properties are numbers with `1 <= part <= parts`, as Herald
+/// writes them, so a producer's stray property never makes a bogus header.
+pub fn envelope_headers(
+    family: Family,
+    properties: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    if family != Family::CodeMonitor {
+        return Vec::new();
+    }
+    let number = |key: &str| properties.get(key).and_then(|v| v.parse::<u32>().ok());
+    match (
+        number(NOTIFICATION_PART_PROPERTY),
+        number(NOTIFICATION_PARTS_PROPERTY),
+    ) {
+        (Some(part), Some(parts)) if 1 <= part && part <= parts => vec![
+            (NOTIFICATION_PART_HEADER.to_owned(), part.to_string()),
+            (NOTIFICATION_PARTS_HEADER.to_owned(), parts.to_string()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// `project.key` of a SonarQube payload, if the body has one.
 pub fn project_key_in(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
@@ -184,6 +218,36 @@ mod tests {
         );
         assert_eq!(headers.len(), 1);
         assert_eq!(headers[0].0, SONARQUBE_SIGNATURE_HEADER);
+    }
+
+    fn properties(part: &str, parts: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (NOTIFICATION_PART_PROPERTY.to_owned(), part.to_owned()),
+            (NOTIFICATION_PARTS_PROPERTY.to_owned(), parts.to_owned()),
+        ])
+    }
+
+    #[test]
+    fn a_code_monitor_part_becomes_two_headers() {
+        assert_eq!(
+            envelope_headers(Family::CodeMonitor, &properties("2", "3")),
+            vec![
+                (NOTIFICATION_PART_HEADER.to_owned(), "2".to_owned()),
+                (NOTIFICATION_PARTS_HEADER.to_owned(), "3".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn envelope_headers_need_a_code_monitor_and_a_sane_part() {
+        assert!(envelope_headers(Family::Custom, &properties("1", "1")).is_empty());
+        for (part, parts) in [("0", "1"), ("4", "3"), ("x", "3"), ("1", "")] {
+            assert!(
+                envelope_headers(Family::CodeMonitor, &properties(part, parts)).is_empty(),
+                "{part}/{parts}"
+            );
+        }
+        assert!(envelope_headers(Family::CodeMonitor, &BTreeMap::new()).is_empty());
     }
 
     #[test]

@@ -47,6 +47,6 @@ mod violation;
 pub use catalogue::{
     Catalogue, CatalogueError, CustomType, EventTypeDef, PayloadError, Registration,
 };
-pub use family::{Family, native_headers};
+pub use family::{Family, envelope_headers, native_headers};
 pub use payloads::code_monitor::{MonitorResult, code_monitor_notification};
 pub use payloads::sonarqube::prepare_payload;

@@ -5,6 +5,7 @@
 //! refused address is never connected to. IP-literal URLs skip resolvers
 //! altogether, so [`Sender::send`] checks those itself before sending.
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::net::IpAddr;
@@ -136,7 +137,8 @@ impl Sender {
     }
 
     /// POSTs `payload` to the webhook as event `message_id` of `event_type`,
-    /// with the native headers of the type's `family`.
+    /// with the native headers of the type's `family` and those its
+    /// `properties` call for.
     pub async fn send(
         &self,
         webhook: &WebhookRecord,
@@ -144,6 +146,7 @@ impl Sender {
         event_type: &str,
         family: Family,
         payload: Vec<u8>,
+        properties: &BTreeMap<String, String>,
     ) -> Exchange {
         let started_at = Timestamp::now();
         let clock = Instant::now();
@@ -152,6 +155,7 @@ impl Sender {
             event_type,
             timestamp_secs: started_at.seconds(),
             payload: &payload,
+            properties,
         };
         let prepared = Target::open(&self.cipher, webhook)
             .and_then(|t| request::prepare(&t, &message, family));

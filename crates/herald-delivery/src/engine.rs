@@ -6,7 +6,7 @@
 //! timeout holds back only its own deliveries. Nothing here holds a store
 //! transaction across an HTTP call: claiming and recording are separate calls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -147,10 +147,18 @@ impl EngineHandle {
     ) -> TestOutcome {
         let message_id = EventId::new().to_string();
         let family = self.shared.catalogue.family_of(event_type).await;
+        // A test is no search's notification: it has no part to announce.
         let exchange = self
             .shared
             .sender
-            .send(webhook, &message_id, event_type, family, payload)
+            .send(
+                webhook,
+                &message_id,
+                event_type,
+                family,
+                payload,
+                &BTreeMap::new(),
+            )
             .await;
         let duration_ms = exchange.duration_ms();
         match exchange.result {
@@ -458,6 +466,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         id: event_id,
         event_type,
         payload,
+        properties,
         ..
     } = event;
     let family = shared.catalogue.family_of(&event_type).await;
@@ -469,6 +478,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
             &event_type,
             family,
             payload,
+            &properties,
         )
         .await;
     slot.exchange_done();

@@ -2,7 +2,9 @@
 //! any basic-auth credentials, plus the redacted copy of its headers that goes
 //! to the delivery log.
 
-use herald_catalogue::{Family, native_headers};
+use std::collections::BTreeMap;
+
+use herald_catalogue::{Family, envelope_headers, native_headers};
 use herald_core::USER_AGENT;
 use herald_core::cipher::SecretCipher;
 use herald_core::secret::Secret;
@@ -27,6 +29,9 @@ pub struct Message<'a> {
     /// Unix seconds of this attempt.
     pub timestamp_secs: i64,
     pub payload: &'a [u8],
+    /// The event's properties, where the family's envelope headers come from
+    /// (a code monitor notification's part).
+    pub properties: &'a BTreeMap<String, String>,
 }
 
 /// The headers every webhook request carries: content type, user agent, the
@@ -59,7 +64,8 @@ pub fn webhook_headers(message: &Message<'_>, secret: &Secret) -> Result<HeaderM
 }
 
 /// The family's own headers (Sourcegraph's, SonarQube's), computed over the
-/// exact payload sent. A value that cannot be a header, such as a SonarQube
+/// exact payload sent, and those from the event's envelope (a code monitor
+/// notification's part). A value that cannot be a header, such as a SonarQube
 /// project key with a line break, is left out rather than failing the delivery:
 /// the signature headers, which receivers check, are always hex.
 pub fn add_native_headers(
@@ -68,7 +74,9 @@ pub fn add_native_headers(
     family: Family,
     secret: &Secret,
 ) {
-    for (name, value) in native_headers(family, message.event_type, None, message.payload, secret) {
+    let native = native_headers(family, message.event_type, None, message.payload, secret);
+    let envelope = envelope_headers(family, message.properties);
+    for (name, value) in native.into_iter().chain(envelope) {
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),
@@ -157,12 +165,15 @@ mod tests {
 
     use super::*;
 
+    static NO_PROPERTIES: BTreeMap<String, String> = BTreeMap::new();
+
     fn message(payload: &[u8]) -> Message<'_> {
         Message {
             id: "evt_1",
             event_type: "changeset:update",
             timestamp_secs: 1_700_000_000,
             payload,
+            properties: &NO_PROPERTIES,
         }
     }
 
@@ -227,6 +238,31 @@ mod tests {
         let logged = redacted(&prepared.headers);
         assert!(logged.contains(&("authorization".to_owned(), REDACTED.to_owned())));
         assert!(!format!("{logged:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_code_monitor_part_is_sent_and_logged_as_headers() {
+        use herald_catalogue::family::{NOTIFICATION_PART_PROPERTY, NOTIFICATION_PARTS_PROPERTY};
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let webhook = record(
+            cipher.seal(b"https://hooks.example.com/in"),
+            cipher.seal(b"s"),
+        );
+        let target = Target::open(&cipher, &webhook).unwrap();
+        let properties = BTreeMap::from([
+            (NOTIFICATION_PART_PROPERTY.to_owned(), "2".to_owned()),
+            (NOTIFICATION_PARTS_PROPERTY.to_owned(), "3".to_owned()),
+        ]);
+        let message = Message {
+            event_type: "code_monitor:notification",
+            properties: &properties,
+            ..message(b"{}")
+        };
+        let prepared = prepare(&target, &message, Family::CodeMonitor).unwrap();
+        assert_eq!(prepared.headers["herald-notification-part"], "2");
+        assert_eq!(prepared.headers["herald-notification-parts"], "3");
+        let logged = redacted(&prepared.headers);
+        assert!(logged.contains(&("herald-notification-part".to_owned(), "2".to_owned())));
     }
 
     #[test]

@@ -48,7 +48,7 @@ macro_rules! monitor_columns {
 macro_rules! run_columns {
     () => {
         "id, monitor_id, repository_id, repository_name, started_at, finished_at, commits_scanned, matches, \
-         commits, truncated, error, event_ids"
+         commits, truncated, error, event_ids, notifications"
     };
 }
 
@@ -109,6 +109,7 @@ fn monitor(row: &PgRow) -> PgResult<MonitorRecord> {
 
 fn run(row: &PgRow) -> PgResult<MonitorRunRecord> {
     let event_ids: Vec<Uuid> = row.try_get("event_ids")?;
+    let notifications: String = row.try_get("notifications")?;
     Ok(MonitorRunRecord {
         id: MonitorRunId(row.try_get("id")?),
         monitor_id: MonitorId(row.try_get("monitor_id")?),
@@ -122,6 +123,7 @@ fn run(row: &PgRow) -> PgResult<MonitorRunRecord> {
         truncated: row.try_get("truncated")?,
         error: row.try_get("error")?,
         event_ids: event_ids.into_iter().map(EventId).collect(),
+        notifications: parse(&notifications, "run notifications")?,
     })
 }
 
@@ -733,8 +735,8 @@ async fn insert_run(
 ) -> PgResult<()> {
     sqlx::query(
         "INSERT INTO monitor_runs (id, monitor_id, repository_id, repository_name, started_at, finished_at, \
-         commits_scanned, matches, commits, truncated, error, event_ids) \
-         VALUES ($1, $2, $3, $4, $5, herald_now_ms(), $6, $7, $8, $9, $10, $11)",
+         commits_scanned, matches, commits, truncated, error, event_ids, notifications) \
+         VALUES ($1, $2, $3, $4, $5, herald_now_ms(), $6, $7, $8, false, $9, $10, $11)",
     )
     .bind(run.id.0)
     .bind(run.monitor_id.0)
@@ -744,9 +746,11 @@ async fn insert_run(
     .bind(saturating_i64(run.commits_scanned))
     .bind(saturating_i64(run.matches))
     .bind(&run.commits)
-    .bind(run.truncated)
+    // `truncated` is false: every match is delivered now; the column keeps
+    // older runs' flag.
     .bind(run.error.as_deref().map(text_without_nul))
     .bind(event_ids)
+    .bind(to_json(&run.notifications))
     .execute(&mut *conn)
     .await?;
     sqlx::query(

@@ -81,12 +81,17 @@ CREATE TABLE monitor_runs (
 CREATE INDEX monitor_runs_by_monitor ON monitor_runs (monitor_id, id);
 "#;
 
+/// A run's split over notifications (JSON array of `RunNotification`); runs
+/// logged before it have none.
+pub(crate) const RUN_NOTIFICATIONS_MIGRATION: &str =
+    "ALTER TABLE monitor_runs ADD COLUMN notifications TEXT NOT NULL DEFAULT '[]';";
+
 const REPOSITORY_COLUMNS: &str = "id, name, source_display, source_sealed, branches, fetch_interval_ms, heads, \
      last_fetched_at, last_error, created_at, updated_at";
 const MONITOR_COLUMNS: &str =
     "m.id, m.description, m.query, m.enabled, m.actions, m.created_at, m.updated_at";
 const RUN_COLUMNS: &str = "id, monitor_id, repository_id, repository_name, started_at, finished_at, \
-     commits_scanned, matches, commits, truncated, error, event_ids";
+     commits_scanned, matches, commits, truncated, error, event_ids, notifications";
 
 // ---- rows ----
 
@@ -169,6 +174,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<MonitorRunRecord> {
         truncated: row.get(9)?,
         error: row.get(10)?,
         event_ids: json_column(row, 11)?,
+        notifications: json_column(row, 12)?,
     })
 }
 
@@ -691,7 +697,8 @@ fn insert_run(
     now: Timestamp,
 ) -> Result<(), SqliteError> {
     conn.prepare_cached(&format!(
-        "INSERT INTO monitor_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO monitor_runs ({RUN_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         run.id.as_bytes(),
@@ -703,9 +710,11 @@ fn insert_run(
         i64::try_from(run.commits_scanned).unwrap_or(i64::MAX),
         i64::try_from(run.matches).unwrap_or(i64::MAX),
         to_json(&run.commits)?,
-        run.truncated,
+        // Every match is delivered now; the column keeps older runs' flag.
+        false,
         run.error,
         to_json(event_ids)?,
+        to_json(&run.notifications)?,
     ])?;
     conn.prepare_cached(
         "DELETE FROM monitor_runs WHERE monitor_id = ?1 AND id NOT IN \

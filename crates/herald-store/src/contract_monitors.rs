@@ -20,8 +20,8 @@ use crate::{
     ActionChange, ActionKind, DeliveryQuery, DeliveryRecord, FetchResult, HeadsMap, MonitorEvent,
     MonitorId, MonitorPatch, MonitorRecord, MonitorRunId, MonitorStore, MonitorWrite, NewAction,
     NewEvent, NewMonitor, NewMonitorRun, NewRepository, NewWebhook, RUNS_KEPT_PER_MONITOR,
-    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, SearchRecord, SearchRecorded,
-    Store, WebhookPatch, monitor_project,
+    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, RunNotification,
+    SearchRecord, SearchRecorded, Store, WebhookPatch, monitor_project,
 };
 
 /// What a test factory yields.
@@ -55,6 +55,7 @@ macro_rules! monitor_store_contract_tests {
             monitor_states_list_enabled_monitors_only,
             set_baseline_only_fills_a_missing_baseline,
             record_search_moves_heads_logs_the_run_and_publishes_together,
+            a_run_commits_every_notification_part_with_it,
             record_search_from_stale_heads_writes_nothing,
             record_search_for_an_inactive_monitor_writes_nothing,
             concurrent_searches_of_one_range_record_once,
@@ -195,8 +196,8 @@ fn run(monitor: MonitorId, repo: &RepositoryRecord, error: Option<&str>) -> NewM
         } else {
             vec![oid('b')]
         },
-        truncated: false,
         error: error.map(str::to_owned),
+        notifications: Vec::new(),
     }
 }
 
@@ -759,6 +760,89 @@ pub async fn record_search_moves_heads_logs_the_run_and_publishes_together(
         searched(&monitors, monitor.id, repo.id).await,
         Some(main_at('c'))
     );
+    assert_eq!(monitors.list_runs(monitor.id, 10).await.unwrap().len(), 1);
+}
+
+/// A run split over many notifications commits them all with its heads: every
+/// part is delivered once, keeps its properties, and the run lists the split;
+/// recording the same range again adds nothing.
+pub async fn a_run_commits_every_notification_part_with_it(monitors: Monitors, store: Events) {
+    let repo = fetched(&monitors, "github.com/acme/api", &main_at('a')).await;
+    let monitor = monitors
+        .create_monitor(new_monitor(vec![action(ActionKind::Webhook, true)]))
+        .await
+        .unwrap();
+    let hook = monitor.actions[0].webhook_id;
+    let parts: Vec<NewEvent> = (1..=5)
+        .map(|part| NewEvent {
+            properties: BTreeMap::from([
+                ("notification_part".to_owned(), part.to_string()),
+                ("notification_parts".to_owned(), "5".to_owned()),
+            ]),
+            ..event(monitor.id, NOTIFICATION, &format!(r#"{{"part":{part}}}"#))
+        })
+        .collect();
+    let notifications: Vec<RunNotification> = parts
+        .iter()
+        .zip(1..)
+        .map(|(event, part)| RunNotification {
+            event_id: event.id,
+            event_type: NOTIFICATION.to_owned(),
+            part,
+            parts: 5,
+            results: if part < 5 { 100 } else { 3 },
+        })
+        .collect();
+    let split = |from: char, to: char| SearchRecord {
+        monitor_id: monitor.id,
+        repository_id: repo.id,
+        from: main_at(from),
+        to: main_at(to),
+        run: Some(NewMonitorRun {
+            matches: 403,
+            notifications: notifications.clone(),
+            ..run(monitor.id, &repo, None)
+        }),
+        events: parts
+            .iter()
+            .map(|event| MonitorEvent {
+                event: event.clone(),
+                global_subscribers: true,
+                webhooks: vec![hook],
+            })
+            .collect(),
+    };
+    let recorded = monitors.record_search(split('a', 'b')).await.unwrap();
+    let SearchRecorded::Recorded { published } = recorded else {
+        panic!("expected a recorded search, got {recorded:?}");
+    };
+    assert_eq!(published.len(), 5);
+    assert!(published.iter().all(|p| p.deliveries == 1), "{published:?}");
+
+    let part_ids: Vec<EventId> = parts.iter().map(|e| e.id).collect();
+    let delivered = deliveries(&store, hook).await;
+    let mut ids: Vec<EventId> = delivered.iter().map(|d| d.event_id).collect();
+    ids.sort();
+    let mut expected = part_ids.clone();
+    expected.sort();
+    assert_eq!(ids, expected, "each part delivered once");
+    for delivery in &delivered {
+        let detail = store.get_delivery(delivery.id).await.unwrap().unwrap();
+        let part = parts.iter().find(|e| e.id == detail.event.id).unwrap();
+        assert_eq!(detail.event.properties, part.properties);
+    }
+
+    let runs = monitors.list_runs(monitor.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].notifications, notifications);
+    assert_eq!(runs[0].event_ids, part_ids);
+
+    // The same range once more (a retry, another node): nothing is added.
+    assert_eq!(
+        monitors.record_search(split('a', 'b')).await.unwrap(),
+        SearchRecorded::Stale
+    );
+    assert_eq!(deliveries(&store, hook).await.len(), 5);
     assert_eq!(monitors.list_runs(monitor.id, 10).await.unwrap().len(), 1);
 }
 

@@ -55,8 +55,8 @@ pub use monitors::{
     ActionChange, ActionKind, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId,
     MonitorPatch, MonitorRecord, MonitorRunId, MonitorRunRecord, MonitorState, MonitorStore,
     MonitorWrite, NewAction, NewMonitor, NewMonitorRun, NewRepository, RUNS_KEPT_PER_MONITOR,
-    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, SearchRecord, SearchRecorded,
-    monitor_project,
+    RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite, RunNotification,
+    SearchRecord, SearchRecorded, monitor_project,
 };
 pub use receivers::{
     ChangesetFn, ChangesetLookup, ChangesetPlan, ChangesetWork, Ingest, IngestOutcome, NewReceiver,

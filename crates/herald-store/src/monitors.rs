@@ -230,6 +230,22 @@ pub struct MonitorEvent {
     pub webhooks: Vec<WebhookId>,
 }
 
+/// One notification a run published: which part it is of the run's
+/// notifications of its kind, and how many results it carries. A run's
+/// matches are split over as many parts as the per-notification limits need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunNotification {
+    pub event_id: EventId,
+    /// `code_monitor:notification` or `code_monitor:slack`.
+    pub event_type: String,
+    /// 1-based, in the order of the run's results.
+    pub part: u32,
+    /// Parts of this kind (type, and with or without results) in the run.
+    pub parts: u32,
+    /// Results in this part; 0 for the parts of actions that leave results out.
+    pub results: u32,
+}
+
 /// One run as the caller reports it; the store adds its finish time and the
 /// ids of the events published with it.
 #[derive(Debug, Clone)]
@@ -244,9 +260,10 @@ pub struct NewMonitorRun {
     pub matches: u64,
     /// The matched commits, each once, newest first.
     pub commits: Vec<String>,
-    /// More commits matched than were reported.
-    pub truncated: bool,
     pub error: Option<String>,
+    /// The notifications published with the run, in the order of
+    /// [`SearchRecord::events`].
+    pub notifications: Vec<RunNotification>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,10 +277,15 @@ pub struct MonitorRunRecord {
     pub commits_scanned: u64,
     pub matches: u64,
     pub commits: Vec<String>,
+    /// More commits matched than were reported. Only runs recorded before
+    /// every match was delivered (in as many parts as needed) can say so.
     pub truncated: bool,
     pub error: Option<String>,
     /// The events published with the run: the notification first.
     pub event_ids: Vec<EventId>,
+    /// How the run's matches were split over notifications; empty for runs
+    /// recorded before parts were kept.
+    pub notifications: Vec<RunNotification>,
 }
 
 /// A finished search, to record atomically.

@@ -78,14 +78,32 @@ impl Mode {
         } else {
             human(&answer.json()?)
         };
-        if text.is_empty() {
-            return Ok(());
-        }
-        match writeln!(std::io::stdout().lock(), "{text}") {
-            // The reader (`| head`) has seen enough.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            written => written.context("cannot write to standard output"),
-        }
+        write_out(&text)
+    }
+
+    /// Prints one value picked out of an answer: as JSON, or `human` of it.
+    pub(crate) fn print_value(
+        self,
+        value: &Value,
+        human: impl FnOnce(&Value) -> String,
+    ) -> anyhow::Result<()> {
+        let text = if self.json {
+            value.to_string()
+        } else {
+            human(value)
+        };
+        write_out(&text)
+    }
+}
+
+fn write_out(text: &str) -> anyhow::Result<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        // The reader (`| head`) has seen enough.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("cannot write to standard output"),
     }
 }
 

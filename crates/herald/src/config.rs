@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use herald_app::monitors::NotificationLimits;
 use herald_core::retry::RetrySchedule;
 use herald_delivery::DeliveryConfig;
 use ipnet::IpNet;
@@ -60,6 +61,8 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "http.header_read_timeout",
     "http.body_read_timeout",
     "http.http2",
+    "monitors.notification_max_results",
+    "monitors.notification_max_bytes",
 ];
 
 /// A configuration that cannot be used. `herald serve` exits with code 2 on it.
@@ -108,6 +111,9 @@ pub struct MonitorSettings {
     pub local_roots: Vec<PathBuf>,
     /// Whether `ssh://` and scp-like sources may be mirrored.
     pub allow_ssh: bool,
+    /// How big one notification may get; a run's matches are split over as
+    /// many as they need.
+    pub notification_limits: NotificationLimits,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -335,16 +341,21 @@ struct RawMonitors {
     mirror_dir: Option<PathBuf>,
     local_roots: Vec<PathBuf>,
     allow_ssh: bool,
+    notification_max_results: usize,
+    notification_max_bytes: usize,
 }
 
 impl Default for RawMonitors {
     fn default() -> Self {
+        let limits = NotificationLimits::default();
         Self {
             fetch_interval: HumanDuration(Duration::from_secs(5 * 60)),
             fetch_timeout: HumanDuration(Duration::from_secs(2 * 60)),
             mirror_dir: None,
             local_roots: Vec::new(),
             allow_ssh: false,
+            notification_max_results: limits.max_results,
+            notification_max_bytes: limits.max_bytes,
         }
     }
 }
@@ -366,6 +377,14 @@ impl RawMonitors {
                 format!("{} is not an absolute path", root.display()),
             ));
         }
+        positive(
+            "monitors.notification_max_results",
+            self.notification_max_results,
+        )?;
+        positive(
+            "monitors.notification_max_bytes",
+            self.notification_max_bytes,
+        )?;
         Ok(MonitorSettings {
             fetch_interval: self.fetch_interval.0,
             fetch_timeout: self.fetch_timeout.0,
@@ -375,6 +394,10 @@ impl RawMonitors {
                 .unwrap_or_else(|| data_dir.join("mirrors")),
             local_roots: self.local_roots,
             allow_ssh: self.allow_ssh,
+            notification_limits: NotificationLimits {
+                max_results: self.notification_max_results,
+                max_bytes: self.notification_max_bytes,
+            },
         })
     }
 }
@@ -999,6 +1022,10 @@ mod tests {
                     mirror_dir: PathBuf::from("./herald-data/mirrors"),
                     local_roots: Vec::new(),
                     allow_ssh: false,
+                    notification_limits: NotificationLimits {
+                        max_results: 100,
+                        max_bytes: 1024 * 1024,
+                    },
                 }
             );
             let toml = r#"
@@ -1038,6 +1065,26 @@ mod tests {
                 "{error}"
             );
             jail.set_env("HERALD_MONITORS__LOCAL_ROOTS", "");
+            jail.set_env("HERALD_MONITORS__NOTIFICATION_MAX_BYTES", "65536");
+            let toml_limits = "[monitors]\nnotification_max_results = 25";
+            let s = load_in(jail, Some(toml_limits), ServeArgs::default())
+                .unwrap()
+                .monitors;
+            assert_eq!(
+                s.notification_limits,
+                NotificationLimits {
+                    max_results: 25,
+                    max_bytes: 65536
+                }
+            );
+            let none = "[monitors]\nnotification_max_results = 0";
+            let error = load_in(jail, Some(none), ServeArgs::default()).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("monitors.notification_max_results"),
+                "{error}"
+            );
             let zero = "[monitors]\nfetch_interval = \"0s\"";
             let error = load_in(jail, Some(zero), ServeArgs::default()).unwrap_err();
             assert!(

@@ -26,6 +26,19 @@ const REPOSITORY_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
+const RUN_FIELDS: &[&str] = &[
+    "id",
+    "repository",
+    "repository_id",
+    "started_at",
+    "finished_at",
+    "commits_scanned",
+    "matches",
+    "truncated",
+    "error",
+];
+/// Runs the server keeps per monitor, and the most one page lists.
+const RUNS_KEPT: u32 = 100;
 const MONITOR_FIELDS: &[&str] = &[
     "id",
     "description",
@@ -106,12 +119,16 @@ pub enum MonitorCommand {
     Test { id: String },
     /// Fetch the repositories the query may match and search them now.
     Run { id: String },
-    /// The monitor's last runs, newest first.
+    /// The monitor's last runs, newest first: the number of matched commits
+    /// and how the notifications were split (the hashes: --json or --run).
     Runs {
         id: String,
         /// 1 to 100.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Show this run in full: every matched commit and every notification.
+        #[arg(long, value_name = "RUN_ID", conflicts_with = "limit")]
+        run: Option<String>,
     },
 }
 
@@ -246,12 +263,24 @@ pub async fn monitors(args: ClientArgs<MonitorCommand>) -> anyhow::Result<()> {
             let answer = client.send(Method::POST, url, None, &[]).await?;
             mode.print(&answer, run_table)
         }
-        MonitorCommand::Runs { id, limit } => {
+        MonitorCommand::Runs { id, limit, run } => {
             let mut url = resource_url(&client, "monitors", &id, "/runs")?;
+            // A run is found among the kept ones, all of which one page holds.
+            let limit = if run.is_some() { RUNS_KEPT } else { limit };
             url.query_pairs_mut()
                 .append_pair("limit", &limit.to_string());
             let answer = client.get(url).await?;
-            mode.print(&answer, run_table)
+            match run {
+                None => mode.print(&answer, run_table),
+                Some(run_id) => {
+                    let list = answer.json()?;
+                    let Some(found) = items(&list).iter().find(|r| r["id"] == run_id.as_str())
+                    else {
+                        bail!("no run {run_id} among the monitor's last {RUNS_KEPT} runs");
+                    };
+                    mode.print_value(found, run_detail)
+                }
+            }
         }
     }
 }
@@ -427,6 +456,8 @@ fn test_table(answer: &Value) -> String {
     )
 }
 
+/// One line per run. Matched commits are counted, not listed: a run can match
+/// thousands (`--run` or `--json` lists them).
 fn run_table(list: &Value) -> String {
     if items(list).is_empty() {
         return "no runs: nothing new was searched".to_owned();
@@ -434,28 +465,151 @@ fn run_table(list: &Value) -> String {
     let rows: Vec<Vec<String>> = items(list)
         .iter()
         .map(|r| {
-            [
-                "started_at",
-                "repository",
-                "commits_scanned",
-                "matches",
-                "commits",
-                "error",
+            vec![
+                cell(&r["id"]),
+                cell(&r["started_at"]),
+                cell(&r["repository"]),
+                cell(&r["commits_scanned"]),
+                cell(&r["matches"]),
+                count(&r["commits"]),
+                notified(r),
+                cell(&r["error"]),
             ]
-            .iter()
-            .map(|k| cell(&r[*k]))
-            .collect()
         })
         .collect();
     table(
         &[
+            "ID",
             "STARTED",
             "REPOSITORY",
             "COMMITS",
             "MATCHES",
             "MATCHED COMMITS",
+            "NOTIFICATIONS",
             "ERROR",
         ],
         &rows,
     )
+}
+
+fn count(list: &Value) -> String {
+    list.as_array().map_or(0, Vec::len).to_string()
+}
+
+/// How many notifications of each type a run sent, e.g. `3 code_monitor:notification, 13 code_monitor:slack`.
+fn notified(run: &Value) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for notification in run["notifications"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+    {
+        let event_type = notification["event_type"].as_str().unwrap_or("?");
+        match counts.iter_mut().find(|(t, _)| *t == event_type) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((event_type, 1)),
+        }
+    }
+    if counts.is_empty() {
+        // Runs logged before the split was kept name only their events.
+        return count(&run["event_ids"]);
+    }
+    counts
+        .iter()
+        .map(|(event_type, n)| format!("{n} {event_type}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One run in full: its fields, every matched commit on a line of its own, and
+/// each notification with its part and the results it carried.
+fn run_detail(run: &Value) -> String {
+    let mut summary = run.clone();
+    if let Some(map) = summary.as_object_mut() {
+        for listed in ["commits", "notifications", "event_ids"] {
+            map.remove(listed);
+        }
+    }
+    let mut text = fields(&summary, RUN_FIELDS);
+    let commits = run["commits"].as_array().map_or(&[][..], Vec::as_slice);
+    text.push_str(&format!("\ncommits ({}):", commits.len()));
+    for commit in commits {
+        text.push_str("\n  ");
+        text.push_str(&cell(commit));
+    }
+    let rows: Vec<Vec<String>> = run["notifications"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|n| {
+            vec![
+                format!("{}/{}", cell(&n["part"]), cell(&n["parts"])),
+                cell(&n["event_type"]),
+                cell(&n["results"]),
+                cell(&n["event_id"]),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        text.push_str("\nnotifications:\n");
+        text.push_str(&table(&["PART", "TYPE", "RESULTS", "EVENT"], &rows));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(commits: usize) -> Value {
+        let hashes: Vec<String> = (0..commits).map(|i| format!("{i:040x}")).collect();
+        let part = |part: u32, results: u32| {
+            json!({"event_id": format!("event-{part}"), "event_type": "code_monitor:notification",
+                   "part": part, "parts": 3, "results": results})
+        };
+        json!({
+            "id": "run-1", "repository": "github.com/acme/api", "started_at": "2026-12-06T21:00:00Z",
+            "commits_scanned": 300, "matches": commits, "commits": hashes, "truncated": false,
+            "error": null, "event_ids": ["event-1", "event-2", "event-3", "event-4"],
+            "notifications": [part(1, 100), part(2, 100), part(3, 100),
+                {"event_id": "event-4", "event_type": "code_monitor:slack", "part": 1, "parts": 1, "results": 0}],
+        })
+    }
+
+    #[test]
+    fn the_runs_table_counts_matched_commits_instead_of_listing_them() {
+        let text = run_table(&json!({"items": [run_with(300)]}));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("MATCHED COMMITS") && lines[0].contains("NOTIFICATIONS"));
+        assert!(
+            lines[1].contains("  300  ")
+                && lines[1].contains("3 code_monitor:notification, 1 code_monitor:slack"),
+            "{text}"
+        );
+        assert!(!text.contains(&format!("{:040x}", 7)), "no hashes: {text}");
+        assert!(lines[1].len() < 250, "{} characters", lines[1].len());
+    }
+
+    #[test]
+    fn a_run_in_full_lists_each_commit_and_each_part() {
+        let text = run_detail(&run_with(3));
+        assert!(text.starts_with("id:"), "{text}");
+        assert!(text.contains("commits (3):\n  "), "{text}");
+        for i in 0..3 {
+            assert!(text.contains(&format!("\n  {i:040x}")), "{text}");
+        }
+        assert!(text.contains("PART"), "{text}");
+        let part = text.lines().find(|l| l.starts_with("2/3")).unwrap();
+        assert_eq!(
+            part.split_whitespace().collect::<Vec<_>>(),
+            vec!["2/3", "code_monitor:notification", "100", "event-2"]
+        );
+    }
+
+    #[test]
+    fn runs_without_a_recorded_split_count_their_events() {
+        let mut old = run_with(1);
+        old["notifications"] = json!([]);
+        assert_eq!(notified(&old), "4");
+    }
 }

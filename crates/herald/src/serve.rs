@@ -92,6 +92,7 @@ fn monitors_config(settings: &Settings) -> MonitorsConfig {
             local_roots: settings.monitors.local_roots.clone(),
             allow_ssh: settings.monitors.allow_ssh,
         },
+        notification_limits: settings.monitors.notification_limits,
         ..MonitorsConfig::new(settings.monitors.mirror_dir.clone(), None)
     }
 }

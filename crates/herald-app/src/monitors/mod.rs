@@ -15,10 +15,12 @@
 //!   [`MonitorService::notify_push`] (or [`MonitorService::notify_event`] with
 //!   a `repo:push`) at once; one sync per repository at a time.
 //! - [`actions`]: which events a search publishes (the notification with and
-//!   without results, the Slack message) and to which action webhooks.
+//!   without results, the Slack message) and to which action webhooks, split
+//!   into as many parts as [`NotificationLimits`] need.
 //! - [`payloads`]: the bodies: `code_monitor:notification` through
 //!   herald-catalogue's builder, and the `code_monitor:slack` Block Kit message.
-//! - [`config`]: the service's settings, [`MonitorsConfig`].
+//! - [`config`]: the service's settings, [`MonitorsConfig`] and
+//!   [`NotificationLimits`].
 //! - [`operations`]: the monitors' operations on [`crate::App`] (create,
 //!   change, test, run now, the run log) and the query check.
 //!
@@ -29,6 +31,8 @@
 //!   current heads as baseline without a search; a baseline with no branch at
 //!   all is replaced the same way, rather than reporting the whole history
 //!   that appears with the first branch.
+//! - **Every match is reported.** The search keeps every result; the limits
+//!   only split them over more notifications, recorded with the run.
 //! - **Each commit is reported at most once per monitor.** A search covers the
 //!   commits reachable from the fetched heads and from none of the searched
 //!   ones, and its results, its run and the new searched heads are committed
@@ -45,5 +49,5 @@ pub mod payloads;
 mod scheduler;
 mod service;
 
-pub use config::MonitorsConfig;
+pub use config::{MonitorsConfig, NotificationLimits};
 pub use service::{ActionTest, MonitorService, RunNow, ServiceError};

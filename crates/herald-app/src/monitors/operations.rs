@@ -7,7 +7,6 @@
 //! `code monitor <id> · <type>`: signed, retried and logged like any webhook.
 //! The monitor creates, updates and deletes these webhooks with itself.
 
-use herald_catalogue::keys::{CODE_MONITOR_NOTIFICATION, CODE_MONITOR_SLACK};
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
 use herald_core::secret::Secret;
@@ -22,6 +21,7 @@ use herald_store::{
     WebhookPatch,
 };
 
+use crate::monitors::actions::action_event_type;
 use crate::monitors::{ActionTest, RunNow};
 use crate::{App, AppError};
 
@@ -188,10 +188,7 @@ fn new_action(
         // Slack ignores signatures; the webhook still needs a key to sign with.
         (ActionKind::Slack, None) => (Secret::generate(), None),
     };
-    let event_type = match input.kind {
-        ActionKind::Webhook => CODE_MONITOR_NOTIFICATION,
-        ActionKind::Slack => CODE_MONITOR_SLACK,
-    };
+    let event_type = action_event_type(input.kind);
     let webhook = NewWebhook {
         id: WebhookId::new(),
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),

@@ -4,10 +4,10 @@
 //!   [`code_monitor_notification`], the one builder of that body; search
 //!   results are converted to its [`MonitorResult`]s here.
 //! - `code_monitor:slack`: a Slack incoming-webhook message in Block Kit: the
-//!   monitor's description and the number of new matches, up to
-//!   [`SLACK_RESULTS`] results each as a code block of at most [`SLACK_LINES`]
-//!   lines and [`SLACK_CODE_BYTES`] bytes, "...and N more matches", and a link
-//!   to the monitor.
+//!   monitor's description, the number of new matches and which part of the
+//!   run's messages this is, up to [`SLACK_RESULTS_PER_MESSAGE`] results each
+//!   as a code block of at most [`SLACK_LINES`] lines and [`SLACK_CODE_BYTES`]
+//!   bytes, and a link to the monitor.
 
 use herald_catalogue::{MonitorResult, code_monitor_notification};
 use herald_monitor::{MatchResult, Matched};
@@ -15,8 +15,10 @@ use serde::Serialize;
 
 /// The query of a test notification, as Sourcegraph's Test button sends it.
 pub const TEST_QUERY: &str = "test query";
-/// Results shown in a Slack message; the rest are counted.
-pub const SLACK_RESULTS: usize = 5;
+/// Results in one Slack message: Slack takes at most 50 blocks, and a message
+/// has the summary, the link and two blocks per result.
+pub const SLACK_RESULTS_PER_MESSAGE: usize = (SLACK_MAX_BLOCKS - 2) / 2;
+const SLACK_MAX_BLOCKS: usize = 50;
 /// Lines of a result's code block in a Slack message.
 pub const SLACK_LINES: usize = 10;
 /// Bytes of a result's code block (its text between the fences); Slack refuses
@@ -86,23 +88,47 @@ fn section(text: String) -> Block {
     }
 }
 
+/// Which of a run's messages of one kind a message is, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub number: usize,
+    pub of: usize,
+}
+
+impl Part {
+    /// The one message of its kind.
+    pub const ONLY: Part = Part { number: 1, of: 1 };
+
+    /// How a message says which part it is; nothing when it is the only one.
+    fn label(self) -> String {
+        if self.of > 1 {
+            format!(" (part {} of {})", self.number, self.of)
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// The `code_monitor:slack` body for new matches. `matches` counts them all;
-/// `results` are those to show (empty for an action that omits results).
+/// `results` are those this message shows (at most
+/// [`SLACK_RESULTS_PER_MESSAGE`]; none for an action that omits results).
 pub fn slack_message(
     description: &str,
     monitor_url: &str,
     matches: usize,
     results: &[MatchResult],
+    part: Part,
 ) -> Vec<u8> {
     let counted = match matches {
         1 => "1 new match".to_owned(),
         n => format!("{n} new matches"),
     };
+    let label = part.label();
     let mut blocks = vec![section(format!(
-        "Code monitor *{}* found *{counted}*.",
+        "Code monitor *{}* found *{counted}*{label}.",
         escape(description)
     ))];
-    for result in results.iter().take(SLACK_RESULTS) {
+    for result in results.iter().take(SLACK_RESULTS_PER_MESSAGE) {
         let kind = match result.matched {
             Matched::Diff { .. } => "Diff",
             Matched::Message { .. } => "Message",
@@ -114,15 +140,9 @@ pub fn slack_message(
         )));
         blocks.push(section(code_block(result.text())));
     }
-    let shown = results.len().min(SLACK_RESULTS);
-    if !results.is_empty() && matches > shown {
-        let more = matches - shown;
-        let noun = if more == 1 { "match" } else { "matches" };
-        blocks.push(section(format!("...and {more} more {noun}.")));
-    }
     blocks.push(section(link(monitor_url, "View the code monitor")));
     to_bytes(&SlackMessage {
-        text: format!("Code monitor \"{description}\" found {counted}."),
+        text: format!("Code monitor \"{description}\" found {counted}{label}."),
         blocks,
     })
 }
@@ -284,6 +304,7 @@ mod tests {
             "https://herald.example.com/api/v1/monitors/0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a",
             2,
             &seed_results(),
+            Part::ONLY,
         );
         let catalogue = herald_catalogue::Catalogue::builtin();
         let key = herald_catalogue::keys::CODE_MONITOR_SLACK;
@@ -347,42 +368,46 @@ mod tests {
     }
 
     #[test]
-    fn a_message_shows_five_results_and_counts_the_rest() {
-        let results: Vec<MatchResult> = (0..7)
+    fn a_part_of_several_says_which_and_fits_slacks_block_limit() {
+        let results: Vec<MatchResult> = (0..SLACK_RESULTS_PER_MESSAGE)
             .map(|i| diff_result(&format!("+hit {i}\n")))
             .collect();
         let body = slack_message(
             "Secrets & keys",
             "https://herald.example.com/api/v1/monitors/1",
-            7,
+            60,
             &results,
+            Part { number: 2, of: 3 },
         );
         let texts = blocks(&body);
+        assert_eq!(texts.len(), SLACK_MAX_BLOCKS);
         assert_eq!(
             texts[0],
-            "Code monitor *Secrets &amp; keys* found *7 new matches*."
+            "Code monitor *Secrets &amp; keys* found *60 new matches* (part 2 of 3)."
         );
         assert_eq!(
             texts[1],
             "Diff match in `github.com/test/test` at `7815187`"
         );
         assert_eq!(texts[2], "```\n+hit 0\n```");
-        assert_eq!(texts.len(), 1 + 2 * SLACK_RESULTS + 2);
-        assert_eq!(texts[11], "...and 2 more matches.");
+        assert_eq!(texts[48], "```\n+hit 23\n```");
         assert_eq!(
-            texts[12],
+            texts[49],
             "<https://herald.example.com/api/v1/monitors/1|View the code monitor>"
         );
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             value["text"],
-            "Code monitor \"Secrets & keys\" found 7 new matches."
+            "Code monitor \"Secrets & keys\" found 60 new matches (part 2 of 3)."
         );
+        let catalogue = herald_catalogue::Catalogue::builtin();
+        let key = herald_catalogue::keys::CODE_MONITOR_SLACK;
+        assert_eq!(catalogue.validate(key, &value), Ok(()));
     }
 
     #[test]
     fn without_results_a_message_only_counts() {
-        let texts = blocks(&slack_message("m", "https://h/m", 1, &[]));
+        let texts = blocks(&slack_message("m", "https://h/m", 1, &[], Part::ONLY));
         assert_eq!(
             texts,
             vec![

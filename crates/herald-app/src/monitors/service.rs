@@ -395,8 +395,8 @@ impl MonitorService {
                 commits_scanned: 0,
                 matches: 0,
                 commits: Vec::new(),
-                truncated: false,
                 error: None,
+                notifications: Vec::new(),
             };
             let record = |run: NewMonitorRun, events| SearchRecord {
                 monitor_id: monitor.id,
@@ -408,20 +408,22 @@ impl MonitorService {
             };
             match &searched {
                 Searched::Found(outcome) => {
-                    let (results, truncated) = outcome
+                    let results = outcome
                         .monitors
                         .iter()
                         .find(|m| m.monitor == index)
-                        .map_or((&[][..], false), |m| (&m.results[..], m.truncated));
+                        .map_or(&[][..], |m| &m.results[..]);
                     run.commits_scanned = outcome.commits_scanned as u64;
                     run.matches = results.len() as u64;
                     run.commits = matched_commits(results);
-                    run.truncated = truncated;
                     let events = if results.is_empty() {
                         Vec::new()
                     } else {
                         let url = self.monitor_url(monitor.id);
-                        search_events(monitor, &url, &repo.name, results.len(), results)
+                        let limits = self.inner.config.notification_limits;
+                        let planned = search_events(monitor, &url, &repo.name, results, limits);
+                        run.notifications = planned.notifications;
+                        planned.events
                     };
                     self.record(record(run, events)).await?;
                 }
@@ -449,7 +451,8 @@ impl MonitorService {
     ) -> Searched {
         let options = SearchOptions {
             timeout: self.inner.config.search_timeout,
-            max_results_per_monitor: self.inner.config.max_results,
+            // Every match is reported, over as many notifications as it takes.
+            max_results_per_monitor: usize::MAX,
             ..SearchOptions::default()
         };
         let searched = tokio::task::spawn_blocking(move || {

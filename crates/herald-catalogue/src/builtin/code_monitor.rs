@@ -59,7 +59,7 @@ pub fn definitions() -> Vec<EventTypeDef> {
         ),
         builtin(
             SLACK_KEY,
-            "A code monitor's Slack action: a Block Kit message with the monitor's description, the number of new matches and up to 5 of them.",
+            "A code monitor's Slack action: a Block Kit message with the monitor's description, the number of new matches and up to 24 of them; a run with more sends several, each saying which part it is.",
             Family::CodeMonitor,
             slack_schema(),
             SLACK_EXAMPLE,
@@ -74,7 +74,7 @@ fn slack_schema() -> Value {
         "text": typed("string", "The message as plain text, for notifications and clients without blocks."),
         "blocks": {
             "type": "array",
-            "description": "Block Kit sections: the summary, each shown result's header and code block, the count of the others, the link to the monitor.",
+            "description": "Block Kit sections: the summary, each shown result's header and code block, the link to the monitor.",
             "maxItems": 50,
             "items": {
                 "type": "object",

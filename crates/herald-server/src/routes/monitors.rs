@@ -189,12 +189,44 @@ pub struct Run {
     pub matches: u64,
     /// The matched commits, newest first.
     pub commits: Vec<String>,
-    /// More commits matched than one notification carries.
+    /// Some matches were not reported. Only runs from before every match was
+    /// delivered (over as many notifications as needed) can say so.
     pub truncated: bool,
     /// Why the search failed; its commits are searched again at the next fetch.
     pub error: Option<String>,
     /// The events published: the `code_monitor:notification` first.
     pub event_ids: Vec<EventId>,
+    /// How the matches were split: one entry per notification published, in
+    /// order. A delivery says which part it is in its `Herald-Notification-Part`
+    /// and `Herald-Notification-Parts` headers.
+    pub notifications: Vec<RunNotification>,
+}
+
+/// One notification of a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunNotification {
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: EventId,
+    /// `code_monitor:notification` or `code_monitor:slack`.
+    pub event_type: String,
+    /// Which part this is (1-based) of the run's notifications of its kind
+    /// (type, and with or without results).
+    pub part: u32,
+    pub parts: u32,
+    /// Results it carries; 0 for actions that leave results out.
+    pub results: u32,
+}
+
+impl From<herald_store::RunNotification> for RunNotification {
+    fn from(n: herald_store::RunNotification) -> Self {
+        Self {
+            event_id: n.event_id,
+            event_type: n.event_type,
+            part: n.part,
+            parts: n.parts,
+            results: n.results,
+        }
+    }
 }
 
 impl From<MonitorRunRecord> for Run {
@@ -211,6 +243,11 @@ impl From<MonitorRunRecord> for Run {
             truncated: run.truncated,
             error: run.error,
             event_ids: run.event_ids,
+            notifications: run
+                .notifications
+                .into_iter()
+                .map(RunNotification::from)
+                .collect(),
         }
     }
 }

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::harness::{
-    AppOptions, Behaviour, PATIENCE, Receiver, TOKEN, TestApp, standard_signature_valid,
+    AppOptions, Behaviour, FAST_CONFIG, PATIENCE, Receiver, TOKEN, TestApp,
+    standard_signature_valid,
 };
 
 const GITHUB_SECRET: &str = "monitors-receiver-secret";
@@ -302,7 +303,7 @@ async fn the_cli_registers_repositories_and_runs_monitors() {
     let test_body: Value = serde_json::from_slice(&hook.wait_for(1).await[0].body).expect("JSON");
     assert_eq!(test_body["query"], "test query");
 
-    source.commit("a.txt", "a\n", "fix: the tools");
+    let commit = source.commit("a.txt", "a\n", "fix: the tools");
     let ran = cli(&app, &["monitors", "run", &id]).await;
     let table = String::from_utf8_lossy(&ran.stdout);
     assert!(
@@ -311,9 +312,10 @@ async fn the_cli_registers_repositories_and_runs_monitors() {
         String::from_utf8_lossy(&ran.stderr)
     );
     assert!(
-        table.starts_with("STARTED") && table.contains("git.example.com/tools"),
+        table.starts_with("ID") && table.contains("git.example.com/tools"),
         "{table}"
     );
+    assert!(!table.contains(&commit), "hashes only in full: {table}");
     let notified: Value = serde_json::from_slice(&hook.wait_for(2).await[1].body).expect("JSON");
     assert_eq!(notified["query"], "type:commit fix");
     assert!(
@@ -323,6 +325,14 @@ async fn the_cli_registers_repositories_and_runs_monitors() {
 
     let runs = cli_json(&app, &["monitors", "runs", &id, "--limit", "5"]).await;
     assert_eq!(runs["items"][0]["matches"], 1);
+    assert_eq!(runs["items"][0]["commits"], json!([commit]));
+    let run_id = runs["items"][0]["id"].as_str().expect("run id");
+    let detail = cli(&app, &["monitors", "runs", &id, "--run", run_id]).await;
+    let detail = String::from_utf8_lossy(&detail.stdout);
+    assert!(
+        detail.contains(&format!("commits (1):\n  {commit}")),
+        "{detail}"
+    );
     let listed =
         String::from_utf8_lossy(&cli(&app, &["repositories", "list"]).await.stdout).into_owned();
     assert!(listed.contains("git.example.com/tools"), "{listed}");
@@ -379,4 +389,66 @@ async fn repository_sources_pass_the_address_guard_and_the_local_roots() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// Through the binary, with `[monitors] notification_max_results = 2`: five
+/// matches reach the webhook as three notifications numbered in their headers,
+/// each match once, and `herald monitors runs` counts them.
+#[tokio::test]
+async fn matches_past_the_configured_limit_arrive_in_numbered_parts() {
+    let app = TestApp::spawn_with(AppOptions {
+        config: format!("{FAST_CONFIG}\n[monitors]\nnotification_max_results = 2\n"),
+        ..AppOptions::default()
+    })
+    .await;
+    let source = Source::new();
+    let (status, repository) = app
+        .post(
+            "/api/v1/repositories",
+            json!({"name": "git.example.com/parts", "url": source.path()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{repository}");
+    first_fetch(&app, &repository).await;
+    let hook = Receiver::start(Behaviour::Status(204)).await;
+    let (status, monitor) = app
+        .post(
+            "/api/v1/monitors",
+            json!({
+                "description": "Fixes",
+                "query": "type:commit fix",
+                "actions": [{"type": "webhook", "url": hook.url("/fixes")}],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{monitor}");
+    let id = monitor["id"].as_str().expect("id").to_owned();
+    let mut fixes: Vec<String> = (0..5)
+        .map(|i| source.commit("f.txt", &format!("{i}\n"), &format!("fix {i}")))
+        .collect();
+    fixes.reverse();
+    let ran = cli(&app, &["monitors", "run", &id]).await;
+    assert!(ran.status.success());
+
+    let mut parts = hook.wait_for(3).await;
+    parts.sort_by_key(|p| p.header("herald-notification-part").to_owned());
+    let mut delivered = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        assert_eq!(
+            part.header("herald-notification-part"),
+            (index + 1).to_string()
+        );
+        assert_eq!(part.header("herald-notification-parts"), "3");
+        let body: Value = serde_json::from_slice(&part.body).expect("JSON");
+        for result in body["results"].as_array().expect("results") {
+            delivered.push(result["commit"].as_str().expect("commit").to_owned());
+        }
+    }
+    assert_eq!(delivered, fixes, "each match once, newest first");
+
+    let table = cli(&app, &["monitors", "runs", &id]).await;
+    let table = String::from_utf8_lossy(&table.stdout);
+    let row = table.lines().nth(1).expect("one run");
+    assert!(row.contains("3 code_monitor:notification"), "{table}");
+    assert!(!table.contains(&fixes[0]), "{table}");
 }

@@ -1,6 +1,7 @@
 //! The service against real git repositories, a real SQLite store and the
 //! delivery engine: what monitors report, to whom, and when.
 
+mod split;
 mod support;
 
 use std::time::Duration;

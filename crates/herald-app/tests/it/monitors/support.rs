@@ -1,12 +1,15 @@
 //! Real parts: git repositories in temporary directories, a SQLite store, the
 //! delivery engine, and the service on top.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_app::monitors::{MonitorService, MonitorsConfig};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use herald_app::monitors::{MonitorService, MonitorsConfig, NotificationLimits};
 use herald_core::cipher::SecretCipher;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
@@ -90,6 +93,20 @@ pub const EXTERNAL_URL: &str = "https://herald.example.com/";
 
 impl Fixture {
     pub async fn new() -> Fixture {
+        Fixture::build(DeliveryConfig::default(), NotificationLimits::default()).await
+    }
+
+    /// Deliveries really sent to receivers on 127.0.0.1, with these limits
+    /// on each notification.
+    pub async fn delivering(limits: NotificationLimits) -> Fixture {
+        let delivery = DeliveryConfig {
+            allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+            ..DeliveryConfig::default()
+        };
+        Fixture::build(delivery, limits).await
+    }
+
+    async fn build(delivery: DeliveryConfig, limits: NotificationLimits) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(&dir.path().join("herald.db"), SqliteConfig::default()).unwrap(),
@@ -100,13 +117,15 @@ impl Fixture {
         let engine = Engine::start(
             store.clone(),
             cipher.clone(),
-            DeliveryConfig::default(),
+            delivery,
             Arc::new(catalogue),
             shutdown.clone(),
         )
         .unwrap();
-        let mut config =
-            MonitorsConfig::new(dir.path().join("mirrors"), Some(EXTERNAL_URL.to_owned()));
+        let mut config = MonitorsConfig {
+            notification_limits: limits,
+            ..MonitorsConfig::new(dir.path().join("mirrors"), Some(EXTERNAL_URL.to_owned()))
+        };
         // The sources are repositories in temporary directories.
         config.sources.local_roots = vec![std::env::temp_dir()];
         let service =
@@ -136,18 +155,31 @@ impl Fixture {
     }
 
     pub async fn monitor(&self, query: &str, actions: &[(ActionKind, bool)]) -> MonitorRecord {
+        // Nothing listens there, and the default guard refuses it: deliveries
+        // stay in the log, which is what these tests read.
+        let actions: Vec<(ActionKind, bool, &str)> = actions
+            .iter()
+            .map(|&(kind, include_results)| (kind, include_results, "http://127.0.0.1:9/hook"))
+            .collect();
+        self.monitor_to(query, &actions).await
+    }
+
+    /// A monitor whose actions call these URLs.
+    pub async fn monitor_to(
+        &self,
+        query: &str,
+        actions: &[(ActionKind, bool, &str)],
+    ) -> MonitorRecord {
         let actions = actions
             .iter()
-            .map(|&(kind, include_results)| NewAction {
+            .map(|&(kind, include_results, url)| NewAction {
                 kind,
                 include_results,
                 webhook: NewWebhook {
                     id: WebhookId::new(),
                     name: format!("{} action", kind.as_str()),
-                    // Nothing listens there, and the guard refuses it: deliveries
-                    // stay in the log, which is what these tests read.
-                    url_display: "http://127.0.0.1:9/hook".to_owned(),
-                    url_sealed: self.cipher.seal(b"http://127.0.0.1:9/hook"),
+                    url_display: url.to_owned(),
+                    url_sealed: self.cipher.seal(url.as_bytes()),
                     secret_sealed: self.cipher.seal(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
                     event_types: vec![
                         EventTypePattern::parse("event_types", "code_monitor:*").unwrap(),
@@ -201,6 +233,88 @@ impl Fixture {
             payloads.push(serde_json::from_slice(&detail.event.payload).unwrap());
         }
         payloads
+    }
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// `Herald-Notification-Part` and `-Parts`.
+    pub fn part(&self) -> (usize, usize) {
+        (
+            self.header("herald-notification-part").parse().unwrap(),
+            self.header("herald-notification-parts").parse().unwrap(),
+        )
+    }
+}
+
+/// An HTTP server on 127.0.0.1 that answers 204 and keeps every request.
+pub struct Receiver {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&received);
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let kept = Arc::clone(&kept);
+            async move {
+                kept.lock().unwrap().push(Received {
+                    headers,
+                    body: body.to_vec(),
+                });
+                StatusCode::NO_CONTENT
+            }
+        });
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Receiver {
+            addr,
+            received,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits for `n` requests, then a moment more to catch any extra one.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        eventually(&format!("{n} requests"), || async {
+            self.received.lock().unwrap().len() >= n
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 
