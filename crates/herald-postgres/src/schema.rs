@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "lease_only_while_pending",
         sql: include_str!("../migrations/0006_lease_only_while_pending.sql"),
     },
+    Migration {
+        version: 7,
+        name: "batched_cleanups",
+        sql: include_str!("../migrations/0007_batched_cleanups.sql"),
+    },
 ];
 
 /// The schema version this build writes.
