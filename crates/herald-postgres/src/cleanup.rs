@@ -15,6 +15,7 @@
 use herald_core::id::{ReceiverId, WebhookId};
 use herald_store::CLEANUP_BATCH;
 use sqlx::{PgPool, Row};
+use uuid::Uuid;
 
 use crate::error::PgResult;
 
@@ -71,6 +72,17 @@ fn batch_limit() -> i64 {
     i64::from(CLEANUP_BATCH)
 }
 
+/// Runs one batch's statement, which takes the record's id as `$1` and the
+/// batch size as `$2` and answers two counts.
+async fn batch_counts(pool: &PgPool, statement: &'static str, id: Uuid) -> PgResult<(i64, i64)> {
+    let row = sqlx::query(statement)
+        .bind(id)
+        .bind(batch_limit())
+        .fetch_one(pool)
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
 /// Whether a batch that picked `picked` rows may have left some behind.
 fn was_full(picked: i64) -> bool {
     picked >= batch_limit()
@@ -103,7 +115,8 @@ async fn delete_webhook_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bo
 /// Clearing the lease token makes an attempt still in flight stale: it is
 /// logged, but cannot move the delivery on.
 async fn fail_backlog_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bool)> {
-    let row = sqlx::query(
+    let (picked, failed) = batch_counts(
+        pool,
         "WITH picked AS ( \
              SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
              WHERE d.webhook_id = $1 AND d.status = 'pending' AND d.created_at <= w.failing_until \
@@ -114,14 +127,10 @@ async fn fail_backlog_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bool
              WHERE id IN (SELECT id FROM picked) AND status = 'pending' \
              RETURNING 1 \
          ) \
-         SELECT (SELECT count(*) FROM picked) AS picked, (SELECT count(*) FROM failed) AS failed",
+         SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM failed)",
+        id.0,
     )
-    .bind(id.0)
-    .bind(batch_limit())
-    .fetch_one(pool)
     .await?;
-    let picked: i64 = row.try_get("picked")?;
-    let failed: i64 = row.try_get("failed")?;
     if was_full(picked) {
         return Ok((failed.unsigned_abs(), false));
     }
@@ -145,7 +154,8 @@ async fn fail_backlog_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bool
 /// Deletes up to a batch of the receiver's logged requests and of its
 /// remembered delivery ids; after a short batch, the receiver itself.
 async fn delete_receiver_batch(pool: &PgPool, id: ReceiverId) -> PgResult<(u64, bool)> {
-    let row = sqlx::query(
+    let (requests, delivery_ids) = batch_counts(
+        pool,
         "WITH requests AS ( \
              DELETE FROM receiver_requests WHERE id IN \
                  (SELECT id FROM receiver_requests WHERE receiver_id = $1 LIMIT $2) RETURNING 1 \
@@ -153,14 +163,10 @@ async fn delete_receiver_batch(pool: &PgPool, id: ReceiverId) -> PgResult<(u64, 
              DELETE FROM receiver_delivery_ids WHERE receiver_id = $1 AND delivery_id IN \
                  (SELECT delivery_id FROM receiver_delivery_ids WHERE receiver_id = $1 LIMIT $2) RETURNING 1 \
          ) \
-         SELECT (SELECT count(*) FROM requests) AS requests, (SELECT count(*) FROM delivery_ids) AS delivery_ids",
+         SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM delivery_ids)",
+        id.0,
     )
-    .bind(id.0)
-    .bind(batch_limit())
-    .fetch_one(pool)
     .await?;
-    let requests: i64 = row.try_get("requests")?;
-    let delivery_ids: i64 = row.try_get("delivery_ids")?;
     let rows = (requests + delivery_ids).unsigned_abs();
     if was_full(requests) || was_full(delivery_ids) {
         return Ok((rows, false));

@@ -1584,14 +1584,11 @@ pub async fn deleting_a_webhook_past_one_batch_hides_and_deletes_all_of_it(store
     assert!(!store.delete_webhook(doomed.id).await.unwrap());
 
     assert_eq!(store.get_webhook(doomed.id).await.unwrap(), None);
-    let listed: Vec<WebhookId> = store
-        .list_webhooks()
-        .await
-        .unwrap()
-        .iter()
-        .map(|w| w.id)
-        .collect();
-    assert_eq!(listed, vec![kept.id]);
+    let listed = store.list_webhooks().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|w| w.id).collect::<Vec<_>>(),
+        vec![kept.id]
+    );
     assert!(every_delivery_of(&store, doomed.id).await.is_empty());
     for d in [
         &doomed_deliveries[0],

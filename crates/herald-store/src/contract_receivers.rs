@@ -230,6 +230,11 @@ async fn pending_deliveries(store: &Arc<dyn Store>) -> Vec<(EventId, String, Vec
         .collect()
 }
 
+async fn listed_ids(receivers: &Arc<dyn ReceiverStore>) -> Vec<ReceiverId> {
+    let listed = receivers.list_receivers().await.expect("list_receivers");
+    listed.iter().map(|r| r.id).collect()
+}
+
 async fn all_requests(
     receivers: &Arc<dyn ReceiverStore>,
     receiver: ReceiverId,
@@ -288,14 +293,11 @@ pub async fn receiver_round_trip(_store: Arc<dyn Store>, receivers: Arc<dyn Rece
     );
 
     let second = create(&receivers, "second").await;
-    let listed: Vec<ReceiverId> = receivers
-        .list_receivers()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(listed, vec![created.id, second.id], "oldest first");
+    assert_eq!(
+        listed_ids(&receivers).await,
+        vec![created.id, second.id],
+        "oldest first"
+    );
 
     tokio::time::sleep(TICK).await;
     let patch = ReceiverPatch {
@@ -934,14 +936,7 @@ pub async fn deleting_a_receiver_past_one_batch_hides_and_deletes_its_whole_log(
     assert!(receivers.delete_receiver(doomed.id).await.unwrap());
     assert!(!receivers.delete_receiver(doomed.id).await.unwrap());
     assert_eq!(receivers.get_receiver(doomed.id).await.unwrap(), None);
-    let listed: Vec<ReceiverId> = receivers
-        .list_receivers()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(listed, vec![kept.id]);
+    assert_eq!(listed_ids(&receivers).await, vec![kept.id]);
     assert!(all_requests(&receivers, doomed.id, 1000).await.0.is_empty());
     assert_eq!(
         receivers.get_request(doomed.id, log[0].id).await.unwrap(),
