@@ -120,8 +120,15 @@ impl SqliteStore {
             })?;
         }
         let write_conn = schema::open_writer(path, &config)?;
-        let (readers, mut threads) = ReaderPool::spawn(path, &config)?;
-        let (writer, writer_thread) = WriterHandle::spawn(write_conn, config.max_batch)?;
+        // Absolute, so that a later change of directory cannot pass for the
+        // database having vanished.
+        let path = std::fs::canonicalize(path).map_err(|source| SqliteError::Locate {
+            path: path.to_owned(),
+            source,
+        })?;
+        let (readers, mut threads) = ReaderPool::spawn(&path, &config)?;
+        let (writer, writer_thread) =
+            WriterHandle::spawn(write_conn, path.clone(), config.max_batch)?;
         // Joined last, so the writer's connection closes after the readers' and
         // checkpoints the WAL into the database file.
         threads.push(writer_thread);
