@@ -1,5 +1,6 @@
-//! The janitor: purges old deliveries, attempts, events and idempotency keys
-//! on a fixed interval.
+//! The janitor: on a fixed interval, finishes the bulk work an interrupted
+//! call left (deletions, failing a disabled webhook's backlog), then purges old
+//! deliveries, attempts, events and idempotency keys.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,8 @@ pub struct JanitorConfig {
     pub policy: PurgePolicy,
 }
 
-/// Purges once right away, then every `config.interval`, until `shutdown`.
+/// Runs once right away (so a restart finishes what a crash interrupted), then
+/// every `config.interval`, until `shutdown`.
 pub fn spawn_janitor(
     store: Arc<dyn Store>,
     config: JanitorConfig,
@@ -33,7 +35,15 @@ pub fn spawn_janitor(
                 () = shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            // A purge of a large backlog runs in many batches; shutdown need not wait for all.
+            // Both run in many batches over a large backlog; shutdown need not wait for all.
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                finished = store.finish_cleanups() => match finished {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, "janitor finished interrupted deletions"),
+                    Err(e) => tracing::warn!(error = %e, "janitor: finishing interrupted deletions failed; trying again next round"),
+                },
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 report = store.purge(config.policy) => match report {

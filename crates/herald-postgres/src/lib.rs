@@ -8,6 +8,9 @@
 //! - `work`: claiming due deliveries by lease, and recording one attempt.
 //! - `record`: group commit for attempts. Concurrent `record_attempt`s queue to
 //!   writer tasks that record whole batches in one transaction.
+//! - `cleanup`: deleting webhooks and receivers and failing a disabled
+//!   webhook's backlog in short statements of a bounded batch each, hidden
+//!   from reads and claims from the first, committed mark on.
 //! - `webhooks`, `log`, `purge`: registration with the scope limit, the delivery
 //!   log and requeueing, retention in bounded batches.
 //! - `schema`: embedded migrations (under an advisory lock), the schema version
@@ -42,6 +45,7 @@
 //! Queries are checked at run time (`sqlx::query`, no `macros` feature), so
 //! building this crate needs neither a database nor offline query data.
 
+mod cleanup;
 mod error;
 mod event_types;
 mod listen;
@@ -238,6 +242,10 @@ impl Store for PgStore {
 
     async fn disable_webhook(&self, id: WebhookId, reason: &str) -> StoreResult<()> {
         Ok(webhooks::disable(&self.pool, id, reason).await?)
+    }
+
+    async fn finish_cleanups(&self) -> StoreResult<u64> {
+        Ok(cleanup::finish_all(&self.pool).await?)
     }
 
     async fn publish(

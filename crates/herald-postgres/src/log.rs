@@ -18,7 +18,8 @@ pub(crate) async fn get_delivery(
         delivery_columns!(),
         ", ",
         event_columns!(),
-        " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1"
+        " FROM deliveries d JOIN events e ON e.id = d.event_id \
+          JOIN webhooks w ON w.id = d.webhook_id AND NOT w.deleting WHERE d.id = $1"
     ))
     .bind(id.0)
     .fetch_optional(pool)
@@ -56,6 +57,7 @@ pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgRe
             AND ($3::bigint IS NULL OR d.created_at >= $3) \
             AND ($4::bigint IS NULL OR d.created_at < $4) \
             AND ($5::uuid IS NULL OR d.id < $5) \
+            AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.deleting) \
           ORDER BY d.id DESC LIMIT $6"
     ))
     .bind(query.webhook_id.0)
@@ -84,7 +86,7 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
     let requeued = sqlx::query(concat!(
         "UPDATE deliveries d SET status = 'pending', next_attempt_at = herald_now_ms(), failures_in_schedule = 0, \
          lease_token = NULL, updated_at = herald_now_ms() \
-         WHERE d.id = $1 \
+         WHERE d.id = $1 AND d.webhook_id NOT IN (SELECT id FROM webhooks WHERE deleting) \
            AND NOT (d.status = 'pending' AND d.lease_token IS NOT NULL AND d.next_attempt_at > herald_now_ms()) \
          RETURNING ",
         delivery_columns!()
@@ -98,7 +100,7 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
     let leased = sqlx::query(concat!(
         "SELECT ",
         delivery_columns!(),
-        " FROM deliveries d WHERE d.id = $1"
+        " FROM deliveries d WHERE d.id = $1 AND d.webhook_id NOT IN (SELECT id FROM webhooks WHERE deleting)"
     ))
     .bind(id.0)
     .fetch_optional(pool)
@@ -115,6 +117,7 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
 const RECOVER_BATCH_SQL: &str = "WITH picked AS ( \
          SELECT id FROM deliveries \
          WHERE webhook_id = $1 AND id > $2 AND status = 'failed' AND created_at >= $3 \
+           AND webhook_id NOT IN (SELECT id FROM webhooks WHERE deleting) \
          ORDER BY id LIMIT $4 \
      ), requeued AS ( \
          UPDATE deliveries SET status = 'pending', next_attempt_at = herald_now_ms(), \

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
@@ -21,16 +22,18 @@ use herald_store::{
     MonitorRecord, MonitorRunId, MonitorRunRecord, MonitorState, MonitorStore, MonitorWrite,
     NewAction, NewEvent, NewMonitor, NewMonitorRun, NewRepository, NewWebhook, Published,
     RUNS_KEPT_PER_MONITOR, RepositoryId, RepositoryPatch, RepositoryRecord, RepositoryWrite,
-    SearchRecord, SearchRecorded, StoreResult, WebhookPatch, monitor_project,
+    SearchRecord, SearchRecorded, StoreResult, WebhookPatch, monitor_project, receives,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::cleanup;
 use crate::error::{PgError, PgResult};
 use crate::publish::{WORK_CHANNEL, insert_deliveries, insert_events};
 use crate::rows::{self, millis, parse_patterns, pattern_texts, text_without_nul, to_json};
+use crate::webhooks;
 
 macro_rules! repository_columns {
     () => {
@@ -194,34 +197,8 @@ async fn update_repository(
     let Some(mut record) = find_repository(&mut *conn, id, true).await? else {
         return Ok(RepositoryWrite::NotFound);
     };
-    let before = (
-        record.name.clone(),
-        record.source_sealed.clone(),
-        record.branches.clone(),
-    );
-    if let Some(name) = patch.name {
-        record.name = name;
-    }
-    if let Some((display, sealed)) = patch.source {
-        record.source_display = display;
-        record.source_sealed = sealed;
-    }
-    if let Some(branches) = patch.branches {
-        record.branches = branches;
-    }
-    if let Some(interval) = patch.fetch_interval {
-        record.fetch_interval = interval;
-    }
-    let reset = before
-        != (
-            record.name.clone(),
-            record.source_sealed.clone(),
-            record.branches.clone(),
-        );
+    let reset = patch.apply_to(&mut record);
     if reset {
-        // Other commits, or other branches: what was searched no longer tells
-        // what is new. The next fetch sets new baselines.
-        record.heads = None;
         sqlx::query("DELETE FROM monitor_heads WHERE repository_id = $1")
             .bind(id.0)
             .execute(&mut *conn)
@@ -405,7 +382,7 @@ async fn patch_action_webhook(
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         rows::webhook_columns!(),
-        " FROM webhooks w WHERE w.id = $1 FOR NO KEY UPDATE"
+        " FROM webhooks w WHERE w.id = $1 AND NOT w.deleting FOR NO KEY UPDATE"
     ))
     .bind(id.0)
     .fetch_optional(&mut *conn)
@@ -414,26 +391,11 @@ async fn patch_action_webhook(
         return Ok(());
     };
     let mut hook = rows::webhook(&row)?;
-    let disabling = patch.enabled == Some(false) && hook.enabled;
-    if let Some(name) = patch.name {
-        hook.name = name;
-    }
-    if let Some((display, sealed)) = patch.url {
-        hook.url_display = display;
-        hook.url_sealed = sealed;
-    }
-    if let Some(secret) = patch.secret_sealed {
-        hook.secret_sealed = secret;
-    }
-    if let Some(types) = patch.event_types {
-        hook.event_types = types;
-    }
-    if let Some(enabled) = patch.enabled {
-        hook.enabled = enabled;
-        if enabled {
-            hook.disabled_reason = None;
-        }
-    }
+    let patch = WebhookPatch {
+        project: None,
+        ..patch
+    };
+    let disabling = patch.apply_to(&mut hook);
     sqlx::query(
         "UPDATE webhooks SET name = $2, url_display = $3, url_sealed = $4, secret_sealed = $5, event_types = $6, \
          enabled = $7, disabled_reason = $8, updated_at = herald_now_ms() WHERE id = $1",
@@ -449,24 +411,8 @@ async fn patch_action_webhook(
     .execute(&mut *conn)
     .await?;
     if disabling {
-        sqlx::query(
-            "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_token = NULL, \
-             last_error = 'webhook disabled', updated_at = herald_now_ms() \
-             WHERE webhook_id = $1 AND status = 'pending'",
-        )
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
+        webhooks::start_failing_backlog(&mut *conn, id).await?;
     }
-    Ok(())
-}
-
-async fn delete_webhook(conn: &mut PgConnection, id: WebhookId) -> PgResult<()> {
-    // Deliveries and their attempts go with it (ON DELETE CASCADE).
-    sqlx::query("DELETE FROM webhooks WHERE id = $1")
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
@@ -551,7 +497,7 @@ async fn apply_actions(
         })
         .collect();
     for dropped in current.iter().filter(|a| !kept.contains(&a.webhook_id)) {
-        delete_webhook(&mut *conn, dropped.webhook_id).await?;
+        webhooks::mark_deleting(&mut *conn, dropped.webhook_id).await?;
     }
     let mut actions = Vec::with_capacity(changes.len());
     for change in changes {
@@ -586,7 +532,7 @@ async fn delete_monitor(conn: &mut PgConnection, id: MonitorId) -> PgResult<bool
         return Ok(false);
     };
     for action in &record.actions {
-        delete_webhook(&mut *conn, action.webhook_id).await?;
+        webhooks::mark_deleting(&mut *conn, action.webhook_id).await?;
     }
     // Searched heads and runs go with it (ON DELETE CASCADE).
     sqlx::query("DELETE FROM monitors WHERE id = $1")
@@ -666,34 +612,35 @@ async fn publish_to_audiences(
         .iter()
         .flat_map(|e| e.webhooks.iter().map(|id| id.0))
         .collect();
-    let candidates = sqlx::query(
+    let found = sqlx::query(
         "SELECT id, project, event_types FROM webhooks \
          WHERE enabled AND (project IS NULL OR id = ANY($1)) ORDER BY id FOR SHARE",
     )
     .bind(&named)
     .fetch_all(&mut *conn)
     .await?;
-    let mut global: Vec<(WebhookId, Vec<herald_core::event_type::EventTypePattern>)> = Vec::new();
-    let mut enabled: HashSet<WebhookId> = HashSet::new();
-    for row in &candidates {
-        let id = WebhookId(row.try_get("id")?);
-        enabled.insert(id);
-        if row.try_get::<Option<String>, _>("project")?.is_none() {
-            let patterns: Vec<String> = row.try_get("event_types")?;
-            global.push((id, parse_patterns(&patterns)?));
-        }
+    let mut candidates: Vec<(WebhookId, Option<String>, Vec<EventTypePattern>)> = Vec::new();
+    for row in &found {
+        let patterns: Vec<String> = row.try_get("event_types")?;
+        candidates.push((
+            WebhookId(row.try_get("id")?),
+            row.try_get("project")?,
+            parse_patterns(&patterns)?,
+        ));
     }
+    let enabled: HashSet<WebhookId> = candidates.iter().map(|(id, _, _)| *id).collect();
     let fan_out: Vec<Vec<WebhookId>> = events
         .iter()
         .map(|event| {
             let mut seen = HashSet::new();
-            let subscribers = global
+            // The global audience is whoever an event with no project reaches.
+            let subscribers = candidates
                 .iter()
-                .filter(|(_, patterns)| {
+                .filter(|(_, scope, patterns)| {
                     event.global_subscribers
-                        && herald_core::event_type::any_matches(patterns, &event.event.event_type)
+                        && receives(scope.as_deref(), patterns, None, &event.event.event_type)
                 })
-                .map(|(id, _)| *id);
+                .map(|(id, _, _)| *id);
             let named = event
                 .webhooks
                 .iter()
@@ -878,11 +825,16 @@ impl MonitorStore for PgStore {
         id: MonitorId,
         patch: MonitorPatch,
     ) -> StoreResult<MonitorWrite> {
-        in_transaction!(self, |conn| update_monitor(conn, id, patch))
+        let written = in_transaction!(self, |conn| update_monitor(conn, id, patch))?;
+        // The actions' webhooks deleted or disabled have their rows to go.
+        cleanup::finish_all(&self.pool).await?;
+        Ok(written)
     }
 
     async fn delete_monitor(&self, id: MonitorId) -> StoreResult<bool> {
-        in_transaction!(self, |conn| delete_monitor(conn, id))
+        let deleted = in_transaction!(self, |conn| delete_monitor(conn, id))?;
+        cleanup::finish_all(&self.pool).await?;
+        Ok(deleted)
     }
 
     async fn monitor_states(&self, repository: RepositoryId) -> StoreResult<Vec<MonitorState>> {

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use herald_core::id::{DeliveryId, EventId, WebhookId};
-use herald_store::{NewEvent, Published, StoreError, StoreResult};
+use herald_store::{NewEvent, Published, StoreError, StoreResult, receives};
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
@@ -251,8 +251,14 @@ async fn lock_targets(
 fn matching(targets: &[Target], event: &NewEvent) -> Vec<WebhookId> {
     targets
         .iter()
-        .filter(|t| t.project.is_none() || t.project == event.project)
-        .filter(|t| herald_core::event_type::any_matches(&t.patterns, &event.event_type))
+        .filter(|t| {
+            receives(
+                t.project.as_deref(),
+                &t.patterns,
+                event.project.as_deref(),
+                &event.event_type,
+            )
+        })
         .map(|t| t.id)
         .collect()
 }

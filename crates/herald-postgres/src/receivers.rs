@@ -26,6 +26,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
 use crate::publish;
 use crate::rows::{millis, text_without_nul, to_json};
@@ -123,7 +124,7 @@ async fn get_receiver(pool: &PgPool, id: ReceiverId) -> PgResult<Option<Receiver
     let row = sqlx::query(concat!(
         "SELECT ",
         receiver_columns!(),
-        " FROM receivers WHERE id = $1"
+        " FROM receivers WHERE id = $1 AND NOT deleting"
     ))
     .bind(id.0)
     .fetch_optional(pool)
@@ -135,7 +136,7 @@ async fn list_receivers(pool: &PgPool) -> PgResult<Vec<ReceiverRecord>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         receiver_columns!(),
-        " FROM receivers ORDER BY created_at, id"
+        " FROM receivers WHERE NOT deleting ORDER BY created_at, id"
     ))
     .fetch_all(pool)
     .await?;
@@ -160,7 +161,7 @@ async fn update_receiver(
            github_legacy_sha1 = coalesce($7, github_legacy_sha1), \
            gitlab_standard_webhooks = coalesce($8, gitlab_standard_webhooks), \
            updated_at = herald_now_ms() \
-         WHERE id = $1 RETURNING ",
+         WHERE id = $1 AND NOT deleting RETURNING ",
         receiver_columns!()
     ))
     .bind(id.0)
@@ -189,7 +190,7 @@ async fn rotate(
            previous_valid_until = CASE WHEN $3 THEN herald_now_ms() + $4 END, \
            credentials_sealed = $2, \
            updated_at = herald_now_ms() \
-         WHERE id = $1 RETURNING ",
+         WHERE id = $1 AND NOT deleting RETURNING ",
         receiver_columns!()
     ))
     .bind(id.0)
@@ -201,13 +202,18 @@ async fn rotate(
     row.as_ref().map(receiver).transpose()
 }
 
-/// The log and delivery ids go with it (`ON DELETE CASCADE`).
+/// Hides the receiver and its log from every read, then deletes the log and
+/// the delivery ids in batches and the receiver last.
 async fn delete_receiver(pool: &PgPool, id: ReceiverId) -> PgResult<bool> {
-    let done = sqlx::query("DELETE FROM receivers WHERE id = $1")
+    let marked = sqlx::query("UPDATE receivers SET deleting = true WHERE id = $1 AND NOT deleting")
         .bind(id.0)
         .execute(pool)
         .await?;
-    Ok(done.rows_affected() > 0)
+    if marked.rows_affected() == 0 {
+        return Ok(false);
+    }
+    Cleanup::DeleteReceiver(id).run(pool).await?;
+    Ok(true)
 }
 
 // ---- requests ----
@@ -344,7 +350,8 @@ async fn list_requests(
     let rows = sqlx::query(concat!(
         "SELECT ",
         summary_columns!(),
-        " FROM receiver_requests WHERE receiver_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        " FROM receiver_requests WHERE receiver_id = $1 AND ($2::uuid IS NULL OR id < $2) \
+         AND receiver_id NOT IN (SELECT id FROM receivers WHERE deleting) ORDER BY id DESC LIMIT $3"
     ))
     .bind(query.receiver_id.0)
     .bind(query.cursor.map(|c| c.0))
@@ -371,7 +378,8 @@ async fn get_request(
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         summary_columns!(),
-        ", headers, body, body_truncated FROM receiver_requests WHERE id = $1 AND receiver_id = $2"
+        ", headers, body, body_truncated FROM receiver_requests WHERE id = $1 AND receiver_id = $2 \
+         AND receiver_id NOT IN (SELECT id FROM receivers WHERE deleting)"
     ))
     .bind(id.0)
     .bind(receiver.0)

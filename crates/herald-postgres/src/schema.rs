@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "run_notifications",
         sql: include_str!("../migrations/0007_run_notifications.sql"),
     },
+    Migration {
+        version: 8,
+        name: "batched_cleanups",
+        sql: include_str!("../migrations/0008_batched_cleanups.sql"),
+    },
 ];
 
 /// The schema version this build writes.

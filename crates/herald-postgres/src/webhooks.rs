@@ -8,6 +8,7 @@ use herald_core::id::WebhookId;
 use herald_store::{NewWebhook, StoreError, WebhookPatch, WebhookRecord, scope_label};
 use sqlx::{PgConnection, PgPool};
 
+use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
 use crate::rows::{self, pattern_texts, webhook_columns};
 
@@ -41,7 +42,7 @@ impl From<WebhookError> for StoreError {
 const SELECT_ONE: &str = concat!(
     "SELECT ",
     webhook_columns!(),
-    " FROM webhooks w WHERE w.id = $1"
+    " FROM webhooks w WHERE w.id = $1 AND NOT w.deleting"
 );
 
 pub(crate) async fn create(
@@ -87,7 +88,8 @@ async fn ensure_room(
     .execute(&mut *conn)
     .await?;
     let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM webhooks WHERE ($1::text IS NULL AND project IS NULL) OR project = $1",
+        "SELECT count(*) FROM webhooks \
+         WHERE (($1::text IS NULL AND project IS NULL) OR project = $1) AND NOT deleting",
     )
     .bind(project)
     .fetch_one(&mut *conn)
@@ -113,13 +115,15 @@ pub(crate) async fn list(pool: &PgPool) -> PgResult<Vec<WebhookRecord>> {
     let found = sqlx::query(concat!(
         "SELECT ",
         webhook_columns!(),
-        " FROM webhooks w ORDER BY w.created_at, w.id"
+        " FROM webhooks w WHERE NOT w.deleting ORDER BY w.created_at, w.id"
     ))
     .fetch_all(pool)
     .await?;
     found.iter().map(rows::webhook).collect()
 }
 
+/// Applies the patch; a patch that disables the webhook fails its backlog in
+/// batches once the change is committed.
 pub(crate) async fn update(
     pool: &PgPool,
     id: WebhookId,
@@ -130,7 +134,7 @@ pub(crate) async fn update(
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         webhook_columns!(),
-        " FROM webhooks w WHERE w.id = $1 FOR NO KEY UPDATE"
+        " FROM webhooks w WHERE w.id = $1 AND NOT w.deleting FOR NO KEY UPDATE"
     ))
     .bind(id.0)
     .fetch_optional(&mut *tx)
@@ -138,14 +142,13 @@ pub(crate) async fn update(
     else {
         return Ok(None);
     };
-    let current = rows::webhook(&row)?;
+    let mut next = rows::webhook(&row)?;
     if let Some(project) = &patch.project
-        && *project != current.project
+        && *project != next.project
     {
         ensure_room(&mut tx, project.as_deref(), max_per_scope).await?;
     }
-    let disabling = patch.enabled == Some(false);
-    let next = apply(current, patch);
+    let disabling = patch.apply_to(&mut next);
     let row = sqlx::query(concat!(
         "UPDATE webhooks w SET name = $2, url_display = $3, url_sealed = $4, secret_sealed = $5, \
          event_types = $6, project = $7, enabled = $8, disabled_reason = $9, updated_at = herald_now_ms() \
@@ -164,78 +167,73 @@ pub(crate) async fn update(
     .fetch_one(&mut *tx)
     .await?;
     if disabling {
-        fail_pending_deliveries(&mut tx, id).await?;
+        start_failing_backlog(&mut tx, id).await?;
     }
     let record = rows::webhook(&row)?;
     tx.commit().await?;
+    if disabling {
+        Cleanup::FailBacklog(id).run(pool).await?;
+    }
     Ok(Some(record))
 }
 
-fn apply(mut record: WebhookRecord, patch: WebhookPatch) -> WebhookRecord {
-    if let Some(name) = patch.name {
-        record.name = name;
+/// Hides the webhook from every read, fan-out and claims, then deletes its
+/// deliveries in batches and the webhook last.
+pub(crate) async fn delete(pool: &PgPool, id: WebhookId) -> PgResult<bool> {
+    let mut tx = pool.begin().await?;
+    let marked = mark_deleting(&mut tx, id).await?;
+    tx.commit().await?;
+    if marked {
+        Cleanup::DeleteWebhook(id).run(pool).await?;
     }
-    if let Some((display, sealed)) = patch.url {
-        record.url_display = display;
-        record.url_sealed = sealed;
-    }
-    if let Some(secret) = patch.secret_sealed {
-        record.secret_sealed = secret;
-    }
-    if let Some(types) = patch.event_types {
-        record.event_types = types;
-    }
-    if let Some(project) = patch.project {
-        record.project = project;
-    }
-    if let Some(enabled) = patch.enabled {
-        record.enabled = enabled;
-        if enabled {
-            record.disabled_reason = None;
-        }
-    }
-    record
+    Ok(marked)
 }
 
-pub(crate) async fn delete(pool: &PgPool, id: WebhookId) -> PgResult<bool> {
-    // Deliveries and their attempts go with it (ON DELETE CASCADE).
-    let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
-        .bind(id.0)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() > 0)
+/// Marks the webhook as being deleted inside the caller's transaction, which
+/// must run `Cleanup::DeleteWebhook` after committing; false if there is no
+/// such webhook. Taking the row lock waits for the publishes that have the
+/// webhook locked for fan-out, so none adds a delivery after the commit.
+pub(crate) async fn mark_deleting(conn: &mut PgConnection, id: WebhookId) -> PgResult<bool> {
+    let marked = sqlx::query(
+        "UPDATE webhooks SET deleting = true, enabled = false WHERE id = $1 AND NOT deleting",
+    )
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(marked.rows_affected() > 0)
 }
 
 pub(crate) async fn disable(pool: &PgPool, id: WebhookId, reason: &str) -> PgResult<()> {
     let mut tx = pool.begin().await?;
     disable_in(&mut tx, id, reason).await?;
     tx.commit().await?;
+    Cleanup::FailBacklog(id).run(pool).await?;
     Ok(())
 }
 
-/// Disables a webhook with a reason inside the caller's transaction.
+/// Disables a webhook with a reason inside the caller's transaction, which
+/// must run `Cleanup::FailBacklog` after committing.
 pub(crate) async fn disable_in(
     conn: &mut PgConnection,
     id: WebhookId,
     reason: &str,
 ) -> PgResult<()> {
     sqlx::query(
-        "UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = herald_now_ms() WHERE id = $1",
+        "UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = herald_now_ms() \
+         WHERE id = $1 AND NOT deleting",
     )
     .bind(id.0)
     .bind(rows::text_without_nul(reason).as_ref())
     .execute(&mut *conn)
     .await?;
-    fail_pending_deliveries(conn, id).await
+    start_failing_backlog(conn, id).await
 }
 
-/// Clearing the lease token makes any attempt still in flight stale: it will be
-/// logged, but cannot move the delivery on.
-async fn fail_pending_deliveries(conn: &mut PgConnection, id: WebhookId) -> PgResult<()> {
+/// A disabled webhook gets nothing more: its deliveries pending now are to
+/// fail, and claims skip it until they have.
+pub(crate) async fn start_failing_backlog(conn: &mut PgConnection, id: WebhookId) -> PgResult<()> {
     sqlx::query(
-        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_token = NULL, \
-         last_error = 'webhook disabled', updated_at = herald_now_ms() \
-         WHERE webhook_id = $1 AND status = 'pending'",
+        "UPDATE webhooks SET failing_until = herald_now_ms() WHERE id = $1 AND NOT deleting",
     )
     .bind(id.0)
     .execute(&mut *conn)

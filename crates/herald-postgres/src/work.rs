@@ -14,6 +14,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
 use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
 use crate::webhooks;
@@ -55,7 +56,8 @@ const CLAIM: &str = claim!(
 /// Due deliveries of every webhook not in `$2`, one index seek per webhook.
 /// Walking the global queue with the skipped webhooks filtered out would cost
 /// as much as their whole backlog on every claim, and a saturated webhook (a
-/// hanging receiver) usually has the biggest backlog of all.
+/// hanging receiver) usually has the biggest backlog of all; so does a webhook
+/// being deleted, or whose backlog is being failed, which are skipped too.
 const CLAIM_SKIPPING: &str = claim!(
     "SELECT d.id, d.next_attempt_at FROM webhooks w \
      CROSS JOIN LATERAL ( \
@@ -65,7 +67,7 @@ const CLAIM_SKIPPING: &str = claim!(
          LIMIT $1 \
          FOR UPDATE SKIP LOCKED \
      ) d \
-     WHERE w.id <> ALL($2) \
+     WHERE w.id <> ALL($2) AND NOT w.deleting AND w.failing_until IS NULL \
      LIMIT $1"
 );
 
@@ -81,7 +83,7 @@ pub(crate) async fn claim_due(
         .iter()
         .map(WebhookId::as_uuid)
         .collect();
-    let statement = if skip.is_empty() {
+    let statement = if skip.is_empty() && !hides_deliveries(pool).await? {
         CLAIM
     } else {
         CLAIM_SKIPPING
@@ -93,6 +95,16 @@ pub(crate) async fn claim_due(
         .fetch_all(pool)
         .await?;
     found.iter().map(claimed).collect()
+}
+
+/// Whether some webhook's deliveries must not be claimed: it is being deleted,
+/// or its backlog is being failed.
+async fn hides_deliveries(pool: &PgPool) -> PgResult<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM webhooks WHERE deleting OR failing_until IS NOT NULL)",
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
@@ -177,10 +189,18 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
         .bind(error.as_deref())
         .fetch_optional(&mut *tx)
         .await?;
-    if let (Some(webhook), NextStep::FailedAndDisableWebhook { reason }) = (moved, &outcome.next) {
-        webhooks::disable_in(&mut tx, WebhookId(webhook), reason).await?;
-    }
+    let disabled = match (moved, &outcome.next) {
+        (Some(webhook), NextStep::FailedAndDisableWebhook { reason }) => {
+            let webhook = WebhookId(webhook);
+            webhooks::disable_in(&mut tx, webhook, reason).await?;
+            Some(webhook)
+        }
+        _ => None,
+    };
     tx.commit().await?;
+    if let Some(webhook) = disabled {
+        Cleanup::FailBacklog(webhook).run(pool).await?;
+    }
     Ok(moved.is_some())
 }
 

@@ -4,7 +4,7 @@
 //! bound value, so no secret or payload can leak through them.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use herald_store::StoreError;
 
@@ -12,6 +12,8 @@ use herald_store::StoreError;
 pub enum SqliteError {
     #[error("cannot create the data directory {}: {source}", path.display())]
     CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot locate the database file {}: {source}", path.display())]
+    Locate { path: PathBuf, source: io::Error },
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(
@@ -29,6 +31,27 @@ pub enum SqliteError {
     },
     #[error("a store operation panicked; its changes were rolled back")]
     Panicked,
+    #[error(
+        "the database file {} was removed while the store had it open; \
+         nothing can be made durable in it any more",
+        path.display()
+    )]
+    Vanished { path: PathBuf },
+}
+
+/// Fails with [`SqliteError::Vanished`] once the database file is gone from
+/// its path. SQLite itself would go on writing into the removed file, where
+/// no commit survives the process, and a connection that opens the
+/// write-ahead log later (by name, on its first read) fails with a bare
+/// "disk I/O error".
+pub(crate) fn ensure_present(path: &Path) -> Result<(), SqliteError> {
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(SqliteError::Vanished {
+            path: path.to_owned(),
+        }),
+        // Anything else (a permission change, say) is SQLite's to report.
+        _ => Ok(()),
+    }
 }
 
 impl From<SqliteError> for StoreError {

@@ -11,6 +11,9 @@
 //!   in WAL mode they never wait for the writer.
 //! - `schema`: connection settings (WAL, `synchronous=FULL`, foreign keys) and
 //!   the migrations, versioned by `PRAGMA user_version`.
+//! - `cleanup`: bulk work done one bounded batch per write job (deleting a
+//!   webhook or a receiver, failing a disabled webhook's backlog), hidden from
+//!   reads and claims from its first job on.
 //! - `webhooks`, `events`, `work`, `log`, `purge`: the SQL of each group of
 //!   operations. `webhooks` also holds the writer's in-memory copy of the
 //!   webhooks, which fan-out and claims read instead of the table; every
@@ -31,6 +34,7 @@
 //! connection's commits (`PRAGMA data_version`), but leases and group commit
 //! assume one writer.
 
+mod cleanup;
 mod error;
 mod event_types;
 mod events;
@@ -61,6 +65,7 @@ use herald_store::{
 pub use error::SqliteError;
 pub use schema::{SCHEMA_VERSION, applied_version};
 
+use cleanup::Cleanup;
 use readers::ReaderPool;
 use writer::WriterHandle;
 
@@ -115,8 +120,15 @@ impl SqliteStore {
             })?;
         }
         let write_conn = schema::open_writer(path, &config)?;
-        let (readers, mut threads) = ReaderPool::spawn(path, &config)?;
-        let (writer, writer_thread) = WriterHandle::spawn(write_conn, config.max_batch)?;
+        // Absolute, so that a later change of directory cannot pass for the
+        // database having vanished.
+        let path = std::fs::canonicalize(path).map_err(|source| SqliteError::Locate {
+            path: path.to_owned(),
+            source,
+        })?;
+        let (readers, mut threads) = ReaderPool::spawn(&path, &config)?;
+        let (writer, writer_thread) =
+            WriterHandle::spawn(write_conn, path.clone(), config.max_batch)?;
         // Joined last, so the writer's connection closes after the readers' and
         // checkpoints the WAL into the database file.
         threads.push(writer_thread);
@@ -125,6 +137,29 @@ impl SqliteStore {
             readers,
             _threads: Threads(threads),
         })
+    }
+}
+
+impl SqliteStore {
+    /// Runs what the first batch of some bulk work left, if anything.
+    pub(crate) async fn finish(&self, rest: Option<Cleanup>) -> StoreResult<()> {
+        if let Some(cleanup) = rest {
+            self.run_cleanup(cleanup).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a piece of bulk work to its end, one write job per batch so that
+    /// other writes get their turn in between; returns the rows it touched.
+    async fn run_cleanup(&self, cleanup: Cleanup) -> StoreResult<u64> {
+        let mut rows = 0;
+        loop {
+            let batch = self.writer.run(move |w| cleanup.run_batch(w)).await?;
+            rows += batch.rows;
+            if batch.finished {
+                return Ok(rows);
+            }
+        }
     }
 }
 
@@ -167,20 +202,41 @@ impl Store for SqliteStore {
         patch: WebhookPatch,
         max_per_scope: u32,
     ) -> StoreResult<Option<WebhookRecord>> {
-        self.writer
+        let (record, rest) = self
+            .writer
             .run(move |w| webhooks::update(w, id, patch, max_per_scope))
-            .await
+            .await?;
+        self.finish(rest).await?;
+        Ok(record)
     }
 
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<bool> {
-        self.writer.run(move |w| webhooks::delete(w, id)).await
+        match self.writer.run(move |w| webhooks::delete(w, id)).await? {
+            Some(rest) => {
+                self.finish(rest).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn disable_webhook(&self, id: WebhookId, reason: &str) -> StoreResult<()> {
         let reason = reason.to_owned();
-        self.writer
+        let rest = self
+            .writer
             .run(move |w| webhooks::disable(w, id, &reason))
-            .await
+            .await?;
+        self.finish(rest).await?;
+        Ok(())
+    }
+
+    async fn finish_cleanups(&self) -> StoreResult<u64> {
+        let work = self.readers.run(|conn| cleanup::unfinished(conn)).await?;
+        let mut rows = 0;
+        for cleanup in work {
+            rows += self.run_cleanup(cleanup).await?;
+        }
+        Ok(rows)
     }
 
     async fn publish(
@@ -201,9 +257,12 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
-        self.writer
+        let (moved, rest) = self
+            .writer
             .run(move |w| work::record_attempt(w, &outcome))
-            .await
+            .await?;
+        self.finish(rest).await?;
+        Ok(moved)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {

@@ -15,6 +15,10 @@ use crate::rows::{
 };
 use crate::writer::Writer;
 
+/// Hides the deliveries of a webhook being deleted from every read.
+const OF_A_KEPT_WEBHOOK: &str =
+    "AND webhook_id NOT IN (SELECT id FROM webhooks WHERE deleting = 1)";
+
 /// Sorts after every UUID: the cursor of the first page.
 const AFTER_ALL_IDS: [u8; 16] = [0xff; 16];
 /// Sorts before every UUID: where a recovery's walk starts.
@@ -45,10 +49,11 @@ pub(crate) fn get_delivery(
     }))
 }
 
+/// A delivery, unless its webhook is being deleted.
 fn find(conn: &Connection, id: DeliveryId) -> Result<Option<DeliveryRecord>, SqliteError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1 {OF_A_KEPT_WEBHOOK}"
         ))?
         .query_row([id.as_bytes()], delivery_from_row)
         .optional()?)
@@ -67,7 +72,7 @@ pub(crate) fn list_deliveries(
          WHERE webhook_id = ?1 AND id < ?2 \
            AND (?3 IS NULL OR status = ?3) \
            AND (?4 IS NULL OR created_at >= ?4) \
-           AND (?5 IS NULL OR created_at < ?5) \
+           AND (?5 IS NULL OR created_at < ?5) {OF_A_KEPT_WEBHOOK} \
          ORDER BY id DESC LIMIT ?6"
     ))?;
     let mut items: Vec<DeliveryRecord> = stmt
@@ -152,10 +157,10 @@ pub(crate) fn recover_batch(
     // Selecting the ids first makes a short batch mean "no failed deliveries
     // left", however many other deliveries the walk passed over.
     let ids: Vec<[u8; 16]> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id FROM deliveries WHERE webhook_id = ?1 AND id > ?2 AND status = 'failed' \
-             AND created_at >= ?3 ORDER BY id LIMIT ?4",
-        )?
+                 AND created_at >= ?3 {OF_A_KEPT_WEBHOOK} ORDER BY id LIMIT ?4"
+        ))?
         .query_map(
             params![
                 webhook.as_bytes(),

@@ -21,6 +21,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteStore;
+use crate::cleanup::Cleanup;
 use crate::error::{Failure, SqliteError};
 use crate::events::insert_event;
 use crate::rows::{timestamp, to_json};
@@ -289,34 +290,7 @@ fn update_repository(
     {
         return Ok(RepositoryWrite::NameTaken);
     }
-    let before = (
-        record.name.clone(),
-        record.source_sealed.clone(),
-        record.branches.clone(),
-    );
-    if let Some(name) = patch.name {
-        record.name = name;
-    }
-    if let Some((display, sealed)) = patch.source {
-        record.source_display = display;
-        record.source_sealed = sealed;
-    }
-    if let Some(branches) = patch.branches {
-        record.branches = branches;
-    }
-    if let Some(interval) = patch.fetch_interval {
-        record.fetch_interval = interval;
-    }
-    if before
-        != (
-            record.name.clone(),
-            record.source_sealed.clone(),
-            record.branches.clone(),
-        )
-    {
-        // Other commits, or other branches: what was searched no longer tells
-        // what is new. The next fetch sets new baselines.
-        record.heads = None;
+    if patch.apply_to(&mut record) {
         conn.prepare_cached("DELETE FROM monitor_heads WHERE repository_id = ?1")?
             .execute([id.as_bytes()])?;
     }
@@ -450,15 +424,21 @@ fn create_monitor(w: &Writer, new: NewMonitor) -> Result<MonitorRecord, Failure>
     Ok(record)
 }
 
-fn update_monitor(w: &Writer, id: MonitorId, patch: MonitorPatch) -> Result<MonitorWrite, Failure> {
+/// Applies the patch; returns what came of it and what the first batches of
+/// the actions' webhook changes left.
+fn update_monitor(
+    w: &Writer,
+    id: MonitorId,
+    patch: MonitorPatch,
+) -> Result<(MonitorWrite, Vec<Cleanup>), Failure> {
     let conn = w.conn();
     let Some(mut record) = find_monitor(conn, id)? else {
-        return Ok(MonitorWrite::NotFound);
+        return Ok((MonitorWrite::NotFound, Vec::new()));
     };
     if let Some(changes) = &patch.actions
         && let Some(stranger) = unknown_action(&record, changes)
     {
-        return Ok(MonitorWrite::UnknownAction(stranger));
+        return Ok((MonitorWrite::UnknownAction(stranger), Vec::new()));
     }
     let now = Timestamp::now();
     let new_query = patch.query.as_ref().is_some_and(|q| *q != record.query);
@@ -472,15 +452,16 @@ fn update_monitor(w: &Writer, id: MonitorId, patch: MonitorPatch) -> Result<Moni
     if let Some(enabled) = patch.enabled {
         record.enabled = enabled;
     }
+    let mut left = Vec::new();
     if let Some(changes) = patch.actions {
-        record.actions = apply_actions(w, id, &record.actions, changes)?;
+        record.actions = apply_actions(w, id, &record.actions, changes, &mut left)?;
     }
     record.updated_at = now;
     save_monitor(conn, &record)?;
     if new_query || enabling {
         start_from_current_heads(conn, id, now)?;
     }
-    Ok(MonitorWrite::Saved(record))
+    Ok((MonitorWrite::Saved(record), left))
 }
 
 /// A kept action that is not one of the monitor's.
@@ -502,6 +483,7 @@ fn apply_actions(
     monitor: MonitorId,
     current: &[MonitorAction],
     changes: Vec<ActionChange>,
+    left: &mut Vec<Cleanup>,
 ) -> Result<Vec<MonitorAction>, Failure> {
     let kept: HashSet<WebhookId> = changes
         .iter()
@@ -511,7 +493,7 @@ fn apply_actions(
         })
         .collect();
     for dropped in current.iter().filter(|a| !kept.contains(&a.webhook_id)) {
-        webhooks::delete(w, dropped.webhook_id)?;
+        left.extend(webhooks::delete(w, dropped.webhook_id)?.flatten());
     }
     let mut actions = Vec::with_capacity(changes.len());
     for change in changes {
@@ -531,7 +513,8 @@ fn apply_actions(
                     project: None,
                     ..webhook
                 };
-                webhooks::update(w, webhook_id, patch, u32::MAX)?;
+                let (_, rest) = webhooks::update(w, webhook_id, patch, u32::MAX)?;
+                left.extend(rest);
                 actions.push(MonitorAction {
                     webhook_id,
                     kind,
@@ -544,13 +527,16 @@ fn apply_actions(
     Ok(actions)
 }
 
-fn delete_monitor(w: &Writer, id: MonitorId) -> Result<bool, Failure> {
+/// Deletes the monitor with its actions' webhooks; returns whether it existed
+/// and what the first batches of deleting the webhooks left.
+fn delete_monitor(w: &Writer, id: MonitorId) -> Result<(bool, Vec<Cleanup>), Failure> {
     let conn = w.conn();
     let Some(record) = find_monitor(conn, id)? else {
-        return Ok(false);
+        return Ok((false, Vec::new()));
     };
+    let mut left = Vec::new();
     for action in &record.actions {
-        webhooks::delete(w, action.webhook_id)?;
+        left.extend(webhooks::delete(w, action.webhook_id)?.flatten());
     }
     for table in ["monitor_heads", "monitor_runs"] {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE monitor_id = ?1"))?
@@ -558,7 +544,7 @@ fn delete_monitor(w: &Writer, id: MonitorId) -> Result<bool, Failure> {
     }
     conn.prepare_cached("DELETE FROM monitors WHERE id = ?1")?
         .execute([id.as_bytes()])?;
-    Ok(true)
+    Ok((true, left))
 }
 
 // ---- searching ----
@@ -810,11 +796,22 @@ impl MonitorStore for SqliteStore {
         id: MonitorId,
         patch: MonitorPatch,
     ) -> StoreResult<MonitorWrite> {
-        self.writer.run(move |w| update_monitor(w, id, patch)).await
+        let (written, left) = self
+            .writer
+            .run(move |w| update_monitor(w, id, patch))
+            .await?;
+        for rest in left {
+            self.finish(Some(rest)).await?;
+        }
+        Ok(written)
     }
 
     async fn delete_monitor(&self, id: MonitorId) -> StoreResult<bool> {
-        self.writer.run(move |w| delete_monitor(w, id)).await
+        let (deleted, left) = self.writer.run(move |w| delete_monitor(w, id)).await?;
+        for rest in left {
+            self.finish(Some(rest)).await?;
+        }
+        Ok(deleted)
     }
 
     async fn monitor_states(&self, repository: RepositoryId) -> StoreResult<Vec<MonitorState>> {

@@ -3,7 +3,7 @@
 //! committed state while the writer works, so reads never queue behind writes.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::SqliteConfig;
-use crate::error::{Failure, SqliteError};
+use crate::error::{Failure, SqliteError, ensure_present};
 use crate::schema;
 
 type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -21,6 +21,8 @@ type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
 /// Sends reads to the pool. Dropping it lets the threads exit.
 pub(crate) struct ReaderPool {
     jobs: Sender<ReadJob>,
+    /// The database file, checked before every read.
+    path: Arc<PathBuf>,
 }
 
 impl ReaderPool {
@@ -44,7 +46,8 @@ impl ReaderPool {
                 })?;
             threads.push(thread);
         }
-        Ok((Self { jobs }, threads))
+        let path = Arc::new(path.to_owned());
+        Ok((Self { jobs, path }, threads))
     }
 
     /// Runs `op` on a free reader connection.
@@ -54,9 +57,15 @@ impl ReaderPool {
         F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        let path = Arc::clone(&self.path);
         let job: ReadJob = Box::new(move |conn| {
-            let result = catch_unwind(AssertUnwindSafe(|| op(conn)))
-                .unwrap_or(Err(Failure::Db(SqliteError::Panicked)));
+            // Whether this connection has opened the log yet must not decide
+            // how a removed database fails.
+            let result = match ensure_present(&path) {
+                Ok(()) => catch_unwind(AssertUnwindSafe(|| op(conn)))
+                    .unwrap_or(Err(Failure::Db(SqliteError::Panicked))),
+                Err(vanished) => Err(Failure::Db(vanished)),
+            };
             // The caller may have given up waiting.
             let _ = reply.send(result.map_err(StoreError::from));
         });

@@ -25,6 +25,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteStore;
+use crate::cleanup::Cleanup;
 use crate::error::{Failure, SqliteError};
 use crate::events;
 use crate::rows::{timestamp, to_json};
@@ -99,6 +100,10 @@ const SUMMARY_COLUMNS: &str = "id, receiver_id, received_at, verified, verificat
 
 const CHANGESET_COLUMNS: &str = "urn, repository, external_id, head_sha, state";
 
+/// Hides the log of a receiver being deleted from every read.
+const OF_A_KEPT_RECEIVER: &str =
+    "AND receiver_id NOT IN (SELECT id FROM receivers WHERE deleting = 1)";
+
 /// Sorts after every UUID: the cursor of the first page.
 const AFTER_ALL_IDS: [u8; 16] = [0xff; 16];
 
@@ -164,7 +169,7 @@ fn corrupt(
 fn find_receiver(conn: &Connection, id: ReceiverId) -> Result<Option<ReceiverRecord>, SqliteError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE id = ?1"
+            "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE id = ?1 AND deleting = 0"
         ))?
         .query_row([id.as_bytes()], receiver_from_row)
         .optional()?)
@@ -172,7 +177,7 @@ fn find_receiver(conn: &Connection, id: ReceiverId) -> Result<Option<ReceiverRec
 
 fn list_receivers(conn: &Connection) -> Result<Vec<ReceiverRecord>, Failure> {
     let mut select = conn.prepare_cached(&format!(
-        "SELECT {RECEIVER_COLUMNS} FROM receivers ORDER BY created_at, id"
+        "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE deleting = 0 ORDER BY created_at, id"
     ))?;
     let records = select
         .query_map([], receiver_from_row)?
@@ -289,16 +294,18 @@ fn rotate(
     Ok(Some(record))
 }
 
-fn delete_receiver(w: &Writer, id: ReceiverId) -> Result<bool, Failure> {
-    let conn = w.conn();
-    for table in ["receiver_requests", "receiver_delivery_ids"] {
-        conn.prepare_cached(&format!("DELETE FROM {table} WHERE receiver_id = ?1"))?
-            .execute([id.as_bytes()])?;
-    }
-    let deleted = conn
-        .prepare_cached("DELETE FROM receivers WHERE id = ?1")?
+/// Hides the receiver and its log from every read and deletes a first batch of
+/// the log. `None` when there was no such receiver; else what the first batch
+/// left.
+fn delete_receiver(w: &Writer, id: ReceiverId) -> Result<Option<Option<Cleanup>>, Failure> {
+    let marked = w
+        .conn()
+        .prepare_cached("UPDATE receivers SET deleting = 1 WHERE id = ?1 AND deleting = 0")?
         .execute([id.as_bytes()])?;
-    Ok(deleted > 0)
+    if marked == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Cleanup::DeleteReceiver(id).start(w)?))
 }
 
 // ---- requests ----
@@ -424,7 +431,7 @@ fn list_requests(
     let mut items: Vec<ReceiverRequestSummary> = conn
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM receiver_requests WHERE receiver_id = ?1 AND id < ?2 \
-             ORDER BY id DESC LIMIT ?3"
+             {OF_A_KEPT_RECEIVER} ORDER BY id DESC LIMIT ?3"
         ))?
         // One more than asked tells whether another page follows.
         .query_map(
@@ -450,7 +457,7 @@ fn get_request(
     let detail = conn
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS}, headers, body, body_truncated FROM receiver_requests \
-             WHERE id = ?1 AND receiver_id = ?2"
+             WHERE id = ?1 AND receiver_id = ?2 {OF_A_KEPT_RECEIVER}"
         ))?
         .query_row(params![id.as_bytes(), receiver.as_bytes()], |row| {
             Ok(ReceiverRequestDetail {
@@ -587,7 +594,13 @@ impl ReceiverStore for SqliteStore {
     }
 
     async fn delete_receiver(&self, id: ReceiverId) -> StoreResult<bool> {
-        self.writer.run(move |w| delete_receiver(w, id)).await
+        match self.writer.run(move |w| delete_receiver(w, id)).await? {
+            Some(rest) => {
+                self.finish(rest).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn ingest(&self, work: Ingest) -> StoreResult<IngestOutcome> {

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     crate::monitors::MIGRATION,
     crate::event_types::MIGRATION,
     crate::monitors::RUN_NOTIFICATIONS_MIGRATION,
+    crate::cleanup::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

@@ -3,24 +3,30 @@
 
 use std::collections::HashMap;
 
-use herald_core::event_type::any_matches;
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
-use herald_store::{NewWebhook, StoreError, WebhookPatch, WebhookRecord, scope_label};
+use herald_store::{NewWebhook, StoreError, WebhookPatch, WebhookRecord, receives, scope_label};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::cleanup::Cleanup;
 use crate::error::{Failure, SqliteError};
 use crate::rows::{WEBHOOK_COLUMNS, patterns_to_json, webhook_from_row};
 use crate::writer::Writer;
 
 /// Every webhook, as the writer's transaction sees them, indexed for fan-out.
-/// Rebuilt from the table after any change, so it never disagrees with it.
+/// Rebuilt from the table after any change, so it never disagrees with it. A
+/// webhook being deleted is not in it at all.
 pub(crate) struct WebhookCache {
     by_id: HashMap<WebhookId, WebhookRecord>,
     /// Enabled global webhooks.
     global: Vec<WebhookId>,
     /// Enabled webhooks of each project.
     projects: HashMap<String, Vec<WebhookId>>,
+    /// Webhooks whose backlog is being failed in batches: claims skip them.
+    failing: Vec<WebhookId>,
+    /// Whether some webhook is being deleted: its deliveries are still in the
+    /// queue, and claims must pass over them.
+    deleting: bool,
 }
 
 impl WebhookCache {
@@ -29,12 +35,24 @@ impl WebhookCache {
             by_id: HashMap::new(),
             global: Vec::new(),
             projects: HashMap::new(),
+            failing: Vec::new(),
+            deleting: false,
         };
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at, id"
+            "SELECT {WEBHOOK_COLUMNS}, deleting, failing_until IS NOT NULL FROM webhooks ORDER BY created_at, id"
         ))?;
-        for record in stmt.query_map([], webhook_from_row)? {
-            let record = record?;
+        let rows = stmt.query_map([], |row| {
+            Ok((webhook_from_row(row)?, row.get(11)?, row.get(12)?))
+        })?;
+        for row in rows {
+            let (record, deleting, failing): (WebhookRecord, bool, bool) = row?;
+            if deleting {
+                cache.deleting = true;
+                continue;
+            }
+            if failing {
+                cache.failing.push(record.id);
+            }
             if record.enabled {
                 match &record.project {
                     Some(project) => cache
@@ -50,21 +68,33 @@ impl WebhookCache {
         Ok(cache)
     }
 
-    pub(crate) fn get(&self, id: WebhookId) -> Option<&WebhookRecord> {
-        self.by_id.get(&id)
+    /// Whether claims must pass over some webhooks' deliveries besides those
+    /// they are asked to skip.
+    pub(crate) fn hides_deliveries(&self) -> bool {
+        self.deleting || !self.failing.is_empty()
     }
 
-    /// Every webhook's id, enabled or not, in a stable order.
-    pub(crate) fn ids(&self) -> Vec<WebhookId> {
-        let mut ids: Vec<WebhookId> = self.by_id.keys().copied().collect();
+    /// The webhooks whose deliveries may be claimed, in a stable order.
+    pub(crate) fn claimable_ids(&self) -> Vec<WebhookId> {
+        let mut ids: Vec<WebhookId> = self
+            .by_id
+            .keys()
+            .filter(|id| !self.failing.contains(id))
+            .copied()
+            .collect();
         ids.sort_unstable();
         ids
     }
 
-    /// The enabled webhooks an event of this type in this project goes to.
+    pub(crate) fn get(&self, id: WebhookId) -> Option<&WebhookRecord> {
+        self.by_id.get(&id)
+    }
+
+    /// The enabled webhooks an event of this type in this project goes to. The
+    /// index only picks the candidates; `receives` decides.
     pub(crate) fn matching<'a>(
         &'a self,
-        project: Option<&str>,
+        project: Option<&'a str>,
         event_type: &'a str,
     ) -> impl Iterator<Item = &'a WebhookRecord> {
         let in_project = project
@@ -74,7 +104,14 @@ impl WebhookCache {
             .iter()
             .chain(in_project)
             .filter_map(|id| self.by_id.get(id))
-            .filter(move |hook| any_matches(&hook.event_types, event_type))
+            .filter(move |hook| {
+                receives(
+                    hook.project.as_deref(),
+                    &hook.event_types,
+                    project,
+                    event_type,
+                )
+            })
     }
 }
 
@@ -117,22 +154,24 @@ pub(crate) fn create(
     Ok(record)
 }
 
+/// Applies the patch. A patch that disables the webhook starts failing its
+/// backlog; what the first batch left is returned.
 pub(crate) fn update(
     w: &Writer,
     id: WebhookId,
     patch: WebhookPatch,
     max_per_scope: u32,
-) -> Result<Option<WebhookRecord>, Failure> {
-    let Some(current) = w.webhooks()?.get(id).cloned() else {
-        return Ok(None);
+) -> Result<(Option<WebhookRecord>, Option<Cleanup>), Failure> {
+    let Some(mut record) = w.webhooks()?.get(id).cloned() else {
+        return Ok((None, None));
     };
     if let Some(project) = &patch.project
-        && *project != current.project
+        && *project != record.project
     {
         ensure_room(w.conn(), project.as_deref(), max_per_scope)?;
     }
-    let disabling = patch.enabled == Some(false);
-    let record = patched(current, patch, Timestamp::now());
+    let disabling = patch.apply_to(&mut record);
+    record.updated_at = Timestamp::now();
     w.conn()
         .prepare_cached(
             "UPDATE webhooks SET name = ?2, url_display = ?3, url_sealed = ?4, secret_sealed = ?5, event_types = ?6, \
@@ -150,86 +189,61 @@ pub(crate) fn update(
             record.disabled_reason,
             record.updated_at.millis(),
         ])?;
-    if disabling {
-        fail_pending_deliveries(w.conn(), id, record.updated_at)?;
+    w.invalidate_webhooks();
+    let rest = if disabling {
+        start_failing_backlog(w, id, record.updated_at)?
+    } else {
+        None
+    };
+    Ok((Some(record), rest))
+}
+
+/// Hides the webhook from every read, from fan-out and from claims, and
+/// deletes a first batch of its deliveries. `None` when there was no such
+/// webhook; else what the first batch left.
+pub(crate) fn delete(w: &Writer, id: WebhookId) -> Result<Option<Option<Cleanup>>, Failure> {
+    let marked = w
+        .conn()
+        .prepare_cached(
+            "UPDATE webhooks SET deleting = 1, enabled = 0 WHERE id = ?1 AND deleting = 0",
+        )?
+        .execute([id.as_bytes()])?;
+    if marked == 0 {
+        return Ok(None);
     }
     w.invalidate_webhooks();
-    Ok(Some(record))
+    Ok(Some(Cleanup::DeleteWebhook(id).start(w)?))
 }
 
-/// The record with the patch applied. A reason to be disabled only outlives an
-/// update that leaves the webhook disabled.
-fn patched(mut record: WebhookRecord, patch: WebhookPatch, now: Timestamp) -> WebhookRecord {
-    if let Some(name) = patch.name {
-        record.name = name;
-    }
-    if let Some((display, sealed)) = patch.url {
-        record.url_display = display;
-        record.url_sealed = sealed;
-    }
-    if let Some(secret) = patch.secret_sealed {
-        record.secret_sealed = secret;
-    }
-    if let Some(types) = patch.event_types {
-        record.event_types = types;
-    }
-    if let Some(project) = patch.project {
-        record.project = project;
-    }
-    match patch.enabled {
-        Some(true) => record.disabled_reason = None,
-        Some(false) if record.enabled => record.disabled_reason = None,
-        _ => {}
-    }
-    if let Some(enabled) = patch.enabled {
-        record.enabled = enabled;
-    }
-    record.updated_at = now;
-    record
-}
-
-pub(crate) fn delete(w: &Writer, id: WebhookId) -> Result<bool, Failure> {
-    let conn = w.conn();
-    conn.prepare_cached("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?1)")?
-        .execute([id.as_bytes()])?;
-    conn.prepare_cached("DELETE FROM deliveries WHERE webhook_id = ?1")?
-        .execute([id.as_bytes()])?;
-    let deleted = conn
-        .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
-        .execute([id.as_bytes()])?;
-    w.invalidate_webhooks();
-    Ok(deleted > 0)
-}
-
-/// Disables a webhook with a reason and fails its pending deliveries.
-pub(crate) fn disable(w: &Writer, id: WebhookId, reason: &str) -> Result<(), Failure> {
+/// Disables a webhook with a reason and starts failing its backlog; returns
+/// what the first batch left.
+pub(crate) fn disable(w: &Writer, id: WebhookId, reason: &str) -> Result<Option<Cleanup>, Failure> {
     let now = Timestamp::now();
     let changed = w
         .conn()
         .prepare_cached(
-            "UPDATE webhooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1",
+            "UPDATE webhooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND deleting = 0",
         )?
         .execute(params![id.as_bytes(), reason, now.millis()])?;
-    if changed > 0 {
-        fail_pending_deliveries(w.conn(), id, now)?;
-        w.invalidate_webhooks();
+    if changed == 0 {
+        return Ok(None);
     }
-    Ok(())
+    w.invalidate_webhooks();
+    start_failing_backlog(w, id, now)
 }
 
-/// A disabled webhook gets nothing more: its queued deliveries fail, and any
-/// lease on them is void.
-fn fail_pending_deliveries(
-    conn: &Connection,
+/// A disabled webhook gets nothing more: its deliveries pending now fail, in
+/// batches, and claims skip it until they have.
+fn start_failing_backlog(
+    w: &Writer,
     id: WebhookId,
     now: Timestamp,
-) -> Result<(), SqliteError> {
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_token = NULL, \
-         last_error = 'webhook disabled', updated_at = ?2 WHERE webhook_id = ?1 AND status = 'pending'",
-    )?
-    .execute(params![id.as_bytes(), now.millis()])?;
-    Ok(())
+) -> Result<Option<Cleanup>, Failure> {
+    w.conn()
+        .prepare_cached("UPDATE webhooks SET failing_until = ?2 WHERE id = ?1")?
+        .execute(params![id.as_bytes(), now.millis()])?;
+    w.invalidate_webhooks();
+    Cleanup::FailBacklog(id).start(w)
 }
 
 fn ensure_room(
@@ -238,7 +252,7 @@ fn ensure_room(
     max_per_scope: u32,
 ) -> Result<(), Failure> {
     let count: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM webhooks WHERE project IS ?1")?
+        .prepare_cached("SELECT COUNT(*) FROM webhooks WHERE project IS ?1 AND deleting = 0")?
         .query_row([project], |row| row.get(0))?;
     if count >= i64::from(max_per_scope) {
         return Err(Failure::Refused(StoreError::ScopeFull {
@@ -252,7 +266,7 @@ fn ensure_room(
 pub(crate) fn get(conn: &Connection, id: WebhookId) -> Result<Option<WebhookRecord>, Failure> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1 AND deleting = 0"
         ))?
         .query_row([id.as_bytes()], webhook_from_row)
         .optional()?)
@@ -260,7 +274,7 @@ pub(crate) fn get(conn: &Connection, id: WebhookId) -> Result<Option<WebhookReco
 
 pub(crate) fn list(conn: &Connection) -> Result<Vec<WebhookRecord>, Failure> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at, id"
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE deleting = 0 ORDER BY created_at, id"
     ))?;
     let records = stmt
         .query_map([], webhook_from_row)?

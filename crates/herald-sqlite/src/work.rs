@@ -14,6 +14,7 @@ use herald_store::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::cleanup::Cleanup;
 use crate::error::{Failure, SqliteError};
 use crate::rows::{ATTEMPT_COLUMNS, EVENT_COLUMNS, event_from_row, small, to_json};
 use crate::webhooks;
@@ -35,10 +36,10 @@ pub(crate) fn claim_due(
     let now = Timestamp::now();
     let lease_end = now.saturating_add(request.lease);
     let webhooks = w.webhooks()?;
-    let due = if request.skip_webhooks.is_empty() {
+    let due = if request.skip_webhooks.is_empty() && !webhooks.hides_deliveries() {
         select_due(conn, request.limit, now)?
     } else {
-        select_due_skipping(conn, &webhooks.ids(), request, now)?
+        select_due_skipping(conn, &webhooks.claimable_ids(), request, now)?
     };
     if due.is_empty() {
         return Ok(Vec::new());
@@ -102,7 +103,9 @@ fn select_due(conn: &Connection, limit: usize, now: Timestamp) -> Result<Vec<Due
 /// Due deliveries of every webhook not skipped, one index seek per webhook.
 /// Walking the global queue with the skipped webhooks filtered out would cost
 /// as much as their whole backlog on every claim, and a saturated webhook (a
-/// hanging receiver) usually has the biggest backlog of all.
+/// hanging receiver) usually has the biggest backlog of all; so does a webhook
+/// being deleted, or whose backlog is being failed, which are not in
+/// `webhook_ids`.
 /// The first webhook asked rotates with the clock, so no webhook is always last.
 fn select_due_skipping(
     conn: &Connection,
@@ -140,8 +143,12 @@ fn load_event(conn: &Connection, id: EventId) -> Result<EventRecord, SqliteError
 }
 
 /// Logs the attempt; if its lease is still the delivery's current one, also
-/// moves the delivery on.
-pub(crate) fn record_attempt(w: &Writer, outcome: &AttemptOutcome) -> Result<bool, Failure> {
+/// moves the delivery on. A 410 Gone disables the webhook: what the first batch
+/// of failing its backlog left comes back with the answer.
+pub(crate) fn record_attempt(
+    w: &Writer,
+    outcome: &AttemptOutcome,
+) -> Result<(bool, Option<Cleanup>), Failure> {
     let conn = w.conn();
     let attempt = &outcome.attempt;
     let current: Option<(String, Option<i64>, [u8; 16])> = conn
@@ -150,14 +157,19 @@ pub(crate) fn record_attempt(w: &Writer, outcome: &AttemptOutcome) -> Result<boo
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })
         .optional()?;
-    // A delivery deleted with its webhook has no log left to append to.
+    // A delivery deleted with its webhook, or about to be, has no log left
+    // to append to.
     let Some((status, token, webhook_id)) = current else {
-        return Ok(false);
+        return Ok((false, None));
     };
+    let webhook_id = WebhookId::from_bytes(webhook_id);
+    if w.webhooks()?.get(webhook_id).is_none() {
+        return Ok((false, None));
+    }
     append_attempt(conn, outcome)?;
     let lease_held = status == DeliveryStatus::Pending.as_str() && token == Some(outcome.lease.0);
     if !lease_held {
-        return Ok(false);
+        return Ok((false, None));
     }
 
     let now = Timestamp::now();
@@ -185,10 +197,11 @@ pub(crate) fn record_attempt(w: &Writer, outcome: &AttemptOutcome) -> Result<boo
         attempt.error,
         now.millis(),
     ])?;
-    if let NextStep::FailedAndDisableWebhook { reason } = &outcome.next {
-        webhooks::disable(w, WebhookId::from_bytes(webhook_id), reason)?;
-    }
-    Ok(true)
+    let rest = match &outcome.next {
+        NextStep::FailedAndDisableWebhook { reason } => webhooks::disable(w, webhook_id, reason)?,
+        _ => None,
+    };
+    Ok((true, rest))
 }
 
 fn append_attempt(conn: &Connection, outcome: &AttemptOutcome) -> Result<(), SqliteError> {

@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
@@ -18,7 +19,7 @@ use herald_store::{StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::error::{Failure, SqliteError};
+use crate::error::{Failure, SqliteError, ensure_present};
 use crate::webhooks::WebhookCache;
 
 /// What a job sees: the write connection, inside the group's transaction, and
@@ -29,6 +30,8 @@ pub(crate) struct Writer {
     /// `PRAGMA data_version` when this thread last looked: it changes when
     /// another connection (another process) commits.
     data_version: i64,
+    /// The database file: a group is not committed once it is gone.
+    path: PathBuf,
 }
 
 impl Writer {
@@ -71,6 +74,7 @@ impl Writer {
 
     /// Runs a group of jobs in one transaction and commits it.
     fn commit_group(&mut self, group: &mut [Box<dyn WriteJob>]) -> Result<(), SqliteError> {
+        ensure_present(&self.path)?;
         self.notice_outside_writes()?;
         self.exec("BEGIN IMMEDIATE")?;
         let outcome = self.run_jobs(group).and_then(|()| self.exec("COMMIT"));
@@ -150,6 +154,7 @@ impl WriterHandle {
     /// Starts the writer thread on `conn`.
     pub(crate) fn spawn(
         conn: Connection,
+        path: PathBuf,
         max_batch: usize,
     ) -> Result<(Self, JoinHandle<()>), SqliteError> {
         let data_version = conn.pragma_query_value(None, "data_version", |row| row.get(0))?;
@@ -157,6 +162,7 @@ impl WriterHandle {
             conn,
             webhooks: Cell::new(None),
             data_version,
+            path,
         };
         let (jobs, queue) = mpsc::channel();
         let thread = thread::Builder::new()
@@ -231,13 +237,15 @@ mod tests {
     #[test]
     fn a_failing_job_rolls_back_alone_and_replies_wait_for_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .unwrap();
         let mut writer = Writer {
             conn,
             webhooks: Cell::new(None),
             data_version: 0,
+            path,
         };
 
         let (first, first_answer) = job(insert(1));

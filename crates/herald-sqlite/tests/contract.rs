@@ -12,7 +12,9 @@ use std::time::Duration;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
 use herald_sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteError, SqliteStore};
-use herald_store::{ClaimRequest, DeliveryQuery, NewEvent, NewWebhook, Store};
+use herald_store::{
+    CLEANUP_BATCH, ClaimRequest, DeliveryQuery, NewEvent, NewWebhook, Store, StoreError,
+};
 use tempfile::TempDir;
 
 fn open(path: &Path) -> SqliteStore {
@@ -260,4 +262,86 @@ async fn fan_out_sees_webhook_changes_made_by_another_connection() {
     drop(other);
 
     assert_eq!(store.publish(event(2), None).await.unwrap().deliveries, 0);
+}
+
+/// A store whose directory is removed under it says so on every call,
+/// reads and writes alike, instead of writing into a file no restart will
+/// see or failing with a bare "disk I/O error" on some reader threads only.
+#[tokio::test]
+async fn a_store_whose_files_are_removed_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let store = open(&path);
+    let hook = store
+        .create_webhook(webhook(Some("acme")), 10)
+        .await
+        .unwrap();
+    drop(dir);
+
+    let vanished = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Backend(message)) => assert!(
+            message.contains("was removed while the store had it open"),
+            "{message}"
+        ),
+        Ok(_) => panic!("a call on a removed database succeeded"),
+        Err(other) => panic!("unexpected error {other:?}"),
+    };
+    vanished(store.publish(event(1), None).await.map(|_| ()));
+    // Every reader thread, whether it has read before or not.
+    for _ in 0..2 * SqliteConfig::default().readers {
+        vanished(store.get_webhook(hook.id).await.map(|_| ()));
+    }
+}
+
+/// A deletion cut short by a restart (the store closed after its first job,
+/// as a crash would leave it) stays hidden after reopening, and
+/// `finish_cleanups`, which the janitor runs at start, completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_cut_short_by_a_restart_finishes_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let store = Arc::new(open(&path));
+    let doomed = store.create_webhook(webhook(None), 10).await.unwrap();
+    let kept = store.create_webhook(webhook(None), 10).await.unwrap();
+    const TASKS: usize = 16;
+    let events = 3 * CLEANUP_BATCH as usize;
+    let publishers: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in (task..events).step_by(TASKS) {
+                    assert_eq!(store.publish(event(n), None).await.unwrap().deliveries, 2);
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    // Polled once, the call queues its first job; dropping it then is a
+    // caller that gave up. Closing the store runs what is queued and no more.
+    let cut_short = tokio::time::timeout(Duration::ZERO, store.delete_webhook(doomed.id)).await;
+    assert!(cut_short.is_err(), "the deletion finished in one job");
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(store.get_webhook(doomed.id).await.unwrap(), None);
+    assert_eq!(count_deliveries(&store, doomed.id).await, 0);
+    let claimed = store
+        .claim_due(ClaimRequest {
+            limit: 10,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert!(claimed.iter().all(|c| c.webhook.id == kept.id));
+    assert_eq!(claimed.len(), 10);
+    let finished = store.finish_cleanups().await.unwrap();
+    assert!(
+        finished >= u64::from(CLEANUP_BATCH),
+        "the restart left {finished} rows to delete"
+    );
+    assert_eq!(store.finish_cleanups().await.unwrap(), 0);
+    assert_eq!(count_deliveries(&store, kept.id).await, events);
 }

@@ -26,10 +26,10 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 
 use crate::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryQuery,
-    DeliveryRecord, DeliveryStatus, LeaseToken, NewEvent, NewWebhook, NextStep, Published,
-    PurgePolicy, PurgeReport, RECOVER_BATCH, Store, StoreError, WebhookPatch, WebhookRecord,
-    scope_label,
+    AttemptOutcome, AttemptRecord, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery, DeliveryDetail,
+    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status, LeaseToken, NewEvent,
+    NewWebhook, NextStep, Published, PurgePolicy, PurgeReport, RECOVER_BATCH, Store, StoreError,
+    WebhookPatch, WebhookRecord, scope_label,
 };
 
 /// What a test factory yields: the store under test, and whatever must stay alive
@@ -81,6 +81,10 @@ macro_rules! store_contract_tests {
             recover_past_one_batch_requeues_each_failed_delivery_once,
             purge_removes_old_finished_work_and_keeps_pending,
             deleting_a_webhook_deletes_its_deliveries,
+            deleting_a_webhook_past_one_batch_hides_and_deletes_all_of_it,
+            an_interrupted_deletion_stays_hidden_and_finishes_later,
+            disabling_past_one_batch_fails_every_pending_delivery,
+            a_gone_past_one_batch_fails_the_whole_backlog,
             next_due_at_is_the_earliest_pending_delivery,
         );
     };
@@ -1551,6 +1555,152 @@ pub async fn deleting_a_webhook_deletes_its_deliveries(store: Arc<dyn Store>) {
         assert_eq!(detail(&store, d.id).await.attempts.len(), 1);
     }
     assert_eq!(webhook_ids(&claim(&store, 10).await), vec![b.id, b.id]);
+}
+
+/// More deliveries than one cleanup batch holds.
+const PAST_ONE_BATCH: usize = CLEANUP_BATCH as usize + 7;
+
+/// Every delivery of a webhook, in pages of a thousand.
+async fn every_delivery_of(store: &Arc<dyn Store>, webhook_id: WebhookId) -> Vec<DeliveryRecord> {
+    all_pages(store, query(webhook_id, 1000)).await.0
+}
+
+/// A deleted webhook is gone from every read and every claim when the call
+/// returns, however many deliveries it had, and nothing of it is left over.
+pub async fn deleting_a_webhook_past_one_batch_hides_and_deletes_all_of_it(store: Arc<dyn Store>) {
+    let doomed = create(&store, webhook("doomed", None, &["push"])).await;
+    let kept = create(&store, webhook("kept", None, &["keep"])).await;
+    publish_concurrently(&store, "push", PAST_ONE_BATCH).await;
+    publish(&store, event("keep", None)).await;
+    // A few of the doomed deliveries have attempts, and one is leased.
+    let claimed = claim(&store, 4).await;
+    for c in &claimed[1..] {
+        assert!(record(&store, c, NextStep::RetryIn(Duration::ZERO), Some(500)).await);
+    }
+    let doomed_deliveries = every_delivery_of(&store, doomed.id).await;
+    assert_eq!(doomed_deliveries.len(), PAST_ONE_BATCH);
+
+    assert!(store.delete_webhook(doomed.id).await.unwrap());
+    assert!(!store.delete_webhook(doomed.id).await.unwrap());
+
+    assert_eq!(store.get_webhook(doomed.id).await.unwrap(), None);
+    let listed = store.list_webhooks().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|w| w.id).collect::<Vec<_>>(),
+        vec![kept.id]
+    );
+    assert!(every_delivery_of(&store, doomed.id).await.is_empty());
+    for d in [
+        &doomed_deliveries[0],
+        &doomed_deliveries[PAST_ONE_BATCH - 1],
+    ] {
+        assert_eq!(store.get_delivery(d.id).await.unwrap(), None);
+        assert_eq!(store.redeliver(d.id).await.unwrap(), None);
+    }
+    assert_eq!(store.recover(doomed.id, Timestamp(0)).await.unwrap(), 0);
+    assert_eq!(webhook_ids(&claim(&store, 100).await), vec![kept.id]);
+    // The lease of the deleted delivery is void: its attempt moves nothing.
+    assert!(!record(&store, &claimed[0], NextStep::Succeeded, Some(200)).await);
+    assert_eq!(
+        store.finish_cleanups().await.unwrap(),
+        0,
+        "nothing was left over"
+    );
+    assert_eq!(publish(&store, event("push", None)).await.deliveries, 0);
+}
+
+/// A deletion whose caller stops waiting half-way (or whose process dies) is
+/// invisible from its first step on, and `finish_cleanups` completes it.
+pub async fn an_interrupted_deletion_stays_hidden_and_finishes_later(store: Arc<dyn Store>) {
+    let doomed = create(&store, webhook("doomed", None, &["push"])).await;
+    publish_concurrently(&store, "push", 3 * CLEANUP_BATCH as usize).await;
+    let sample = every_delivery_of(&store, doomed.id).await.remove(0);
+
+    let deleting = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.delete_webhook(doomed.id).await })
+    };
+    while store.get_webhook(doomed.id).await.unwrap().is_some() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    deleting.abort();
+    // Aborted or finished: either way, what is visible is the same.
+    let _ = deleting.await;
+
+    assert!(every_delivery_of(&store, doomed.id).await.is_empty());
+    assert_eq!(store.get_delivery(sample.id).await.unwrap(), None);
+    assert!(claim(&store, 100).await.is_empty());
+    assert!(!store.delete_webhook(doomed.id).await.unwrap());
+    store.finish_cleanups().await.unwrap();
+    assert_eq!(
+        store.finish_cleanups().await.unwrap(),
+        0,
+        "all of it is done"
+    );
+    assert!(store.list_webhooks().await.unwrap().is_empty());
+}
+
+/// Disabling fails every pending delivery before the call returns, however
+/// many there are; none is claimed after, and enabling again takes new ones.
+pub async fn disabling_past_one_batch_fails_every_pending_delivery(store: Arc<dyn Store>) {
+    let hook = create(&store, webhook("w", None, &["push"])).await;
+    publish_concurrently(&store, "push", PAST_ONE_BATCH).await;
+    let disable = WebhookPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    assert!(!update(&store, hook.id, disable).await.enabled);
+
+    let deliveries = every_delivery_of(&store, hook.id).await;
+    assert_eq!(deliveries.len(), PAST_ONE_BATCH);
+    assert!(deliveries.iter().all(|d| d.status == Status::Failed
+        && d.last_error.as_deref() == Some("webhook disabled")
+        && d.next_attempt_at.is_none()));
+    assert!(claim(&store, 10).await.is_empty());
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert_eq!(store.finish_cleanups().await.unwrap(), 0);
+
+    let enable = WebhookPatch {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    update(&store, hook.id, enable).await;
+    publish(&store, event("push", None)).await;
+    assert_eq!(webhook_ids(&claim(&store, 10).await), vec![hook.id]);
+}
+
+/// A 410 Gone disables the webhook and fails its whole backlog before
+/// `record_attempt` returns; so does `disable_webhook`.
+pub async fn a_gone_past_one_batch_fails_the_whole_backlog(store: Arc<dyn Store>) {
+    let gone = create(&store, webhook("gone", None, &["push"])).await;
+    let other = create(&store, webhook("other", None, &["other"])).await;
+    publish_concurrently(&store, "push", PAST_ONE_BATCH).await;
+    publish(&store, event("other", None)).await;
+    let first = claim_with(&store, 1, LONG_LEASE, vec![other.id])
+        .await
+        .remove(0);
+    let next = NextStep::FailedAndDisableWebhook {
+        reason: "410 Gone".to_owned(),
+    };
+    assert!(record(&store, &first, next, Some(410)).await);
+
+    let hook = get_webhook(&store, gone.id).await;
+    assert_eq!(
+        (hook.enabled, hook.disabled_reason.as_deref()),
+        (false, Some("410 Gone"))
+    );
+    let deliveries = every_delivery_of(&store, gone.id).await;
+    assert!(deliveries.iter().all(|d| d.status == Status::Failed));
+    assert_eq!(webhook_ids(&claim(&store, 10).await), vec![other.id]);
+
+    publish_concurrently(&store, "other", PAST_ONE_BATCH).await;
+    store.disable_webhook(other.id, "a policy").await.unwrap();
+    let deliveries = every_delivery_of(&store, other.id).await;
+    assert_eq!(deliveries.len(), PAST_ONE_BATCH + 1);
+    // The one claimed above is leased, and its lease is void now.
+    assert!(deliveries.iter().all(|d| d.status == Status::Failed));
+    assert!(claim(&store, 10).await.is_empty());
+    assert_eq!(store.finish_cleanups().await.unwrap(), 0);
 }
 
 /// `next_due_at` is when the earliest pending delivery falls due, leases included.

@@ -19,10 +19,11 @@ use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
 
 use crate::{
-    ChangesetLookup, ChangesetPlan, ChangesetWork, ClaimRequest, Ingest, IngestOutcome, NewEvent,
-    NewReceiver, NewReceiverRequest, NewWebhook, ReceiverId, ReceiverPatch, ReceiverPurgePolicy,
-    ReceiverPurgeReport, ReceiverRecord, ReceiverRequestId, ReceiverRequestQuery,
-    ReceiverRequestSummary, ReceiverStore, RequestOutcome, Store, StoredChangeset,
+    CLEANUP_BATCH, ChangesetLookup, ChangesetPlan, ChangesetWork, ClaimRequest, Ingest,
+    IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest, NewWebhook, ReceiverId,
+    ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord, ReceiverRequestId,
+    ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, Store,
+    StoredChangeset,
 };
 
 /// What a test factory yields: the store under test in both of its roles, and
@@ -60,6 +61,7 @@ macro_rules! receiver_store_contract_tests {
             recorded_requests_are_paged_newest_first,
             purge_removes_old_requests_and_delivery_ids,
             deleting_a_receiver_deletes_its_log_and_delivery_ids,
+            deleting_a_receiver_past_one_batch_hides_and_deletes_its_whole_log,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -228,6 +230,11 @@ async fn pending_deliveries(store: &Arc<dyn Store>) -> Vec<(EventId, String, Vec
         .collect()
 }
 
+async fn listed_ids(receivers: &Arc<dyn ReceiverStore>) -> Vec<ReceiverId> {
+    let listed = receivers.list_receivers().await.expect("list_receivers");
+    listed.iter().map(|r| r.id).collect()
+}
+
 async fn all_requests(
     receivers: &Arc<dyn ReceiverStore>,
     receiver: ReceiverId,
@@ -286,14 +293,11 @@ pub async fn receiver_round_trip(_store: Arc<dyn Store>, receivers: Arc<dyn Rece
     );
 
     let second = create(&receivers, "second").await;
-    let listed: Vec<ReceiverId> = receivers
-        .list_receivers()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(listed, vec![created.id, second.id], "oldest first");
+    assert_eq!(
+        listed_ids(&receivers).await,
+        vec![created.id, second.id],
+        "oldest first"
+    );
 
     tokio::time::sleep(TICK).await;
     let patch = ReceiverPatch {
@@ -895,4 +899,53 @@ pub async fn deleting_a_receiver_deletes_its_log_and_delivery_ids(
         1,
         "the deleted receiver's delivery id is gone already"
     );
+}
+
+/// A receiver with a request log longer than one cleanup batch is gone from
+/// every read when the call returns, with nothing left over.
+pub async fn deleting_a_receiver_past_one_batch_hides_and_deletes_its_whole_log(
+    store: Arc<dyn Store>,
+    receivers: Arc<dyn ReceiverStore>,
+) {
+    const TASKS: usize = 16;
+    let doomed = create(&receivers, "doomed").await;
+    let kept = create(&receivers, "kept").await;
+    let count = CLEANUP_BATCH as usize + 3;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let receivers = Arc::clone(&receivers);
+            tokio::spawn(async move {
+                for i in (task..count).step_by(TASKS) {
+                    let delivery_id = format!("d{i}");
+                    receivers
+                        .record_request(request(doomed.id, Some(&delivery_id)))
+                        .await
+                        .expect("record_request");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a recording task");
+    }
+    ingest(&receivers, push_ingest(doomed.id, Some("dedupe"))).await;
+    ingest(&receivers, push_ingest(kept.id, Some("dedupe"))).await;
+    let (log, _) = all_requests(&receivers, doomed.id, 1000).await;
+    assert_eq!(log.len(), count + 1);
+
+    assert!(receivers.delete_receiver(doomed.id).await.unwrap());
+    assert!(!receivers.delete_receiver(doomed.id).await.unwrap());
+    assert_eq!(receivers.get_receiver(doomed.id).await.unwrap(), None);
+    assert_eq!(listed_ids(&receivers).await, vec![kept.id]);
+    assert!(all_requests(&receivers, doomed.id, 1000).await.0.is_empty());
+    assert_eq!(
+        receivers.get_request(doomed.id, log[0].id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.finish_cleanups().await.unwrap(),
+        0,
+        "nothing was left over"
+    );
+    assert_eq!(all_requests(&receivers, kept.id, 10).await.0.len(), 1);
 }

@@ -334,6 +334,9 @@ pub trait ReceiverStore: Send + Sync + 'static {
     ) -> StoreResult<Option<ReceiverRecord>>;
     /// Deletes a receiver with its request log and delivery ids. Changeset
     /// records stay: they belong to the code host, which other receivers may share.
+    /// The receiver and its log vanish from every read at once; the rows go in
+    /// transactions of at most [`crate::CLEANUP_BATCH`] each, and what an
+    /// interrupted call leaves is finished by [`crate::Store::finish_cleanups`].
     async fn delete_receiver(&self, id: ReceiverId) -> StoreResult<bool>;
 
     // ---- requests ----

@@ -164,8 +164,7 @@ async fn operational_events_reach_herald_subscribers_and_never_loop() {
     h.settled(ops.id, 3, DeliveryStatus::Succeeded).await;
     h.settled(broken_ops.id, 3, DeliveryStatus::Failed).await;
     // Joining waits for every attempt task, including any report it publishes.
-    let store = h.store.clone();
-    h.stop().await;
+    let stopped = h.stop().await;
 
     let reports: Vec<Value> = receiver
         .hits("/ok")
@@ -207,7 +206,8 @@ async fn operational_events_reach_herald_subscribers_and_never_loop() {
         (Some(1), Some(200))
     );
 
-    let all = store
+    let all = stopped
+        .store
         .list_deliveries(DeliveryQuery {
             webhook_id: ops.id,
             status: None,

@@ -200,10 +200,27 @@ impl Harness {
         self.store.get_delivery(delivery.id).await.unwrap().unwrap()
     }
 
-    async fn stop(self) {
+    /// Stops the engine and waits for every attempt task. The store stays
+    /// open, with its files, for as long as the answer lives: the database's
+    /// directory must outlive every use of the store (see [`Stopped`]).
+    async fn stop(self) -> Stopped {
         self.shutdown.cancel();
         self.engine.join().await;
+        Stopped {
+            store: self.store,
+            _dir: self._dir,
+        }
     }
+}
+
+/// What is left of a stopped harness: its store, and the directory that holds
+/// the database. A read-only SQLite connection opens the write-ahead log on its
+/// first read, by name, so a store whose directory has been removed fails
+/// there, on whichever reader thread has not read yet.
+struct Stopped {
+    // Declared first, so dropping closes the store before the directory goes.
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
 }
 
 /// Standard Webhooks, written from the specification rather than with
