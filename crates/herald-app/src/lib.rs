@@ -35,7 +35,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use herald_core::cipher::SecretCipher;
-use herald_delivery::{EngineHandle, LiveCatalogue};
+use herald_delivery::{AddressGuard, EngineHandle, LiveCatalogue};
 use herald_store::{ReceiverStore, Store};
 
 pub use error::{AppError, ErrorDetails, ErrorKind};
@@ -74,6 +74,8 @@ struct Inner {
     monitors: monitors::MonitorService,
     cipher: SecretCipher,
     engine: EngineHandle,
+    /// The address guard deliveries pass, to warn about endpoints it refuses.
+    guard: AddressGuard,
     /// The event catalogue, shared with the engine (which reads families from it).
     catalogue: Arc<LiveCatalogue>,
     limits: Limits,
@@ -84,23 +86,22 @@ struct Inner {
 impl App {
     fn assemble(
         opened: &stores::OpenedStore,
-        cipher: SecretCipher,
         engine: EngineHandle,
         catalogue: Arc<LiveCatalogue>,
         monitors: monitors::MonitorService,
-        limits: Limits,
-        external_url: String,
+        config: AppConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store: opened.store(),
                 receivers: opened.receivers(),
                 monitors,
-                cipher,
+                cipher: config.cipher,
                 engine,
+                guard: AddressGuard::new(config.delivery.allow_cidrs),
                 catalogue,
-                limits,
-                external_url: external_url.trim_end_matches('/').to_owned(),
+                limits: config.limits,
+                external_url: config.external_url.trim_end_matches('/').to_owned(),
             }),
         }
     }
@@ -128,6 +129,10 @@ impl App {
 
     fn engine(&self) -> &EngineHandle {
         &self.inner.engine
+    }
+
+    fn guard(&self) -> &AddressGuard {
+        &self.inner.guard
     }
 
     fn catalogue(&self) -> &LiveCatalogue {

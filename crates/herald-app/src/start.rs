@@ -111,15 +111,7 @@ impl App {
         );
         monitors.default_external_url(&config.external_url);
         let tasks = spawn_background(&opened, &engine, &monitors, &config, &shutdown);
-        let app = App::assemble(
-            &opened,
-            config.cipher,
-            engine.clone(),
-            catalogue,
-            monitors,
-            config.limits,
-            config.external_url,
-        );
+        let app = App::assemble(&opened, engine.clone(), catalogue, monitors, config);
         Ok(RunningApp {
             app,
             opened,

@@ -1,6 +1,8 @@
 //! Webhooks: register, list, read, change and delete them; read a webhook's
 //! secret; send it a test event; requeue its failed deliveries.
 
+use std::time::Duration;
+
 use herald_catalogue::Catalogue;
 use herald_catalogue::payloads::operational::Ping;
 use herald_core::event_type::{EventTypePattern, parse_patterns};
@@ -10,6 +12,7 @@ use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, validate_name, validate_project};
 use herald_delivery::TestOutcome;
+use herald_delivery::guard::{HostRefused, ResolveError, resolve};
 use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
 
 use crate::event_types::suggestions;
@@ -49,6 +52,9 @@ pub struct WebhookUpdate {
 pub struct CreatedWebhook {
     pub record: WebhookRecord,
     pub secret: Secret,
+    /// What the person should know about a webhook saved all the same (its
+    /// endpoint's address is refused by the guard, say), each with the remedy.
+    pub warnings: Vec<String>,
 }
 
 struct ValidWebhook {
@@ -127,9 +133,11 @@ impl App {
             enabled = record.enabled,
             "webhook created"
         );
+        let warnings = self.endpoint_warnings(&valid.url).await;
         Ok(CreatedWebhook {
             record,
             secret: valid.secret,
+            warnings,
         })
     }
 
@@ -244,6 +252,46 @@ impl App {
             nearest,
         ))
     }
+}
+
+/// How long creating a webhook waits for its host's addresses before it
+/// answers without the guard's verdict.
+const RESOLVE_FOR_WARNINGS: Duration = Duration::from_secs(2);
+
+impl App {
+    /// Warnings about where deliveries would go: an endpoint whose every
+    /// address the guard refuses would fail each delivery at once, which a
+    /// person creating it on one machine (`http://127.0.0.1:...`) should hear
+    /// now, with the remedy. A name that does not resolve here gets no warning:
+    /// it may resolve where and when deliveries run.
+    async fn endpoint_warnings(&self, url: &TargetUrl) -> Vec<String> {
+        let parsed = match url::Url::parse(url.expose()) {
+            Ok(parsed) => parsed,
+            Err(_) => return Vec::new(),
+        };
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Vec::new();
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let guard = self.guard().clone();
+        let lookup = tokio::task::spawn_blocking(move || resolve(&guard, &host, port));
+        match tokio::time::timeout(RESOLVE_FOR_WARNINGS, lookup).await {
+            Ok(Ok(Err(ResolveError::Refused(refused)))) => vec![refused_warning(&refused)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn refused_warning(refused: &HostRefused) -> String {
+    let ip = refused.refusal.ip;
+    let prefix = if ip.is_ipv4() { 32 } else { 128 };
+    format!(
+        "url: every delivery will fail at once: {refused}. If this endpoint is meant to be \
+         reached, start Herald with --allow-cidr {ip}/{prefix} (or allow_cidr in its configuration)"
+    )
 }
 
 /// The event a test sends: for a webhook subscribed to exactly one type (no

@@ -120,6 +120,7 @@ pub async fn webhooks(args: ClientArgs<WebhookCommand>) -> anyhow::Result<()> {
                     &[],
                 )
                 .await?;
+            warn_about(&answer)?;
             mode.print(&answer, |hook| fields(hook, WEBHOOK_FIELDS))
         }
         WebhookCommand::List => {
@@ -320,6 +321,18 @@ fn event_type_detail(def: &Value) -> String {
         indent(&pretty(&def["schema"])),
         indent(&pretty(&def["example"]))
     )
+}
+
+/// The server's warnings about what it saved, on stderr, so that they show
+/// even with `--json` piped elsewhere.
+fn warn_about(answer: &Answer) -> anyhow::Result<()> {
+    let body = answer.json()?;
+    for warning in body["warnings"].as_array().into_iter().flatten() {
+        if let Some(text) = warning.as_str() {
+            eprintln!("warning: {text}");
+        }
+    }
+    Ok(())
 }
 
 fn create_body(create: &CreateWebhook) -> JsonBody {

@@ -77,6 +77,11 @@ pub struct WebhookWithSecret {
     #[serde(flatten)]
     pub webhook: Webhook,
     pub secret: String,
+    /// What you should know about the webhook, saved all the same: e.g. that
+    /// the address guard refuses its endpoint (with the `--allow-cidr` remedy).
+    /// Absent when there is nothing to say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -222,6 +227,7 @@ pub async fn create_webhook(
     let created = WebhookWithSecret {
         webhook: Webhook::from(&created.record),
         secret: created.secret.expose().to_owned(),
+        warnings: created.warnings,
     };
     Ok((StatusCode::CREATED, Json(created)))
 }

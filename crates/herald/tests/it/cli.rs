@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use crate::harness::{Behaviour, PATIENCE, Receiver, TOKEN, TestApp};
+use crate::harness::{AppOptions, Behaviour, PATIENCE, Receiver, TOKEN, TestApp};
 
 const HERALD: &str = env!("CARGO_BIN_EXE_herald");
 
@@ -291,6 +291,47 @@ async fn wait_for_succeeded_delivery(cli: &Cli, webhook: &str) -> String {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A webhook whose endpoint the address guard refuses is created, and the CLI
+/// says so on stderr with the remedy; one it allows gets no warning.
+#[tokio::test]
+async fn creating_a_webhook_the_guard_refuses_warns_with_the_remedy() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = TestApp::spawn_with(AppOptions {
+        allow_loopback: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let cli = Cli::for_app(&app);
+    let create = |url: &'static str| {
+        [
+            "webhooks",
+            "create",
+            "--name",
+            "local",
+            "--url",
+            url,
+            "--event-type",
+            "sonarqube:analysis",
+        ]
+    };
+    let out = cli.run(&create("http://127.0.0.1:9/hook")).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: url: every delivery will fail at once")
+            && stderr.contains("--allow-cidr 127.0.0.1/32"),
+        "{stderr}"
+    );
+    // A public address (nothing is sent to it: no event is published).
+    let out = cli.run(&create("http://93.184.216.34/hook")).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]

@@ -264,6 +264,12 @@ async fn the_address_guard_refuses_loopback_without_allow_cidr() {
     app.register_any_type("guard:test").await;
     let hook = app.hook_for(&receiver.url("/"), &["guard:test"]).await;
     let id = hook["id"].as_str().expect("id");
+    // Created all the same, with a warning that names the remedy.
+    let warning = hook["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("--allow-cidr 127.0.0.1/32") && warning.contains("loopback"),
+        "{hook}"
+    );
     app.publish("guard:test", json!({})).await;
     let page = app
         .wait_until(
