@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use herald_core::cipher::SecretCipher;
+use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
@@ -142,7 +143,7 @@ pub(crate) fn validate_repository_name(name: &str) -> Result<String, FieldError>
     Ok(trimmed.to_owned())
 }
 
-/// The source, and how it is shown: a URL with its credentials obscured.
+/// The source, and how it is shown: a URL with its credentials and tokens obscured.
 fn validate_source(text: &str) -> Result<(String, String), FieldError> {
     let invalid = |message: &str| FieldError::new("url", message.to_owned());
     refuse_control_chars("url", text)?;
@@ -161,7 +162,7 @@ fn validate_source(text: &str) -> Result<(String, String), FieldError> {
             )));
         }
         let url = Url::parse(text).map_err(|e| invalid(&format!("is not a valid URL: {e}")))?;
-        return Ok((text.to_owned(), obscured(url)));
+        return Ok((text.to_owned(), shown_url::obscure(&url)));
     }
     if text.contains("::") {
         return Err(invalid(
@@ -178,17 +179,6 @@ fn validate_source(text: &str) -> Result<(String, String), FieldError> {
             "must be a clone URL (https://, ssh://, git@host:path, ...) or an absolute path",
         ))
     }
-}
-
-fn obscured(mut url: Url) -> String {
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-        let _ = url.set_username("***");
-    } else if !url.username().is_empty() && url.scheme().starts_with("http") {
-        // `https://<token>@host/...`: the user part is the credential.
-        let _ = url.set_username("***");
-    }
-    url.to_string()
 }
 
 fn validate_branches(branches: Option<&[String]>) -> Result<Option<Vec<String>>, FieldError> {
