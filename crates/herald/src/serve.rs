@@ -206,6 +206,7 @@ impl OpenedStore {
 async fn open_store(choice: StoreChoice) -> anyhow::Result<OpenedStore> {
     match choice {
         StoreChoice::Sqlite(path) => {
+            datadir::prepare_sqlite(&path)?;
             let store = SqliteStore::open(&path, SqliteConfig::default())
                 .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
             Ok(OpenedStore::Sqlite(Arc::new(store)))
