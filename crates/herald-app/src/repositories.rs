@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use herald_core::shown_url;
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
 use herald_monitor::SourcePolicy;
@@ -102,7 +103,7 @@ fn validate_source(text: &str, sources: &SourcePolicy) -> Result<Source, FieldEr
         let url = Url::parse(text).map_err(|e| invalid(&format!("is not a valid URL: {e}")))?;
         return Ok(Source {
             fetch_from: text.to_owned(),
-            display: obscured(url),
+            display: shown_url::obscure(&url),
         });
     }
     if text.contains("::") {
@@ -123,19 +124,6 @@ fn validate_source(text: &str, sources: &SourcePolicy) -> Result<Source, FieldEr
             "must be a clone URL (https://, ssh://, git@host:path, ...) or an absolute path",
         ))
     }
-}
-
-fn obscured(mut url: Url) -> String {
-    // Setting a username or password fails only for URLs that cannot carry
-    // them, which then have none to hide.
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-        let _ = url.set_username("***");
-    } else if !url.username().is_empty() && url.scheme().starts_with("http") {
-        // `https://<token>@host/...`: the user part is the credential.
-        let _ = url.set_username("***");
-    }
-    url.to_string()
 }
 
 fn validate_branches(branches: Option<&[String]>) -> Result<Option<Vec<String>>, FieldError> {

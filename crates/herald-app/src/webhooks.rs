@@ -133,7 +133,13 @@ impl App {
             enabled = record.enabled,
             "webhook created"
         );
-        let warnings = self.endpoint_warnings(&valid.url).await;
+        let mut warnings = self.endpoint_warnings(&valid.url).await;
+        warnings.extend(
+            valid
+                .secret
+                .weakness()
+                .map(|weak| format!("secret: {weak}")),
+        );
         Ok(CreatedWebhook {
             record,
             secret: valid.secret,

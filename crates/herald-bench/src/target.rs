@@ -40,7 +40,7 @@ pub struct Herald {
     schema: Option<BenchSchema>,
 }
 
-const BENCH_TOKEN: &str = "herald-bench-token";
+const BENCH_TOKEN: &str = "herald-bench-token-0123456789abcdef";
 
 impl Herald {
     /// Starts `binary` on a fresh data directory with `config` (TOML), on SQLite.

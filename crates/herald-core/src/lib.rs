@@ -7,6 +7,7 @@
 //! - [`signing`]: Standard Webhooks and hex HMAC signatures, and their constant-time checks.
 //! - [`event_type`]: event type names and the patterns webhooks subscribe with.
 //! - [`webhook`]: validation of a webhook's fields, and the target URL with its credentials.
+//! - [`shown_url`]: URLs as people and logs see them, credentials and tokens masked.
 //! - [`retry`]: the retry schedule, jitter and `Retry-After` bounds.
 //! - [`cipher`]: sealing secrets at rest with XChaCha20-Poly1305.
 //! - [`validation`]: the error every validator returns: which field, which rule.
@@ -19,6 +20,7 @@ pub mod event_type;
 pub mod id;
 pub mod retry;
 pub mod secret;
+pub mod shown_url;
 pub mod signing;
 pub mod time;
 pub mod validation;

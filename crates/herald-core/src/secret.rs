@@ -12,6 +12,9 @@ use crate::validation::FieldError;
 /// The prefix of secrets in the Standard Webhooks format.
 pub const WHSEC_PREFIX: &str = "whsec_";
 pub const MAX_SECRET_LEN: usize = 200;
+/// Below this many characters (or key bytes, for a `whsec_` secret) a secret
+/// is accepted but weak: short enough to guess offline from one signed request.
+pub const MIN_STRONG_SECRET_LEN: usize = 16;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -38,6 +41,24 @@ impl Secret {
         Ok(Self(text.to_owned()))
     }
 
+    /// Why this secret is weak, for a warning next to an accepted create or
+    /// update; `None` when it is long enough. A `whsec_` secret is measured by
+    /// the key bytes it decodes to, since those are what is signed with.
+    pub fn weakness(&self) -> Option<String> {
+        let advice = "use at least 16 random characters, or omit the secret to have one generated";
+        if let Some(key) = self.whsec_key() {
+            return (key.len() < MIN_STRONG_SECRET_LEN).then(|| {
+                format!(
+                    "this whsec_ secret decodes to only {} key bytes; {advice}",
+                    key.len()
+                )
+            });
+        }
+        let len = self.0.chars().count();
+        (len < MIN_STRONG_SECRET_LEN)
+            .then(|| format!("this secret is only {len} characters long; {advice}"))
+    }
+
     /// Rebuilds a secret read back from the store; no validation.
     pub fn from_stored(text: String) -> Self {
         Self(text)
@@ -52,12 +73,14 @@ impl Secret {
     /// The HMAC key for the Standard Webhooks signature: the base64-decoded bytes
     /// of a `whsec_` secret, else the UTF-8 bytes of the secret.
     pub fn standard_key(&self) -> Vec<u8> {
-        if let Some(encoded) = self.0.strip_prefix(WHSEC_PREFIX)
-            && let Ok(bytes) = STANDARD.decode(encoded)
-        {
-            return bytes;
-        }
-        self.0.as_bytes().to_vec()
+        self.whsec_key()
+            .unwrap_or_else(|| self.0.as_bytes().to_vec())
+    }
+
+    /// The key bytes of a `whsec_<base64>` secret; `None` for any other text.
+    fn whsec_key(&self) -> Option<Vec<u8>> {
+        let encoded = self.0.strip_prefix(WHSEC_PREFIX)?;
+        STANDARD.decode(encoded).ok()
     }
 
     /// The HMAC key for hex signatures (Sourcegraph, SonarQube, code hosts):
@@ -100,6 +123,35 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let s = Secret::parse("hunter2").unwrap();
         assert!(!format!("{s:?} {s}").contains("hunter2"));
+    }
+
+    #[test]
+    fn short_secrets_are_accepted_with_a_weakness() {
+        let short = Secret::parse("hunter2").unwrap();
+        let warning = short.weakness().unwrap();
+        assert!(warning.contains("only 7 characters"), "{warning}");
+        assert!(!warning.contains("hunter2"), "{warning}");
+        assert!(Secret::parse(&"é".repeat(15)).unwrap().weakness().is_some());
+        assert_eq!(Secret::parse(&"é".repeat(16)).unwrap().weakness(), None);
+        assert_eq!(Secret::generate().weakness(), None);
+    }
+
+    #[test]
+    fn a_whsec_secret_is_measured_by_its_key_bytes() {
+        let eight = Secret::parse(&format!("{WHSEC_PREFIX}{}", STANDARD.encode([7u8; 8]))).unwrap();
+        assert!(eight.expose().chars().count() >= MIN_STRONG_SECRET_LEN);
+        let warning = eight.weakness().unwrap();
+        assert!(warning.contains("8 key bytes"), "{warning}");
+        let sixteen =
+            Secret::parse(&format!("{WHSEC_PREFIX}{}", STANDARD.encode([7u8; 16]))).unwrap();
+        assert_eq!(sixteen.weakness(), None);
+        // Not base64: keyed (and measured) by its characters.
+        assert_eq!(
+            Secret::parse("whsec_not*base64*but-long")
+                .unwrap()
+                .weakness(),
+            None
+        );
     }
 
     #[test]

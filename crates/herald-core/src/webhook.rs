@@ -1,5 +1,6 @@
 //! A webhook's user-given fields and their rules, and the target URL with any
-//! basic-auth credentials split off so they never reach a response or a log.
+//! basic-auth credentials split off; neither they nor the URL's tokens reach a
+//! response or a log.
 
 use std::fmt;
 
@@ -7,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use url::Url;
 
+use crate::shown_url;
 use crate::validation::FieldError;
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -61,7 +63,8 @@ pub fn validate_project(project: Option<&str>) -> Result<Option<String>, FieldEr
     }
 }
 
-/// A webhook's target. `Debug` and `Display` show the URL with its credentials obscured.
+/// A webhook's target. `Debug` and `Display` show the URL with its credentials
+/// and tokens obscured.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TargetUrl {
     url: Url,
@@ -126,15 +129,11 @@ impl TargetUrl {
         ))
     }
 
-    /// The URL as shown to people and logs: `https://***:***@host/path`.
+    /// The URL as shown to people and logs: credentials, query values and
+    /// known token paths as `***` (`https://***:***@host/path?token=***`); see
+    /// [`crate::shown_url`].
     pub fn display(&self) -> String {
-        if !self.has_credentials {
-            return self.url.to_string();
-        }
-        let mut shown = self.url.clone();
-        let _ = shown.set_username("***");
-        let _ = shown.set_password(Some("***"));
-        shown.to_string()
+        shown_url::obscure(&self.url)
     }
 
     pub fn host(&self) -> &str {
@@ -175,6 +174,22 @@ mod tests {
         );
         assert_eq!(t.display(), "https://***:***@hooks.example.com/foo");
         assert!(!format!("{t:?}").contains("p%2Bss"));
+    }
+
+    #[test]
+    fn query_tokens_and_token_paths_are_sent_but_never_shown() {
+        let t = TargetUrl::parse("https://hooks.example.com/in?token=t0ps3cret").unwrap();
+        assert_eq!(
+            t.request_url().as_str(),
+            "https://hooks.example.com/in?token=t0ps3cret"
+        );
+        assert_eq!(t.display(), "https://hooks.example.com/in?token=***");
+        let slack = TargetUrl::parse("https://hooks.slack.com/services/T0/B0/s3cret").unwrap();
+        assert_eq!(
+            slack.to_string(),
+            "https://hooks.slack.com/services/T0/B0/***"
+        );
+        assert!(!format!("{slack:?}").contains("s3cret"));
     }
 
     #[test]

@@ -266,6 +266,28 @@ mod tests {
     }
 
     #[test]
+    fn a_query_token_or_token_path_is_sent_but_masked_in_the_log() {
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        for (text, shown) in [
+            (
+                "https://hooks.example.com/in?token=t0ps3cret",
+                "https://hooks.example.com/in?token=***",
+            ),
+            (
+                "https://discord.com/api/webhooks/42/t0ps3cret",
+                "https://discord.com/api/webhooks/42/***",
+            ),
+        ] {
+            let url = TargetUrl::parse(text).unwrap();
+            let webhook = record(cipher.seal(url.expose().as_bytes()), cipher.seal(b"s"));
+            let target = Target::open(&cipher, &webhook).unwrap();
+            let prepared = prepare(&target, &message(b"{}"), Family::Custom).unwrap();
+            assert_eq!(prepared.url.as_str(), text);
+            assert_eq!(prepared.display_url, shown);
+        }
+    }
+
+    #[test]
     fn a_secret_sealed_under_another_key_says_so() {
         let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
         let other = SecretCipher::new(&SecretCipher::generate_key()).unwrap();

@@ -46,8 +46,14 @@ fn from_headers(
     })
 }
 
+/// GitLab's delivery id. In Standard Webhooks mode the signed `webhook-id`
+/// comes first: `Idempotency-Key` and `X-Gitlab-Event-UUID` are not signed, so
+/// a replayed request could change them to pass the dedupe check.
 fn identify_gitlab(headers: &HeaderMap, body: &[u8]) -> Result<Incoming, IngestError> {
-    let delivery_id = first_header(headers, &["Idempotency-Key", "X-Gitlab-Event-UUID"]);
+    let delivery_id = first_header(
+        headers,
+        &["webhook-id", "Idempotency-Key", "X-Gitlab-Event-UUID"],
+    );
     if let Some(event) = header(headers, "X-Gitlab-Event") {
         return Ok(Incoming {
             event_name: event.to_owned(),

@@ -55,4 +55,6 @@ pub use normalize::{Normalized, normalize};
 pub use payload::changeset_payload;
 pub use push::{CodeHost, PushCommit, Pusher, REPO_PUSH, RepoPush};
 pub use redact::{REDACTED, redact_headers};
-pub use verify::{Verified, VerifyError, VerifyMethod, verify};
+pub use verify::{
+    STANDARD_WEBHOOKS_TOLERANCE_SECS, Verified, VerifyError, VerifyMethod, verify, verify_at,
+};

@@ -24,6 +24,10 @@ const WEBHOOK_SIGNATURE: &str = "webhook-signature";
 const AUTHORIZATION: &str = "Authorization";
 const EVENT_KEY: &str = "X-Event-Key";
 const BITBUCKET_PING: &str = "diagnostics:ping";
+/// How far a Standard Webhooks `webhook-timestamp` may be from this server's
+/// clock, either way, as the specification recommends: a captured request
+/// can be replayed only within it, and the signed `webhook-id` dedupes that.
+pub const STANDARD_WEBHOOKS_TOLERANCE_SECS: i64 = 5 * 60;
 
 /// How a request proved where it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -50,8 +54,8 @@ pub struct Verified {
     pub method: VerifyMethod,
     /// Which credential matched; `None` for an unsigned ping.
     pub key: Option<KeyUsed>,
-    /// The signer's `webhook-timestamp` (Standard Webhooks only), for a server
-    /// that wants to refuse old replays beyond its dedupe window.
+    /// The signer's `webhook-timestamp` (Standard Webhooks only), already
+    /// checked to be within [`STANDARD_WEBHOOKS_TOLERANCE_SECS`] of the clock.
     pub signed_at: Option<Timestamp>,
 }
 
@@ -82,6 +86,11 @@ pub enum VerifyError {
     BadCredentials,
     #[error("this receiver has no {0} configured")]
     NotConfigured(&'static str),
+    #[error(
+        "the {0} header is more than 5 minutes away from this server's clock: \
+         a replayed or delayed request, or a clock to set right (NTP)"
+    )]
+    OutsideTolerance(&'static str),
 }
 
 /// Checks that a request comes from the code host, per the host's scheme:
@@ -93,15 +102,30 @@ pub enum VerifyError {
 /// | Bitbucket Server | `X-Hub-Signature: sha256=<hex>`; an unsigned `diagnostics:ping` |
 /// | Bitbucket Cloud | `X-Hub-Signature: sha256=<hex>` |
 /// | Azure DevOps | `Authorization: Basic` with the receiver's username and password |
+///
+/// A Standard Webhooks `webhook-timestamp` must be within
+/// [`STANDARD_WEBHOOKS_TOLERANCE_SECS`] of the system clock.
 pub fn verify(
     kind: CodeHostKind,
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Verified, VerifyError> {
+    verify_at(kind, creds, headers, body, Timestamp::now())
+}
+
+/// [`verify()`] with the clock given: `now` is what a signed timestamp is
+/// compared with.
+pub fn verify_at(
+    kind: CodeHostKind,
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Verified, VerifyError> {
     match kind {
         CodeHostKind::GitHub => verify_github(creds, headers, body),
-        CodeHostKind::GitLab => verify_gitlab(creds, headers, body),
+        CodeHostKind::GitLab => verify_gitlab(creds, headers, body, now),
         CodeHostKind::BitbucketServer => verify_bitbucket(creds, headers, body, true),
         CodeHostKind::BitbucketCloud => verify_bitbucket(creds, headers, body, false),
         CodeHostKind::AzureDevOps => verify_basic_auth(creds, headers),
@@ -143,11 +167,12 @@ fn verify_gitlab(
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
     body: &[u8],
+    now: Timestamp,
 ) -> Result<Verified, VerifyError> {
     if creds.gitlab_standard_webhooks
         && let Some(sig) = header(headers, WEBHOOK_SIGNATURE)?
     {
-        return verify_standard_webhooks(creds, headers, body, sig);
+        return verify_standard_webhooks(creds, headers, body, sig, now);
     }
     let token = header(headers, GITLAB_TOKEN)?.ok_or(VerifyError::MissingHeader(GITLAB_TOKEN))?;
     let used = match_secret(creds, |s| {
@@ -162,6 +187,7 @@ fn verify_standard_webhooks(
     headers: &HeaderMap,
     body: &[u8],
     sig: &str,
+    now: Timestamp,
 ) -> Result<Verified, VerifyError> {
     let msg_id = header(headers, WEBHOOK_ID)?.ok_or(VerifyError::MissingHeader(WEBHOOK_ID))?;
     let ts_text =
@@ -177,11 +203,20 @@ fn verify_standard_webhooks(
         signing::verify_standard(&s.standard_key(), msg_id, ts, body, sig)
     })?
     .ok_or(VerifyError::BadSignature(WEBHOOK_SIGNATURE))?;
+    // Checked after the signature, so that the refusal of a signed but stale
+    // request says so, and a forged one is told only that it is forged.
+    if !within_tolerance(ts, now) {
+        return Err(VerifyError::OutsideTolerance(WEBHOOK_TIMESTAMP));
+    }
     Ok(Verified {
         method: VerifyMethod::StandardWebhooks,
         key: Some(used),
         signed_at: Some(Timestamp::from_millis(ts.saturating_mul(1000))),
     })
+}
+
+fn within_tolerance(signed_secs: i64, now: Timestamp) -> bool {
+    signed_secs.abs_diff(now.seconds()) <= STANDARD_WEBHOOKS_TOLERANCE_SECS.unsigned_abs()
 }
 
 fn verify_bitbucket(

@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
+use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{
     ActionChange, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId, MonitorPatch,
@@ -75,7 +76,8 @@ fn repository(row: &PgRow) -> PgResult<RepositoryRecord> {
     Ok(RepositoryRecord {
         id: RepositoryId(row.try_get("id")?),
         name: row.try_get("name")?,
-        source_display: row.try_get("source_display")?,
+        // Masked again: rows from before a masking rule existed.
+        source_display: shown_url::obscure_text(&row.try_get::<String, _>("source_display")?),
         source_sealed: row.try_get("source_sealed")?,
         branches: row.try_get("branches")?,
         fetch_interval: interval

@@ -4,11 +4,15 @@
 //! `concat!`), which is what sqlx accepts without an injection audit. Event
 //! columns carry an `e_` prefix so they can share a row with a delivery's or a
 //! webhook's.
+//!
+//! Shown URLs are masked again as they are read, so that rows written before
+//! a masking rule existed (query tokens, Slack-style token paths) show none.
 
 use std::collections::BTreeMap;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, WebhookRecord};
 use sqlx::Row;
@@ -51,7 +55,7 @@ pub(crate) fn webhook(row: &PgRow) -> PgResult<WebhookRecord> {
     Ok(WebhookRecord {
         id: WebhookId(row.try_get("id")?),
         name: row.try_get("name")?,
-        url_display: row.try_get("url_display")?,
+        url_display: shown_url::obscure_text(&row.try_get::<String, _>("url_display")?),
         url_sealed: row.try_get("url_sealed")?,
         secret_sealed: row.try_get("secret_sealed")?,
         event_types: parse_patterns(&patterns)?,
@@ -121,7 +125,7 @@ pub(crate) fn attempt(row: &PgRow) -> PgResult<AttemptRecord> {
         number: unsigned(row.try_get("number")?, "number")?,
         started_at: Timestamp(row.try_get("started_at")?),
         duration_ms: unsigned(row.try_get("duration_ms")?, "duration_ms")?,
-        request_url: row.try_get("request_url")?,
+        request_url: shown_url::obscure_text(&row.try_get::<String, _>("request_url")?),
         request_headers: parse_json(&request_headers, "request headers")?,
         response_status: row
             .try_get::<Option<i32>, _>("response_status")?

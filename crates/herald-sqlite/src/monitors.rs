@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::id::{EventId, WebhookId};
+use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{
     ActionChange, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId, MonitorPatch,
@@ -131,7 +132,8 @@ fn repository_from_row(row: &Row<'_>) -> rusqlite::Result<RepositoryRecord> {
     Ok(RepositoryRecord {
         id: RepositoryId::from_bytes(row.get(0)?),
         name: row.get(1)?,
-        source_display: row.get(2)?,
+        // Masked again: rows from before a masking rule existed.
+        source_display: shown_url::obscure_text(&row.get::<_, String>(2)?),
         source_sealed: row.get(3)?,
         branches: optional_json(row, 4)?,
         fetch_interval: interval

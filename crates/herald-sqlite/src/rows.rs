@@ -1,11 +1,14 @@
 //! How records map to rows: ids are 16-byte UUID blobs, times integer
 //! milliseconds, lists and maps JSON text. Each `*_COLUMNS` list matches the
-//! column indexes its `*_from_row` reads.
+//! column indexes its `*_from_row` reads. Shown URLs are masked again as they
+//! are read, so that rows written before a masking rule existed (query tokens,
+//! Slack-style token paths) show none.
 
 use std::collections::BTreeMap;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, WebhookRecord};
 use rusqlite::Row;
@@ -28,7 +31,7 @@ pub(crate) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord>
     Ok(WebhookRecord {
         id: WebhookId::from_bytes(row.get(0)?),
         name: row.get(1)?,
-        url_display: row.get(2)?,
+        url_display: shown_url::obscure_text(&row.get::<_, String>(2)?),
         url_sealed: row.get(3)?,
         secret_sealed: row.get(4)?,
         event_types: patterns_from_json(5, &row.get::<_, String>(5)?)?,
@@ -77,7 +80,7 @@ pub(crate) fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<AttemptRecord>
         number: small(row, 2)?,
         started_at: timestamp(row, 3)?,
         duration_ms: small(row, 4)?,
-        request_url: row.get(5)?,
+        request_url: shown_url::obscure_text(&row.get::<_, String>(5)?),
         request_headers: from_json(6, &row.get::<_, String>(6)?)?,
         response_status: status_code(row, 7)?,
         response_headers: from_json(8, &row.get::<_, String>(8)?)?,

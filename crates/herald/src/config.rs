@@ -680,7 +680,32 @@ fn validate_admin_token(token: String) -> Result<AdminToken, ConfigError> {
             "must be non-empty with no spaces or control characters",
         ));
     }
+    if let Some(weakness) = admin_token_weakness(&token) {
+        return Err(ConfigError::key(
+            "admin_token",
+            format!(
+                "{weakness}. Set HERALD_ADMIN_TOKEN (or admin_token in the config file) to a \
+                 random value such as the output of `openssl rand -base64 33`, or unset it to \
+                 have one generated in the data directory"
+            ),
+        ));
+    }
     Ok(AdminToken(token))
+}
+
+/// Whoever holds the admin token holds every webhook and secret, and the API
+/// answers guesses as fast as they come: a short token falls to brute force.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// Why `token` is too weak to be the admin token, if it is; the reason never
+/// quotes the token.
+pub fn admin_token_weakness(token: &str) -> Option<String> {
+    let len = token.chars().count();
+    (len < MIN_ADMIN_TOKEN_LEN).then(|| {
+        format!(
+            "the admin token is {len} characters long; at least {MIN_ADMIN_TOKEN_LEN} are required"
+        )
+    })
 }
 
 fn parse_external_url(text: &str) -> Result<url::Url, ConfigError> {
@@ -736,6 +761,9 @@ mod tests {
     use figment::Jail;
 
     use super::*;
+
+    /// All digits, so the environment layer must keep it a string.
+    const NUMERIC_TOKEN: &str = "12345678901234567890123456789012345";
 
     fn example_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../herald.example.toml")
@@ -837,7 +865,7 @@ mod tests {
             jail.set_env("HERALD_LISTEN", "127.0.0.1:2222");
             jail.set_env("HERALD_DELIVERY__REQUEST_TIMEOUT", "4s");
             jail.set_env("HERALD_ALLOW_CIDR", "127.0.0.0/8, 192.168.1.7");
-            jail.set_env("HERALD_ADMIN_TOKEN", "12345");
+            jail.set_env("HERALD_ADMIN_TOKEN", NUMERIC_TOKEN);
             let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
             assert_eq!(s.listen.port(), 2222);
             assert_eq!(s.data_dir, PathBuf::from("from-file"));
@@ -849,7 +877,7 @@ mod tests {
                 .map(ToString::to_string)
                 .collect();
             assert_eq!(cidrs, ["127.0.0.0/8", "192.168.1.7/32"]);
-            assert_eq!(s.admin_token, Some(AdminToken("12345".into())));
+            assert_eq!(s.admin_token, Some(AdminToken(NUMERIC_TOKEN.into())));
 
             let flags = ServeArgs {
                 listen: Some("127.0.0.1:3333".into()),
@@ -923,6 +951,7 @@ mod tests {
                 ("allow_cidr = [\"10.0.0.0/33\"]", "allow_cidr"),
                 ("external_url = \"ftp://x\"", "external_url"),
                 ("admin_token = \"has space\"", "admin_token"),
+                ("admin_token = \"a\"", "at least 32"),
                 (
                     "[postgres]\nmax_connections = 0",
                     "postgres.max_connections",
@@ -1104,6 +1133,29 @@ mod tests {
             };
             let err = load(&args).unwrap_err().to_string();
             assert!(err.contains("no-such.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_with_what_to_do() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HERALD_ADMIN_TOKEN", "a");
+            let err = load_in(jail, None, ServeArgs::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("1 characters long"), "{err}");
+            assert!(
+                err.contains("openssl rand") && err.contains("unset it"),
+                "{err}"
+            );
+            jail.set_env("HERALD_ADMIN_TOKEN", "short-but-not-32-characters");
+            let err = load_in(jail, None, ServeArgs::default())
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("short-but-not"), "never quoted: {err}");
+            jail.set_env("HERALD_ADMIN_TOKEN", "x".repeat(MIN_ADMIN_TOKEN_LEN));
+            assert!(load_in(jail, None, ServeArgs::default()).is_ok());
             Ok(())
         });
     }

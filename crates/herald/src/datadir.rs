@@ -1,6 +1,9 @@
-//! The data directory: created private, holding the secrets-at-rest key and the
-//! generated admin token. Both files are written once, atomically, readable only
-//! by their owner, and read back on every later start.
+//! The data directory: created private, holding the secrets-at-rest key, the
+//! generated admin token and the SQLite database. The key and token files are
+//! written once, atomically, readable only by their owner, and read back on
+//! every later start. A directory or file left open to other users by an older
+//! version or by hand is made private at start, or warned about when it cannot
+//! be (not its owner, a read-only mount).
 
 use std::fs;
 use std::io::{self, Write};
@@ -12,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_core::cipher::{KEY_LEN, SecretCipher};
 use rand::RngCore;
 
-use crate::config::AdminToken;
+use crate::config::{AdminToken, admin_token_weakness};
 
 pub const DATABASE_FILE: &str = "herald.db";
 pub const KEY_FILE: &str = "secret.key";
@@ -25,10 +28,48 @@ pub enum TokenSource {
     Reused(PathBuf),
 }
 
-/// Creates the data directory (mode 0700) if it is missing.
+/// SQLite's files next to the database: the WAL, its shared-memory index,
+/// and the rollback journal of a database not (yet) in WAL mode.
+const SQLITE_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Creates the data directory (mode 0700) if it is missing, and takes group
+/// and other permissions off one that exists.
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     create_private_dir(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    make_private(dir);
+    Ok(())
+}
+
+/// Makes the SQLite database at `path` private before it is opened: a new one
+/// is created empty with mode 0600 (SQLite takes an empty file as a new
+/// database), an existing one and its side files lose group and other
+/// permissions.
+///
+/// This is a chmod rather than a umask: SQLite creates the WAL, shared-memory
+/// and journal files with the database file's own mode, so a private database
+/// file is enough, while a umask would be process-wide, would race with the
+/// threads already running, and would change the mode of everything else the
+/// process creates (the code monitors' git mirrors among them).
+pub fn prepare_sqlite(path: &Path) -> anyhow::Result<()> {
+    match private_file_options().open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot create the SQLite database {}", path.display()));
+        }
+    }
+    make_private(path);
+    for suffix in SQLITE_SIDE_FILES {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            make_private(&side);
+        }
+    }
+    Ok(())
 }
 
 /// The cipher under the key file `path` (`<data_dir>/secret.key` unless
@@ -49,7 +90,7 @@ pub fn load_or_create_cipher(path: &Path) -> anyhow::Result<SecretCipher> {
             key.len()
         );
     }
-    warn_if_readable_by_others(path);
+    make_private(path);
     Ok(SecretCipher::new(&key)?)
 }
 
@@ -69,7 +110,14 @@ pub fn admin_token(
             .with_context(|| format!("cannot write the admin token {}", path.display()))?;
     }
     let token = read_token_file(&path)?;
-    warn_if_readable_by_others(&path);
+    if let Some(weakness) = admin_token_weakness(&token) {
+        bail!(
+            "{weakness} in {path}. Delete {path} to have a new one generated, or write a random \
+             value such as the output of `openssl rand -base64 33` in it",
+            path = path.display()
+        );
+    }
+    make_private(&path);
     let source = if generated {
         TokenSource::Generated(path)
     } else {
@@ -168,18 +216,37 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes group and other permissions off `path` (0755 becomes 0700, 0644
+/// 0600), keeping the owner's; warns when that is not allowed.
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
+fn make_private(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(path = %path.display(), "file is readable by other users; chmod 600 it");
+    let Ok(meta) = fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let private = mode & !0o077;
+    match fs::set_permissions(path, fs::Permissions::from_mode(private)) {
+        Ok(()) => tracing::info!(
+            path = %path.display(),
+            from = format!("{mode:o}"),
+            to = format!("{private:o}"),
+            "made private: other users could read it"
+        ),
+        Err(error) => tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            %error,
+            "other users can read this and it cannot be made private; chmod go-rwx it"
+        ),
     }
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
+fn make_private(_path: &Path) {}
 
 #[cfg(test)]
 mod tests {
@@ -244,5 +311,79 @@ mod tests {
             admin_token(tmp.path(), Some(AdminToken("mine".into()))).unwrap();
         assert!(matches!(source, TokenSource::Configured));
         assert_eq!(configured.0, "mine");
+    }
+
+    #[test]
+    fn a_short_token_file_is_refused_with_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(TOKEN_FILE), "tiny\n").unwrap();
+        let err = admin_token(tmp.path(), None).err().unwrap().to_string();
+        assert!(
+            err.contains("4 characters") && err.contains("Delete"),
+            "{err}"
+        );
+        assert!(!err.contains("tiny"), "the token is never quoted: {err}");
+    }
+
+    #[cfg(unix)]
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_open_data_directory_and_its_files_are_made_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        fs::create_dir(&dir).unwrap();
+        set_mode(&dir, 0o755);
+        let (key, token) = (dir.join(KEY_FILE), dir.join(TOKEN_FILE));
+        fs::write(&key, [1u8; KEY_LEN]).unwrap();
+        fs::write(&token, format!("{}\n", generate_token())).unwrap();
+        let db = dir.join(DATABASE_FILE);
+        let wal = dir.join(format!("{DATABASE_FILE}-wal"));
+        let shm = dir.join(format!("{DATABASE_FILE}-shm"));
+        for file in [&key, &token, &db, &wal, &shm] {
+            fs::write(file, b"").unwrap();
+            set_mode(file, 0o644);
+        }
+        fs::write(&key, [1u8; KEY_LEN]).unwrap();
+        fs::write(&token, format!("{}\n", generate_token())).unwrap();
+        // A read-only key stays read-only: only group and other bits go.
+        set_mode(&key, 0o444);
+
+        prepare(&dir).unwrap();
+        prepare_sqlite(&db).unwrap();
+        load_or_create_cipher(&key).unwrap();
+        admin_token(&dir, None).unwrap();
+
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&key), 0o400);
+        for file in [&token, &db, &wal, &shm] {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+    }
+
+    /// SQLite gives the files it creates next to the database (WAL,
+    /// shared-memory index) the database file's mode, whatever the umask.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_the_files_sqlite_adds_are_0600() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        prepare(&dir).unwrap();
+        let db = dir.join(DATABASE_FILE);
+        prepare_sqlite(&db).unwrap();
+        assert_eq!(mode(&db), 0o600);
+        let store =
+            herald_sqlite::SqliteStore::open(&db, herald_sqlite::SqliteConfig::default()).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let side = dir.join(format!("{DATABASE_FILE}{suffix}"));
+            assert!(side.exists(), "{} exists while open", side.display());
+            assert_eq!(mode(&side), 0o600, "{}", side.display());
+        }
+        drop(store);
+        assert_eq!(mode(&db), 0o600);
     }
 }

@@ -19,6 +19,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = choose_store(&settings)?;
     let dir = &settings.data_dir;
     datadir::prepare(dir)?;
+    if let StoreChoice::Sqlite(path) = &store {
+        // Created private before SQLite opens it: its WAL and SHM files take its mode.
+        datadir::prepare_sqlite(path)?;
+    }
     eprintln!("data directory: {}", dir.display());
     let cipher = datadir::load_or_create_cipher(&settings.secret_key_file)?;
     let (admin_token, source) = datadir::admin_token(dir, settings.admin_token.clone())?;

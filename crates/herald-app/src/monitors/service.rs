@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use herald_catalogue::keys::REPO_PUSH;
 use herald_core::cipher::SecretCipher;
 use herald_core::id::WebhookId;
+use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_delivery::{EngineHandle, TestOutcome};
 use herald_monitor::{
@@ -513,9 +514,16 @@ fn matched_commits(results: &[MatchResult]) -> Vec<String> {
 }
 
 /// Git's messages may quote the source, credentials and all, or only its
-/// `user:password` part.
+/// `user:password` part, a query value or a token path segment.
 fn redact(message: &str, source: &str, display: &str) -> String {
     let mut redacted = message.replace(source, display);
+    // Short parts (a user `git`) would scrub ordinary words out of the message.
+    for part in shown_url::hidden_parts(source)
+        .iter()
+        .filter(|p| p.len() > 3)
+    {
+        redacted = redacted.replace(part.as_str(), "***");
+    }
     let userinfo = source
         .split_once("://")
         .and_then(|(_, rest)| rest.split('/').next())
@@ -550,5 +558,12 @@ mod tests {
             redact("no credentials here", "/srv/git/a", "/srv/git/a"),
             "no credentials here"
         );
+        let query = "https://git.example.com/a.git?private_token=glpat-s3cret";
+        let shown = redact(
+            "fatal: 'https://git.example.com/a.git?private_token=glpat-s3cret' and glpat-s3cret",
+            query,
+            "https://git.example.com/a.git?private_token=***",
+        );
+        assert!(!shown.contains("glpat-s3cret"), "{shown}");
     }
 }

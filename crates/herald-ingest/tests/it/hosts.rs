@@ -5,11 +5,13 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::secret::Secret;
+use herald_core::time::Timestamp;
 use herald_ingest::{
     ChangesetState, CheckState, CodeHostKind, Credential, Fork, KeyUsed, Normalized, REDACTED,
-    ReceiverCredentials, ReviewState, VerifyError, VerifyMethod, identify, ignored_status,
-    normalize, redact_headers, verify,
+    ReceiverCredentials, ReviewState, STANDARD_WEBHOOKS_TOLERANCE_SECS, VerifyError, VerifyMethod,
+    identify, ignored_status, normalize, redact_headers, verify, verify_at,
 };
+use http::HeaderMap;
 
 use crate::{
     SECRET, commit_check, creds, fixture, header_map, ingest, ingest_fixture, pull_request, pushes,
@@ -261,25 +263,45 @@ mod gitlab {
         assert_eq!(ignored_status(K), 204);
     }
 
+    const STANDARD_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn standard_secret() -> Secret {
+        Secret::parse(&format!("whsec_{}", STANDARD.encode(STANDARD_KEY))).unwrap()
+    }
+
+    /// The headers GitLab sends in Standard Webhooks mode, signed here from the
+    /// specification's definition (not with herald-core).
+    fn standard_headers(
+        id: &str,
+        timestamp: i64,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> HeaderMap {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(STANDARD_KEY).unwrap();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        let mut pairs = vec![
+            ("X-Gitlab-Event", "Push Hook".to_owned()),
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        pairs.extend(extra.iter().map(|(n, v)| (*n, (*v).to_owned())));
+        header_map(&pairs)
+    }
+
+    fn now_secs() -> i64 {
+        Timestamp::now().seconds()
+    }
+
     #[test]
     fn standard_webhooks_signing_verifies_when_configured() {
         let body = fixture("code-hosts/gitlab/push.json");
-        let key = b"0123456789abcdef0123456789abcdef";
-        let secret = Secret::parse(&format!("whsec_{}", STANDARD.encode(key))).unwrap();
-        // Computed here from the Standard Webhooks definition.
-        let signature = {
-            use hmac::{Hmac, Mac};
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-            mac.update(b"msg_1.1700000000.");
-            mac.update(&body);
-            format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
-        };
-        let headers = header_map(&[
-            ("webhook-id", "msg_1".to_owned()),
-            ("webhook-timestamp", "1700000000".to_owned()),
-            ("webhook-signature", signature),
-        ]);
-        let off = ReceiverCredentials::secret(secret.clone());
+        let signed_at = now_secs();
+        let headers = standard_headers("msg_1", signed_at, &body, &[]);
+        let off = ReceiverCredentials::secret(standard_secret());
         assert_eq!(
             verify(K, &off, &headers, &body),
             Err(VerifyError::MissingHeader("X-Gitlab-Token"))
@@ -287,7 +309,7 @@ mod gitlab {
         let on = off.with_gitlab_standard_webhooks();
         let verified = verify(K, &on, &headers, &body).unwrap();
         assert_eq!(verified.method, VerifyMethod::StandardWebhooks);
-        assert_eq!(verified.signed_at.unwrap().seconds(), 1_700_000_000);
+        assert_eq!(verified.signed_at.unwrap().seconds(), signed_at);
         let mut tampered = body.clone();
         tampered.push(b' ');
         assert_eq!(
@@ -299,6 +321,96 @@ mod gitlab {
                 .iter()
                 .any(|(n, v)| n == "webhook-signature" && v == REDACTED)
         );
+    }
+
+    #[test]
+    fn a_standard_webhooks_timestamp_from_2001_is_refused_as_a_replay() {
+        let body = fixture("code-hosts/gitlab/push.json");
+        let creds = ReceiverCredentials::secret(standard_secret()).with_gitlab_standard_webhooks();
+        // 2001-09-09T01:46:40Z, correctly signed.
+        let old = standard_headers("msg_2001", 1_000_000_000, &body, &[]);
+        let refused = verify(K, &creds, &old, &body).unwrap_err();
+        assert_eq!(refused, VerifyError::OutsideTolerance("webhook-timestamp"));
+        let reason = refused.to_string();
+        assert!(
+            reason.contains("webhook-timestamp") && reason.contains("5 minutes"),
+            "{reason}"
+        );
+        let future = standard_headers("msg_future", now_secs() + 3600, &body, &[]);
+        assert_eq!(
+            verify(K, &creds, &future, &body),
+            Err(VerifyError::OutsideTolerance("webhook-timestamp"))
+        );
+        // A forged request is told it is forged, not that it is late.
+        let mut forged = old.clone();
+        forged.insert("webhook-signature", "v1,Zm9yZ2Vk".parse().unwrap());
+        assert_eq!(
+            verify(K, &creds, &forged, &body),
+            Err(VerifyError::BadSignature("webhook-signature"))
+        );
+    }
+
+    #[test]
+    fn the_tolerance_is_five_minutes_either_way() {
+        let body = fixture("code-hosts/gitlab/push.json");
+        let creds = ReceiverCredentials::secret(standard_secret()).with_gitlab_standard_webhooks();
+        let signed_at = 1_800_000_000;
+        let headers = standard_headers("msg_edge", signed_at, &body, &[]);
+        let at = |secs: i64| {
+            verify_at(
+                K,
+                &creds,
+                &headers,
+                &body,
+                Timestamp::from_millis(secs * 1000),
+            )
+        };
+        assert!(at(signed_at + STANDARD_WEBHOOKS_TOLERANCE_SECS).is_ok());
+        assert!(at(signed_at - STANDARD_WEBHOOKS_TOLERANCE_SECS).is_ok());
+        assert_eq!(
+            at(signed_at + STANDARD_WEBHOOKS_TOLERANCE_SECS + 1),
+            Err(VerifyError::OutsideTolerance("webhook-timestamp"))
+        );
+        assert_eq!(
+            at(signed_at - STANDARD_WEBHOOKS_TOLERANCE_SECS - 1),
+            Err(VerifyError::OutsideTolerance("webhook-timestamp"))
+        );
+        let extreme = standard_headers("msg_min", i64::MIN, &body, &[]);
+        assert!(verify(K, &creds, &extreme, &body).is_err());
+    }
+
+    #[test]
+    fn a_standard_webhooks_request_dedupes_on_its_signed_id() {
+        let body = fixture("code-hosts/gitlab/push.json");
+        let creds = ReceiverCredentials::secret(standard_secret()).with_gitlab_standard_webhooks();
+        let signed_at = now_secs();
+        let first = standard_headers(
+            "msg_signed",
+            signed_at,
+            &body,
+            &[
+                ("Idempotency-Key", "key-1"),
+                ("X-Gitlab-Event-UUID", "uuid-1"),
+            ],
+        );
+        // The same signed request replayed with fresh unsigned ids.
+        let replay = standard_headers(
+            "msg_signed",
+            signed_at,
+            &body,
+            &[
+                ("Idempotency-Key", "key-2"),
+                ("X-Gitlab-Event-UUID", "uuid-2"),
+            ],
+        );
+        for headers in [&first, &replay] {
+            verify(K, &creds, headers, &body).unwrap();
+            let incoming = identify(K, headers, &body).unwrap();
+            assert_eq!(incoming.delivery_id.as_deref(), Some("msg_signed"));
+        }
+        // Token mode has no webhook-id: GitLab's own ids still dedupe.
+        let token = signed_headers(K, "Push Hook", &body, SECRET);
+        assert!(identify(K, &token, &body).unwrap().delivery_id.is_some());
     }
 }
 

@@ -464,3 +464,29 @@ async fn test_sends_a_signed_ping_and_reports_the_answer() {
     assert_eq!(result["status"], Value::Null);
     assert!(result["error"].is_string(), "{result}");
 }
+
+/// A short secret is accepted (receivers may demand one), with a warning; a
+/// generated one and a long one get none.
+#[tokio::test]
+async fn a_weak_secret_is_accepted_with_a_warning() {
+    let herald = TestApp::spawn().await;
+    let mut body = webhook_body("weak", "http://127.0.0.1:9/hook");
+    body["secret"] = json!("short");
+    let created = herald.create_webhook(body).await;
+    let warnings = created["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{created}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.starts_with("secret: this secret is only 5 characters long"),
+        "{warning}"
+    );
+    assert!(
+        !warning.contains("short"),
+        "a warning never quotes the secret"
+    );
+
+    let generated = herald
+        .create_webhook(webhook_body("generated", "http://127.0.0.1:9/hook"))
+        .await;
+    assert!(generated.get("warnings").is_none(), "{generated}");
+}

@@ -1,0 +1,13 @@
+//! Azure DevOps' payload normalization: any bytes as the body of a verified request,
+//! under every event name the normalizer tells apart.
+#![no_main]
+
+use herald_fuzz::normalize_under_every_event;
+use herald_ingest::CodeHostKind;
+use libfuzzer_sys::fuzz_target;
+
+const EVENTS: &[&str] = &["git.push", "git.pullrequest.updated"];
+
+fuzz_target!(|body: &[u8]| {
+    normalize_under_every_event(CodeHostKind::AzureDevOps, EVENTS, body);
+});
