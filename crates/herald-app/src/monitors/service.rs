@@ -196,6 +196,7 @@ impl MonitorService {
         let Some(repo) = self.inner.monitors.get_repository(id).await? else {
             return Ok(None);
         };
+        let started = std::time::Instant::now();
         match self.fetch(&repo).await {
             Err(error) => {
                 tracing::warn!(repository = %repo.name, %error, "fetch failed");
@@ -209,6 +210,12 @@ impl MonitorService {
                 let Some(repo) = self.inner.monitors.record_fetch(id, fetched).await? else {
                     return Ok(None);
                 };
+                tracing::info!(
+                    repository = %repo.name,
+                    branches = heads.len(),
+                    elapsed_ms = started.elapsed().as_millis(),
+                    "repository fetched"
+                );
                 self.search(&repo, &mirror, &heads).await?;
                 Ok(Some(repo))
             }
@@ -473,10 +480,25 @@ impl MonitorService {
 
     async fn record(&self, record: SearchRecord) -> StoreResult<()> {
         let monitor = record.monitor_id;
+        let searched = record
+            .run
+            .as_ref()
+            .map(|run| (run.commits_scanned, run.matches, run.error.is_some()));
         match self.inner.monitors.record_search(record).await? {
             SearchRecorded::Recorded { published } => {
                 if published.iter().any(|p| p.deliveries > 0) {
                     self.inner.engine.wake();
+                }
+                if let Some((commits, matches, failed)) = searched {
+                    tracing::info!(
+                        %monitor,
+                        commits,
+                        matches,
+                        failed,
+                        notifications = published.len(),
+                        deliveries = published.iter().map(|p| p.deliveries).sum::<u32>(),
+                        "monitor searched"
+                    );
                 }
             }
             SearchRecorded::Stale => {

@@ -100,6 +100,8 @@ impl App {
                 self.process(&record, kind, headers, log).await
             }
             Err(error) => {
+                // Why, never with what: the error names the check, not a secret.
+                tracing::info!(receiver = %receiver_id, reason = %error, "receiver request refused");
                 log.verification = error.to_string();
                 keep_start_of_body(&mut log);
                 self.receiver_store().record_request(log).await?;
