@@ -32,7 +32,7 @@ try:
 except ImportError:
     Webhook = None
 
-TOKEN = "signature-check-token"
+TOKEN = "signature-check-token-0123456789abcdef"  # 32+ characters, as Herald requires
 EVENTS = 25
 PATIENCE_S = 60
 SONAR_SECRET = "sonar sécret ✓"

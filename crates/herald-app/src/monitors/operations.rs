@@ -145,19 +145,6 @@ fn validate_query(text: &str) -> Result<String, AppError> {
         .map_err(|error| AppError::invalid_search_query(error.position, &error.reason))
 }
 
-/// The URL to show: a Slack URL's path is its credential, so its last segment
-/// is obscured too.
-fn shown_url(url: &TargetUrl, kind: ActionKind) -> String {
-    let shown = url.display();
-    match kind {
-        ActionKind::Webhook => shown,
-        ActionKind::Slack => match shown.rsplit_once('/') {
-            Some((head, last)) if !last.is_empty() => format!("{head}/***"),
-            _ => shown,
-        },
-    }
-}
-
 fn action_field(index: usize, name: &str) -> String {
     format!("actions[{index}].{name}")
 }
@@ -192,7 +179,7 @@ fn new_action(
     let webhook = NewWebhook {
         id: WebhookId::new(),
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),
-        url_display: shown_url(&url, input.kind),
+        url_display: url.display(),
         url_sealed: cipher.seal(url.expose().as_bytes()),
         secret_sealed: cipher.seal(signing.expose().as_bytes()),
         event_types: vec![EventTypePattern::parse("event_types", event_type)?],
@@ -315,12 +302,7 @@ fn kept_action(
         webhook_id: id,
         include_results: input.include_results.unwrap_or(existing.include_results),
         webhook: WebhookPatch {
-            url: url.map(|url| {
-                (
-                    shown_url(&url, existing.kind),
-                    cipher.seal(url.expose().as_bytes()),
-                )
-            }),
+            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
             secret_sealed: secret.map(|s| cipher.seal(s.expose().as_bytes())),
             ..WebhookPatch::default()
         },
@@ -566,16 +548,11 @@ mod tests {
         assert!(validate_query("type:diff BEGIN").is_ok());
     }
 
+    /// A Slack URL's last segment is its token, whichever kind of action
+    /// carries it (herald-core's `shown_url` masks it wherever a URL is shown).
     #[test]
     fn a_slack_url_hides_its_token() {
         let url = TargetUrl::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap();
-        assert_eq!(
-            shown_url(&url, ActionKind::Slack),
-            "https://hooks.slack.com/services/T0/B0/***"
-        );
-        assert_eq!(
-            shown_url(&url, ActionKind::Webhook),
-            "https://hooks.slack.com/services/T0/B0/secret"
-        );
+        assert_eq!(url.display(), "https://hooks.slack.com/services/T0/B0/***");
     }
 }
