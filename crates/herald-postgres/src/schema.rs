@@ -50,6 +50,13 @@ const MIGRATIONS: &[Migration] = &[
         name: "lease_only_while_pending",
         sql: include_str!("../migrations/0006_lease_only_while_pending.sql"),
     },
+    // Numbered 0009 because other branches add 0007 and 0008; the version
+    // follows the list until they are merged.
+    Migration {
+        version: 7,
+        name: "api_tokens",
+        sql: include_str!("../migrations/0009_api_tokens.sql"),
+    },
 ];
 
 /// The schema version this build writes.

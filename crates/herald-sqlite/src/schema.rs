@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     crate::receivers::MIGRATION,
     crate::monitors::MIGRATION,
     crate::event_types::MIGRATION,
+    crate::tokens::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

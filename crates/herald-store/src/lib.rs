@@ -15,6 +15,8 @@
 //! - [`monitors`]: [`MonitorStore`], code monitors' repositories, monitors with
 //!   their action webhooks, searched heads and runs, with the search recorded
 //!   atomically; [`contract_monitors`] (feature `contract`) is its suite.
+//! - [`tokens`]: [`TokenStore`], API tokens kept as digests with their scope,
+//!   last use and expiry; [`contract_tokens`] (feature `contract`) is its suite.
 //!
 //! Design rules every implementation keeps:
 //! - A call returns only after its writes are durable (committed, fsynced).
@@ -29,6 +31,7 @@ pub mod event_types;
 pub mod model;
 pub mod monitors;
 pub mod receivers;
+pub mod tokens;
 
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
@@ -42,6 +45,9 @@ pub mod contract_monitors;
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_receivers;
+#[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
+pub mod contract_tokens;
 
 use std::time::Duration;
 
@@ -64,6 +70,7 @@ pub use receivers::{
     ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage,
     ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoredChangeset,
 };
+pub use tokens::{LAST_USED_GRANULARITY, NewToken, TokenId, TokenRecord, TokenStore};
 
 /// Errors a store returns. Callers map `ScopeFull` to a 4xx answer; the others
 /// are internal failures.
