@@ -611,6 +611,7 @@ async fn find(app: &AppState, id: ReceiverId) -> Result<ReceiverRecord, ApiError
         (status = 201, description = "Created. Its secret is in this answer only (and in a rotation's); configure it and `url` on the code host.", body = ReceiverWithSecret),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, is unknown, or does not apply to the kind", body = ErrorBody),
         (status = 503, description = "This server has no receiver store", body = ErrorBody),
@@ -635,6 +636,7 @@ pub async fn create_receiver(
     responses(
         (status = 200, description = "Every receiver, oldest first", body = ReceiverList),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 503, description = "This server has no receiver store", body = ErrorBody),
     )
 )]
@@ -654,6 +656,7 @@ pub async fn list_receivers(State(app): State<AppState>) -> Result<Json<Receiver
         (status = 200, description = "The receiver", body = Receiver),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
     )
 )]
@@ -673,6 +676,7 @@ pub async fn get_receiver(
         (status = 200, description = "The updated receiver", body = Receiver),
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, is unknown (`kind` included), or does not apply to the kind", body = ErrorBody),
@@ -699,6 +703,7 @@ pub async fn update_receiver(
         (status = 204, description = "Deleted, with its request log; its URL answers 404 from now on"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
     )
 )]
@@ -721,6 +726,7 @@ pub async fn delete_receiver(
         (status = 200, description = "The new secret is in force; the previous one also verifies until `previous_secret_expires_at`", body = ReceiverWithSecret),
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
         (status = 415, description = "The body is not JSON (send `{}` for the defaults)", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
@@ -755,6 +761,7 @@ pub async fn rotate_secret(
         (status = 200, description = "The requests the receiver got, newest first", body = IncomingRequestPage),
         (status = 400, description = "Malformed id or query parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
     )
 )]
@@ -782,6 +789,7 @@ pub async fn list_requests(
         (status = 200, description = "The request with its (redacted) headers and body", body = IncomingRequestDetail),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such receiver, or no such request of it", body = ErrorBody),
     )
 )]
