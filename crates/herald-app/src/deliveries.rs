@@ -101,7 +101,11 @@ impl App {
     }
 
     /// The delivery, its event and every attempt.
-    pub async fn delivery(&self, by: &Principal, id: DeliveryId) -> Result<DeliveryDetail, AppError> {
+    pub async fn delivery(
+        &self,
+        by: &Principal,
+        id: DeliveryId,
+    ) -> Result<DeliveryDetail, AppError> {
         by.require(Permission::ReadWebhooks)?;
         self.visible_delivery(by, id).await
     }

@@ -263,7 +263,11 @@ impl TokenCreate {
         Ok(ValidToken {
             name: validate_name(&self.name)?,
             scope: Scope::parse(&self.scope)?,
-            expires_in: self.expires_in.as_deref().map(parse_expires_in).transpose()?,
+            expires_in: self
+                .expires_in
+                .as_deref()
+                .map(parse_expires_in)
+                .transpose()?,
         })
     }
 }
@@ -363,7 +367,13 @@ mod tests {
     #[test]
     fn each_scope_grants_only_its_permissions() {
         use Permission as P;
-        let all = [P::Read, P::Publish, P::Admin, P::ReadWebhooks, P::ManageWebhooks];
+        let all = [
+            P::Read,
+            P::Publish,
+            P::Admin,
+            P::ReadWebhooks,
+            P::ManageWebhooks,
+        ];
         let granted = |scope: Scope| -> Vec<Permission> {
             all.into_iter().filter(|p| scope.permits(*p)).collect()
         };
@@ -384,12 +394,19 @@ mod tests {
         };
         let refused = reader.require(Permission::Publish).unwrap_err();
         assert_eq!(refused.code, "forbidden");
-        assert!(refused.message.contains("needs the publish scope"), "{}", refused.message);
+        assert!(
+            refused.message.contains("needs the publish scope"),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]
     fn expiry_takes_a_number_and_a_unit() {
-        assert_eq!(parse_expires_in("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            parse_expires_in("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(parse_expires_in("90m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_expires_in("1s").unwrap(), Duration::from_secs(1));
         for text in ["", "d", "0d", "30", "-1d", "1.5h", "3651d", "1w", "٣d"] {
