@@ -5,7 +5,8 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus};
 
-use crate::{App, AppError};
+use crate::tokens::{Permission, Principal};
+use crate::{App, AppError, ErrorKind};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 250;
@@ -89,26 +90,58 @@ impl App {
     /// A page of the webhook's deliveries, newest first.
     pub async fn list_deliveries(
         &self,
+        by: &Principal,
         webhook_id: WebhookId,
         filter: DeliveryFilter,
     ) -> Result<DeliveryPage, AppError> {
+        by.require(Permission::ReadWebhooks)?;
         let query = filter.into_query(webhook_id)?;
-        self.webhook(webhook_id).await?;
+        self.visible_webhook(by, webhook_id).await?;
         Ok(self.store().list_deliveries(query).await?)
     }
 
     /// The delivery, its event and every attempt.
-    pub async fn delivery(&self, id: DeliveryId) -> Result<DeliveryDetail, AppError> {
-        self.store()
+    pub async fn delivery(
+        &self,
+        by: &Principal,
+        id: DeliveryId,
+    ) -> Result<DeliveryDetail, AppError> {
+        by.require(Permission::ReadWebhooks)?;
+        self.visible_delivery(by, id).await
+    }
+
+    /// The delivery, if the principal may see its webhook; otherwise not found.
+    async fn visible_delivery(
+        &self,
+        by: &Principal,
+        id: DeliveryId,
+    ) -> Result<DeliveryDetail, AppError> {
+        let detail = self
+            .store()
             .get_delivery(id)
             .await?
-            .ok_or_else(|| AppError::not_found("delivery", id))
+            .ok_or_else(|| AppError::not_found("delivery", id))?;
+        if by.project().is_none() {
+            return Ok(detail);
+        }
+        match self.visible_webhook(by, detail.delivery.webhook_id).await {
+            Ok(_) => Ok(detail),
+            Err(error) if error.kind == ErrorKind::NotFound => {
+                Err(AppError::not_found("delivery", id))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Queues the delivery for another attempt now, with a fresh retry
     /// schedule (left as it is while an attempt is in flight).
-    pub async fn redeliver(&self, id: DeliveryId) -> Result<DeliveryRecord, AppError> {
-        let detail = self.delivery(id).await?;
+    pub async fn redeliver(
+        &self,
+        by: &Principal,
+        id: DeliveryId,
+    ) -> Result<DeliveryRecord, AppError> {
+        by.require(Permission::ManageWebhooks)?;
+        let detail = self.visible_delivery(by, id).await?;
         let webhook_id = detail.delivery.webhook_id;
         let webhook_enabled = self
             .store()

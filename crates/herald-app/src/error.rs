@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Invalid,
     /// A code host's request that does not prove itself with the receiver's credential.
     Unverified,
+    /// A known caller whose token's scope does not allow the operation.
+    Forbidden,
     NotFound,
     /// The target's current state forbids the change.
     Conflict,
@@ -140,6 +142,12 @@ impl AppError {
                 "webhook {id} is disabled; enable it (PATCH {{\"enabled\": true}}) before redelivering"
             ),
         )
+    }
+
+    /// A caller whose scope does not allow this; the message names the scope
+    /// it would need.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, "forbidden", message)
     }
 
     /// A code host's request whose signature, token or basic auth does not

@@ -11,6 +11,10 @@
 //!   (incoming webhooks: sealed credentials, ingest, the request log),
 //!   `repositories` and `monitors` (code monitors; [`monitors::MonitorService`]
 //!   is the scheduler that fetches and searches).
+//! - `tokens`: API tokens, and who may do what: the [`tokens::Principal`]
+//!   every webhook, delivery and token operation takes, its
+//!   [`tokens::Scope`], and the confinement of a `project:<key>` token to that
+//!   project's webhooks.
 //! - `start`: [`App::start`] opens the store ([`stores`]), checks the secrets
 //!   key, and starts the delivery engine, the janitors, the monitor scheduler
 //!   and, on PostgreSQL, the wake relay; [`RunningApp::stop`] stops them.
@@ -30,13 +34,14 @@ pub mod receivers;
 pub mod repositories;
 mod start;
 pub mod stores;
+pub mod tokens;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use herald_core::cipher::SecretCipher;
 use herald_delivery::{AddressGuard, EngineHandle, LiveCatalogue};
-use herald_store::{ReceiverStore, Store};
+use herald_store::{ReceiverStore, Store, TokenStore};
 
 pub use error::{AppError, ErrorDetails, ErrorKind};
 pub use start::{AppConfig, Retention, RunningApp, StartError};
@@ -71,6 +76,9 @@ pub struct App {
 struct Inner {
     store: Arc<dyn Store>,
     receivers: Arc<dyn ReceiverStore>,
+    tokens: Arc<dyn TokenStore>,
+    /// When this node last wrote each API token's use.
+    token_uses: tokens::UseRecorder,
     monitors: monitors::MonitorService,
     cipher: SecretCipher,
     engine: EngineHandle,
@@ -95,6 +103,8 @@ impl App {
             inner: Arc::new(Inner {
                 store: opened.store(),
                 receivers: opened.receivers(),
+                tokens: opened.tokens(),
+                token_uses: tokens::UseRecorder::default(),
                 monitors,
                 cipher: config.cipher,
                 engine,
@@ -121,6 +131,10 @@ impl App {
 
     fn receiver_store(&self) -> &dyn ReceiverStore {
         &*self.inner.receivers
+    }
+
+    fn token_store(&self) -> &dyn TokenStore {
+        &*self.inner.tokens
     }
 
     fn cipher(&self) -> &SecretCipher {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use herald_delivery::EngineHandle;
 use herald_postgres::{PgConfig, PgError, PgStore};
 use herald_sqlite::{SqliteConfig, SqliteError, SqliteStore};
-use herald_store::{EventTypeStore, MonitorStore, ReceiverStore, Store};
+use herald_store::{EventTypeStore, MonitorStore, ReceiverStore, Store, TokenStore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -197,6 +197,14 @@ impl OpenedStore {
 
     /// Incoming webhook receivers, their request log and changeset records.
     pub fn receivers(&self) -> Arc<dyn ReceiverStore> {
+        match self {
+            Self::Sqlite(store) => store.clone(),
+            Self::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// API tokens, kept as digests.
+    pub fn tokens(&self) -> Arc<dyn TokenStore> {
         match self {
             Self::Sqlite(store) => store.clone(),
             Self::Postgres(store) => store.clone(),

@@ -16,6 +16,7 @@ use herald_delivery::guard::{HostRefused, ResolveError, resolve};
 use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
 
 use crate::event_types::suggestions;
+use crate::tokens::{Permission, Principal};
 use crate::{App, AppError};
 
 /// The event type of the event the Test button sends.
@@ -108,8 +109,15 @@ impl WebhookUpdate {
 }
 
 impl App {
-    pub async fn create_webhook(&self, input: WebhookCreate) -> Result<CreatedWebhook, AppError> {
+    /// A `project:<key>` token may create webhooks only in its project.
+    pub async fn create_webhook(
+        &self,
+        by: &Principal,
+        input: WebhookCreate,
+    ) -> Result<CreatedWebhook, AppError> {
+        by.require(Permission::ManageWebhooks)?;
         let valid = input.validate()?;
+        by.may_place_in(valid.project.as_deref())?;
         self.check_patterns(&valid.event_types).await?;
         let cipher = self.cipher();
         let new = NewWebhook {
@@ -147,15 +155,31 @@ impl App {
         })
     }
 
-    /// Every webhook, oldest first.
-    pub async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, AppError> {
-        Ok(self.store().list_webhooks().await?)
+    /// Every webhook the principal may see (a project token: its project's),
+    /// oldest first.
+    pub async fn list_webhooks(&self, by: &Principal) -> Result<Vec<WebhookRecord>, AppError> {
+        by.require(Permission::ReadWebhooks)?;
+        let mut records = self.store().list_webhooks().await?;
+        records.retain(|record| by.sees(record));
+        Ok(records)
     }
 
-    pub async fn webhook(&self, id: WebhookId) -> Result<WebhookRecord, AppError> {
+    pub async fn webhook(&self, by: &Principal, id: WebhookId) -> Result<WebhookRecord, AppError> {
+        by.require(Permission::ReadWebhooks)?;
+        self.visible_webhook(by, id).await
+    }
+
+    /// The webhook, if the principal may see it: one of another project is
+    /// not found, so a project token cannot learn which ids exist elsewhere.
+    pub(crate) async fn visible_webhook(
+        &self,
+        by: &Principal,
+        id: WebhookId,
+    ) -> Result<WebhookRecord, AppError> {
         self.store()
             .get_webhook(id)
             .await?
+            .filter(|record| by.sees(record))
             .ok_or_else(|| AppError::not_found("webhook", id))
     }
 
@@ -163,10 +187,16 @@ impl App {
     /// pending deliveries.
     pub async fn update_webhook(
         &self,
+        by: &Principal,
         id: WebhookId,
         input: WebhookUpdate,
     ) -> Result<WebhookRecord, AppError> {
+        by.require(Permission::ManageWebhooks)?;
         let patch = input.into_patch(self)?;
+        self.visible_webhook(by, id).await?;
+        if let Some(project) = &patch.project {
+            by.may_place_in(project.as_deref())?;
+        }
         if let Some(patterns) = &patch.event_types {
             self.check_patterns(patterns).await?;
         }
@@ -186,7 +216,9 @@ impl App {
     }
 
     /// Deletes the webhook with its deliveries and their attempts.
-    pub async fn delete_webhook(&self, id: WebhookId) -> Result<(), AppError> {
+    pub async fn delete_webhook(&self, by: &Principal, id: WebhookId) -> Result<(), AppError> {
+        by.require(Permission::ManageWebhooks)?;
+        self.visible_webhook(by, id).await?;
         if self.store().delete_webhook(id).await? {
             tracing::info!(webhook = %id, "webhook deleted");
             Ok(())
@@ -195,8 +227,9 @@ impl App {
         }
     }
 
-    pub async fn webhook_secret(&self, id: WebhookId) -> Result<Secret, AppError> {
-        let record = self.webhook(id).await?;
+    pub async fn webhook_secret(&self, by: &Principal, id: WebhookId) -> Result<Secret, AppError> {
+        by.require(Permission::ManageWebhooks)?;
+        let record = self.visible_webhook(by, id).await?;
         let opened = self.cipher().open(&record.secret_sealed)?;
         let secret = String::from_utf8(opened)
             .map_err(|e| AppError::internal("a stored secret is not UTF-8", &e))?;
@@ -205,16 +238,27 @@ impl App {
 
     /// Sends a test event now, signed like any delivery, and waits for the
     /// answer; nothing is stored.
-    pub async fn test_webhook(&self, id: WebhookId) -> Result<TestOutcome, AppError> {
-        let record = self.webhook(id).await?;
+    pub async fn test_webhook(
+        &self,
+        by: &Principal,
+        id: WebhookId,
+    ) -> Result<TestOutcome, AppError> {
+        by.require(Permission::ManageWebhooks)?;
+        let record = self.visible_webhook(by, id).await?;
         let (event_type, payload) = test_event(&record, &self.catalogue().current());
         Ok(self.engine().send_test(&record, &event_type, payload).await)
     }
 
     /// Queues every failed delivery created since `since` for another attempt
     /// now; answers how many.
-    pub async fn recover_webhook(&self, id: WebhookId, since: Timestamp) -> Result<u64, AppError> {
-        if !self.webhook(id).await?.enabled {
+    pub async fn recover_webhook(
+        &self,
+        by: &Principal,
+        id: WebhookId,
+        since: Timestamp,
+    ) -> Result<u64, AppError> {
+        by.require(Permission::ManageWebhooks)?;
+        if !self.visible_webhook(by, id).await?.enabled {
             return Err(AppError::webhook_disabled(id));
         }
         let requeued = self.store().recover(id, since).await?;

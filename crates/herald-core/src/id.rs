@@ -110,6 +110,10 @@ id_type!(
     /// One search of one repository for one monitor, as logged.
     MonitorRunId
 );
+id_type!(
+    /// An API token (its id, never its secret).
+    TokenId
+);
 
 #[cfg(test)]
 mod tests {

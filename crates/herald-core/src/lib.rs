@@ -4,6 +4,7 @@
 //! - [`id`]: time-ordered (UUID v7) identifiers, one newtype per entity.
 //! - [`time`]: `Timestamp`, milliseconds since the Unix epoch, with RFC 3339 on the wire.
 //! - [`secret`]: webhook secrets: generation, redacted `Debug`, the signing key they yield.
+//! - [`api_token`]: API tokens: generation, and the SHA-256 digest they are stored as.
 //! - [`signing`]: Standard Webhooks and hex HMAC signatures, and their constant-time checks.
 //! - [`event_type`]: event type names and the patterns webhooks subscribe with.
 //! - [`webhook`]: validation of a webhook's fields, and the target URL with its credentials.
@@ -15,6 +16,7 @@
 //! Nothing here touches the network, the disk or the clock, except [`time::Timestamp::now`]
 //! and the operating system's random number generator.
 
+pub mod api_token;
 pub mod cipher;
 pub mod event_type;
 pub mod id;

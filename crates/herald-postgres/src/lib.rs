@@ -17,6 +17,7 @@
 //!   and [`DoctorReport`]; `migrations/` holds the SQL.
 //! - `listen`: [`WorkListener`], `LISTEN`/`NOTIFY` wake-ups for idle workers.
 //! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
+//! - `tokens`: API tokens as digests ([`herald_store::TokenStore`]).
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]);
 //!   an ingest's dedupe, changeset read-modify-write (under a per-repository
 //!   advisory lock), publish and log row share one transaction.
@@ -57,6 +58,7 @@ mod receivers;
 mod record;
 mod rows;
 mod schema;
+mod tokens;
 mod webhooks;
 mod work;
 

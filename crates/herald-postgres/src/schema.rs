@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "batched_cleanups",
         sql: include_str!("../migrations/0008_batched_cleanups.sql"),
     },
+    Migration {
+        version: 9,
+        name: "api_tokens",
+        sql: include_str!("../migrations/0009_api_tokens.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -148,7 +148,7 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "send the admin token as `Authorization: Bearer <token>`",
+            "send the admin token or a live API token as `Authorization: Bearer <token>`",
         )
     }
 
@@ -170,6 +170,7 @@ impl From<AppError> for ApiError {
             ErrorKind::Malformed => StatusCode::BAD_REQUEST,
             ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::Unverified => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

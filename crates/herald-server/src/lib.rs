@@ -8,7 +8,7 @@
 //!   the tests call it the same way.
 //! - `routes`: one module per resource (`webhooks`, `events`, `deliveries`,
 //!   `event_types`, `receivers`, `incoming`, `repositories`, `monitors`,
-//!   `health`, `meta`). Each has its `router()`, which registers every route
+//!   `tokens`, `health`, `meta`). Each has its `router()`, which registers every route
 //!   together with its OpenAPI entry and the [`Access`] it needs, and its
 //!   request and response types. A handler turns HTTP into a typed input,
 //!   calls the [`herald_app::App`] operation, and turns the result into JSON:

@@ -19,7 +19,7 @@ const SECURITY_SCHEME: &str = "admin_token";
 #[openapi(
     info(
         title = "Herald",
-        description = "Durable outgoing webhooks. Every route needs `Authorization: Bearer <admin token>` except `/healthz`, this document and the receivers' `/.api/webhooks/{id}`, whose requests prove themselves with the receiver's secret. Errors are `{\"code\", \"message\"}` JSON, with `field` when one field is at fault."
+        description = "Durable outgoing webhooks. Every route needs `Authorization: Bearer <token>`, the admin token or an API token (`hrld_...`, created at `/api/v1/tokens`) whose scope allows the route (`admin`, `read`, `publish` or `project:<key>`; otherwise 403 `forbidden` naming the scope needed), except `/healthz`, this document and the receivers' `/.api/webhooks/{id}`, whose requests prove themselves with the receiver's secret. Errors are `{\"code\", \"message\"}` JSON, with `field` when one field is at fault."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerToken),
@@ -32,6 +32,7 @@ const SECURITY_SCHEME: &str = "admin_token";
         (name = "receivers", description = "Receivers for code hosts' webhooks (GitHub, GitLab, Bitbucket Server/Data Center, Bitbucket Cloud, Azure DevOps), their secrets and their request logs"),
         (name = "incoming", description = "Where code hosts post their webhooks; verified with the receiver's secret, not the admin token"),
         (name = "code monitors", description = "Repositories Herald mirrors, and monitors: saved searches over their new commits' diffs and messages that notify webhook and Slack actions with the matched byte ranges"),
+        (name = "tokens", description = "API tokens: create (shown once), list and revoke scoped bearer tokens"),
         (name = "health", description = "Liveness"),
         (name = "meta", description = "This document"),
     )
@@ -44,7 +45,7 @@ impl Modify for BearerToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
-            .description(Some("The admin token: HERALD_ADMIN_TOKEN, the config file, or the file Herald generates under its data directory"))
+            .description(Some("The admin token (HERALD_ADMIN_TOKEN, the config file, or the file Herald generates under its data directory), or an API token from /api/v1/tokens"))
             .build();
         openapi
             .components

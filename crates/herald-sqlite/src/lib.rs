@@ -19,6 +19,7 @@
 //!   webhooks, which fan-out and claims read instead of the table; every
 //!   webhook write goes through the writer and drops it.
 //! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
+//! - `tokens`: API tokens as digests ([`herald_store::TokenStore`]).
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]):
 //!   receivers, request log, delivery-id dedupe, changeset records, and the
 //!   ingest job that commits all of a request's work together.
@@ -45,6 +46,7 @@ mod readers;
 mod receivers;
 mod rows;
 mod schema;
+mod tokens;
 mod webhooks;
 mod work;
 mod writer;

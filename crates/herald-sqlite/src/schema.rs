@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     crate::event_types::MIGRATION,
     crate::monitors::RUN_NOTIFICATIONS_MIGRATION,
     crate::cleanup::MIGRATION,
+    crate::tokens::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

@@ -49,6 +49,20 @@ async fn fresh_receiver_store() -> (Arc<SqliteStore>, TempDir) {
 
 herald_store::receiver_store_contract_tests!(fresh_receiver_store());
 
+/// The API token store contract, in a module of its own like the monitors'.
+mod tokens {
+    use super::*;
+
+    async fn fresh_token_store() -> (Arc<dyn herald_store::TokenStore>, TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn herald_store::TokenStore> =
+            Arc::new(open(&dir.path().join("herald.db")));
+        (store, dir)
+    }
+
+    herald_store::token_store_contract_tests!(fresh_token_store());
+}
+
 /// The code monitor store contract, in a module of its own so its case names
 /// cannot clash with the other suites'.
 mod monitors {

@@ -18,6 +18,8 @@
 //! - [`rules`]: the rules both stores apply, written once: fan-out
 //!   ([`receives`]) and how a [`WebhookPatch`] or a [`RepositoryPatch`] changes
 //!   its record.
+//! - [`tokens`]: [`TokenStore`], API tokens kept as digests with their scope,
+//!   last use and expiry; [`contract_tokens`] (feature `contract`) is its suite.
 //!
 //! Design rules every implementation keeps:
 //! - A call returns only after its writes are durable (committed, fsynced).
@@ -33,6 +35,7 @@ pub mod model;
 pub mod monitors;
 pub mod receivers;
 pub mod rules;
+pub mod tokens;
 
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
@@ -46,6 +49,9 @@ pub mod contract_monitors;
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_receivers;
+#[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
+pub mod contract_tokens;
 
 use std::time::Duration;
 
@@ -69,6 +75,7 @@ pub use receivers::{
     ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoredChangeset,
 };
 pub use rules::receives;
+pub use tokens::{LAST_USED_GRANULARITY, NewToken, TokenId, TokenRecord, TokenStore};
 
 /// Errors a store returns. Callers map `ScopeFull` to a 4xx answer; the others
 /// are internal failures.

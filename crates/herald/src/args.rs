@@ -48,6 +48,9 @@ pub enum Command {
     Repositories(ClientArgs<crate::monitor_commands::RepositoryCommand>),
     /// Code monitors: saved searches over new commits that notify webhooks and Slack.
     Monitors(ClientArgs<crate::monitor_commands::MonitorCommand>),
+    /// API tokens: create scoped tokens (admin, read, publish, project:<key>),
+    /// list them with their last use, revoke them.
+    Tokens(ClientArgs<crate::token_commands::TokenCommand>),
 }
 
 /// Flags of `herald serve`. Each one overrides the config file and `HERALD_*`.

@@ -444,7 +444,12 @@ fn delivery_url(client: &Client, id: &str, suffix: &str) -> anyhow::Result<Url> 
 
 /// `<collection>/<id><suffix>`, the id escaped as one path segment so that
 /// whatever was typed cannot reach another route.
-fn resource_url(client: &Client, collection: &str, id: &str, suffix: &str) -> anyhow::Result<Url> {
+pub(crate) fn resource_url(
+    client: &Client,
+    collection: &str,
+    id: &str,
+    suffix: &str,
+) -> anyhow::Result<Url> {
     let mut url = client.url(collection)?;
     url.path_segments_mut()
         .map_err(|()| anyhow::anyhow!("HERALD_URL cannot have a path"))?
@@ -487,7 +492,7 @@ fn time_arg(text: &str) -> anyhow::Result<String> {
 }
 
 /// Lists come as `{"items": [...]}`.
-fn items(answer: &Value) -> &[Value] {
+pub(crate) fn items(answer: &Value) -> &[Value] {
     answer["items"]
         .as_array()
         .or_else(|| answer.as_array())

@@ -11,6 +11,7 @@
 //! - `client`: the HTTP client of the client subcommands, and its errors.
 //! - `commands`: the client subcommands (webhooks, events, deliveries, event types).
 //! - `monitor_commands`: the code monitor client subcommands (repositories, monitors).
+//! - `token_commands`: `herald tokens` (create, list, revoke API tokens).
 //! - `output`: tables and `key: value` lines for people.
 //!
 //! Exit codes: 0 on success, 2 for an unusable configuration or command line,
@@ -25,6 +26,7 @@ mod datadir;
 mod monitor_commands;
 mod output;
 mod serve;
+mod token_commands;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -75,6 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EventTypes(args) => commands::event_types(args).await,
         Command::Repositories(args) => monitor_commands::repositories(args).await,
         Command::Monitors(args) => monitor_commands::monitors(args).await,
+        Command::Tokens(args) => token_commands::tokens(args).await,
     }
 }
 

@@ -11,3 +11,4 @@ mod multi_node;
 mod postgres_only;
 mod receivers;
 mod support;
+mod tokens;

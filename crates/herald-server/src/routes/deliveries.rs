@@ -15,16 +15,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Access;
+use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, IdPath};
 use crate::routes::Routes;
 
 pub fn router() -> Routes {
     Routes::new()
-        .add(Access::Read, routes!(list_deliveries))
-        .add(Access::Read, routes!(get_delivery))
-        .add(Access::Admin, routes!(redeliver))
+        .add(Access::ReadWebhooks, routes!(list_deliveries))
+        .add(Access::ReadWebhooks, routes!(get_delivery))
+        .add(Access::ManageWebhooks, routes!(redeliver))
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
@@ -220,15 +220,17 @@ impl From<DeliveryFilter> for herald_app::deliveries::DeliveryFilter {
         (status = 200, description = "The webhook's deliveries, newest first", body = DeliveryPage),
         (status = 400, description = "Malformed id or query parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
     )
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
     ApiQuery(filter): ApiQuery<DeliveryFilter>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let page = state.app().list_deliveries(id, filter.into()).await?;
+    let page = state.app().list_deliveries(&by, id, filter.into()).await?;
     Ok(Json(DeliveryPage {
         items: page.items.iter().map(Delivery::from).collect(),
         next_cursor: page.next_cursor,
@@ -242,14 +244,16 @@ pub async fn list_deliveries(
         (status = 200, description = "The delivery, its event and every attempt", body = DeliveryDetail),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such delivery", body = ErrorBody),
     )
 )]
 pub async fn get_delivery(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<DeliveryId>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    let detail = state.app().delivery(id).await?;
+    let detail = state.app().delivery(&by, id).await?;
     Ok(Json(DeliveryDetail {
         delivery: Delivery::from(&detail.delivery),
         event: Event::from_record(detail.event)?,
@@ -264,14 +268,16 @@ pub async fn get_delivery(
         (status = 202, description = "Queued for another attempt now, with a fresh retry schedule (left as it is while an attempt is in flight)", body = Delivery),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such delivery", body = ErrorBody),
         (status = 409, description = "The delivery's webhook is disabled", body = ErrorBody),
     )
 )]
 pub async fn redeliver(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<DeliveryId>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let record = state.app().redeliver(id).await?;
+    let record = state.app().redeliver(&by, id).await?;
     Ok((StatusCode::ACCEPTED, Json(Delivery::from(&record))))
 }

@@ -155,6 +155,7 @@ fn registered(def: &EventTypeDef, registration: Registration) -> (StatusCode, Js
     responses(
         (status = 200, description = "Every event type, built-in and custom, with its schema and example", body = EventTypeList),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
     )
 )]
 pub async fn list_event_types(State(state): State<AppState>) -> Json<EventTypeList> {
@@ -170,6 +171,7 @@ pub async fn list_event_types(State(state): State<AppState>) -> Json<EventTypeLi
     responses(
         (status = 200, description = "The event type", body = EventType),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such event type; `suggestions` lists the nearest keys", body = ErrorBody),
     )
 )]
@@ -188,6 +190,7 @@ pub async fn get_event_type(
         (status = 201, description = "Registered: events of this type can be published and subscribed to", body = EventType),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "The key is built in (`builtin_event_type`) or registered already (`already_exists`; PUT replaces)", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule: the key, the family, a schema that does not compile, or an example the schema refuses", body = ErrorBody),
@@ -216,6 +219,7 @@ pub async fn create_event_type(
         (status = 201, description = "There was no type of this key: created", body = EventType),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "The key is built in: `builtin_event_type`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
@@ -245,6 +249,7 @@ pub async fn replace_event_type(
     responses(
         (status = 204, description = "Deleted. Webhooks subscribed to it keep their patterns; publishing it is refused from now on."),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such event type", body = ErrorBody),
         (status = 409, description = "The type is built in and cannot be deleted: `builtin_event_type`", body = ErrorBody),
     )

@@ -77,6 +77,7 @@ pub struct Published {
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier answer"))),
         (status = 400, description = "Invalid JSON or Idempotency-Key", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 413, description = "The payload is larger than the server's limit (1 MiB by default)", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown (`invalid_field`, `unknown_field`, `missing_field`); the type is not in the catalogue (`unknown_event_type`, with the nearest known types in `suggestions`) or is one of Herald's own `herald:*` types; or the payload does not match the type's schema (`schema_violation`, with the JSON Pointer of the first offending value in `pointer` and the broken rule in `rule`)", body = ErrorBody),

@@ -11,6 +11,7 @@ pub mod meta;
 pub mod monitors;
 pub mod receivers;
 pub mod repositories;
+pub mod tokens;
 pub mod webhooks;
 
 use axum::extract::Request;
@@ -110,6 +111,7 @@ pub fn all(limits: &Limits) -> Routes {
         .merge(incoming::router())
         .merge(repositories::router())
         .merge(monitors::router())
+        .merge(tokens::router())
 }
 
 /// Unknown paths: a 404 in JSON, except that a caller without a credential

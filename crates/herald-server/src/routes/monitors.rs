@@ -382,6 +382,7 @@ fn run_list(runs: Vec<MonitorRunRecord>) -> RunList {
         (status = 201, description = "Created. It reports only commits fetched from now on; history is never reported. Webhook actions' secrets are in this answer only.", body = Monitor),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; a query the parser refuses is `invalid_search_query`, with the byte `position` in the query and the `reason`", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
@@ -400,6 +401,7 @@ pub async fn create_monitor(
     responses(
         (status = 200, description = "Every monitor, oldest first", body = MonitorList),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
 )]
@@ -417,6 +419,7 @@ pub async fn list_monitors(State(app): State<AppState>) -> Result<Json<MonitorLi
         (status = 200, description = "The monitor; `monitorURL` in its notifications links here", body = Monitor),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
@@ -436,6 +439,7 @@ pub async fn get_monitor(
         (status = 200, description = "The updated monitor; secrets of webhook actions it created are in this answer only", body = Monitor),
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; a bad query is `invalid_search_query` with `position` and `reason`", body = ErrorBody),
@@ -458,6 +462,7 @@ pub async fn update_monitor(
         (status = 204, description = "Deleted, with its actions' webhooks and their delivery logs, what it had searched, and its runs"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
@@ -477,6 +482,7 @@ pub async fn delete_monitor(
         (status = 200, description = "Sent each action its test notification now and waited for the answers: webhook actions get `code_monitor:notification` with query \"test query\" and no results, signed like any delivery; Slack actions a test message. Nothing is stored.", body = MonitorTest),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
@@ -498,6 +504,7 @@ pub async fn test_monitor(
         (status = 200, description = "Fetched every repository the query may match and searched the new commits now (for every monitor on them); the runs this monitor logged, newest first. None when nothing was new.", body = RunList),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
         (status = 409, description = "The monitor is disabled: `monitor_disabled`", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
@@ -517,6 +524,7 @@ pub async fn run_monitor(
         (status = 200, description = "The monitor's last runs, newest first, with their matched commits and errors (the last 100 are kept)", body = RunList),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )

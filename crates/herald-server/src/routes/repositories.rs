@@ -158,6 +158,7 @@ impl From<UpdateRepository> for RepositoryUpdate {
         (status = 201, description = "Registered; the first fetch starts in the background. Monitors report only commits fetched after it.", body = Repository),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "Another repository has this name: `name_taken`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
@@ -177,6 +178,7 @@ pub async fn create_repository(
     responses(
         (status = 200, description = "Every watched repository, oldest first", body = RepositoryList),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
 )]
@@ -196,6 +198,7 @@ pub async fn list_repositories(
         (status = 200, description = "The repository, with its last fetch's heads or error", body = Repository),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such repository", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
@@ -215,6 +218,7 @@ pub async fn get_repository(
         (status = 200, description = "The updated repository. A new name, URL or branch list makes the next fetch every monitor's new starting point.", body = Repository),
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such repository", body = ErrorBody),
         (status = 409, description = "Another repository has this name: `name_taken`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
@@ -238,6 +242,7 @@ pub async fn update_repository(
         (status = 204, description = "Deleted, with what each monitor had searched in it; monitors' runs stay"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such repository", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )
@@ -257,6 +262,7 @@ pub async fn delete_repository(
         (status = 200, description = "Fetched and searched now (waiting for a fetch under way first). A failed fetch is in `last_error`, not an error status.", body = Repository),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such repository", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
     )

@@ -13,21 +13,21 @@ use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Access;
+use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, IdPath};
 use crate::routes::Routes;
 
 pub fn router() -> Routes {
     Routes::new()
-        .add(Access::Admin, routes!(create_webhook))
-        .add(Access::Read, routes!(list_webhooks))
-        .add(Access::Read, routes!(get_webhook))
-        .add(Access::Admin, routes!(update_webhook))
-        .add(Access::Admin, routes!(delete_webhook))
-        .add(Access::Admin, routes!(get_secret))
-        .add(Access::Admin, routes!(test_webhook))
-        .add(Access::Admin, routes!(recover_webhook))
+        .add(Access::ManageWebhooks, routes!(create_webhook))
+        .add(Access::ReadWebhooks, routes!(list_webhooks))
+        .add(Access::ReadWebhooks, routes!(get_webhook))
+        .add(Access::ManageWebhooks, routes!(update_webhook))
+        .add(Access::ManageWebhooks, routes!(delete_webhook))
+        .add(Access::ManageWebhooks, routes!(get_secret))
+        .add(Access::ManageWebhooks, routes!(test_webhook))
+        .add(Access::ManageWebhooks, routes!(recover_webhook))
 }
 
 /// A webhook as the API shows it: never the secret, and the URL with any
@@ -214,6 +214,7 @@ impl From<UpdateWebhook> for WebhookUpdate {
         (status = 201, description = "Created. The secret is in this answer and at `/secret`, never in lists.", body = WebhookWithSecret),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "The scope (the project, or global) is full: `scope_full`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; or an event type pattern matches no type in the catalogue (`unknown_event_type`, with the nearest types in `suggestions`)", body = ErrorBody),
@@ -221,9 +222,10 @@ impl From<UpdateWebhook> for WebhookUpdate {
 )]
 pub async fn create_webhook(
     State(state): State<AppState>,
+    Caller(by): Caller,
     ApiJson(request): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
-    let created = state.app().create_webhook(request.into()).await?;
+    let created = state.app().create_webhook(&by, request.into()).await?;
     let created = WebhookWithSecret {
         webhook: Webhook::from(&created.record),
         secret: created.secret.expose().to_owned(),
@@ -237,10 +239,14 @@ pub async fn create_webhook(
     responses(
         (status = 200, description = "Every webhook, oldest first", body = WebhookList),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
     )
 )]
-pub async fn list_webhooks(State(state): State<AppState>) -> Result<Json<WebhookList>, ApiError> {
-    let records = state.app().list_webhooks().await?;
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    Caller(by): Caller,
+) -> Result<Json<WebhookList>, ApiError> {
+    let records = state.app().list_webhooks(&by).await?;
     Ok(Json(WebhookList {
         items: records.iter().map(Webhook::from).collect(),
     }))
@@ -253,14 +259,16 @@ pub async fn list_webhooks(State(state): State<AppState>) -> Result<Json<Webhook
         (status = 200, description = "The webhook", body = Webhook),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
     )
 )]
 pub async fn get_webhook(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let record = state.app().webhook(id).await?;
+    let record = state.app().webhook(&by, id).await?;
     Ok(Json(Webhook::from(&record)))
 }
 
@@ -272,6 +280,7 @@ pub async fn get_webhook(
         (status = 200, description = "The updated webhook. Enabling clears `disabled_reason`; disabling fails its pending deliveries.", body = Webhook),
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 409, description = "The target scope is full: `scope_full`", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
@@ -280,10 +289,11 @@ pub async fn get_webhook(
 )]
 pub async fn update_webhook(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
     ApiJson(request): ApiJson<UpdateWebhook>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let record = state.app().update_webhook(id, request.into()).await?;
+    let record = state.app().update_webhook(&by, id, request.into()).await?;
     Ok(Json(Webhook::from(&record)))
 }
 
@@ -294,14 +304,16 @@ pub async fn update_webhook(
         (status = 204, description = "Deleted, with its deliveries and their attempts"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
     )
 )]
 pub async fn delete_webhook(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<StatusCode, ApiError> {
-    state.app().delete_webhook(id).await?;
+    state.app().delete_webhook(&by, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -312,14 +324,16 @@ pub async fn delete_webhook(
         (status = 200, description = "The webhook's signing secret", body = WebhookSecret),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
     )
 )]
 pub async fn get_secret(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<WebhookSecret>, ApiError> {
-    let secret = state.app().webhook_secret(id).await?;
+    let secret = state.app().webhook_secret(&by, id).await?;
     Ok(Json(WebhookSecret {
         secret: secret.expose().to_owned(),
     }))
@@ -332,14 +346,16 @@ pub async fn get_secret(
         (status = 200, description = "Sent a test event now, signed like any delivery (with its family's native headers), and waited for the answer: the example payload of the one event type the webhook subscribes to, or a `herald:ping` when it subscribes to several or to a pattern. Nothing is stored.", body = TestResult),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
     )
 )]
 pub async fn test_webhook(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<TestResult>, ApiError> {
-    let outcome = state.app().test_webhook(id).await?;
+    let outcome = state.app().test_webhook(&by, id).await?;
     Ok(Json(TestResult {
         success: outcome.success,
         status: outcome.status,
@@ -357,6 +373,7 @@ pub async fn test_webhook(
         (status = 200, description = "Queued every failed delivery created since `since` for another attempt now", body = RecoverResult),
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 409, description = "The webhook is disabled", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
@@ -365,9 +382,10 @@ pub async fn test_webhook(
 )]
 pub async fn recover_webhook(
     State(state): State<AppState>,
+    Caller(by): Caller,
     IdPath(id): IdPath<WebhookId>,
     ApiJson(request): ApiJson<RecoverRequest>,
 ) -> Result<Json<RecoverResult>, ApiError> {
-    let requeued = state.app().recover_webhook(id, request.since).await?;
+    let requeued = state.app().recover_webhook(&by, id, request.since).await?;
     Ok(Json(RecoverResult { requeued }))
 }

@@ -16,4 +16,5 @@ mod monitors;
 mod openapi;
 mod receivers;
 mod routing;
+mod tokens;
 mod webhooks;

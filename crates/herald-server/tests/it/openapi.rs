@@ -60,6 +60,8 @@ async fn the_served_document_describes_every_route() {
         ("/api/v1/monitors/{id}/test", &["post"]),
         ("/api/v1/monitors/{id}/run", &["post"]),
         ("/api/v1/monitors/{id}/runs", &["get"]),
+        ("/api/v1/tokens", &["get", "post"]),
+        ("/api/v1/tokens/{id}", &["delete"]),
         ("/healthz", &["get"]),
         ("/api/openapi.json", &["get"]),
     ];
