@@ -3,6 +3,7 @@
 
 use herald_catalogue::Catalogue;
 use herald_catalogue::payloads::operational::Ping;
+use herald_core::cipher::SealedColumn;
 use herald_core::event_type::{EventTypePattern, parse_patterns};
 use herald_core::id::WebhookId;
 use herald_core::secret::Secret;
@@ -79,14 +80,16 @@ impl WebhookCreate {
 
 impl WebhookUpdate {
     /// Validates every present field and seals the URL and secret.
-    fn into_patch(self, app: &App) -> Result<WebhookPatch, FieldError> {
+    fn into_patch(self, id: WebhookId, app: &App) -> Result<WebhookPatch, FieldError> {
         let cipher = app.cipher();
+        let url_at = SealedColumn::WebhookUrl.of(id.as_uuid());
+        let secret_at = SealedColumn::WebhookSecret.of(id.as_uuid());
         let url = self.url.as_deref().map(TargetUrl::parse).transpose()?;
         let secret = self.secret.as_deref().map(Secret::parse).transpose()?;
         Ok(WebhookPatch {
             name: self.name.as_deref().map(validate_name).transpose()?,
-            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
-            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes())),
+            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes(), &url_at))),
+            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes(), &secret_at)),
             event_types: self
                 .event_types
                 .as_deref()
@@ -106,12 +109,19 @@ impl App {
         let valid = input.validate()?;
         self.check_patterns(&valid.event_types).await?;
         let cipher = self.cipher();
+        let id = WebhookId::new();
         let new = NewWebhook {
-            id: WebhookId::new(),
+            id,
             name: valid.name,
             url_display: valid.url.display(),
-            url_sealed: cipher.seal(valid.url.expose().as_bytes()),
-            secret_sealed: cipher.seal(valid.secret.expose().as_bytes()),
+            url_sealed: cipher.seal(
+                valid.url.expose().as_bytes(),
+                &SealedColumn::WebhookUrl.of(id.as_uuid()),
+            ),
+            secret_sealed: cipher.seal(
+                valid.secret.expose().as_bytes(),
+                &SealedColumn::WebhookSecret.of(id.as_uuid()),
+            ),
             event_types: valid.event_types,
             project: valid.project,
             enabled: valid.enabled,
@@ -152,7 +162,7 @@ impl App {
         id: WebhookId,
         input: WebhookUpdate,
     ) -> Result<WebhookRecord, AppError> {
-        let patch = input.into_patch(self)?;
+        let patch = input.into_patch(id, self)?;
         if let Some(patterns) = &patch.event_types {
             self.check_patterns(patterns).await?;
         }
@@ -183,7 +193,10 @@ impl App {
 
     pub async fn webhook_secret(&self, id: WebhookId) -> Result<Secret, AppError> {
         let record = self.webhook(id).await?;
-        let opened = self.cipher().open(&record.secret_sealed)?;
+        let opened = self.cipher().open(
+            &record.secret_sealed,
+            &SealedColumn::WebhookSecret.of(id.as_uuid()),
+        )?;
         let secret = String::from_utf8(opened)
             .map_err(|e| AppError::internal("a stored secret is not UTF-8", &e))?;
         Ok(Secret::from_stored(secret))
@@ -194,7 +207,10 @@ impl App {
     pub async fn test_webhook(&self, id: WebhookId) -> Result<TestOutcome, AppError> {
         let record = self.webhook(id).await?;
         let (event_type, payload) = test_event(&record, &self.catalogue().current());
-        Ok(self.engine().send_test(&record, &event_type, payload).await)
+        self.engine()
+            .send_test(&record, &event_type, payload)
+            .await
+            .map_err(|unsealable| AppError::unavailable(unsealable.to_string()))
     }
 
     /// Queues every failed delivery created since `since` for another attempt

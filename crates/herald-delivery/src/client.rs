@@ -20,9 +20,9 @@ use reqwest::redirect;
 use tokio::time::{Instant, timeout_at};
 use url::Host;
 
-use crate::DeliveryConfig;
 use crate::guard::{AddressGuard, Refusal};
-use crate::request::{self, Message, Prepared, Target};
+use crate::request::{self, Message, Prepared, Target, TargetError};
+use crate::{DeliveryConfig, Unsealable};
 
 /// A name whose every address the guard refused.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +155,8 @@ impl Sender {
     }
 
     /// POSTs `payload` to the webhook as event `message_id` of `event_type`,
-    /// with the native headers of the type's `family`.
+    /// with the native headers of the type's `family`. Nothing is sent when
+    /// this node's key cannot open the webhook's URL or secret.
     pub async fn send(
         &self,
         webhook: &WebhookRecord,
@@ -163,7 +164,7 @@ impl Sender {
         event_type: &str,
         family: Family,
         payload: Vec<u8>,
-    ) -> Exchange {
+    ) -> Result<Exchange, Unsealable> {
         let started_at = Timestamp::now();
         let clock = Instant::now();
         let message = Message {
@@ -172,8 +173,12 @@ impl Sender {
             timestamp_secs: started_at.seconds(),
             payload: &payload,
         };
-        let prepared = Target::open(&self.cipher, webhook)
-            .and_then(|t| request::prepare(&t, &message, family));
+        let target = match Target::open(&self.cipher, webhook) {
+            Ok(target) => Ok(target),
+            Err(TargetError::Unsealable(unsealable)) => return Err(unsealable),
+            Err(TargetError::Invalid(error)) => Err(error),
+        };
+        let prepared = target.and_then(|t| request::prepare(&t, &message, family));
         let (request_url, request_headers, result) = match prepared {
             Err(error) => (
                 webhook.url_display.clone(),
@@ -186,13 +191,13 @@ impl Sender {
                 (display, logged, self.exchange(prepared, payload).await)
             }
         };
-        Exchange {
+        Ok(Exchange {
             started_at,
             duration: clock.elapsed(),
             request_url,
             request_headers,
             result,
-        }
+        })
     }
 
     async fn exchange(&self, prepared: Prepared, payload: Vec<u8>) -> Result<Reply, Failure> {

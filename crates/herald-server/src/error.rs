@@ -292,12 +292,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Like the application's: the node's fault, answered 503 (see `AppError`).
 impl From<CipherError> for ApiError {
     fn from(error: CipherError) -> Self {
-        Self::internal(
-            "a sealed value could not be opened (was the secret key changed?)",
-            &error,
-        )
+        Self::from(herald_app::AppError::from(error))
     }
 }
 

@@ -34,6 +34,7 @@
 mod error;
 mod event_types;
 mod events;
+mod keys;
 mod log;
 mod monitors;
 mod purge;
@@ -54,8 +55,8 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
-    DeliveryRecord, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult,
-    WebhookPatch, WebhookRecord,
+    DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
+    PurgeReport, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 
 pub use error::SqliteError;
@@ -143,6 +144,12 @@ impl Drop for Threads {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn adopt_key(&self, check: [u8; 32], rebind: Rebind) -> StoreResult<KeyVerdict> {
+        self.writer
+            .run(move |w| keys::adopt(w, check, &rebind))
+            .await
+    }
+
     async fn create_webhook(
         &self,
         new: NewWebhook,
@@ -203,6 +210,12 @@ impl Store for SqliteStore {
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
         self.writer
             .run(move |w| work::record_attempt(w, &outcome))
+            .await
+    }
+
+    async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {
+        self.writer
+            .run(move |w| work::release(w, delivery, lease))
             .await
     }
 

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     crate::receivers::MIGRATION,
     crate::monitors::MIGRATION,
     crate::event_types::MIGRATION,
+    crate::keys::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

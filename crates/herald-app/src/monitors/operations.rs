@@ -8,6 +8,7 @@
 //! The monitor creates, updates and deletes these webhooks with itself.
 
 use herald_catalogue::keys::{CODE_MONITOR_NOTIFICATION, CODE_MONITOR_SLACK};
+use herald_core::cipher::SealedColumn;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
 use herald_core::secret::Secret;
@@ -192,12 +193,19 @@ fn new_action(
         ActionKind::Webhook => CODE_MONITOR_NOTIFICATION,
         ActionKind::Slack => CODE_MONITOR_SLACK,
     };
+    let id = WebhookId::new();
     let webhook = NewWebhook {
-        id: WebhookId::new(),
+        id,
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),
         url_display: shown_url(&url, input.kind),
-        url_sealed: cipher.seal(url.expose().as_bytes()),
-        secret_sealed: cipher.seal(signing.expose().as_bytes()),
+        url_sealed: cipher.seal(
+            url.expose().as_bytes(),
+            &SealedColumn::WebhookUrl.of(id.as_uuid()),
+        ),
+        secret_sealed: cipher.seal(
+            signing.expose().as_bytes(),
+            &SealedColumn::WebhookSecret.of(id.as_uuid()),
+        ),
         event_types: vec![EventTypePattern::parse("event_types", event_type)?],
         project: None,
         enabled: true,
@@ -321,10 +329,18 @@ fn kept_action(
             url: url.map(|url| {
                 (
                     shown_url(&url, existing.kind),
-                    cipher.seal(url.expose().as_bytes()),
+                    cipher.seal(
+                        url.expose().as_bytes(),
+                        &SealedColumn::WebhookUrl.of(id.as_uuid()),
+                    ),
                 )
             }),
-            secret_sealed: secret.map(|s| cipher.seal(s.expose().as_bytes())),
+            secret_sealed: secret.map(|s| {
+                cipher.seal(
+                    s.expose().as_bytes(),
+                    &SealedColumn::WebhookSecret.of(id.as_uuid()),
+                )
+            }),
             ..WebhookPatch::default()
         },
     })

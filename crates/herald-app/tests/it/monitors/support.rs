@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_app::monitors::{MonitorService, MonitorsConfig};
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{SealedColumn, SecretCipher};
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
 use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
@@ -118,11 +118,14 @@ impl Fixture {
     }
 
     pub async fn repository(&self, name: &str, source: &str) -> RepositoryRecord {
+        let id = RepositoryId::new();
         let new = NewRepository {
-            id: RepositoryId::new(),
+            id,
             name: name.to_owned(),
             source_display: source.to_owned(),
-            source_sealed: self.cipher.seal(source.as_bytes()),
+            source_sealed: self
+                .cipher
+                .seal(source.as_bytes(), &SealedColumn::RepositorySource.of(id.0)),
             branches: None,
             fetch_interval: None,
         };
@@ -135,17 +138,24 @@ impl Fixture {
     pub async fn monitor(&self, query: &str, actions: &[(ActionKind, bool)]) -> MonitorRecord {
         let actions = actions
             .iter()
-            .map(|&(kind, include_results)| NewAction {
+            .map(|&(kind, include_results)| (kind, include_results, WebhookId::new()))
+            .map(|(kind, include_results, id)| NewAction {
                 kind,
                 include_results,
                 webhook: NewWebhook {
-                    id: WebhookId::new(),
+                    id,
                     name: format!("{} action", kind.as_str()),
                     // Nothing listens there, and the guard refuses it: deliveries
                     // stay in the log, which is what these tests read.
                     url_display: "http://127.0.0.1:9/hook".to_owned(),
-                    url_sealed: self.cipher.seal(b"http://127.0.0.1:9/hook"),
-                    secret_sealed: self.cipher.seal(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                    url_sealed: self.cipher.seal(
+                        b"http://127.0.0.1:9/hook",
+                        &SealedColumn::WebhookUrl.of(id.0),
+                    ),
+                    secret_sealed: self.cipher.seal(
+                        b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                        &SealedColumn::WebhookSecret.of(id.0),
+                    ),
                     event_types: vec![
                         EventTypePattern::parse("event_types", "code_monitor:*").unwrap(),
                     ],
