@@ -249,7 +249,7 @@ async fn swapped_sealed_urls_do_not_open_and_the_node_reports_itself_unavailable
             .await;
         ids.push(hook["id"].as_str().expect("webhook id").to_owned());
     }
-    swap_sealed_urls(&schema, &ids[0], &ids[1]).await;
+    swap_sealed(&schema, "url_sealed", &ids[0], &ids[1]).await;
 
     node.publish("multi:event", json!({"i": 1})).await;
     let body = unavailable_health(&node).await;
@@ -265,6 +265,20 @@ async fn swapped_sealed_urls_do_not_open_and_the_node_reports_itself_unavailable
         assert_eq!(deliveries[0]["attempts"], 0, "{page}");
     }
     assert!(receiver.requests().is_empty(), "nothing was sent");
+
+    // A sealed value an API call cannot open is the node's fault too: 503.
+    swap_sealed(&schema, "secret_sealed", &ids[0], &ids[1]).await;
+    let (status, body) = node
+        .get(&format!("/api/v1/webhooks/{}/secret", ids[0]))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("secrets key")),
+        "{body}"
+    );
 }
 
 /// Polls `/healthz` until it answers 503; returns that answer's body.
@@ -283,10 +297,11 @@ async fn unavailable_health(node: &TestApp) -> Value {
     }
 }
 
-async fn swap_sealed_urls(schema: &TestSchema, first: &str, second: &str) {
+/// Swaps one sealed column's values between two webhooks.
+async fn swap_sealed(schema: &TestSchema, column: &str, first: &str, second: &str) {
     let mut conn = PgConnection::connect(&schema.url).await.expect("connect");
     let swap = format!(
-        "UPDATE \"{name}\".webhooks AS w SET url_sealed = o.url_sealed \
+        "UPDATE \"{name}\".webhooks AS w SET {column} = o.{column} \
          FROM \"{name}\".webhooks AS o \
          WHERE (w.id, o.id) IN (($1::uuid, $2::uuid), ($2::uuid, $1::uuid))",
         name = schema.name
