@@ -85,11 +85,14 @@ pub(crate) fn adopt(w: &Writer, check: [u8; 32], rebind: &Rebind) -> Result<KeyV
     })
 }
 
+/// A row's id and one of its sealed values.
+type SealedRow = ([u8; 16], Vec<u8>);
+
 fn sealed_values(
     conn: &Connection,
     table: &str,
     value_column: &str,
-) -> Result<Vec<([u8; 16], Vec<u8>)>, Failure> {
+) -> Result<Vec<SealedRow>, Failure> {
     let rows = conn
         .prepare(&format!(
             "SELECT id, {value_column} FROM {table} WHERE {value_column} IS NOT NULL"

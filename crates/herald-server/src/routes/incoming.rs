@@ -120,7 +120,7 @@ pub async fn receive(
         Ok(bytes) => bytes,
         Err(refusal) => return refuse_unread(&app, &received, refusal).await,
     };
-    let creds = credentials::for_verification(&app.app().cipher(), &record, Timestamp::now())?;
+    let creds = credentials::for_verification(app.app().cipher(), &record, Timestamp::now())?;
     let verified = match verify(kind, &creds, &headers, &received.body) {
         Ok(verified) => verified,
         Err(error) => {

@@ -457,7 +457,7 @@ impl CreateReceiver {
                 name: validate_optional_name(self.name.as_deref())?,
                 kind: kind.as_str().to_owned(),
                 urn: validate_urn(&self.urn)?,
-                credentials_sealed: credentials::seal(&app.app().cipher(), id, &credential),
+                credentials_sealed: credentials::seal(app.app().cipher(), id, &credential),
                 github_legacy_sha1: self.github_legacy_sha1,
                 gitlab_standard_webhooks: self.gitlab_standard_webhooks,
             },
@@ -522,11 +522,11 @@ impl UpdateReceiver {
             .map_err(invalid)?;
         let credentials_sealed = if username.is_some() || secret.is_some() {
             let current =
-                credentials::open(&app.app().cipher(), record.id, &record.credentials_sealed)?;
+                credentials::open(app.app().cipher(), record.id, &record.credentials_sealed)?;
             let username = username.or_else(|| credentials::username(&current).map(str::to_owned));
             let secret = secret.unwrap_or_else(|| credentials::secret(&current).clone());
             let next = credential(kind, username, secret);
-            Some(credentials::seal(&app.app().cipher(), record.id, &next))
+            Some(credentials::seal(app.app().cipher(), record.id, &next))
         } else {
             None
         };
@@ -570,7 +570,7 @@ pub(crate) fn receivers(app: &AppState) -> Result<&dyn ReceiverStore, ApiError> 
 }
 
 fn view(app: &AppState, record: &ReceiverRecord) -> Result<Receiver, ApiError> {
-    let current = credentials::open(&app.app().cipher(), record.id, &record.credentials_sealed)?;
+    let current = credentials::open(app.app().cipher(), record.id, &record.credentials_sealed)?;
     let now = Timestamp::now();
     Ok(Receiver {
         id: record.id,
@@ -590,7 +590,7 @@ fn view(app: &AppState, record: &ReceiverRecord) -> Result<Receiver, ApiError> {
 }
 
 fn with_secret(app: &AppState, record: &ReceiverRecord) -> Result<ReceiverWithSecret, ApiError> {
-    let current = credentials::open(&app.app().cipher(), record.id, &record.credentials_sealed)?;
+    let current = credentials::open(app.app().cipher(), record.id, &record.credentials_sealed)?;
     Ok(ReceiverWithSecret {
         receiver: view(app, record)?,
         secret: credentials::secret(&current).expose().to_owned(),
@@ -737,14 +737,14 @@ pub async fn rotate_secret(
     let secret = parse_secret(request.secret.as_deref()).map_err(ApiError::invalid_field)?;
     let record = find(&app, id).await?;
     let kind = stored_kind(&record)?;
-    let current = credentials::open(&app.app().cipher(), id, &record.credentials_sealed)?;
+    let current = credentials::open(app.app().cipher(), id, &record.credentials_sealed)?;
     let next = credential(
         kind,
         credentials::username(&current).map(str::to_owned),
         secret,
     );
     let rotated = receivers(&app)?
-        .rotate_receiver_credentials(id, credentials::seal(&app.app().cipher(), id, &next), grace)
+        .rotate_receiver_credentials(id, credentials::seal(app.app().cipher(), id, &next), grace)
         .await?
         .ok_or_else(|| ApiError::not_found("receiver", id))?;
     Ok(Json(with_secret(&app, &rotated)?))
