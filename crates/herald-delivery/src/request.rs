@@ -105,14 +105,27 @@ pub(crate) enum TargetError {
 
 impl Target {
     pub fn open(cipher: &SecretCipher, webhook: &WebhookRecord) -> Result<Self, TargetError> {
-        let url_text = open_text(cipher, webhook, SealedColumn::WebhookUrl)?;
+        let url_text = open_text(
+            cipher,
+            webhook,
+            &webhook.url_sealed,
+            SealedColumn::WebhookUrl,
+            "URL",
+        )?;
         let url = TargetUrl::parse(&url_text).map_err(|e| {
             TargetError::Invalid(format!(
                 "the webhook's stored URL is no longer valid: {}",
                 e.message
             ))
         })?;
-        let secret = Secret::from_stored(open_text(cipher, webhook, SealedColumn::WebhookSecret)?);
+        let secret = open_text(
+            cipher,
+            webhook,
+            &webhook.secret_sealed,
+            SealedColumn::WebhookSecret,
+            "secret",
+        )?;
+        let secret = Secret::from_stored(secret);
         Ok(Self { url, secret })
     }
 }
@@ -120,12 +133,10 @@ impl Target {
 fn open_text(
     cipher: &SecretCipher,
     webhook: &WebhookRecord,
+    sealed: &[u8],
     column: SealedColumn,
+    what: &'static str,
 ) -> Result<String, TargetError> {
-    let (sealed, what) = match column {
-        SealedColumn::WebhookUrl => (&webhook.url_sealed, "URL"),
-        _ => (&webhook.secret_sealed, "secret"),
-    };
     let bytes = cipher
         .open(sealed, &column.of(webhook.id.as_uuid()))
         .map_err(|_| {
