@@ -215,7 +215,17 @@ async fn adopt_key(
             );
             Ok(())
         }
-        KeyVerdict::Mismatch | KeyVerdict::Unopenable { .. } => Err(StartError::KeyMismatch {
+        KeyVerdict::Unopenable { column, row } => {
+            tracing::error!(
+                column = column.name(),
+                %row,
+                "this node's secrets key cannot open a value already stored"
+            );
+            Err(StartError::KeyMismatch {
+                key_file: key_file.to_owned(),
+            })
+        }
+        KeyVerdict::Mismatch => Err(StartError::KeyMismatch {
             key_file: key_file.to_owned(),
         }),
     }
