@@ -253,11 +253,15 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// A sealed value this node cannot open is the node's fault (its secrets key
+/// is not the cluster's, or the row was tampered with), never the caller's:
+/// 503, so the caller retries on a node that works.
 impl From<CipherError> for AppError {
     fn from(error: CipherError) -> Self {
-        Self::internal(
-            "a sealed value could not be opened (was the secret key changed?)",
-            &error,
+        tracing::error!(%error, "a sealed value could not be opened");
+        Self::unavailable(
+            "this node's secrets key cannot open a stored secret; every node sharing \
+             a database needs the same secret.key",
         )
     }
 }

@@ -159,8 +159,12 @@ impl App {
 }
 
 impl App {
-    /// Whether this node can serve: its store answers.
+    /// Whether this node can serve: its secrets key has opened every sealed
+    /// value it met (see `EngineHandle::fault`) and its store answers.
     pub async fn check_health(&self) -> Result<(), AppError> {
+        if let Some(fault) = self.engine().fault() {
+            return Err(AppError::unavailable(fault));
+        }
         match self.store().next_due_at().await {
             Ok(_) => Ok(()),
             Err(error) => {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use herald_core::cipher::SealedColumn;
 use herald_core::shown_url;
 use herald_core::validation::FieldError;
 use herald_core::webhook::refuse_control_chars;
@@ -57,8 +58,9 @@ struct Source {
 }
 
 impl Source {
-    fn seal(self, app: &App) -> (String, Vec<u8>) {
-        let sealed = app.cipher().seal(self.fetch_from.as_bytes());
+    fn seal(self, id: RepositoryId, app: &App) -> (String, Vec<u8>) {
+        let at = SealedColumn::RepositorySource.of(id.as_uuid());
+        let sealed = app.cipher().seal(self.fetch_from.as_bytes(), &at);
         (self.display, sealed)
     }
 }
@@ -182,9 +184,10 @@ fn validate_interval(seconds: Option<u64>) -> Result<Option<Duration>, FieldErro
 impl RepositoryCreate {
     fn validate(self, app: &App) -> Result<NewRepository, FieldError> {
         let sources = &app.monitor_service().config().sources;
-        let (source_display, source_sealed) = validate_source(&self.url, sources)?.seal(app);
+        let id = RepositoryId::new();
+        let (source_display, source_sealed) = validate_source(&self.url, sources)?.seal(id, app);
         Ok(NewRepository {
-            id: RepositoryId::new(),
+            id,
             name: validate_repository_name(&self.name)?,
             source_display,
             source_sealed,
@@ -196,7 +199,7 @@ impl RepositoryCreate {
 
 impl RepositoryUpdate {
     /// Validates every present field and seals the source.
-    fn into_patch(self, app: &App) -> Result<RepositoryPatch, FieldError> {
+    fn into_patch(self, id: RepositoryId, app: &App) -> Result<RepositoryPatch, FieldError> {
         let sources = &app.monitor_service().config().sources;
         let source = self
             .url
@@ -209,7 +212,7 @@ impl RepositoryUpdate {
                 .as_deref()
                 .map(validate_repository_name)
                 .transpose()?,
-            source: source.map(|source| source.seal(app)),
+            source: source.map(|source| source.seal(id, app)),
             branches: self
                 .branches
                 .map(|b| validate_branches(b.as_deref()))
@@ -270,7 +273,7 @@ impl App {
         id: RepositoryId,
         input: RepositoryUpdate,
     ) -> Result<RepositoryRecord, AppError> {
-        let patch = input.into_patch(self)?;
+        let patch = input.into_patch(id, self)?;
         let starts_afresh =
             patch.name.is_some() || patch.source.is_some() || patch.branches.is_some();
         let service = &self.inner.monitors;

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{SealedColumn, SecretCipher};
 use herald_delivery::{
     DeliveryConfig, DeliveryError, Engine, EngineHandle, JanitorConfig, LiveCatalogue,
     spawn_janitor,
 };
 use herald_store::receivers::DEFAULT_DEDUPE_TTL;
-use herald_store::{PurgePolicy, ReceiverPurgePolicy, Store, StoreError};
+use herald_store::{KeyVerdict, PurgePolicy, Rebind, ReceiverPurgePolicy, Store, StoreError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -56,12 +56,12 @@ pub enum StartError {
     Open(#[from] OpenError),
     #[error("cannot read the custom event types: {0}")]
     Catalogue(StoreError),
-    #[error("cannot read the webhooks to check the secrets key: {0}")]
+    #[error("cannot check the secrets key against the database: {0}")]
     KeyCheck(StoreError),
     #[error(
-        "the secrets key {} does not open the webhook secrets in this database. \
+        "the secrets key {} is not the key this database's secrets are sealed with. \
          Every node sharing a database needs the same key: copy secret.key from \
-         the node that created the webhooks, or point secret_key_file at it",
+         a node that works, or point secret_key_file at it",
         key_file.display()
     )]
     KeyMismatch { key_file: PathBuf },
@@ -80,7 +80,8 @@ pub struct RunningApp {
 }
 
 impl App {
-    /// Opens the store (migrating it), checks that the secrets key fits it,
+    /// Opens the store (migrating it), checks that the secrets key is the
+    /// database's (adopting it on first start),
     /// and starts the engine, the janitors, the monitor scheduler and the wake
     /// relay. Everything stops when `shutdown` is cancelled; then await
     /// [`RunningApp::stop`].
@@ -90,7 +91,7 @@ impl App {
     ) -> Result<RunningApp, StartError> {
         let opened = OpenedStore::open(&config.store).await?;
         let store = opened.store();
-        check_key_opens_secrets(store.as_ref(), &config.cipher, &config.secret_key_file).await?;
+        adopt_key(store.as_ref(), &config.cipher, &config.secret_key_file).await?;
         let catalogue = LiveCatalogue::load(opened.event_types())
             .await
             .map_err(StartError::Catalogue)?;
@@ -179,24 +180,47 @@ impl RunningApp {
     }
 }
 
-/// Refuses a secrets key that cannot open a webhook secret the store already
-/// holds: every node on one database must share one key, and a node with a
-/// fresh one would otherwise fail every delivery it claims.
-async fn check_key_opens_secrets(
+/// Refuses a secrets key that is not the database's: every node on one
+/// database must share one key, and a node with another would fail every
+/// delivery it claims. The first node to start (or the first since sealed
+/// values were bound to their rows) makes its key the database's, binding the
+/// values already stored under the store's migration lock.
+async fn adopt_key(
     store: &dyn Store,
     cipher: &SecretCipher,
     key_file: &std::path::Path,
 ) -> Result<(), StartError> {
-    let webhooks = store.list_webhooks().await.map_err(StartError::KeyCheck)?;
-    let Some(webhook) = webhooks.first() else {
-        return Ok(());
-    };
-    if cipher.open(&webhook.secret_sealed).is_err() {
-        return Err(StartError::KeyMismatch {
+    let rebind_with = cipher.clone();
+    let rebind: Rebind = Arc::new(move |column: SealedColumn, row, sealed: &[u8]| {
+        rebind_with.rebind(sealed, &column.of(row)).ok()
+    });
+    let verdict = store
+        .adopt_key(cipher.key_check(), rebind)
+        .await
+        .map_err(StartError::KeyCheck)?;
+    match verdict {
+        KeyVerdict::Matches => Ok(()),
+        KeyVerdict::Adopted { rebound } => {
+            tracing::info!(
+                rebound,
+                "this node's secrets key is now the database's; sealed values bound to their rows"
+            );
+            Ok(())
+        }
+        KeyVerdict::Unopenable { column, row } => {
+            tracing::error!(
+                column = column.name(),
+                %row,
+                "this node's secrets key cannot open a value already stored"
+            );
+            Err(StartError::KeyMismatch {
+                key_file: key_file.to_owned(),
+            })
+        }
+        KeyVerdict::Mismatch => Err(StartError::KeyMismatch {
             key_file: key_file.to_owned(),
-        });
+        }),
     }
-    Ok(())
 }
 
 fn janitor_config(retention: Retention) -> JanitorConfig {

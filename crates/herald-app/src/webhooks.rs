@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use herald_catalogue::Catalogue;
 use herald_catalogue::payloads::operational::Ping;
+use herald_core::cipher::SealedColumn;
 use herald_core::event_type::{EventTypePattern, parse_patterns};
 use herald_core::id::WebhookId;
 use herald_core::secret::Secret;
@@ -86,14 +87,16 @@ impl WebhookCreate {
 
 impl WebhookUpdate {
     /// Validates every present field and seals the URL and secret.
-    fn into_patch(self, app: &App) -> Result<WebhookPatch, FieldError> {
+    fn into_patch(self, id: WebhookId, app: &App) -> Result<WebhookPatch, FieldError> {
         let cipher = app.cipher();
+        let url_at = SealedColumn::WebhookUrl.of(id.as_uuid());
+        let secret_at = SealedColumn::WebhookSecret.of(id.as_uuid());
         let url = self.url.as_deref().map(TargetUrl::parse).transpose()?;
         let secret = self.secret.as_deref().map(Secret::parse).transpose()?;
         Ok(WebhookPatch {
             name: self.name.as_deref().map(validate_name).transpose()?,
-            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
-            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes())),
+            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes(), &url_at))),
+            secret_sealed: secret.map(|secret| cipher.seal(secret.expose().as_bytes(), &secret_at)),
             event_types: self
                 .event_types
                 .as_deref()
@@ -120,12 +123,19 @@ impl App {
         by.may_place_in(valid.project.as_deref())?;
         self.check_patterns(&valid.event_types).await?;
         let cipher = self.cipher();
+        let id = WebhookId::new();
         let new = NewWebhook {
-            id: WebhookId::new(),
+            id,
             name: valid.name,
             url_display: valid.url.display(),
-            url_sealed: cipher.seal(valid.url.expose().as_bytes()),
-            secret_sealed: cipher.seal(valid.secret.expose().as_bytes()),
+            url_sealed: cipher.seal(
+                valid.url.expose().as_bytes(),
+                &SealedColumn::WebhookUrl.of(id.as_uuid()),
+            ),
+            secret_sealed: cipher.seal(
+                valid.secret.expose().as_bytes(),
+                &SealedColumn::WebhookSecret.of(id.as_uuid()),
+            ),
             event_types: valid.event_types,
             project: valid.project,
             enabled: valid.enabled,
@@ -192,7 +202,7 @@ impl App {
         input: WebhookUpdate,
     ) -> Result<WebhookRecord, AppError> {
         by.require(Permission::ManageWebhooks)?;
-        let patch = input.into_patch(self)?;
+        let patch = input.into_patch(id, self)?;
         self.visible_webhook(by, id).await?;
         if let Some(project) = &patch.project {
             by.may_place_in(project.as_deref())?;
@@ -230,7 +240,10 @@ impl App {
     pub async fn webhook_secret(&self, by: &Principal, id: WebhookId) -> Result<Secret, AppError> {
         by.require(Permission::ManageWebhooks)?;
         let record = self.visible_webhook(by, id).await?;
-        let opened = self.cipher().open(&record.secret_sealed)?;
+        let opened = self.cipher().open(
+            &record.secret_sealed,
+            &SealedColumn::WebhookSecret.of(id.as_uuid()),
+        )?;
         let secret = String::from_utf8(opened)
             .map_err(|e| AppError::internal("a stored secret is not UTF-8", &e))?;
         Ok(Secret::from_stored(secret))
@@ -246,7 +259,10 @@ impl App {
         by.require(Permission::ManageWebhooks)?;
         let record = self.visible_webhook(by, id).await?;
         let (event_type, payload) = test_event(&record, &self.catalogue().current());
-        Ok(self.engine().send_test(&record, &event_type, payload).await)
+        self.engine()
+            .send_test(&record, &event_type, payload)
+            .await
+            .map_err(|unsealable| AppError::unavailable(unsealable.to_string()))
     }
 
     /// Queues every failed delivery created since `since` for another attempt

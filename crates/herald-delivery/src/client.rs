@@ -21,10 +21,10 @@ use reqwest::redirect;
 use tokio::time::{Instant, timeout_at};
 use url::Host;
 
-use crate::DeliveryConfig;
+use crate::{DeliveryConfig, Unsealable};
 use herald_guard::{AddressGuard, HostRefused};
 
-use crate::request::{self, Message, Prepared, Target};
+use crate::request::{self, Message, Prepared, Target, TargetError};
 
 /// Resolves with the system resolver and drops the addresses the guard refuses.
 struct GuardedResolver {
@@ -138,7 +138,8 @@ impl Sender {
 
     /// POSTs `payload` to the webhook as event `message_id` of `event_type`,
     /// with the native headers of the type's `family` and those its
-    /// `properties` call for.
+    /// `properties` call for. Nothing is sent when this node's key cannot
+    /// open the webhook's URL or secret.
     pub async fn send(
         &self,
         webhook: &WebhookRecord,
@@ -147,7 +148,7 @@ impl Sender {
         family: Family,
         payload: Vec<u8>,
         properties: &BTreeMap<String, String>,
-    ) -> Exchange {
+    ) -> Result<Exchange, Unsealable> {
         let started_at = Timestamp::now();
         let clock = Instant::now();
         let message = Message {
@@ -157,8 +158,12 @@ impl Sender {
             payload: &payload,
             properties,
         };
-        let prepared = Target::open(&self.cipher, webhook)
-            .and_then(|t| request::prepare(&t, &message, family));
+        let target = match Target::open(&self.cipher, webhook) {
+            Ok(target) => Ok(target),
+            Err(TargetError::Unsealable(unsealable)) => return Err(unsealable),
+            Err(TargetError::Invalid(error)) => Err(error),
+        };
+        let prepared = target.and_then(|t| request::prepare(&t, &message, family));
         let (request_url, request_headers, result) = match prepared {
             Err(error) => (
                 webhook.url_display.clone(),
@@ -171,13 +176,13 @@ impl Sender {
                 (display, logged, self.exchange(prepared, payload).await)
             }
         };
-        Exchange {
+        Ok(Exchange {
             started_at,
             duration: clock.elapsed(),
             request_url,
             request_headers,
             result,
-        }
+        })
     }
 
     async fn exchange(&self, prepared: Prepared, payload: Vec<u8>) -> Result<Reply, Failure> {

@@ -6,18 +6,18 @@
 //! timeout holds back only its own deliveries. Nothing here holds a store
 //! transaction across an HTTP call: claiming and recording are separate calls.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use herald_catalogue::keys::HERALD_PREFIX;
 use herald_core::cipher::SecretCipher;
-use herald_core::id::{AttemptId, EventId, WebhookId};
+use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::retry::{RetrySchedule, parse_retry_after};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, NewEvent, NextStep,
-    Store, StoreError, WebhookRecord, lease_for,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, LeaseToken,
+    NewEvent, NextStep, Store, StoreError, WebhookRecord, lease_for,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::catalogue::LiveCatalogue;
 use crate::client::{Exchange, Reply, Sender};
 use crate::operational::{Operational, Streaks};
-use crate::{DeliveryConfig, DeliveryError};
+use crate::{DeliveryConfig, DeliveryError, Unsealable};
 
 /// Extra time `join` allows past the request timeout for recording attempts.
 const RECORD_GRACE: Duration = Duration::from_secs(5);
@@ -63,6 +63,7 @@ impl Engine {
                 config.max_in_flight_per_webhook,
             )),
             config,
+            unopenable: Mutex::new(Unopenable::default()),
             wake: Notify::new(),
             shutdown,
             tasks: TaskTracker::new(),
@@ -136,6 +137,13 @@ impl EngineHandle {
         &self.shared.catalogue
     }
 
+    /// Why this node should not be given work, if it should not: its key
+    /// could not open a webhook's sealed values, so it leaves their deliveries
+    /// to other nodes until it is restarted with the right key.
+    pub fn fault(&self) -> Option<String> {
+        self.shared.unopenable().first.clone()
+    }
+
     /// Sends one request synchronously to the webhook (the Test button), through
     /// the same client, guard and signing (native headers included) as real
     /// deliveries; records nothing.
@@ -144,7 +152,7 @@ impl EngineHandle {
         webhook: &WebhookRecord,
         event_type: &str,
         payload: Vec<u8>,
-    ) -> TestOutcome {
+    ) -> Result<TestOutcome, Unsealable> {
         let message_id = EventId::new().to_string();
         let family = self.shared.catalogue.family_of(event_type).await;
         // A test is no search's notification: it has no part to announce.
@@ -159,9 +167,9 @@ impl EngineHandle {
                 payload,
                 &BTreeMap::new(),
             )
-            .await;
+            .await?;
         let duration_ms = exchange.duration_ms();
-        match exchange.result {
+        Ok(match exchange.result {
             Ok(reply) => TestOutcome {
                 success: is_success(reply.status),
                 status: Some(reply.status),
@@ -176,7 +184,7 @@ impl EngineHandle {
                 body_excerpt: None,
                 error: Some(failure.error),
             },
-        }
+        })
     }
 
     /// Waits for the dispatcher and in-flight attempts to finish after shutdown.
@@ -207,6 +215,7 @@ struct Shared {
     sender: Sender,
     slots: Mutex<Slots>,
     config: DeliveryConfig,
+    unopenable: Mutex<Unopenable>,
     /// Woken by `wake()` and by freed slots that make more work claimable.
     wake: Notify,
     shutdown: CancellationToken,
@@ -220,6 +229,13 @@ impl Shared {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn unopenable(&self) -> MutexGuard<'_, Unopenable> {
+        // Each update is a single insert or assignment, consistent after a panic.
+        self.unopenable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sleeps until woken, `for_at_most` passes, or shutdown. Returns false on shutdown.
     async fn pause(&self, for_at_most: Duration) -> bool {
         tokio::select! {
@@ -228,6 +244,15 @@ impl Shared {
             () = tokio::time::sleep(for_at_most) => true,
         }
     }
+}
+
+/// Webhooks whose sealed values this node's key cannot open. Their deliveries
+/// are left out of this node's claims (another node's key may open them), and
+/// the first failure is the node's health fault until it restarts.
+#[derive(Default)]
+struct Unopenable {
+    webhooks: HashSet<WebhookId>,
+    first: Option<String>,
 }
 
 /// In-flight counts, overall and per webhook.
@@ -375,13 +400,14 @@ async fn dispatch(shared: Arc<Shared>) {
     // to webhooks at their bound, or fell due just after the claim).
     let mut looked_again = false;
     while !shared.shutdown.is_cancelled() {
-        let (limit, skip_webhooks) = {
+        let (limit, mut skip_webhooks) = {
             let slots = shared.slots();
             (
                 slots.claim_limit(shared.config.claim_batch),
                 slots.skipped(),
             )
         };
+        skip_webhooks.extend(shared.unopenable().webhooks.iter().copied());
         if limit == 0 {
             // Every slot is busy; a freed one wakes us.
             if !shared.pause(poll).await {
@@ -470,7 +496,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         ..
     } = event;
     let family = shared.catalogue.family_of(&event_type).await;
-    let exchange = shared
+    let sent = shared
         .sender
         .send(
             &webhook,
@@ -482,6 +508,10 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         )
         .await;
     slot.exchange_done();
+    let exchange = match sent {
+        Ok(exchange) => exchange,
+        Err(unsealable) => return give_back(shared, delivery_id, lease, unsealable).await,
+    };
     let (next, error) = judge(&exchange, failures_in_schedule, &shared.config.retry);
     let exhausted = matches!(next, NextStep::Failed) && !is_permanent(&exchange);
     log_attempt(&webhook, attempt_number, &exchange, &next, error.as_deref());
@@ -523,6 +553,30 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         for report in shared.streaks.reports(&operational) {
             publish_report(shared, report).await;
         }
+    }
+}
+
+/// This node cannot open the webhook's sealed values, which is no fault of the
+/// delivery: it is released unattempted (no attempt logged or counted, due
+/// again at once for other nodes), its webhook is left out of this node's
+/// claims, and the node reports itself unhealthy so a load balancer takes it
+/// out. Should the release fail, the lease simply expires.
+async fn give_back(
+    shared: &Shared,
+    delivery_id: DeliveryId,
+    lease: LeaseToken,
+    unsealable: Unsealable,
+) {
+    tracing::error!(delivery = %delivery_id, error = %unsealable, "delivery released unattempted: this node cannot open the webhook's sealed values");
+    {
+        let mut unopenable = shared.unopenable();
+        unopenable.webhooks.insert(unsealable.webhook);
+        unopenable
+            .first
+            .get_or_insert_with(|| unsealable.to_string());
+    }
+    if let Err(error) = shared.store.release(delivery_id, lease).await {
+        tracing::warn!(delivery = %delivery_id, %error, "releasing a delivery failed; it is due again when its lease expires");
     }
 }
 

@@ -53,6 +53,18 @@ pub enum DeliveryError {
     },
 }
 
+/// This node's secrets key cannot open a webhook's sealed URL or secret: the
+/// node is at fault, not the delivery, which is left for another node.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "this node's secrets key cannot open the sealed {what} of webhook {webhook}: \
+     every node sharing a database needs the same secret.key"
+)]
+pub struct Unsealable {
+    pub webhook: herald_core::id::WebhookId,
+    pub what: &'static str,
+}
+
 /// Settings of the delivery engine.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {

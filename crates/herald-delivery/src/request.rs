@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 
 use herald_catalogue::{Family, envelope_headers, native_headers};
 use herald_core::USER_AGENT;
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{SealedColumn, SecretCipher};
 use herald_core::secret::Secret;
 use herald_core::signing::standard_signature;
 use herald_core::webhook::TargetUrl;
 use herald_store::WebhookRecord;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
+
+use crate::Unsealable;
 
 /// The header naming the event type, for receivers that route on it.
 pub const EVENT_TYPE_HEADER: &str = "x-herald-event-type";
@@ -101,21 +103,59 @@ pub(crate) struct Target {
     pub secret: Secret,
 }
 
+/// Why a webhook's URL and secret cannot be used.
+#[derive(Debug)]
+pub(crate) enum TargetError {
+    /// This node cannot open them: the node's fault.
+    Unsealable(Unsealable),
+    /// They opened but are unusable: the webhook's fault.
+    Invalid(String),
+}
+
 impl Target {
-    pub fn open(cipher: &SecretCipher, webhook: &WebhookRecord) -> Result<Self, String> {
-        let url_text = open_text(cipher, &webhook.url_sealed, "URL")?;
-        let url = TargetUrl::parse(&url_text)
-            .map_err(|e| format!("the webhook's stored URL is no longer valid: {}", e.message))?;
-        let secret = Secret::from_stored(open_text(cipher, &webhook.secret_sealed, "secret")?);
+    pub fn open(cipher: &SecretCipher, webhook: &WebhookRecord) -> Result<Self, TargetError> {
+        let url_text = open_text(
+            cipher,
+            webhook,
+            &webhook.url_sealed,
+            SealedColumn::WebhookUrl,
+            "URL",
+        )?;
+        let url = TargetUrl::parse(&url_text).map_err(|e| {
+            TargetError::Invalid(format!(
+                "the webhook's stored URL is no longer valid: {}",
+                e.message
+            ))
+        })?;
+        let secret = open_text(
+            cipher,
+            webhook,
+            &webhook.secret_sealed,
+            SealedColumn::WebhookSecret,
+            "secret",
+        )?;
+        let secret = Secret::from_stored(secret);
         Ok(Self { url, secret })
     }
 }
 
-fn open_text(cipher: &SecretCipher, sealed: &[u8], what: &str) -> Result<String, String> {
+fn open_text(
+    cipher: &SecretCipher,
+    webhook: &WebhookRecord,
+    sealed: &[u8],
+    column: SealedColumn,
+    what: &'static str,
+) -> Result<String, TargetError> {
     let bytes = cipher
-        .open(sealed)
-        .map_err(|e| format!("the webhook's sealed {what} cannot be opened: {e}"))?;
-    String::from_utf8(bytes).map_err(|_| format!("the webhook's sealed {what} is not UTF-8"))
+        .open(sealed, &column.of(webhook.id.as_uuid()))
+        .map_err(|_| {
+            TargetError::Unsealable(Unsealable {
+                webhook: webhook.id,
+                what,
+            })
+        })?;
+    String::from_utf8(bytes)
+        .map_err(|_| TargetError::Invalid(format!("the webhook's sealed {what} is not UTF-8")))
 }
 
 /// A request ready to send, and how the log shows it.
@@ -177,9 +217,23 @@ mod tests {
         }
     }
 
-    fn record(url_sealed: Vec<u8>, secret_sealed: Vec<u8>) -> WebhookRecord {
+    /// A webhook whose URL and secret `cipher` sealed for it.
+    fn sealed_record(cipher: &SecretCipher, url: &[u8], secret: &[u8]) -> WebhookRecord {
+        let id = herald_core::id::WebhookId::new();
+        record(
+            id,
+            cipher.seal(url, &SealedColumn::WebhookUrl.of(id.as_uuid())),
+            cipher.seal(secret, &SealedColumn::WebhookSecret.of(id.as_uuid())),
+        )
+    }
+
+    fn record(
+        id: herald_core::id::WebhookId,
+        url_sealed: Vec<u8>,
+        secret_sealed: Vec<u8>,
+    ) -> WebhookRecord {
         WebhookRecord {
-            id: Default::default(),
+            id,
             name: "w".into(),
             url_display: "shown".into(),
             url_sealed,
@@ -224,8 +278,10 @@ mod tests {
     fn basic_auth_is_sent_but_redacted_in_the_log() {
         let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
         let url = TargetUrl::parse("https://user:hunter2@hooks.example.com/in").unwrap();
-        let webhook = record(cipher.seal(url.expose().as_bytes()), cipher.seal(b"s3cret"));
-        let target = Target::open(&cipher, &webhook).unwrap();
+        let webhook = sealed_record(&cipher, url.expose().as_bytes(), b"s3cret");
+        let Ok(target) = Target::open(&cipher, &webhook) else {
+            panic!("the target opens")
+        };
         let prepared = prepare(&target, &message(b"{}"), Family::Custom).unwrap();
         assert_eq!(prepared.url.as_str(), "https://hooks.example.com/in");
         assert_eq!(prepared.display_url, "https://***:***@hooks.example.com/in");
@@ -244,10 +300,7 @@ mod tests {
     fn a_code_monitor_part_is_sent_and_logged_as_headers() {
         use herald_catalogue::family::{NOTIFICATION_PART_PROPERTY, NOTIFICATION_PARTS_PROPERTY};
         let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
-        let webhook = record(
-            cipher.seal(b"https://hooks.example.com/in"),
-            cipher.seal(b"s"),
-        );
+        let webhook = sealed_record(&cipher, b"https://hooks.example.com/in", b"s");
         let target = Target::open(&cipher, &webhook).unwrap();
         let properties = BTreeMap::from([
             (NOTIFICATION_PART_PROPERTY.to_owned(), "2".to_owned()),
@@ -279,7 +332,7 @@ mod tests {
             ),
         ] {
             let url = TargetUrl::parse(text).unwrap();
-            let webhook = record(cipher.seal(url.expose().as_bytes()), cipher.seal(b"s"));
+            let webhook = sealed_record(&cipher, url.expose().as_bytes(), b"s");
             let target = Target::open(&cipher, &webhook).unwrap();
             let prepared = prepare(&target, &message(b"{}"), Family::Custom).unwrap();
             assert_eq!(prepared.url.as_str(), text);
@@ -288,11 +341,26 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_sealed_under_another_key_says_so() {
+    fn a_value_this_key_cannot_open_is_the_nodes_fault() {
         let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
         let other = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
-        let webhook = record(cipher.seal(b"https://x.example/"), other.seal(b"s"));
-        let err = Target::open(&cipher, &webhook).err().unwrap();
-        assert!(err.contains("sealed secret"), "{err}");
+        let webhook = sealed_record(&other, b"https://x.example/", b"s");
+        let Err(TargetError::Unsealable(err)) = Target::open(&cipher, &webhook) else {
+            panic!("another key's values must not open")
+        };
+        assert_eq!(err.what, "URL");
+        assert!(err.to_string().contains("secrets key"), "{err}");
+    }
+
+    #[test]
+    fn values_swapped_between_webhooks_do_not_open() {
+        let cipher = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+        let mut first = sealed_record(&cipher, b"https://one.example/", b"s1");
+        let second = sealed_record(&cipher, b"https://two.example/", b"s2");
+        first.secret_sealed = second.secret_sealed.clone();
+        let Err(TargetError::Unsealable(err)) = Target::open(&cipher, &first) else {
+            panic!("a secret sealed for another webhook must not open")
+        };
+        assert_eq!(err.what, "secret");
     }
 }

@@ -24,6 +24,7 @@
 //! - `monitors`: code monitors ([`herald_store::MonitorStore`]); a search's
 //!   searched heads (compare-and-set, `FOR UPDATE`), run and events share one
 //!   transaction.
+//! - `keys`: the secrets key check, and binding values sealed before bindings.
 //! - `rows`: column lists and row conversions; `error`: [`PgError`].
 //!
 //! Invariants:
@@ -49,6 +50,7 @@
 mod cleanup;
 mod error;
 mod event_types;
+mod keys;
 mod listen;
 mod log;
 mod monitors;
@@ -71,8 +73,8 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
-    DeliveryRecord, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult,
-    WebhookPatch, WebhookRecord,
+    DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
+    PurgeReport, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -213,6 +215,10 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn adopt_key(&self, check: [u8; 32], rebind: Rebind) -> StoreResult<KeyVerdict> {
+        Ok(keys::adopt(&self.pool, self.schema.as_deref(), check, &rebind).await?)
+    }
+
     async fn create_webhook(
         &self,
         new: NewWebhook,
@@ -264,6 +270,10 @@ impl Store for PgStore {
 
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
         self.recorder.record(outcome).await
+    }
+
+    async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {
+        Ok(work::release(&self.pool, delivery, lease).await?)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {

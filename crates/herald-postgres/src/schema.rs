@@ -65,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "api_tokens",
         sql: include_str!("../migrations/0009_api_tokens.sql"),
     },
+    Migration {
+        version: 10,
+        name: "key_check",
+        sql: include_str!("../migrations/0010_key_check.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -122,11 +127,7 @@ pub(crate) fn validate_schema_name(name: &str) -> PgResult<()> {
 
 pub(crate) async fn migrate(pool: &PgPool, schema: Option<&str>) -> PgResult<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-        .bind(MIGRATION_LOCK)
-        .bind(schema.unwrap_or(""))
-        .execute(&mut *tx)
-        .await?;
+    lock_migrations(&mut tx, schema).await?;
     if let Some(schema) = schema {
         validate_schema_name(schema)?;
         sqlx::raw_sql(AssertSqlSafe(format!(
@@ -150,6 +151,20 @@ pub(crate) async fn migrate(pool: &PgPool, schema: Option<&str>) -> PgResult<()>
         apply(&mut tx, migration).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Takes the migration lock until `tx` ends; the key adoption takes it too, so
+/// nodes starting together take turns at both.
+pub(crate) async fn lock_migrations(
+    tx: &mut sqlx::PgTransaction<'_>,
+    schema: Option<&str>,
+) -> PgResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(MIGRATION_LOCK)
+        .bind(schema.unwrap_or(""))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

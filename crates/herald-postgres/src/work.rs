@@ -123,6 +123,23 @@ fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
     })
 }
 
+/// Drops a current lease and makes the delivery due now; nothing else changes.
+pub(crate) async fn release(
+    pool: &PgPool,
+    delivery: DeliveryId,
+    lease: LeaseToken,
+) -> PgResult<bool> {
+    let released = sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = herald_now_ms(), lease_token = NULL, \
+         updated_at = herald_now_ms() WHERE id = $1 AND lease_token = $2",
+    )
+    .bind(delivery.as_uuid())
+    .bind(lease.0)
+    .execute(pool)
+    .await?;
+    Ok(released.rows_affected() == 1)
+}
+
 /// Moves a delivery on after an attempt, if the lease is still current. The
 /// token is cleared in every case, so a lease moves its delivery on only once.
 /// A current token implies a pending delivery (migration 6); naming the status

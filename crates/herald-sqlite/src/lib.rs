@@ -39,6 +39,7 @@ mod cleanup;
 mod error;
 mod event_types;
 mod events;
+mod keys;
 mod log;
 mod monitors;
 mod purge;
@@ -60,8 +61,8 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
-    DeliveryRecord, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Store, StoreResult,
-    WebhookPatch, WebhookRecord,
+    DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
+    PurgeReport, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 
 pub use error::SqliteError;
@@ -180,6 +181,12 @@ impl Drop for Threads {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn adopt_key(&self, check: [u8; 32], rebind: Rebind) -> StoreResult<KeyVerdict> {
+        self.writer
+            .run(move |w| keys::adopt(w, check, &rebind))
+            .await
+    }
+
     async fn create_webhook(
         &self,
         new: NewWebhook,
@@ -265,6 +272,12 @@ impl Store for SqliteStore {
             .await?;
         self.finish(rest).await?;
         Ok(moved)
+    }
+
+    async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {
+        self.writer
+            .run(move |w| work::release(w, delivery, lease))
+            .await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {

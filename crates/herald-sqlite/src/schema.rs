@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     crate::monitors::RUN_NOTIFICATIONS_MIGRATION,
     crate::cleanup::MIGRATION,
     crate::tokens::MIGRATION,
+    crate::keys::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

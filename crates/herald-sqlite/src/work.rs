@@ -142,6 +142,26 @@ fn load_event(conn: &Connection, id: EventId) -> Result<EventRecord, SqliteError
         .query_row([id.as_bytes()], |row| event_from_row(row, 0))?)
 }
 
+/// Drops a current lease and makes the delivery due now; nothing else changes.
+pub(crate) fn release(
+    w: &Writer,
+    delivery: DeliveryId,
+    lease: LeaseToken,
+) -> Result<bool, Failure> {
+    let released = w
+        .conn()
+        .prepare_cached(
+            "UPDATE deliveries SET next_attempt_at = ?3, lease_token = NULL \
+             WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'",
+        )?
+        .execute(params![
+            delivery.as_bytes(),
+            lease.0,
+            Timestamp::now().millis()
+        ])?;
+    Ok(released == 1)
+}
+
 /// Logs the attempt; if its lease is still the delivery's current one, also
 /// moves the delivery on. A 410 Gone disables the webhook: what the first batch
 /// of failing its backlog left comes back with the answer.

@@ -21,15 +21,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_core::cipher::SealedColumn;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 
 use crate::{
     AttemptOutcome, AttemptRecord, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery, DeliveryDetail,
-    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status, LeaseToken, NewEvent,
-    NewWebhook, NextStep, Published, PurgePolicy, PurgeReport, RECOVER_BATCH, Store, StoreError,
-    WebhookPatch, WebhookRecord, scope_label,
+    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status, KeyVerdict,
+    LeaseToken, NewEvent, NewWebhook, NextStep, Published, PurgePolicy, PurgeReport, RECOVER_BATCH,
+    Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
 };
 
 /// What a test factory yields: the store under test, and whatever must stay alive
@@ -87,6 +88,9 @@ macro_rules! store_contract_tests {
             disabling_past_one_batch_fails_every_pending_delivery,
             a_gone_past_one_batch_fails_the_whole_backlog,
             next_due_at_is_the_earliest_pending_delivery,
+            a_released_delivery_is_due_again_with_no_attempt_counted,
+            the_first_key_check_is_adopted_with_stored_values_rebound,
+            a_key_that_cannot_open_a_stored_value_is_not_adopted,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -945,6 +949,94 @@ pub async fn an_expired_lease_makes_the_delivery_due_again(store: Arc<dyn Store>
     let stored = detail(&store, first[0].delivery_id).await;
     assert_eq!(stored.delivery.status, DeliveryStatus::Succeeded);
     assert_eq!(stored.attempts.len(), 2, "the late attempt is still logged");
+}
+
+pub async fn a_released_delivery_is_due_again_with_no_attempt_counted(store: Arc<dyn Store>) {
+    create(&store, webhook("w", None, &["*"])).await;
+    publish(&store, event("push", None)).await;
+    let first = claim_one(&store).await;
+    assert!(store.release(first.delivery_id, first.lease).await.unwrap());
+    assert!(
+        !store.release(first.delivery_id, first.lease).await.unwrap(),
+        "a released lease is no longer current"
+    );
+
+    let again = claim_one(&store).await;
+    assert_eq!(again.delivery_id, first.delivery_id, "due again at once");
+    assert_eq!(again.attempt_number, 1, "no attempt was counted");
+    let stored = detail(&store, first.delivery_id).await;
+    assert_eq!(stored.delivery.status, DeliveryStatus::Pending);
+    assert_eq!(stored.delivery.attempts, 0);
+    assert!(stored.attempts.is_empty());
+    assert!(
+        !record(&store, &first, NextStep::Succeeded, Some(200)).await,
+        "the released lease cannot move the delivery on"
+    );
+    assert!(record(&store, &again, NextStep::Succeeded, Some(200)).await);
+}
+
+/// Stands in for the cipher: "rebinds" by tagging the value with its place.
+fn tagging_rebind() -> crate::Rebind {
+    Arc::new(|column: SealedColumn, row, sealed: &[u8]| {
+        let mut bound = format!("{}:{row}|", column.name()).into_bytes();
+        bound.extend_from_slice(sealed);
+        Some(bound)
+    })
+}
+
+pub async fn the_first_key_check_is_adopted_with_stored_values_rebound(store: Arc<dyn Store>) {
+    let hook = create(&store, webhook("w", None, &["*"])).await;
+    let check = [1u8; 32];
+    let verdict = store.adopt_key(check, tagging_rebind()).await.unwrap();
+    assert_eq!(verdict, KeyVerdict::Adopted { rebound: 2 });
+    let stored = get_webhook(&store, hook.id).await;
+    let mut url = format!("webhooks.url:{}|", hook.id).into_bytes();
+    url.extend_from_slice(&hook.url_sealed);
+    let mut secret = format!("webhooks.secret:{}|", hook.id).into_bytes();
+    secret.extend_from_slice(&hook.secret_sealed);
+    assert_eq!(stored.url_sealed, url);
+    assert_eq!(stored.secret_sealed, secret);
+
+    assert_eq!(
+        store.adopt_key(check, tagging_rebind()).await.unwrap(),
+        KeyVerdict::Matches
+    );
+    assert_eq!(
+        get_webhook(&store, hook.id).await.url_sealed,
+        url,
+        "values are rebound once, by the node that adopts"
+    );
+    assert_eq!(
+        store.adopt_key([2u8; 32], tagging_rebind()).await.unwrap(),
+        KeyVerdict::Mismatch
+    );
+}
+
+pub async fn a_key_that_cannot_open_a_stored_value_is_not_adopted(store: Arc<dyn Store>) {
+    let first = create(&store, webhook("first", None, &["*"])).await;
+    let second = create(&store, webhook("second", None, &["*"])).await;
+    let refuses_second: crate::Rebind =
+        Arc::new(move |column: SealedColumn, row, sealed: &[u8]| {
+            (row != second.id.as_uuid() || column != SealedColumn::WebhookSecret)
+                .then(|| sealed.iter().rev().copied().collect())
+        });
+    assert_eq!(
+        store.adopt_key([1u8; 32], refuses_second).await.unwrap(),
+        KeyVerdict::Unopenable {
+            column: SealedColumn::WebhookSecret,
+            row: second.id.as_uuid()
+        }
+    );
+    assert_eq!(
+        get_webhook(&store, first.id).await.url_sealed,
+        first.url_sealed,
+        "nothing was rebound"
+    );
+    assert_eq!(
+        store.adopt_key([2u8; 32], tagging_rebind()).await.unwrap(),
+        KeyVerdict::Adopted { rebound: 4 },
+        "no key check was stored"
+    );
 }
 
 // ---- recording attempts ----

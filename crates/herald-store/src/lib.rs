@@ -7,6 +7,8 @@
 //!   the server maps them to its own response types.
 //! - [`contract`] (feature `contract`): the suite of behaviours every
 //!   implementation must pass, run by each store crate's tests.
+//! - [`keys`]: what [`Store::adopt_key`] takes and answers: the database's
+//!   secrets key check.
 //! - [`event_types`]: [`EventTypeStore`], the custom event types producers
 //!   register; [`contract_event_types`] (feature `contract`) is its suite.
 //! - [`receivers`]: [`ReceiverStore`], incoming webhook receivers, their request
@@ -31,6 +33,7 @@
 //!   from a caller, so several nodes agree on lease expiry.
 
 pub mod event_types;
+pub mod keys;
 pub mod model;
 pub mod monitors;
 pub mod receivers;
@@ -60,6 +63,7 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 
 pub use event_types::{EventTypeRecord, EventTypeStore, NewEventType, PutEventType};
+pub use keys::{KeyVerdict, Rebind};
 pub use model::*;
 pub use monitors::{
     ActionChange, ActionKind, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId,
@@ -95,6 +99,18 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    // ---- the secrets key ----
+
+    /// Compares `check` (the node's [`SecretCipher::key_check`]) with the one
+    /// the database holds. With none stored yet, binds every sealed value in
+    /// the database (webhooks, receivers, repositories) to its place with
+    /// `rebind` and stores `check`, all in one transaction that nodes starting
+    /// together take in turn: the first adopts, the others compare. A value
+    /// `rebind` cannot open rolls everything back ([`KeyVerdict::Unopenable`]).
+    ///
+    /// [`SecretCipher::key_check`]: herald_core::cipher::SecretCipher::key_check
+    async fn adopt_key(&self, check: [u8; 32], rebind: Rebind) -> StoreResult<KeyVerdict>;
+
     // ---- webhooks ----
 
     /// Creates a webhook unless its scope (its project, or global) already holds
@@ -157,6 +173,12 @@ pub trait Store: Send + Sync + 'static {
     /// delivery on as `outcome.next` says and returns `true`; a stale lease returns
     /// `false` and leaves the delivery to whoever holds it now.
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool>;
+    /// Gives a claimed delivery back unattempted: if `lease` is still current,
+    /// drops it and makes the delivery due now, with no attempt logged or
+    /// counted and its status unchanged. For a node that cannot attempt it (its
+    /// key does not open the webhook's sealed values), so that another can.
+    /// False when the lease was no longer current.
+    async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool>;
     /// When the earliest pending delivery falls due (past for due ones), if any.
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
 

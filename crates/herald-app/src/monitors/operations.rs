@@ -7,6 +7,7 @@
 //! `code monitor <id> · <type>`: signed, retried and logged like any webhook.
 //! The monitor creates, updates and deletes these webhooks with itself.
 
+use herald_core::cipher::SealedColumn;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
 use herald_core::secret::Secret;
@@ -176,12 +177,19 @@ fn new_action(
         (ActionKind::Slack, None) => (Secret::generate(), None),
     };
     let event_type = action_event_type(input.kind);
+    let id = WebhookId::new();
     let webhook = NewWebhook {
-        id: WebhookId::new(),
+        id,
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),
         url_display: url.display(),
-        url_sealed: cipher.seal(url.expose().as_bytes()),
-        secret_sealed: cipher.seal(signing.expose().as_bytes()),
+        url_sealed: cipher.seal(
+            url.expose().as_bytes(),
+            &SealedColumn::WebhookUrl.of(id.as_uuid()),
+        ),
+        secret_sealed: cipher.seal(
+            signing.expose().as_bytes(),
+            &SealedColumn::WebhookSecret.of(id.as_uuid()),
+        ),
         event_types: vec![EventTypePattern::parse("event_types", event_type)?],
         project: None,
         enabled: true,
@@ -302,8 +310,21 @@ fn kept_action(
         webhook_id: id,
         include_results: input.include_results.unwrap_or(existing.include_results),
         webhook: WebhookPatch {
-            url: url.map(|url| (url.display(), cipher.seal(url.expose().as_bytes()))),
-            secret_sealed: secret.map(|s| cipher.seal(s.expose().as_bytes())),
+            url: url.map(|url| {
+                (
+                    url.display(),
+                    cipher.seal(
+                        url.expose().as_bytes(),
+                        &SealedColumn::WebhookUrl.of(id.as_uuid()),
+                    ),
+                )
+            }),
+            secret_sealed: secret.map(|s| {
+                cipher.seal(
+                    s.expose().as_bytes(),
+                    &SealedColumn::WebhookSecret.of(id.as_uuid()),
+                )
+            }),
             ..WebhookPatch::default()
         },
     })

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use herald_catalogue::keys::REPO_PUSH;
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{SealedColumn, SecretCipher};
 use herald_core::id::WebhookId;
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
@@ -23,6 +23,7 @@ use herald_store::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::AppError;
 use crate::monitors::actions::{search_events, test_event};
 use crate::monitors::config::MonitorsConfig;
 
@@ -254,8 +255,9 @@ impl MonitorService {
 
     /// Sends each action its test notification now (the notification with query
     /// "test query" and no results, or a Slack test message), signed like a
-    /// delivery; records nothing.
-    pub async fn test_monitor(&self, monitor: &MonitorRecord) -> StoreResult<Vec<ActionTest>> {
+    /// delivery; records nothing. A webhook this node's key cannot open is the
+    /// node's fault: unavailable, like any sealed value an API call meets.
+    pub async fn test_monitor(&self, monitor: &MonitorRecord) -> Result<Vec<ActionTest>, AppError> {
         let url = self.monitor_url(monitor.id);
         let mut tests = Vec::with_capacity(monitor.actions.len());
         for action in &monitor.actions {
@@ -266,7 +268,8 @@ impl MonitorService {
                         self.inner
                             .engine
                             .send_test(&webhook, event_type, payload)
-                            .await,
+                            .await
+                            .map_err(|unsealable| AppError::unavailable(unsealable.to_string()))?,
                     )
                 }
                 None => None,
@@ -296,10 +299,13 @@ impl MonitorService {
         let source = self
             .inner
             .cipher
-            .open(&repo.source_sealed)
+            .open(
+                &repo.source_sealed,
+                &SealedColumn::RepositorySource.of(repo.id.as_uuid()),
+            )
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or("the stored source cannot be opened; was the secret key changed?")?;
+            .ok_or("this node's secrets key cannot open the stored source; every node sharing a database needs the same secret.key")?;
         let dir = self.inner.config.mirror_dir.clone();
         let timeout = self.inner.config.fetch_timeout;
         let policy = self.inner.config.sources.clone();

@@ -261,13 +261,14 @@ impl ReceiverCreate {
             .transpose()?;
         let secret = parse_secret(self.secret.as_deref())?;
         let credential = credential(kind, username, secret.clone());
+        let id = ReceiverId::new();
         Ok(ValidReceiver {
             new: NewReceiver {
-                id: ReceiverId::new(),
+                id,
                 name: validate_optional_name(self.name.as_deref())?,
                 kind: kind.as_str().to_owned(),
                 urn: validate_urn(&self.urn)?,
-                credentials_sealed: credentials::seal(app.cipher(), &credential),
+                credentials_sealed: credentials::seal(app.cipher(), id, &credential),
                 github_legacy_sha1: self.github_legacy_sha1,
                 gitlab_standard_webhooks: self.gitlab_standard_webhooks,
             },
@@ -299,11 +300,11 @@ impl ReceiverUpdate {
             .transpose()?;
         let secret = self.secret.as_deref().map(Secret::parse).transpose()?;
         let credentials_sealed = if username.is_some() || secret.is_some() {
-            let current = credentials::open(app.cipher(), &record.credentials_sealed)?;
+            let current = credentials::open(app.cipher(), record.id, &record.credentials_sealed)?;
             let username = username.or_else(|| credentials::username(&current).map(str::to_owned));
             let secret = secret.unwrap_or_else(|| credentials::secret(&current).clone());
             let next = credential(kind, username, secret);
-            Some(credentials::seal(app.cipher(), &next))
+            Some(credentials::seal(app.cipher(), record.id, &next))
         } else {
             None
         };
@@ -414,7 +415,7 @@ impl App {
         let secret = parse_secret(rotation.secret.as_deref())?;
         let record = self.receiver_record(id).await?;
         let kind = stored_kind(&record)?;
-        let current = credentials::open(self.cipher(), &record.credentials_sealed)?;
+        let current = credentials::open(self.cipher(), id, &record.credentials_sealed)?;
         let next = credential(
             kind,
             credentials::username(&current).map(str::to_owned),
@@ -422,7 +423,7 @@ impl App {
         );
         let rotated = self
             .receiver_store()
-            .rotate_receiver_credentials(id, credentials::seal(self.cipher(), &next), grace)
+            .rotate_receiver_credentials(id, credentials::seal(self.cipher(), id, &next), grace)
             .await?
             .ok_or_else(|| AppError::not_found("receiver", id))?;
         Ok(ReceiverViewWithSecret {
@@ -463,7 +464,7 @@ impl App {
     }
 
     fn view(&self, record: ReceiverRecord) -> Result<ReceiverView, AppError> {
-        let current = credentials::open(self.cipher(), &record.credentials_sealed)?;
+        let current = credentials::open(self.cipher(), record.id, &record.credentials_sealed)?;
         let previous_secret_expires_at = credentials::previous_in_grace(&record, Timestamp::now())
             .then_some(record.previous_valid_until)
             .flatten();

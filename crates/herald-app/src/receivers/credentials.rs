@@ -2,11 +2,11 @@
 //! the store holds only ciphertext and a rotation can keep the old credential
 //! whole (an Azure DevOps username with its password).
 
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{Binding, SealedColumn, SecretCipher};
 use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
 use herald_ingest::{Credential, ReceiverCredentials};
-use herald_store::ReceiverRecord;
+use herald_store::{ReceiverId, ReceiverRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::AppError;
@@ -19,7 +19,13 @@ enum Stored {
     Basic { username: String, password: String },
 }
 
-pub fn seal(cipher: &SecretCipher, credential: &Credential) -> Vec<u8> {
+/// Where a receiver's credentials are sealed: current and previous alike, as a
+/// rotation moves the current value to previous unchanged.
+fn binding(receiver: ReceiverId) -> Binding {
+    SealedColumn::ReceiverCredentials.of(receiver.as_uuid())
+}
+
+pub fn seal(cipher: &SecretCipher, receiver: ReceiverId, credential: &Credential) -> Vec<u8> {
     let stored = match credential {
         Credential::Secret(secret) => Stored::Secret {
             secret: secret.expose().to_owned(),
@@ -31,11 +37,15 @@ pub fn seal(cipher: &SecretCipher, credential: &Credential) -> Vec<u8> {
     };
     // A two-variant enum of strings always serializes.
     let plaintext = serde_json::to_vec(&stored).unwrap_or_default();
-    cipher.seal(&plaintext)
+    cipher.seal(&plaintext, &binding(receiver))
 }
 
-pub fn open(cipher: &SecretCipher, sealed: &[u8]) -> Result<Credential, AppError> {
-    let plaintext = cipher.open(sealed)?;
+pub fn open(
+    cipher: &SecretCipher,
+    receiver: ReceiverId,
+    sealed: &[u8],
+) -> Result<Credential, AppError> {
+    let plaintext = cipher.open(sealed, &binding(receiver))?;
     let stored: Stored = serde_json::from_slice(&plaintext)
         .map_err(|e| AppError::internal("stored receiver credentials are unreadable", &e))?;
     Ok(match stored {
@@ -61,7 +71,7 @@ pub fn for_verification(
     now: Timestamp,
 ) -> Result<ReceiverCredentials, AppError> {
     let mut credentials = ReceiverCredentials {
-        current: open(cipher, &record.credentials_sealed)?,
+        current: open(cipher, record.id, &record.credentials_sealed)?,
         previous: None,
         github_legacy_sha1: record.github_legacy_sha1,
         gitlab_standard_webhooks: record.gitlab_standard_webhooks,
@@ -69,7 +79,7 @@ pub fn for_verification(
     if previous_in_grace(record, now)
         && let Some(sealed) = &record.previous_credentials_sealed
     {
-        credentials.previous = Some(open(cipher, sealed)?);
+        credentials.previous = Some(open(cipher, record.id, sealed)?);
     }
     Ok(credentials)
 }
@@ -108,10 +118,15 @@ mod tests {
                 password: Secret::parse("pa:ss").unwrap(),
             },
         ] {
-            let sealed = seal(&cipher, &credential);
+            let receiver = ReceiverId::new();
+            let sealed = seal(&cipher, receiver, &credential);
             assert!(!String::from_utf8_lossy(&sealed).contains("s3cret"));
             assert!(!String::from_utf8_lossy(&sealed).contains("pa:ss"));
-            assert_eq!(open(&cipher, &sealed).unwrap(), credential);
+            assert_eq!(open(&cipher, receiver, &sealed).unwrap(), credential);
+            assert!(
+                open(&cipher, ReceiverId::new(), &sealed).is_err(),
+                "another receiver's credentials do not open"
+            );
         }
     }
 }

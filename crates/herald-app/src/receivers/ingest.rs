@@ -316,10 +316,14 @@ mod tests {
     async fn watched_repository(app: &App, dir: &Path) -> RepositoryRecord {
         let source = dir.join("no-such-source").display().to_string();
         let monitors = &app.inner.monitors;
+        let id = RepositoryId::new();
         let new = NewRepository {
-            id: RepositoryId::new(),
+            id,
             name: PUSHED.to_owned(),
-            source_sealed: app.inner.cipher.seal(source.as_bytes()),
+            source_sealed: app.inner.cipher.seal(
+                source.as_bytes(),
+                &herald_core::cipher::SealedColumn::RepositorySource.of(id.0),
+            ),
             source_display: source,
             branches: None,
             fetch_interval: None,

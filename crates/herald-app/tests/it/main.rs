@@ -3,4 +3,5 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
 
+mod keys;
 mod monitors;

@@ -122,7 +122,8 @@ async fn the_test_button_sends_the_familys_native_headers() {
     let outcome = h
         .engine
         .send_test(&webhook, SONARQUBE_ANALYSIS, payload.clone())
-        .await;
+        .await
+        .unwrap();
     assert!(outcome.success, "{outcome:?}");
     let hit = receiver.hits("/ok").remove(0);
     assert_eq!(hit.body.as_ref(), payload.as_slice());

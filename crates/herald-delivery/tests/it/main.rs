@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{SealedColumn, SecretCipher};
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{EventId, WebhookId};
 use herald_core::retry::RetrySchedule;
@@ -112,12 +112,19 @@ impl Harness {
 
     /// Stops this engine and starts another over the same store.
     async fn restart(self, config: DeliveryConfig) -> Self {
+        let cipher = self.cipher.clone();
+        self.restart_with(cipher, config).await
+    }
+
+    /// Stops this engine and starts another over the same store with `cipher`,
+    /// as another node with its own secrets key would.
+    async fn restart_with(self, cipher: SecretCipher, config: DeliveryConfig) -> Self {
         self.shutdown.cancel();
         self.engine.join().await;
         let shutdown = CancellationToken::new();
         let engine = Engine::start(
             Arc::clone(&self.store),
-            self.cipher.clone(),
+            cipher.clone(),
             config,
             Arc::clone(&self.catalogue),
             shutdown.clone(),
@@ -126,6 +133,7 @@ impl Harness {
         Self {
             shutdown,
             engine,
+            cipher,
             ..self
         }
     }
@@ -139,12 +147,19 @@ impl Harness {
 
     async fn webhook_for(&self, url: &str, secret: &Secret, patterns: &[&str]) -> WebhookRecord {
         let target = TargetUrl::parse(url).unwrap();
+        let id = WebhookId::new();
         let new = NewWebhook {
-            id: WebhookId::new(),
+            id,
             name: "receiver".into(),
             url_display: target.display(),
-            url_sealed: self.cipher.seal(target.expose().as_bytes()),
-            secret_sealed: self.cipher.seal(secret.expose().as_bytes()),
+            url_sealed: self.cipher.seal(
+                target.expose().as_bytes(),
+                &SealedColumn::WebhookUrl.of(id.0),
+            ),
+            secret_sealed: self.cipher.seal(
+                secret.expose().as_bytes(),
+                &SealedColumn::WebhookSecret.of(id.0),
+            ),
             event_types: patterns
                 .iter()
                 .map(|p| EventTypePattern::parse("event_types", p).unwrap())
@@ -319,6 +334,48 @@ async fn a_url_with_credentials_sends_basic_auth_and_logs_it_obscured() {
         !logged.contains("p%3Ass") && !logged.contains("ops%40corp") && !logged.contains(&expected),
         "{logged}"
     );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_key_cannot_open_a_webhook_gives_its_deliveries_back_and_reports_a_fault() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(config()).await;
+    let right_key = h.cipher.clone();
+    let webhook = h.webhook(&receiver.url("/ok"), &Secret::generate()).await;
+    let wrong_key = SecretCipher::new(&SecretCipher::generate_key()).unwrap();
+    let h = h.restart_with(wrong_key, config()).await;
+    assert_eq!(h.engine.fault(), None);
+    for n in 0..3 {
+        h.publish("ping", format!("{{\"n\":{n}}}").as_bytes()).await;
+    }
+
+    let fault = eventually("the node reports its key fault", async || h.engine.fault()).await;
+    assert!(fault.contains("secrets key"), "{fault}");
+    // Released, not leased: due now, pending, and no attempt made or counted.
+    let released = eventually("every delivery released", async || {
+        let all = h.deliveries(webhook.id).await;
+        let now = herald_core::time::Timestamp::now();
+        (all.len() == 3
+            && all
+                .iter()
+                .all(|d| d.next_attempt_at.is_some_and(|at| at <= now)))
+        .then_some(all)
+    })
+    .await;
+    for delivery in &released {
+        assert_eq!(delivery.status, DeliveryStatus::Pending);
+        assert_eq!(delivery.attempts, 0);
+        let detail = h.store.get_delivery(delivery.id).await.unwrap().unwrap();
+        assert!(detail.attempts.is_empty(), "{:?}", detail.attempts);
+    }
+    assert!(receiver.hits("/ok").is_empty());
+
+    // A node with the cluster's key delivers them.
+    let h = h.restart_with(right_key, config()).await;
+    h.engine.wake();
+    h.settled(webhook.id, 3, DeliveryStatus::Succeeded).await;
+    assert_eq!(h.engine.fault(), None);
     h.stop().await;
 }
 
@@ -553,7 +610,8 @@ async fn send_test_answers_synchronously_and_records_nothing() {
     let outcome = h
         .engine
         .send_test(&webhook, "herald:ping", b"{\"zen\":\"hi\"}".to_vec())
-        .await;
+        .await
+        .unwrap();
     assert!(outcome.success);
     assert_eq!(outcome.status, Some(200));
     assert_eq!(outcome.body_excerpt.as_deref(), Some("thanks"));
@@ -572,7 +630,8 @@ async fn send_test_answers_synchronously_and_records_nothing() {
     let outcome = h
         .engine
         .send_test(&gone, "herald:ping", b"{}".to_vec())
-        .await;
+        .await
+        .unwrap();
     assert!(!outcome.success);
     assert_eq!(outcome.status, Some(410));
     assert!(
@@ -590,7 +649,8 @@ async fn send_test_answers_synchronously_and_records_nothing() {
     let outcome = refusing
         .engine
         .send_test(&webhook, "herald:ping", b"{}".to_vec())
-        .await;
+        .await
+        .unwrap();
     assert!(!outcome.success);
     assert_eq!(outcome.status, None);
     assert!(outcome.error.unwrap().contains("loopback"));

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -49,6 +49,8 @@ pub struct TestApp {
     data_dir: tempfile::TempDir,
     options: AppOptions,
     http: reqwest::Client,
+    /// Every line the server wrote on stderr, across restarts.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl TestApp {
@@ -70,6 +72,7 @@ impl TestApp {
             data_dir,
             options,
             http,
+            log: Arc::default(),
         };
         app.start().await;
         app
@@ -89,7 +92,7 @@ impl TestApp {
             .env("HERALD_ADMIN_TOKEN", TOKEN)
             // Code monitors mirror repositories in temporary directories.
             .env("HERALD_MONITORS__LOCAL_ROOTS", std::env::temp_dir())
-            .env("RUST_LOG", "warn,herald=info")
+            .env("RUST_LOG", "warn,herald=info,herald_app=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -100,13 +103,35 @@ impl TestApp {
         let mut child = cmd.spawn().expect("spawn herald");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(forward_stderr(stderr, tx));
+        tokio::spawn(forward_stderr(stderr, tx, self.log.clone()));
         let addr = tokio::time::timeout(PATIENCE, rx)
             .await
             .expect("herald did not print its address in time")
             .expect("herald exited before listening");
         self.base = format!("http://{addr}");
         self.child = Some(child);
+    }
+
+    /// Waits until the server has logged a line containing `needle`; returns it.
+    pub async fn logged(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self
+                .log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|line| line.contains(needle))
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never logged {needle:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILL: no shutdown hook runs, exactly like a crash.
@@ -221,7 +246,11 @@ impl TestApp {
     }
 }
 
-async fn forward_stderr(stderr: tokio::process::ChildStderr, tx: oneshot::Sender<SocketAddr>) {
+async fn forward_stderr(
+    stderr: tokio::process::ChildStderr,
+    tx: oneshot::Sender<SocketAddr>,
+    log: Arc<Mutex<Vec<String>>>,
+) {
     let mut lines = BufReader::new(stderr).lines();
     let mut tx = Some(tx);
     while let Ok(Some(line)) = lines.next_line().await {
@@ -232,6 +261,9 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr, tx: oneshot::Sender
             }
         }
         eprintln!("[herald] {line}");
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
     }
 }
 

@@ -451,4 +451,13 @@ async fn matches_past_the_configured_limit_arrive_in_numbered_parts() {
     let row = table.lines().nth(1).expect("one run");
     assert!(row.contains("3 code_monitor:notification"), "{table}");
     assert!(!table.contains(&fixes[0]), "{table}");
+
+    // The server tells the story at INFO: the fetch, and the search with what it sent.
+    let fetched = app.logged("repository fetched").await;
+    assert!(fetched.contains("git.example.com/parts"), "{fetched}");
+    let searched = app.logged("monitor searched").await;
+    assert!(
+        searched.contains("matches=5") && searched.contains("notifications=3"),
+        "{searched}"
+    );
 }

@@ -160,6 +160,161 @@ async fn a_publish_by_another_node_wakes_an_idle_node() {
     other.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_secrets_key_refuses_to_start_and_says_what_to_do() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    // The first node makes its key the database's, before any webhook exists.
+    let keys = tempfile::tempdir().expect("temp dir");
+    let first = TestApp::spawn_with(AppOptions {
+        config: node_config(&schema, keys.path(), "100ms"),
+        ..AppOptions::default()
+    })
+    .await;
+
+    let other_keys = tempfile::tempdir().expect("temp dir");
+    let (success, stderr) = serve_once(&node_config(&schema, other_keys.path(), "100ms")).await;
+    assert!(!success, "a node with another key started: {stderr}");
+    assert!(
+        stderr.contains("is not the key this database's secrets are sealed with"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("copy secret.key from a node that works, or point secret_key_file at it"),
+        "{stderr}"
+    );
+
+    // The first node is unharmed, and a node with its key joins.
+    assert_eq!(first.get("/healthz").await.0, 200);
+    let second = TestApp::spawn_with(AppOptions {
+        config: node_config(&schema, keys.path(), "100ms"),
+        ..AppOptions::default()
+    })
+    .await;
+    assert_eq!(second.get("/healthz").await.0, 200);
+}
+
+/// Runs `herald serve` with `config` until it exits (it is expected to refuse
+/// to start); whether it succeeded, and what it printed.
+async fn serve_once(config: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("herald.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config_path)
+        .env("HERALD_ADMIN_TOKEN", TOKEN)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("herald neither started nor refused in time")
+        .expect("run herald");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Someone who can write the database but lacks the key swaps two webhooks'
+/// sealed URLs. The node cannot open them (each is bound to its own row), so
+/// it sends nothing, leaves the deliveries pending with no attempt, and takes
+/// itself out of the load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_sealed_urls_do_not_open_and_the_node_reports_itself_unavailable() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let keys = tempfile::tempdir().expect("temp dir");
+    let node = TestApp::spawn_with(AppOptions {
+        config: node_config(&schema, keys.path(), "100ms"),
+        ..AppOptions::default()
+    })
+    .await;
+    let receiver = Recorder::start().await;
+    node.register_any_type("multi:event").await;
+    let mut ids = Vec::new();
+    for name in ["one", "two"] {
+        let hook = node
+            .create_webhook(
+                json!({"name": name, "url": receiver.url(), "event_types": ["multi:*"]}),
+            )
+            .await;
+        ids.push(hook["id"].as_str().expect("webhook id").to_owned());
+    }
+    swap_sealed(&schema, "url_sealed", &ids[0], &ids[1]).await;
+
+    node.publish("multi:event", json!({"i": 1})).await;
+    let body = unavailable_health(&node).await;
+    assert_eq!(body["code"], "unavailable", "{body}");
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains("secrets key"), "{message}");
+
+    for id in &ids {
+        let (_, page) = node.get(&format!("/api/v1/webhooks/{id}/deliveries")).await;
+        let deliveries = page["items"].as_array().expect("items");
+        assert_eq!(deliveries.len(), 1, "{page}");
+        assert_eq!(deliveries[0]["status"], "pending", "{page}");
+        assert_eq!(deliveries[0]["attempts"], 0, "{page}");
+    }
+    assert!(receiver.requests().is_empty(), "nothing was sent");
+
+    // A sealed value an API call cannot open is the node's fault too: 503.
+    swap_sealed(&schema, "secret_sealed", &ids[0], &ids[1]).await;
+    let (status, body) = node
+        .get(&format!("/api/v1/webhooks/{}/secret", ids[0]))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("secrets key")),
+        "{body}"
+    );
+}
+
+/// Polls `/healthz` until it answers 503; returns that answer's body.
+async fn unavailable_health(node: &TestApp) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = node.get("/healthz").await;
+        if status == 503 {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node stayed healthy; last answer {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Swaps one sealed column's values between two webhooks.
+async fn swap_sealed(schema: &TestSchema, column: &str, first: &str, second: &str) {
+    let mut conn = PgConnection::connect(&schema.url).await.expect("connect");
+    let swap = format!(
+        "UPDATE \"{name}\".webhooks AS w SET {column} = o.{column} \
+         FROM \"{name}\".webhooks AS o \
+         WHERE (w.id, o.id) IN (($1::uuid, $2::uuid), ($2::uuid, $1::uuid))",
+        name = schema.name
+    );
+    let swapped = sqlx::query(sqlx::AssertSqlSafe(swap))
+        .bind(first)
+        .bind(second)
+        .execute(&mut conn)
+        .await
+        .expect("swap");
+    assert_eq!(swapped.rows_affected(), 2);
+}
+
 fn node_config(schema: &TestSchema, keys: &std::path::Path, poll_interval: &str) -> String {
     // Every node must seal and open webhook secrets with the same key; the first
     // to start creates it.

@@ -194,7 +194,10 @@ async fn fetch_errors_are_recorded_and_cleared() {
     let patch = RepositoryPatch {
         source: Some((
             source.path().display().to_string(),
-            fx.cipher.seal(source.path().to_str().unwrap().as_bytes()),
+            fx.cipher.seal(
+                source.path().to_str().unwrap().as_bytes(),
+                &herald_core::cipher::SealedColumn::RepositorySource.of(repo.id.0),
+            ),
         )),
         ..RepositoryPatch::default()
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use herald_app::monitors::{MonitorService, MonitorsConfig, NotificationLimits};
-use herald_core::cipher::SecretCipher;
+use herald_core::cipher::{SealedColumn, SecretCipher};
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::WebhookId;
 use herald_delivery::{DeliveryConfig, Engine, LiveCatalogue};
@@ -140,11 +140,14 @@ impl Fixture {
     }
 
     pub async fn repository(&self, name: &str, source: &str) -> RepositoryRecord {
+        let id = RepositoryId::new();
         let new = NewRepository {
-            id: RepositoryId::new(),
+            id,
             name: name.to_owned(),
             source_display: source.to_owned(),
-            source_sealed: self.cipher.seal(source.as_bytes()),
+            source_sealed: self
+                .cipher
+                .seal(source.as_bytes(), &SealedColumn::RepositorySource.of(id.0)),
             branches: None,
             fetch_interval: None,
         };
@@ -172,15 +175,21 @@ impl Fixture {
     ) -> MonitorRecord {
         let actions = actions
             .iter()
-            .map(|&(kind, include_results, url)| NewAction {
+            .map(|&(kind, include_results, url)| (kind, include_results, url, WebhookId::new()))
+            .map(|(kind, include_results, url, id)| NewAction {
                 kind,
                 include_results,
                 webhook: NewWebhook {
-                    id: WebhookId::new(),
+                    id,
                     name: format!("{} action", kind.as_str()),
                     url_display: url.to_owned(),
-                    url_sealed: self.cipher.seal(url.as_bytes()),
-                    secret_sealed: self.cipher.seal(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                    url_sealed: self
+                        .cipher
+                        .seal(url.as_bytes(), &SealedColumn::WebhookUrl.of(id.0)),
+                    secret_sealed: self.cipher.seal(
+                        b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                        &SealedColumn::WebhookSecret.of(id.0),
+                    ),
                     event_types: vec![
                         EventTypePattern::parse("event_types", "code_monitor:*").unwrap(),
                     ],
