@@ -11,6 +11,8 @@ use utoipa::{Modify, OpenApi};
 use crate::error::ErrorBody;
 use crate::routes;
 
+mod constraints;
+
 /// The name of the bearer-token security scheme; the `security` list of
 /// `#[openapi]` repeats it, as the macro takes only a literal there.
 const SECURITY_SCHEME: &str = "admin_token";
@@ -54,12 +56,13 @@ impl Modify for BearerToken {
     }
 }
 
-/// The document: the info, tags and security above, and every route's entry
-/// as its module registered it.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The document: the info, tags and security above, every route's entry as
+/// its module registered it, and the [`constraints`] the server enforces. As
+/// JSON, since the constraints are added to the JSON (see there why).
+pub fn openapi() -> serde_json::Value {
     let (routes, _) = routes::all(&Limits::default()).into_parts();
     let (_, collected) = routes.split_for_parts();
-    ApiDoc::openapi().merge_from(collected)
+    constraints::apply(&ApiDoc::openapi().merge_from(collected))
 }
 
 /// The document as pretty JSON with a final newline: the exact content of the
@@ -67,9 +70,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn openapi_json() -> String {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        let mut text = openapi()
-            .to_pretty_json()
-            .expect("an OpenAPI document built in memory always serializes");
+        let mut text = serde_json::to_string_pretty(&openapi())
+            .expect("a JSON value built in memory always serializes");
         text.push('\n');
         text
     })

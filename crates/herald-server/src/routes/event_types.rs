@@ -47,7 +47,8 @@ pub struct EventType {
     /// published payload of this type must match.
     #[schema(value_type = Object)]
     pub schema: Value,
-    /// A payload that matches the schema; the Test button sends it.
+    /// A payload that matches the schema; the Test button sends it. An object
+    /// or an array for the built-in types (`semgrep:findings` is an array).
     #[schema(value_type = Object)]
     pub example: Value,
 }
@@ -89,7 +90,8 @@ pub struct CreateEventType {
     /// otherwise. Remote `$ref`s are not fetched.
     #[schema(value_type = Object)]
     pub schema: Value,
-    /// A payload that matches `schema`.
+    /// Any JSON value that `schema` accepts; that it does is checked on
+    /// registration (422), which this document cannot state.
     #[schema(value_type = Object)]
     pub example: Value,
 }
@@ -98,7 +100,7 @@ pub struct CreateEventType {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceEventType {
-    /// Optional; when given, it must be the key in the path.
+    /// Optional; when given, it must be the key in the path (422 otherwise).
     #[serde(default)]
     pub key: Option<String>,
     pub description: String,
@@ -173,6 +175,7 @@ pub async fn list_event_types(State(state): State<AppState>) -> Json<EventTypeLi
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such event type; `suggestions` lists the nearest keys", body = ErrorBody),
+        (status = 422, description = "The key in the path is not UTF-8 once percent-decoded", body = ErrorBody),
     )
 )]
 pub async fn get_event_type(
@@ -192,6 +195,7 @@ pub async fn get_event_type(
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "The key is built in (`builtin_event_type`) or registered already (`already_exists`; PUT replaces)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule: the key, the family, a schema that does not compile, or an example the schema refuses", body = ErrorBody),
     )
@@ -221,6 +225,7 @@ pub async fn create_event_type(
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "The key is built in: `builtin_event_type`", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
     )
@@ -252,6 +257,7 @@ pub async fn replace_event_type(
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such event type", body = ErrorBody),
         (status = 409, description = "The type is built in and cannot be deleted: `builtin_event_type`", body = ErrorBody),
+        (status = 422, description = "The key in the path is not UTF-8 once percent-decoded", body = ErrorBody),
     )
 )]
 pub async fn delete_event_type(

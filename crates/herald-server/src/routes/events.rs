@@ -41,6 +41,8 @@ pub fn router(limits: &Limits) -> Routes {
 pub struct PublishEvent {
     /// The event type, 1 to 100 of `A-Z a-z 0-9 _ - . :`, e.g. `changeset:update`;
     /// one of the catalogue's (`GET /api/v1/event-types`), not `herald:*`.
+    /// Which types exist, and so which payloads match, is the live catalogue's
+    /// to say: an unknown type or a payload its schema refuses is a 422.
     #[serde(rename = "type")]
     #[schema(example = "changeset:update")]
     pub event_type: String,

@@ -145,7 +145,8 @@ pub struct CreateMonitor {
     pub description: String,
     /// A code monitor query: `type:diff` or `type:commit` in every branch, with
     /// `repo:`, `file:`, `author:`, `message:`, `before:`, `after:`, `case:yes`,
-    /// `patterntype:` and `OR`.
+    /// `patterntype:` and `OR`. A query the parser refuses is a 422
+    /// (`invalid_search_query`), a grammar this schema does not state.
     pub query: String,
     #[serde(default = "enabled_by_default")]
     #[schema(default = true)]
@@ -383,6 +384,7 @@ fn run_list(runs: Vec<MonitorRunRecord>) -> RunList {
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; a query the parser refuses is `invalid_search_query`, with the byte `position` in the query and the `reason`", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),
@@ -441,6 +443,7 @@ pub async fn get_monitor(
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such monitor", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; a bad query is `invalid_search_query` with `position` and `reason`", body = ErrorBody),
         (status = 503, description = "Code monitors are not enabled on this server", body = ErrorBody),

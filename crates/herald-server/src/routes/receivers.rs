@@ -107,7 +107,11 @@ pub struct CreateReceiver {
 }
 
 /// Changes the fields present; absent fields stay as they are. The kind never
-/// changes: create another receiver for another code host.
+/// changes: create another receiver for another code host. As on creation,
+/// `username` applies to Azure DevOps receivers only, `github_legacy_sha1:
+/// true` to GitHub and `gitlab_standard_webhooks: true` to GitLab; since the
+/// kind is the stored receiver's, this schema cannot say so, and the server
+/// answers 422.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateReceiver {
@@ -373,6 +377,7 @@ impl From<ReceiverRequestDetail> for IncomingRequestDetail {
         (status = 201, description = "Created. Its secret is in this answer only (and in a rotation's); configure it and `url` on the code host.", body = ReceiverWithSecret),
         (status = 400, description = "Invalid JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, is unknown, or does not apply to the kind", body = ErrorBody),
         (status = 503, description = "This server has no receiver store", body = ErrorBody),
@@ -427,6 +432,7 @@ pub async fn get_receiver(
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, is unknown (`kind` included), or does not apply to the kind", body = ErrorBody),
     )
@@ -467,6 +473,7 @@ pub async fn delete_receiver(
         (status = 400, description = "Invalid JSON or malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such receiver", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON (send `{}` for the defaults)", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown", body = ErrorBody),
     )

@@ -110,7 +110,9 @@ pub struct CreateWebhook {
     /// 1 to 200 characters. Omitted or null: Herald generates a `whsec_` secret.
     #[serde(default)]
     pub secret: Option<String>,
-    /// At least one event type; a trailing `*` matches a family, as in `changeset:*`.
+    /// 1 to 100 event types; a trailing `*` matches a family, as in
+    /// `changeset:*`. Each must match a type in the live catalogue (422
+    /// `unknown_event_type` otherwise), which this document cannot state.
     pub event_types: Vec<String>,
     /// A project key (at most 400 characters); omitted or null for a global webhook.
     #[serde(default)]
@@ -216,6 +218,7 @@ impl From<UpdateWebhook> for WebhookUpdate {
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 409, description = "The scope (the project, or global) is full: `scope_full`", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; or an event type pattern matches no type in the catalogue (`unknown_event_type`, with the nearest types in `suggestions`)", body = ErrorBody),
     )
@@ -283,6 +286,7 @@ pub async fn get_webhook(
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 409, description = "The target scope is full: `scope_full`", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or is unknown; or an event type pattern matches no type in the catalogue (`unknown_event_type`, with the nearest types in `suggestions`)", body = ErrorBody),
     )
@@ -376,6 +380,7 @@ pub async fn test_webhook(
         (status = 403, description = "The token\'s scope does not allow this: `forbidden`, naming the scope needed", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 409, description = "The webhook is disabled", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "`since` is missing or not RFC 3339", body = ErrorBody),
     )
