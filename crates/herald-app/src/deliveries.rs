@@ -1,6 +1,8 @@
 //! The delivery log: a webhook's deliveries, one delivery with its event and
 //! attempts, and redelivery.
 
+use std::str::FromStr;
+
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus};
@@ -42,7 +44,11 @@ impl DeliveryFilter {
                 .as_deref()
                 .map(|s| parse_time("until", s))
                 .transpose()?,
-            cursor: self.cursor.as_deref().map(parse_cursor).transpose()?,
+            cursor: self
+                .cursor
+                .as_deref()
+                .map(parse_cursor::<DeliveryId>)
+                .transpose()?,
             limit: self
                 .limit
                 .as_deref()
@@ -67,7 +73,8 @@ fn parse_time(name: &str, text: &str) -> Result<Timestamp, AppError> {
         .map_err(|e| AppError::invalid_query(Some(name), format!("{name}: {e}")))
 }
 
-fn parse_cursor(text: &str) -> Result<DeliveryId, AppError> {
+/// A page's `cursor`: the `next_cursor` of the previous page, an id.
+pub(crate) fn parse_cursor<Id: FromStr>(text: &str) -> Result<Id, AppError> {
     text.parse().map_err(|_| {
         AppError::invalid_query(
             Some("cursor"),
@@ -76,7 +83,8 @@ fn parse_cursor(text: &str) -> Result<DeliveryId, AppError> {
     })
 }
 
-fn parse_limit(text: &str) -> Result<u32, AppError> {
+/// A page's `limit`: 1 to [`MAX_PAGE_SIZE`].
+pub(crate) fn parse_limit(text: &str) -> Result<u32, AppError> {
     match text.parse::<u32>() {
         Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
         _ => Err(AppError::invalid_query(

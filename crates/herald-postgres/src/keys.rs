@@ -4,34 +4,12 @@
 //! Adopting takes the migration lock, so nodes starting together take turns:
 //! the first binds and writes the check, the others find it and compare.
 
-use herald_core::cipher::SealedColumn;
-use herald_store::{KeyVerdict, Rebind};
+use herald_store::{KeyVerdict, Rebind, SEALED_COLUMNS};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::PgResult;
 use crate::schema::lock_migrations;
-
-/// Every sealed column: its table, id column and value column.
-const SEALED: &[(SealedColumn, &str, &str)] = &[
-    (SealedColumn::WebhookUrl, "webhooks", "url_sealed"),
-    (SealedColumn::WebhookSecret, "webhooks", "secret_sealed"),
-    (
-        SealedColumn::ReceiverCredentials,
-        "receivers",
-        "credentials_sealed",
-    ),
-    (
-        SealedColumn::ReceiverCredentials,
-        "receivers",
-        "previous_credentials_sealed",
-    ),
-    (
-        SealedColumn::RepositorySource,
-        "monitor_repositories",
-        "source_sealed",
-    ),
-];
 
 pub(crate) async fn adopt(
     pool: &PgPool,
@@ -49,7 +27,7 @@ pub(crate) async fn adopt(
         return Ok(compare(&stored, check));
     }
     let mut rebound = 0;
-    for &(column, table, value_column) in SEALED {
+    for &(column, table, value_column) in SEALED_COLUMNS {
         for (row, sealed) in sealed_values(&mut tx, table, value_column).await? {
             // Returning drops the transaction, which rolls back what was rebound.
             let Some(bound) = rebind(column, row, &sealed) else {

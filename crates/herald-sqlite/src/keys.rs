@@ -4,8 +4,7 @@
 //! SQLite has one writer, so the adoption is one write job: no other node can
 //! interleave.
 
-use herald_core::cipher::SealedColumn;
-use herald_store::{KeyVerdict, Rebind};
+use herald_store::{KeyVerdict, Rebind, SEALED_COLUMNS};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -19,27 +18,6 @@ CREATE TABLE key_check (
     check_value BLOB NOT NULL
 ) STRICT;
 "#;
-
-/// Every sealed column: its table, id column and value column.
-const SEALED: &[(SealedColumn, &str, &str)] = &[
-    (SealedColumn::WebhookUrl, "webhooks", "url_sealed"),
-    (SealedColumn::WebhookSecret, "webhooks", "secret_sealed"),
-    (
-        SealedColumn::ReceiverCredentials,
-        "receivers",
-        "credentials_sealed",
-    ),
-    (
-        SealedColumn::ReceiverCredentials,
-        "receivers",
-        "previous_credentials_sealed",
-    ),
-    (
-        SealedColumn::RepositorySource,
-        "monitor_repositories",
-        "source_sealed",
-    ),
-];
 
 pub(crate) fn adopt(w: &Writer, check: [u8; 32], rebind: &Rebind) -> Result<KeyVerdict, Failure> {
     let conn = w.conn();
@@ -60,7 +38,7 @@ pub(crate) fn adopt(w: &Writer, check: [u8; 32], rebind: &Rebind) -> Result<KeyV
     // Every value is rebound in memory first, so a value the key cannot open
     // leaves the database untouched.
     let mut rebound = Vec::new();
-    for &(column, table, value_column) in SEALED {
+    for &(column, table, value_column) in SEALED_COLUMNS {
         for (id, sealed) in sealed_values(conn, table, value_column)? {
             let row = Uuid::from_bytes(id);
             let Some(bound) = rebind(column, row, &sealed) else {

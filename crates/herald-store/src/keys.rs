@@ -6,6 +6,28 @@ use std::sync::Arc;
 use herald_core::cipher::SealedColumn;
 use uuid::Uuid;
 
+/// Every sealed column, as both stores name it: its binding, table and value
+/// column (the row's id is the table's `id`).
+pub const SEALED_COLUMNS: &[(SealedColumn, &str, &str)] = &[
+    (SealedColumn::WebhookUrl, "webhooks", "url_sealed"),
+    (SealedColumn::WebhookSecret, "webhooks", "secret_sealed"),
+    (
+        SealedColumn::ReceiverCredentials,
+        "receivers",
+        "credentials_sealed",
+    ),
+    (
+        SealedColumn::ReceiverCredentials,
+        "receivers",
+        "previous_credentials_sealed",
+    ),
+    (
+        SealedColumn::RepositorySource,
+        "monitor_repositories",
+        "source_sealed",
+    ),
+];
+
 /// Re-seals one value sealed without a binding so that it is bound to its
 /// column and row; `None` when this node's key cannot open it.
 pub type Rebind = Arc<dyn Fn(SealedColumn, Uuid, &[u8]) -> Option<Vec<u8>> + Send + Sync>;

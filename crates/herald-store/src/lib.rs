@@ -63,7 +63,7 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 
 pub use event_types::{EventTypeRecord, EventTypeStore, NewEventType, PutEventType};
-pub use keys::{KeyVerdict, Rebind};
+pub use keys::{KeyVerdict, Rebind, SEALED_COLUMNS};
 pub use model::*;
 pub use monitors::{
     ActionChange, ActionKind, FetchResult, HeadsMap, MonitorAction, MonitorEvent, MonitorId,

@@ -14,7 +14,7 @@ use herald_store::{
 };
 use url::Url;
 
-use crate::deliveries::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::deliveries::{DEFAULT_PAGE_SIZE, parse_cursor, parse_limit};
 use crate::receivers::{credentials, receiver_url};
 use crate::{App, AppError};
 
@@ -322,7 +322,11 @@ impl RequestFilter {
     fn into_query(self, receiver_id: ReceiverId) -> Result<ReceiverRequestQuery, AppError> {
         Ok(ReceiverRequestQuery {
             receiver_id,
-            cursor: self.cursor.as_deref().map(parse_cursor).transpose()?,
+            cursor: self
+                .cursor
+                .as_deref()
+                .map(parse_cursor::<ReceiverRequestId>)
+                .transpose()?,
             limit: self
                 .limit
                 .as_deref()
@@ -330,25 +334,6 @@ impl RequestFilter {
                 .transpose()?
                 .unwrap_or(DEFAULT_PAGE_SIZE),
         })
-    }
-}
-
-fn parse_cursor(text: &str) -> Result<ReceiverRequestId, AppError> {
-    text.parse().map_err(|_| {
-        AppError::invalid_query(
-            Some("cursor"),
-            format!("cursor must be the next_cursor of a previous page; got {text:?}"),
-        )
-    })
-}
-
-fn parse_limit(text: &str) -> Result<u32, AppError> {
-    match text.parse::<u32>() {
-        Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-        _ => Err(AppError::invalid_query(
-            Some("limit"),
-            format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}; got {text:?}"),
-        )),
     }
 }
 
