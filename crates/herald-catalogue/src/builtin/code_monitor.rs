@@ -35,7 +35,7 @@ const EXAMPLE: &str = r#"{
   ]
 }"#;
 
-/// What herald-monitors-service builds for the seed's two results (its tests pin it).
+/// What herald-app's monitors build for the seed's two results (its tests pin it).
 const SLACK_EXAMPLE: &str = r#"{
   "text": "Code monitor \"My test monitor\" found 2 new matches.",
   "blocks": [
