@@ -331,11 +331,8 @@ impl App {
     /// now, with the remedy. A name that does not resolve here gets no warning:
     /// it may resolve where and when deliveries run.
     async fn endpoint_warnings(&self, url: &TargetUrl) -> Vec<String> {
-        let parsed = match url::Url::parse(url.expose()) {
-            Ok(parsed) => parsed,
-            Err(_) => return Vec::new(),
-        };
-        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+        let target = url.request_url();
+        let (Some(host), Some(port)) = (target.host_str(), target.port_or_known_default()) else {
             return Vec::new();
         };
         let host = host
