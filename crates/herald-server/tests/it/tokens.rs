@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use herald_core::time::Timestamp;
 use herald_server::{Access, route_table};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -117,7 +118,10 @@ async fn a_token_is_shown_once_and_its_use_is_listed() {
     loop {
         let listed = listed_tokens(&herald).await;
         if listed[0]["last_used_at"].is_string() {
-            assert!(listed[0]["last_used_at"].as_str() >= created["created_at"].as_str());
+            // Compared as instants: RFC 3339 text drops trailing zeros of the
+            // fraction (`10Z`, `10.5Z`), so its order is not the strings' order.
+            let at = |v: &Value| Timestamp::parse_rfc3339(v.as_str().unwrap()).unwrap();
+            assert!(at(&listed[0]["last_used_at"]) >= at(&created["created_at"]));
             break;
         }
         assert!(
