@@ -77,6 +77,7 @@ test("a webhook to the local receiver: create, publish, watch the log, open the 
   await page.getByLabel("Endpoint URL").fill(receiver.url + "/hooks/ci");
   await page.getByLabel("Project", { exact: true }).fill("web");
   await page.getByRole("checkbox", { name: /build:finished/ }).check();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, "webhook-form");
   await page.getByRole("button", { name: "Create webhook" }).click();
   await page.getByRole("heading", { name: "Webhook ci-builds created" }).waitFor();
@@ -302,6 +303,8 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await query.fill("type:diff (TODO");
   // Checked as typed, by the script.
   await page.locator("#query-check .query-error mark").waitFor();
+  await page.getByRole("heading", { name: "Create a monitor" }).scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, document.querySelector("#query-check").getBoundingClientRect().bottom - 600));
   await screenshot(page, "monitor-query-error");
   await page.getByLabel("Webhook action URL").fill(receiver.url + "/monitor");
   await page.getByRole("button", { name: "Create monitor" }).click();

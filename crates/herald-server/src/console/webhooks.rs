@@ -256,7 +256,7 @@ fn webhook_form(
             }
         }
         @if let Some(error) = error { p.flash.error role="alert" { (error.message) } }
-        form.stacked.card method="post" action=(action) {
+        form.stacked.wide.card method="post" action=(action) {
             (viewer.csrf_field())
             label for="name" { "Name" }
             input #name type="text" name="name" value=(fields.name) required maxlength="100";

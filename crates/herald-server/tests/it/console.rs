@@ -220,33 +220,35 @@ async fn revoking_the_token_ends_its_sessions() {
     ));
 }
 
+/// A webhook form as the console's page sends it, with `csrf`.
+fn fields(csrf: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("csrf", csrf),
+        ("name", "from-a-form"),
+        ("url", "http://127.0.0.1:9/hook"),
+        ("event_type", "build:finished"),
+        ("enabled", "true"),
+    ]
+}
+
 #[tokio::test]
 async fn forms_without_the_sessions_csrf_token_change_nothing() {
     let herald = TestApp::spawn().await;
     herald.register_any_type("build:finished").await;
     let cookie = sign_in(&herald, TOKEN).await;
-    let fields = |csrf: &'static str| {
-        vec![
-            ("csrf", csrf),
-            ("name", "from-a-form"),
-            ("url", "http://127.0.0.1:9/hook"),
-            ("event_type", "build:finished"),
-            ("enabled", "true"),
-        ]
-    };
     for csrf in ["", "forged-token"] {
         let response = post(&herald, &cookie, "/console/webhooks", &fields(csrf)).await;
         assert_eq!(response.status(), 403, "csrf {csrf:?}");
     }
     // Another session's token is no good either.
     let other = sign_in(&herald, TOKEN).await;
-    let others_csrf: &'static str = Box::leak(csrf_of(&herald, &other).await.into_boxed_str());
-    let response = post(&herald, &cookie, "/console/webhooks", &fields(others_csrf)).await;
+    let others_csrf = csrf_of(&herald, &other).await;
+    let response = post(&herald, &cookie, "/console/webhooks", &fields(&others_csrf)).await;
     assert_eq!(response.status(), 403);
     assert!(herald.webhooks().await.is_empty(), "nothing was created");
 
-    let csrf: &'static str = Box::leak(csrf_of(&herald, &cookie).await.into_boxed_str());
-    let response = post(&herald, &cookie, "/console/webhooks", &fields(csrf)).await;
+    let csrf = csrf_of(&herald, &cookie).await;
+    let response = post(&herald, &cookie, "/console/webhooks", &fields(&csrf)).await;
     assert_eq!(response.status(), 201);
     assert_eq!(herald.webhooks().await.len(), 1);
     // Signing out is a form too.
