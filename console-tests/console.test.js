@@ -117,8 +117,6 @@ test("a webhook to the local receiver: create, publish, watch the log, open the 
   const row = page.locator("#webhooks tbody tr", { hasText: "ci-builds" });
   await row.locator(".badge.succeeded").waitFor();
   await screenshot(page, "webhooks");
-  await page.goto(herald.base + "/console");
-  await screenshot(page, "overview");
   await assertClean(page);
   await page.context().close();
 });
@@ -284,7 +282,7 @@ test("a receiver: create it, copy its URL, post a signed GitHub push to it, see 
   assert.ok(posted.status < 300, `the receiver answered ${posted.status}`);
   // The log refreshes itself.
   await page.locator("#request-rows code", { hasText: "push" }).waitFor({ timeout: 20000 });
-  await page.locator("#request-rows .badge.ok").waitFor();
+  await page.locator("#request-rows .badge.verified").waitFor();
   await page.locator("#request-rows a").first().click();
   await page.getByText("x-github-event", { exact: false }).first().waitFor();
   await screenshot(page, "receiver-request");
@@ -320,6 +318,64 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await screenshot(page, "monitor");
   await page.goto(herald.base + "/console/event-types");
   await screenshot(page, "event-types");
+  await assertClean(page);
+  await page.context().close();
+});
+
+test("a webhook: edit it, disable and enable it from the list, recover its failed deliveries, delete it after confirming", async () => {
+  const page = await newPage(browser);
+  await signIn(page, herald.base, ADMIN_TOKEN);
+  const created = await api(herald.base, ADMIN_TOKEN, "POST", "/api/v1/webhooks", {
+    name: "to-change", url: receiver.url + "/change", event_types: ["build:finished"], project: "ops",
+  });
+  assert.equal(created.status, 201);
+  const id = created.json.id;
+  await page.goto(`${herald.base}/console/webhooks/${id}`);
+  await page.getByRole("link", { name: "Edit" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("changed-name");
+  await page.getByLabel("Patterns").fill("build:*");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByText("Webhook saved.").waitFor();
+  await page.getByRole("heading", { name: "changed-name" }).waitFor();
+  const after = await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`);
+  assert.deepEqual(after.json.event_types.sort(), ["build:*", "build:finished"]);
+
+  // A refused edit shows the application's reason next to the form.
+  await page.getByRole("link", { name: "Edit" }).click();
+  await page.getByLabel("Patterns").fill("no-such-family:*");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.locator(".flash.error").waitFor();
+
+  await page.goto(herald.base + "/console/webhooks");
+  await page.getByRole("button", { name: "Disable changed-name" }).click();
+  await page.getByText("Webhook disabled").waitFor();
+  assert.equal((await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`)).json.enabled, false);
+  await page.getByRole("button", { name: "Enable changed-name" }).click();
+  await page.getByText("Webhook enabled.").waitFor();
+
+  // A delivery that fails for good, then recovered from the webhook's page.
+  receiver.respond = { status: 410, body: "gone" };
+  await api(herald.base, ADMIN_TOKEN, "POST", "/api/v1/events", { type: "build:finished", project: "ops", payload: { id: 7 } });
+  await waitFor("the 410", async () => {
+    const hook = await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`);
+    return hook.json.enabled === false;
+  });
+  receiver.respond = { status: 200, body: "ok from the test receiver" };
+  await page.goto(herald.base + "/console");
+  await page.locator("table", { hasText: "changed-name" }).getByText("410").first().waitFor();
+  await screenshot(page, "overview");
+  await page.goto(herald.base + "/console/webhooks");
+  await page.getByRole("button", { name: "Enable changed-name" }).click();
+  await page.goto(`${herald.base}/console/webhooks/${id}`);
+  await page.getByLabel("Failed since (UTC)").fill("2020-01-01T00:00");
+  await page.getByRole("button", { name: "Recover failed deliveries" }).click();
+  await page.getByText(/\d+ failed deliveries queued for another attempt/).waitFor();
+
+  await page.getByRole("link", { name: "Delete" }).click();
+  await page.getByRole("heading", { name: "Delete webhook changed-name?" }).waitFor();
+  await page.getByRole("button", { name: "Delete webhook" }).click();
+  await page.getByText("Webhook deleted").waitFor();
+  assert.equal((await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`)).status, 404);
   await assertClean(page);
   await page.context().close();
 });

@@ -3,12 +3,98 @@
 
 use axum::extract::State;
 use herald_app::deliveries::DeliveryFilter;
+use herald_app::receivers::admin::RequestFilter;
 use herald_app::tokens::Permission;
-use herald_store::DeliveryStatus;
-use maud::html;
+use herald_store::{DeliveryStatus, MonitorRunRecord, ReceiverId, ReceiverRequestSummary};
+use maud::{Markup, html};
 
 use crate::AppState;
 use crate::console::page::{Area, ConsoleError, Html, Viewer, badge, page, time};
+
+/// How many unverified requests and failed runs the overview lists.
+const RECENT: usize = 5;
+
+/// The newest requests, over every receiver, that failed verification.
+async fn unverified_requests(
+    state: &AppState,
+) -> Result<Vec<(ReceiverId, ReceiverRequestSummary)>, ConsoleError> {
+    let mut found = Vec::new();
+    for receiver in state.app().list_receivers().await? {
+        let id = receiver.record.id;
+        let page_of = state
+            .app()
+            .receiver_requests(id, RequestFilter::default())
+            .await?;
+        found.extend(
+            page_of
+                .items
+                .into_iter()
+                .filter(|request| !request.verified)
+                .map(|request| (id, request)),
+        );
+    }
+    found.sort_by(|a, b| b.1.received_at.cmp(&a.1.received_at));
+    found.truncate(RECENT);
+    Ok(found)
+}
+
+/// The newest monitor runs, over every monitor, that ended in an error.
+async fn failed_runs(state: &AppState) -> Result<Vec<(String, MonitorRunRecord)>, ConsoleError> {
+    let mut found = Vec::new();
+    for monitor in state.app().list_monitors().await? {
+        let runs = state.app().monitor_runs(monitor.id, None).await?;
+        found.extend(
+            runs.into_iter()
+                .filter(|run| run.error.is_some())
+                .map(|run| (monitor.description.clone(), run)),
+        );
+    }
+    found.sort_by(|a, b| b.1.finished_at.cmp(&a.1.finished_at));
+    found.truncate(RECENT);
+    Ok(found)
+}
+
+fn incoming_section(
+    requests: &[(ReceiverId, ReceiverRequestSummary)],
+    runs: &[(String, MonitorRunRecord)],
+) -> Markup {
+    html! {
+        div.two {
+            div {
+                h2 { "Requests that failed verification" }
+                table {
+                    thead { tr { th { "Received" } th { "Event" } th { "Why" } } }
+                    tbody {
+                        @for (receiver, request) in requests {
+                            tr {
+                                td { a href={"/console/receivers/" (receiver) "/requests/" (request.id)} { (time(request.received_at)) } }
+                                td { code { (request.event_name.as_deref().unwrap_or("—")) } }
+                                td { (request.verification) }
+                            }
+                        }
+                        @if requests.is_empty() { tr { td.empty colspan="3" { "None." } } }
+                    }
+                }
+            }
+            div {
+                h2 { "Monitor runs with errors" }
+                table {
+                    thead { tr { th { "Finished" } th { "Monitor" } th { "Error" } } }
+                    tbody {
+                        @for (description, run) in runs {
+                            tr {
+                                td { a href={"/console/monitors/" (run.monitor_id)} { (time(run.finished_at)) } }
+                                td { (description) }
+                                td { (run.error.as_deref().unwrap_or("")) }
+                            }
+                        }
+                        @if runs.is_empty() { tr { td.empty colspan="3" { "None." } } }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// `GET /console`.
 pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<Html, ConsoleError> {
@@ -46,6 +132,14 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<H
                     .is_some_and(|d| d.status == DeliveryStatus::Failed)
         })
         .collect();
+    let incoming = if viewer.can(Permission::Read) {
+        Some(incoming_section(
+            &unverified_requests(&state).await?,
+            &failed_runs(&state).await?,
+        ))
+    } else {
+        None
+    };
     let content = html! {
         div.page-head { div {
             h1 { "Overview" }
@@ -75,6 +169,7 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<H
                     @if attention.is_empty() { tr { td.empty colspan="4" { "Every webhook is enabled and its last delivery succeeded." } } }
                 }
             }
+            @if let Some(incoming) = incoming { (incoming) }
         } @else {
             div.card { p { "This token may publish events through the API; the console has nothing else to show it." } }
         }

@@ -235,7 +235,7 @@ pub fn time(at: Timestamp) -> Markup {
 /// A status as a word and a symbol, never by colour alone.
 pub fn badge(status: &str) -> Markup {
     let symbol = match status {
-        "succeeded" | "enabled" | "ok" => "✓",
+        "succeeded" | "enabled" | "ok" | "verified" => "✓",
         "failed" | "disabled" | "error" => "✕",
         _ => "…",
     };

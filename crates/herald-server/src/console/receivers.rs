@@ -247,7 +247,7 @@ fn request_row(receiver: ReceiverId, request: &ReceiverRequestSummary) -> Markup
             td { a href={"/console/receivers/" (receiver) "/requests/" (request.id)} { (time(request.received_at)) } }
             td { code { (request.event_name.as_deref().unwrap_or("—")) } }
             td {
-                (badge(if request.verified { "ok" } else { "failed" }))
+                (badge(if request.verified { "verified" } else { "failed" }))
                 " " span.hint { (request.verification) }
             }
             td.num { code { (request.status_code) } }
@@ -270,7 +270,7 @@ pub async fn request(
     let content = html! {
         div.page-head { div {
             div.crumbs { a href="/console/receivers" { "Receivers" } " / " a href={"/console/receivers/" (id)} { (title) } " / " }
-            h1 { "Request " code { (summary.event_name.as_deref().unwrap_or("")) } " " (badge(if summary.verified { "ok" } else { "failed" })) }
+            h1 { "Request " code { (summary.event_name.as_deref().unwrap_or("")) } " " (badge(if summary.verified { "verified" } else { "failed" })) }
         } }
         div.card {
             dl.facts {
