@@ -379,3 +379,30 @@ test("a webhook: edit it, disable and enable it from the list, recover its faile
   await assertClean(page);
   await page.context().close();
 });
+
+test("the event catalogue: register a custom type, with the schema's refusal next to its field, and delete it", async () => {
+  const page = await newPage(browser);
+  await signIn(page, herald.base, ADMIN_TOKEN);
+  await page.goto(herald.base + "/console/event-types");
+  await page.getByLabel("Key").fill("deploy:finished");
+  await page.getByLabel("Description").fill("A deployment finished");
+  await page.getByLabel("JSON Schema").fill('{"type": "object", "required": ["env"]}');
+  await page.getByLabel("Example payload").fill('{"region": "eu"}');
+  await page.getByRole("button", { name: "Register event type" }).click();
+  // The example breaks the schema: said under the example field.
+  const fault = page.locator("#type-example + .field-error");
+  await fault.waitFor();
+  assert.match(await fault.textContent(), /env/);
+  await page.getByLabel("Example payload").fill('{"env": "prod"}');
+  await page.getByRole("button", { name: "Register event type" }).click();
+  await page.getByText("Event type registered.").waitFor();
+  await page.getByRole("link", { name: "deploy:finished" }).click();
+  await page.getByRole("heading", { name: "Example payload" }).waitFor();
+  await screenshot(page, "event-type");
+  await page.goto(herald.base + "/console/event-types");
+  await page.getByRole("button", { name: "Delete deploy:finished" }).click();
+  await page.getByText("Event type deleted.").waitFor();
+  assert.equal((await api(herald.base, ADMIN_TOKEN, "GET", "/api/v1/event-types/deploy:finished")).status, 404);
+  await assertClean(page);
+  await page.context().close();
+});

@@ -162,7 +162,13 @@ pub fn routes() -> ConsoleRoutes {
             post(deliveries::redeliver),
         )
         .get("/console/event-types", Read, get(event_types::list))
+        .post("/console/event-types", Admin, post(event_types::register))
         .get("/console/event-types/{key}", Read, get(event_types::detail))
+        .post(
+            "/console/event-types/{key}/delete",
+            Admin,
+            post(event_types::delete),
+        )
         .get("/console/receivers", Read, get(receivers::list))
         .post("/console/receivers", Admin, post(receivers::create))
         .get("/console/receivers/{id}", Read, get(receivers::detail))
