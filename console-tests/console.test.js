@@ -315,7 +315,15 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.getByRole("heading", { name: "TODOs added" }).waitFor();
   await page.getByRole("button", { name: "Run now" }).click();
   await page.getByText(/Searched \d+ repositories now/).waitFor();
+  const before = receiver.requests.length;
+  await page.getByRole("button", { name: "Send test notification" }).click();
+  await page.locator("#test-result .badge.succeeded").waitFor();
+  assert.ok(receiver.requests.slice(before).some((r) => r.url === "/monitor"), "the action got a test notification");
   await screenshot(page, "monitor");
+  await page.getByRole("button", { name: "Disable" }).click();
+  await page.locator(".facts .badge.disabled").waitFor();
+  await page.getByRole("button", { name: "Enable" }).click();
+  await page.locator(".facts .badge.enabled").waitFor();
   await page.goto(herald.base + "/console/event-types");
   await screenshot(page, "event-types");
   await assertClean(page);

@@ -191,6 +191,17 @@ pub fn routes() -> ConsoleRoutes {
         )
         .get("/console/monitors/{id}", Read, get(monitors::detail))
         .post("/console/monitors/{id}/run", Admin, post(monitors::run))
+        .post("/console/monitors/{id}/test", Admin, post(monitors::test))
+        .post(
+            "/console/monitors/{id}/enabled",
+            Admin,
+            post(monitors::set_enabled),
+        )
+        .post(
+            "/console/repositories/{id}/fetch",
+            Admin,
+            post(monitors::fetch),
+        )
         .get("/console/tokens", Admin, get(tokens::list))
         .post("/console/tokens", Admin, post(tokens::create))
         .post("/console/tokens/{id}/revoke", Admin, post(tokens::revoke))

@@ -7,16 +7,18 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use herald_app::monitors::operations::{ActionInput, MonitorCreate, MonitorDetails};
+use herald_app::monitors::operations::{
+    ActionInput, ActionTestResult, MonitorCreate, MonitorDetails, MonitorUpdate,
+};
 use herald_app::tokens::Permission;
 use herald_app::{AppError, ErrorKind};
-use herald_store::{ActionKind, MonitorId, MonitorRunRecord, RepositoryRecord};
+use herald_store::{ActionKind, MonitorId, MonitorRunRecord, RepositoryId, RepositoryRecord};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::console::form::{Form, PathId};
-use crate::console::page::{Area, ConsoleError, Html, Viewer, badge, flash, page, time};
+use crate::console::page::{Area, ConsoleError, Html, Viewer, badge, flash, page, redirect, time};
 
 /// `GET /console/monitors`: repositories and monitors.
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Html, ConsoleError> {
@@ -46,9 +48,9 @@ async fn monitors_page(
         } }
         h2 { "Repositories" }
         table #repositories {
-            thead { tr { th { "Repository" } th { "Source" } th { "Last fetch" } th { "Heads" } th { "Last error" } } }
+            thead { tr { th { "Repository" } th { "Source" } th { "Last fetch" } th { "Heads" } th { "Last error" } @if admin { th { span { "Fetch" } } } } }
             tbody {
-                @for repository in &repositories { (repository_row(repository)) }
+                @for repository in &repositories { (repository_row(viewer, repository, admin)) }
                 @if repositories.is_empty() { tr { td.empty colspan="5" { "No repositories yet (add them with the API or the CLI)." } } }
             }
         }
@@ -72,7 +74,7 @@ async fn monitors_page(
     Ok(page(viewer, Area::Monitors, "Code monitors", content))
 }
 
-fn repository_row(repository: &RepositoryRecord) -> Markup {
+fn repository_row(viewer: &Viewer, repository: &RepositoryRecord, admin: bool) -> Markup {
     html! {
         tr {
             td { code { (repository.name) } }
@@ -84,6 +86,14 @@ fn repository_row(repository: &RepositoryRecord) -> Markup {
                 }
             }
             td { @if let Some(error) = &repository.last_error { span.field-error { (error) } } }
+            @if admin {
+                td {
+                    form method="post" action={"/console/repositories/" (repository.id) "/fetch"} {
+                        (viewer.csrf_field())
+                        button.small type="submit" aria-label={"Fetch " (repository.name) " now"} { "Fetch now" }
+                    }
+                }
+            }
         }
     }
 }
@@ -216,6 +226,65 @@ pub async fn detail(
     detail_page(&state, &viewer, &monitor, None).await
 }
 
+/// `POST /console/repositories/{id}/fetch`: fetches now; the list shows the result.
+pub async fn fetch(
+    State(state): State<AppState>,
+    PathId(id): PathId<RepositoryId>,
+) -> Result<Response, ConsoleError> {
+    state.app().fetch_repository(id).await?;
+    Ok(redirect("/console/monitors"))
+}
+
+/// `POST /console/monitors/{id}/enabled`.
+pub async fn set_enabled(
+    State(state): State<AppState>,
+    PathId(id): PathId<MonitorId>,
+    form: Form,
+) -> Result<Response, ConsoleError> {
+    let update = MonitorUpdate {
+        enabled: Some(form.get("enabled") == Some("true")),
+        ..MonitorUpdate::default()
+    };
+    state.app().update_monitor(id, update).await?;
+    Ok(redirect(&format!("/console/monitors/{id}")))
+}
+
+/// `POST /console/monitors/{id}/test`: sends every action a test notification now.
+pub async fn test(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<MonitorId>,
+) -> Result<Html, ConsoleError> {
+    let results = state.app().test_monitor(id).await?;
+    let monitor = state.app().monitor(id).await?;
+    detail_page(&state, &viewer, &monitor, Some(test_results(&results))).await
+}
+
+fn test_results(results: &[ActionTestResult]) -> Markup {
+    html! {
+        div #test-result.card {
+            h2 { "Test notifications" }
+            table {
+                thead { tr { th { "Action" } th { "Result" } th.num { "Status" } th.num { "Duration" } th { "Answer or error" } } }
+                tbody {
+                    @for result in results {
+                        tr {
+                            td { span.tag { (result.kind.as_str()) } }
+                            td { (badge(if result.outcome.success { "succeeded" } else { "failed" })) }
+                            td.num { @if let Some(status) = result.outcome.status { code { (status) } } }
+                            td.num { (result.outcome.duration_ms) " ms" }
+                            td {
+                                @if let Some(error) = &result.outcome.error { (error) }
+                                @if let Some(body) = &result.outcome.body_excerpt { div.mono { (body) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `POST /console/monitors/{id}/run`: searches now, then shows the run log.
 pub async fn run(
     State(state): State<AppState>,
@@ -249,6 +318,15 @@ async fn detail_page(
             }
             @if viewer.can(Permission::Admin) {
                 div.actions {
+                    form method="post" action={"/console/monitors/" (monitor.id) "/enabled"} {
+                        (viewer.csrf_field())
+                        input type="hidden" name="enabled" value=(if monitor.enabled { "false" } else { "true" });
+                        button type="submit" { (if monitor.enabled { "Disable" } else { "Enable" }) }
+                    }
+                    form method="post" action={"/console/monitors/" (monitor.id) "/test"} {
+                        (viewer.csrf_field())
+                        button type="submit" { "Send test notification" }
+                    }
                     form method="post" action={"/console/monitors/" (monitor.id) "/run"} {
                         (viewer.csrf_field())
                         button.primary type="submit" { "Run now" }

@@ -33,7 +33,7 @@ async fn unverified_requests(
                 .map(|request| (id, request)),
         );
     }
-    found.sort_by(|a, b| b.1.received_at.cmp(&a.1.received_at));
+    found.sort_by_key(|entry| std::cmp::Reverse(entry.1.received_at));
     found.truncate(RECENT);
     Ok(found)
 }
@@ -49,7 +49,7 @@ async fn failed_runs(state: &AppState) -> Result<Vec<(String, MonitorRunRecord)>
                 .map(|run| (monitor.description.clone(), run)),
         );
     }
-    found.sort_by(|a, b| b.1.finished_at.cmp(&a.1.finished_at));
+    found.sort_by_key(|entry| std::cmp::Reverse(entry.1.finished_at));
     found.truncate(RECENT);
     Ok(found)
 }
