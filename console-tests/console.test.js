@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  ADMIN_TOKEN, api, launchBrowser, newPage, screenshot, signIn, startHerald, startReceiver, waitFor,
+  ADMIN_TOKEN, api, gitRepository, launchBrowser, newPage, screenshot, signIn, startHerald, startReceiver, waitFor,
 } from "./harness.js";
 
 const XSS = `<script>window.__xss=1</script>"><img src=x onerror="window.__xss=1">`;
@@ -293,9 +293,16 @@ test("a receiver: create it, copy its URL, post a signed GitHub push to it, see 
 });
 
 test("a monitor: a bad query shows its error at its position as typed and when sent; fixed, it is created and run", async () => {
+  const repo = gitRepository();
+  const added = await api(herald.base, ADMIN_TOKEN, "POST", "/api/v1/repositories", {
+    name: "example.com/acme/app", url: repo.dir,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
   const page = await newPage(browser);
   await signIn(page, herald.base, ADMIN_TOKEN);
   await page.goto(herald.base + "/console/monitors");
+  await page.getByRole("button", { name: "Fetch example.com/acme/app now" }).click();
+  await page.locator("#repositories td", { hasText: "main" }).waitFor();
   await page.getByLabel("Description").fill("TODOs added");
   const query = page.getByLabel("Query");
   await query.fill("type:diff (TODO");
@@ -313,8 +320,13 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.locator("#query-check .query-ok").waitFor();
   await page.getByRole("button", { name: "Create monitor" }).click();
   await page.getByRole("heading", { name: "TODOs added" }).waitFor();
+  // A new commit whose message and diff carry markup: it must show as text only.
+  repo.commit("app.js", `// TODO: ship it ${XSS}\n`, `add a TODO ${XSS}`);
   await page.getByRole("button", { name: "Run now" }).click();
   await page.getByText(/Searched \d+ repositories now/).waitFor();
+  const run = page.locator("#runs tbody tr", { hasText: "example.com/acme/app" }).first();
+  await run.waitFor();
+  assert.equal((await run.locator("td.num").nth(1).textContent()).trim(), "1", "one result");
   const before = receiver.requests.length;
   await page.getByRole("button", { name: "Send test notification" }).click();
   await page.locator("#test-result .badge.succeeded").waitFor();
@@ -324,6 +336,14 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.locator(".facts .badge.disabled").waitFor();
   await page.getByRole("button", { name: "Enable" }).click();
   await page.locator(".facts .badge.enabled").waitFor();
+  // The notification's payload, with the matched diff, in the action's delivery log.
+  await page.locator(".facts a[href^='/console/webhooks/']").first().click();
+  await page.locator("#delivery-rows a").first().waitFor({ timeout: 20000 });
+  await page.locator("#delivery-rows a").first().click();
+  await page.locator("#payload", { hasText: "TODO: ship it" }).waitFor();
+  assert.ok((await page.locator("#payload").textContent()).includes("<script>window.__xss=1</script>"), "the diff is shown as text");
+  await assertClean(page);
+  repo.remove();
   await page.goto(herald.base + "/console/event-types");
   await screenshot(page, "event-types");
   await assertClean(page);

@@ -2,8 +2,8 @@
 // 127.0.0.1 with SQLite in a temporary directory, a real receiver (a small
 // Node HTTP server on 127.0.0.1) for its webhooks, and Debian's Chromium
 // driven by playwright-core. No part of Herald is mocked.
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -26,7 +26,13 @@ export async function startHerald() {
     HERALD,
     ["serve", "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "data"), "--allow-cidr", "127.0.0.1/32"],
     {
-      env: { ...process.env, HERALD_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "warn" },
+      env: {
+        ...process.env,
+        HERALD_ADMIN_TOKEN: ADMIN_TOKEN,
+        // Code monitors may mirror the test's local repositories.
+        HERALD_MONITORS__LOCAL_ROOTS: tmpdir(),
+        RUST_LOG: "warn",
+      },
       stdio: ["ignore", "ignore", "pipe"],
     },
   );
@@ -123,6 +129,22 @@ export async function signIn(page, base, token) {
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+}
+
+/// A git repository in a temporary directory with one commit; `commit`
+/// adds another with `file` changed to `text` and the message given.
+export function gitRepository() {
+  const dir = mkdtempSync(path.join(tmpdir(), "herald-console-repo-"));
+  const git = (...args) =>
+    execFileSync("git", ["-c", "user.name=Test", "-c", "user.email=test@example.com", ...args], { cwd: dir });
+  git("init", "-q", "-b", "main");
+  const commit = (file, text, message) => {
+    writeFileSync(path.join(dir, file), text);
+    git("add", file);
+    git("commit", "-q", "-m", message);
+  };
+  commit("README.md", "hello\n", "first commit");
+  return { dir, commit, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /// Polls `check` until it returns something truthy, or fails after WAIT_MS.
