@@ -41,7 +41,8 @@ export async function startHerald() {
     const timer = setTimeout(() => reject(new Error(`herald did not start: ${seen}`)), WAIT_MS);
     child.stderr.on("data", (chunk) => {
       seen += chunk.toString();
-      const found = seen.match(/listening on (http:\/\/[0-9.:]+)/);
+      // Up to the end of the line: a chunk may end in the middle of the port.
+      const found = seen.match(/listening on (http:\/\/[0-9.:]+)\r?\n/);
       if (found) {
         clearTimeout(timer);
         resolve(found[1]);
