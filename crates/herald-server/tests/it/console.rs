@@ -311,3 +311,21 @@ async fn a_read_session_is_refused_changes_and_secrets_by_the_server() {
     assert_eq!(get(&herald, &cookie, "/console/tokens").await.status(), 403);
     assert_eq!(herald.webhooks().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_herald_is_served_over_https() {
+    let herald = TestApp::spawn_with(|config| {
+        config.app.external_url = "https://herald.example.com".to_owned();
+    })
+    .await;
+    let response = client()
+        .post(format!("{}/sign-in", herald.base))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
