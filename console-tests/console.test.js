@@ -289,6 +289,13 @@ test("a receiver: create it, copy its URL, post a signed GitHub push to it, see 
   await page.goto(herald.base + "/console/receivers");
   await screenshot(page, "receivers");
   await assertClean(page);
+  // Deleted after confirming: its URL is gone.
+  await page.getByRole("link", { name: "github.com" }).click();
+  await page.getByRole("link", { name: "Delete" }).click();
+  await page.getByRole("button", { name: "Delete receiver" }).click();
+  await page.getByText("Receiver deleted").waitFor();
+  const gone = await fetch(url, { method: "POST", body: "{}" });
+  assert.equal(gone.status, 404);
   await page.context().close();
 });
 

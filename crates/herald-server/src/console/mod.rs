@@ -178,6 +178,16 @@ pub fn routes() -> ConsoleRoutes {
             post(receivers::rotate),
         )
         .get(
+            "/console/receivers/{id}/delete",
+            Admin,
+            get(receivers::delete_confirm),
+        )
+        .post(
+            "/console/receivers/{id}/delete",
+            Admin,
+            post(receivers::delete),
+        )
+        .get(
             "/console/receivers/{id}/requests/{request_id}",
             Read,
             get(receivers::request),

@@ -16,7 +16,7 @@ use maud::{Markup, html};
 
 use crate::AppState;
 use crate::console::form::{Form, PathId, PathIds};
-use crate::console::page::{Area, ConsoleError, Html, Viewer, badge, page, time};
+use crate::console::page::{Area, ConsoleError, Html, Viewer, badge, flash, page, redirect, time};
 
 const KINDS: [(&str, &str); 5] = [
     ("github", "GitHub"),
@@ -40,9 +40,24 @@ fn receiver_title(view: &ReceiverView) -> String {
         .unwrap_or_else(|| format!("{} receiver", kind_label(&view.record.kind)))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
 /// `GET /console/receivers`.
-pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Html, ConsoleError> {
-    receivers_page(&state, &viewer, &CreateFields::default(), None).await
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    axum::extract::Query(query): axum::extract::Query<Done>,
+) -> Result<Html, ConsoleError> {
+    let notice = (query.done.as_deref() == Some("deleted")).then(|| {
+        flash(
+            "ok",
+            "Receiver deleted, with its request log; its URL answers 404 from now on.",
+        )
+    });
+    receivers_page(&state, &viewer, &CreateFields::default(), None, notice).await
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +73,7 @@ async fn receivers_page(
     viewer: &Viewer,
     fields: &CreateFields,
     error: Option<&AppError>,
+    notice: Option<Markup>,
 ) -> Result<Html, ConsoleError> {
     let receivers = state.app().list_receivers().await?;
     let admin = viewer.can(Permission::Admin);
@@ -66,6 +82,7 @@ async fn receivers_page(
             h1 { "Receivers" }
             p.muted { "Each receiver is a URL of Herald's that accepts one code host's webhooks, verifies them and publishes them as events." }
         } }
+        @if let Some(notice) = notice { (notice) }
         @if let Some(error) = error { p.flash.error role="alert" { (error.message) } }
         table #receivers {
             thead { tr { th { "Name" } th { "Code host" } th { "URN" } th { "Receiver URL" } th { "Created" } } }
@@ -133,7 +150,7 @@ pub async fn create(
             Ok((StatusCode::CREATED, html).into_response())
         }
         Err(error) if matches!(error.kind, ErrorKind::Invalid | ErrorKind::Malformed) => {
-            let html = receivers_page(&state, &viewer, &fields, Some(&error)).await?;
+            let html = receivers_page(&state, &viewer, &fields, Some(&error), None).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(error) => Err(error.into()),
@@ -186,10 +203,15 @@ async fn detail_page(
         .await?;
     let title = receiver_title(view);
     let content = html! {
-        div.page-head { div {
-            div.crumbs { a href="/console/receivers" { "Receivers" } " / " }
-            h1 { (title) }
-        } }
+        div.page-head {
+            div {
+                div.crumbs { a href="/console/receivers" { "Receivers" } " / " }
+                h1 { (title) }
+            }
+            @if viewer.can(Permission::Admin) {
+                div.actions { a.button.danger href={"/console/receivers/" (id) "/delete"} { "Delete" } }
+            }
+        }
         div.card {
             h2 { "Receiver URL" }
             div.secret-box {
@@ -255,6 +277,42 @@ fn request_row(receiver: ReceiverId, request: &ReceiverRequestSummary) -> Markup
             td.num { (request.event_ids.len()) }
         }
     }
+}
+
+/// `GET /console/receivers/{id}/delete`: asks first.
+pub async fn delete_confirm(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<ReceiverId>,
+) -> Result<Html, ConsoleError> {
+    let view = state.app().receiver(id).await?;
+    let title = receiver_title(&view);
+    let content = html! {
+        div.page-head { div {
+            div.crumbs { a href="/console/receivers" { "Receivers" } " / " a href={"/console/receivers/" (id)} { (title) } " / " }
+            h1 { "Delete receiver " (title) "?" }
+        } }
+        div.card {
+            p { "This deletes the receiver with its request log. The code host's webhook to " span.url { (view.url) } " gets 404 from then on." }
+            form method="post" action={"/console/receivers/" (id) "/delete"} {
+                (viewer.csrf_field())
+                div.form-actions {
+                    button.danger.solid type="submit" { "Delete receiver" }
+                    a.button href={"/console/receivers/" (id)} { "Cancel" }
+                }
+            }
+        }
+    };
+    Ok(page(&viewer, Area::Receivers, "Delete receiver", content))
+}
+
+/// `POST /console/receivers/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    PathId(id): PathId<ReceiverId>,
+) -> Result<Response, ConsoleError> {
+    state.app().delete_receiver(id).await?;
+    Ok(redirect("/console/receivers?done=deleted"))
 }
 
 /// `GET /console/receivers/{id}/requests/{request_id}`: one logged request.
