@@ -329,3 +329,52 @@ async fn the_session_cookie_is_secure_when_herald_is_served_over_https() {
     let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
+
+#[tokio::test]
+async fn the_delivery_log_pages_through_the_applications_cursor_and_filters_by_status() {
+    let herald = TestApp::spawn().await;
+    herald.register_any_type("build:finished").await;
+    // An endpoint nothing listens on: every delivery fails at its one attempt.
+    let created = herald
+        .create_webhook(
+            json!({"name": "h", "url": "http://127.0.0.1:9/", "event_types": ["build:finished"]}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    for n in 0..55 {
+        herald
+            .publish(json!({"type": "build:finished", "payload": {"n": n}}))
+            .await;
+    }
+    let cookie = sign_in(&herald, TOKEN).await;
+    let rows = |page: &str| page.matches("href=\"/console/deliveries/").count();
+    let first = get(&herald, &cookie, &format!("/console/webhooks/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&first), 50, "the first page");
+    assert!(first.contains("rel=\"next\""), "a link to older deliveries");
+    let start = first.find("?cursor=").unwrap();
+    let next: String = first[start..].chars().take_while(|c| *c != '"').collect();
+    let second = get(&herald, &cookie, &format!("/console/webhooks/{id}{next}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&second), 5, "the rest");
+    assert!(!second.contains("rel=\"next\""), "the last page");
+    // Only the first page refreshes itself.
+    assert!(first.contains("data-refresh") && !second.contains("data-refresh=\""));
+    let succeeded = get(
+        &herald,
+        &cookie,
+        &format!("/console/webhooks/{id}?status=succeeded"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert_eq!(rows(&succeeded), 0);
+    assert!(succeeded.contains("No deliveries match."));
+}
