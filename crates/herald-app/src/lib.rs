@@ -15,6 +15,8 @@
 //!   every webhook, delivery and token operation takes, its
 //!   [`tokens::Scope`], and the confinement of a `project:<key>` token to that
 //!   project's webhooks.
+//! - `sessions`: console sessions sealed into their cookie with the secrets
+//!   key (no table); each request authenticates the token inside again.
 //! - `start`: [`App::start`] opens the store ([`stores`]), checks the secrets
 //!   key, and starts the delivery engine, the janitors, the monitor scheduler
 //!   and, on PostgreSQL, the wake relay; [`RunningApp::stop`] stops them.
@@ -32,6 +34,7 @@ pub mod events;
 pub mod monitors;
 pub mod receivers;
 pub mod repositories;
+pub mod sessions;
 mod start;
 pub mod stores;
 pub mod tokens;

@@ -65,6 +65,15 @@ impl SealedColumn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding(Vec<u8>);
 
+impl Binding {
+    /// The binding of a value sealed for a purpose rather than a row, such as
+    /// a console session cookie: `"purpose:<name>"`, which no column's binding
+    /// can equal, so neither kind of value opens in the other's place.
+    pub fn purpose(name: &'static str) -> Binding {
+        Binding(format!("purpose:{name}").into_bytes())
+    }
+}
+
 #[derive(Clone)]
 pub struct SecretCipher {
     aead: XChaCha20Poly1305,

@@ -40,13 +40,17 @@ pub enum Access {
     /// Changing webhooks, their secrets and deliveries: `admin`, or
     /// `project:<key>` for that project's.
     ManageWebhooks,
+    /// Any live credential, whatever its scope: the console's overview and
+    /// signing out, whose content each scope's own checks then narrow.
+    Session,
 }
 
 impl Access {
-    /// What the application calls this access; `None` for a public route.
-    fn permission(self) -> Option<Permission> {
+    /// What the application calls this access; `None` for a public route
+    /// and for one any live credential may call.
+    pub(crate) fn permission(self) -> Option<Permission> {
         match self {
-            Access::Public => None,
+            Access::Public | Access::Session => None,
             Access::Read => Some(Permission::Read),
             Access::Publish => Some(Permission::Publish),
             Access::Admin => Some(Permission::Admin),
@@ -97,11 +101,14 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
 /// The check each route's layer runs: lets the request through when its
 /// caller's scope grants `access`.
 pub async fn require(access: Access, request: Request, next: Next) -> Response {
-    let Some(permission) = access.permission() else {
+    if access == Access::Public {
         return next.run(request).await;
-    };
+    }
     let Some(Caller(principal)) = request.extensions().get::<Caller>() else {
         return ApiError::unauthorized().into_response();
+    };
+    let Some(permission) = access.permission() else {
+        return next.run(request).await;
     };
     let action = format!("{} {}", request.method(), request.uri().path());
     match principal.require_for(permission, &action) {
@@ -117,7 +124,10 @@ pub fn is_identified(request: &Request) -> bool {
 }
 
 /// The configured admin token (compared in constant time), else an API token.
-async fn authenticate(state: &AppState, presented: &str) -> Result<Option<Principal>, AppError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    presented: &str,
+) -> Result<Option<Principal>, AppError> {
     let expected = state.admin_token.as_bytes();
     // An empty configured token would match an empty bearer: it admits nobody.
     if !expected.is_empty() && tokens_equal(presented.as_bytes(), expected) {

@@ -20,12 +20,16 @@
 //!   with, and the mapping of [`herald_app::AppError`] kinds to status codes.
 //! - `extract`: the JSON, path-id and query extractors that turn content-type,
 //!   size, syntax and shape rejections into `ApiError`s naming the field.
+//! - `console`: the web console, server-rendered HTML over the same
+//!   [`herald_app::App`] operations, signed in with a sealed session cookie;
+//!   its routes are in [`route_table`] with the access each needs.
 //! - `openapi`: the OpenAPI 3.1 document collected from the routes; `openapi.json`
 //!   at the repository root is a committed copy that a test keeps current.
 //!
 //! Store records never go on the wire: every response has its own type here.
 
 mod auth;
+mod console;
 mod error;
 mod extract;
 mod openapi;
@@ -54,7 +58,7 @@ pub use serve::HttpLimits;
 pub use start::{Herald, HeraldConfig, RunningHerald, StartError};
 
 /// The most any request body other than a published event may weigh.
-const API_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const API_BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler shares: the application, and the credential callers present.
 #[derive(Clone)]
@@ -77,9 +81,12 @@ impl AppState {
     }
 }
 
-/// Every route of the API, with the access each needs: what the router serves.
+/// Every route of the API and the console, with the access each needs: what
+/// the router serves.
 pub fn route_table() -> Vec<RouteEntry> {
-    routes::all(&Limits::default()).into_parts().1
+    let mut table = routes::all(&Limits::default()).into_parts().1;
+    table.extend(console::routes().into_parts().1);
+    table
 }
 
 /// Every route, each behind its access check, with body limits and a body
@@ -88,7 +95,9 @@ pub fn route_table() -> Vec<RouteEntry> {
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let (routes, _) = routes::all(&state.app.limits()).into_parts();
     let (router, _) = routes.split_for_parts();
+    let (console, _) = console::router(state.clone());
     router
+        .merge(console)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::no_route)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))

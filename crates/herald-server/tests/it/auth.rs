@@ -4,11 +4,15 @@ use reqwest::header::WWW_AUTHENTICATE;
 
 use crate::harness::{TOKEN, TestApp, assert_error, send, status_and_json};
 
-/// The routes anyone may call; every other route needs a credential.
-const PUBLIC: [(&str, &str); 3] = [
+/// The routes anyone may call; every other route needs a credential (a
+/// console route: a session).
+const PUBLIC: [(&str, &str); 6] = [
     ("GET", "/healthz"),
     ("GET", "/api/openapi.json"),
     ("POST", "/.api/webhooks/{id}"),
+    ("GET", "/"),
+    ("POST", "/sign-in"),
+    ("GET", "/console/assets/{file}"),
 ];
 
 /// A concrete path for a route's template: any well-formed id will do, as
@@ -18,6 +22,21 @@ fn concrete(template: &str) -> String {
         .replace("{id}", "0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7a")
         .replace("{request_id}", "0190b8e2-7a4c-7d2e-9a51-3c1f0e6d2b7b")
         .replace("{key}", "deploy:finished")
+        .replace("{file}", "console.css")
+}
+
+/// Console pages send people without a session to sign in; anything else
+/// they refuse with 401.
+async fn assert_console_refuses(request: reqwest::RequestBuilder, method: &Method, path: &str) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if *method == Method::GET {
+        assert_eq!(status, 303, "{path}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("/?next="), "{path}: {location}");
+    } else {
+        assert_eq!(status, 401, "{method} {path}");
+    }
 }
 
 #[tokio::test]
@@ -37,9 +56,24 @@ async fn every_route_outside_the_public_list_refuses_a_missing_or_wrong_token() 
         .collect();
     expected.sort();
     assert_eq!(public, expected, "the public routes changed");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     for route in table.iter().filter(|route| route.access != Access::Public) {
         let url = format!("{}{}", herald.base, concrete(&route.path));
         let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+        if route.path.starts_with("/console") || route.path == "/sign-out" {
+            for request in [
+                no_redirects.request(method.clone(), &url),
+                no_redirects
+                    .request(method.clone(), &url)
+                    .bearer_auth(TOKEN),
+            ] {
+                assert_console_refuses(request, &method, &route.path).await;
+            }
+            continue;
+        }
         for request in [
             herald.client.request(method.clone(), &url),
             herald

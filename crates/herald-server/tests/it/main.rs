@@ -8,6 +8,7 @@ mod harness;
 
 mod auth;
 mod code_hosts;
+mod console;
 mod deliveries;
 mod event_types;
 mod events;

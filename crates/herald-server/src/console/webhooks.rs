@@ -1,0 +1,569 @@
+//! Webhooks: the list (with each one's last delivery, as SonarQube shows it),
+//! create and edit, enable and disable, delete with confirmation, the Test
+//! button and revealing the secret. The delivery log is `deliveries`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use herald_app::AppError;
+use herald_app::deliveries::DeliveryFilter;
+use herald_app::tokens::Permission;
+use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
+use herald_catalogue::EventTypeDef;
+use herald_core::id::WebhookId;
+use herald_store::{DeliveryRecord, WebhookRecord};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::console::deliveries::{self, log_page};
+use crate::console::form::{Form, PathId};
+use crate::console::page::{
+    Area, ConsoleError, Html, Viewer, badge, flash, page, project_of, redirect, scope_text, time,
+};
+
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// What a finished action says on the page it returns to.
+fn done_message(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "updated" => Some("Webhook saved."),
+        "deleted" => Some("Webhook deleted, with its deliveries."),
+        "enabled" => Some("Webhook enabled."),
+        "disabled" => Some("Webhook disabled; its pending deliveries were failed."),
+        _ => None,
+    }
+}
+
+/// `GET /console/webhooks`.
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<Done>,
+) -> Result<Html, ConsoleError> {
+    let webhooks = state.app().list_webhooks(&viewer.principal).await?;
+    let mut rows = Vec::with_capacity(webhooks.len());
+    for webhook in webhooks {
+        let last = last_delivery(&state, &viewer, webhook.id).await?;
+        rows.push((webhook, last));
+    }
+    let manage = viewer.can(Permission::ManageWebhooks);
+    let content = html! {
+        div.page-head {
+            div {
+                h1 { "Webhooks" }
+                p.muted { "Each webhook sends the events it subscribes to, signed, to its endpoint." }
+            }
+            @if manage {
+                div.actions { a.button.primary href="/console/webhooks/new" { "New webhook" } }
+            }
+        }
+        @if let Some(message) = done_message(query.done.as_deref()) { (flash("ok", message)) }
+        table #webhooks {
+            thead { tr {
+                th { "Name" } th { "Endpoint" } th { "Scope" } th { "Event types" }
+                th { "State" } th { "Last delivery" }
+            } }
+            tbody {
+                @for (webhook, last) in &rows { (webhook_row(&viewer, webhook, last.as_ref(), manage)) }
+                @if rows.is_empty() {
+                    tr { td.empty colspan="6" { "No webhooks yet." } }
+                }
+            }
+        }
+    };
+    Ok(page(&viewer, Area::Webhooks, "Webhooks", content))
+}
+
+fn webhook_row(
+    viewer: &Viewer,
+    webhook: &WebhookRecord,
+    last: Option<&DeliveryRecord>,
+    manage: bool,
+) -> Markup {
+    let id = webhook.id.to_string();
+    html! {
+        tr {
+            td { a href={"/console/webhooks/" (id)} { (webhook.name) } }
+            td.url { (webhook.url_display) }
+            td { (scope_text(webhook.project.as_deref())) }
+            td { @for pattern in &webhook.event_types { span.tag { code { (pattern.as_str()) } } } }
+            td {
+                (badge(if webhook.enabled { "enabled" } else { "disabled" }))
+                @if let Some(reason) = &webhook.disabled_reason { div.hint { (reason) } }
+                @if manage {
+                    form method="post" action={"/console/webhooks/" (id) "/enabled"} {
+                        (viewer.csrf_field())
+                        input type="hidden" name="enabled" value=(if webhook.enabled { "false" } else { "true" });
+                        " "
+                        button.small type="submit" aria-label={(if webhook.enabled { "Disable " } else { "Enable " }) (webhook.name)} {
+                            (if webhook.enabled { "Disable" } else { "Enable" })
+                        }
+                    }
+                }
+            }
+            td {
+                @match last {
+                    Some(delivery) => {
+                        a href={"/console/deliveries/" (delivery.id)} { (badge(delivery.status.as_str())) }
+                        div.hint { (time(delivery.updated_at)) }
+                    }
+                    None => { span.muted { "never" } }
+                }
+            }
+        }
+    }
+}
+
+/// The webhook's newest delivery, the result SonarQube shows next to each webhook.
+async fn last_delivery(
+    state: &AppState,
+    viewer: &Viewer,
+    id: WebhookId,
+) -> Result<Option<DeliveryRecord>, AppError> {
+    let filter = DeliveryFilter {
+        limit: Some("1".to_owned()),
+        ..DeliveryFilter::default()
+    };
+    let page = state
+        .app()
+        .list_deliveries(&viewer.principal, id, filter)
+        .await?;
+    Ok(page.items.into_iter().next())
+}
+
+/// What the webhook form holds, as the person typed it.
+#[derive(Debug, Default)]
+struct Fields {
+    name: String,
+    url: String,
+    secret: String,
+    /// Exact catalogue keys, ticked.
+    keys: Vec<String>,
+    /// Everything else: patterns such as `changeset:*`, space or comma separated.
+    patterns: String,
+    project: String,
+    enabled: bool,
+}
+
+impl Fields {
+    fn from_form(form: &Form) -> Self {
+        Self {
+            name: form.get("name").unwrap_or_default().to_owned(),
+            url: form.get("url").unwrap_or_default().to_owned(),
+            secret: form.get("secret").unwrap_or_default().to_owned(),
+            keys: form.all("event_type"),
+            patterns: form.get("patterns").unwrap_or_default().to_owned(),
+            project: form.get("project").unwrap_or_default().to_owned(),
+            enabled: form.get("enabled").is_some(),
+        }
+    }
+
+    fn from_record(record: &WebhookRecord, catalogue: &[EventTypeDef]) -> Self {
+        let (keys, patterns): (Vec<String>, Vec<String>) = record
+            .event_types
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .partition(|p| catalogue.iter().any(|t| t.key == *p));
+        Self {
+            name: record.name.clone(),
+            url: String::new(),
+            secret: String::new(),
+            keys,
+            patterns: patterns.join(" "),
+            project: record.project.clone().unwrap_or_default(),
+            enabled: record.enabled,
+        }
+    }
+
+    fn event_types(&self) -> Vec<String> {
+        let patterns = self
+            .patterns
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned);
+        self.keys.iter().cloned().chain(patterns).collect()
+    }
+
+    fn project(&self) -> Option<String> {
+        let key = self.project.trim();
+        (!key.is_empty()).then(|| key.to_owned())
+    }
+
+    fn secret(&self) -> Option<String> {
+        let secret = self.secret.trim();
+        (!secret.is_empty()).then(|| secret.to_owned())
+    }
+}
+
+/// Where the form posts, and what it is for.
+enum FormKind<'a> {
+    Create,
+    Edit(&'a WebhookRecord),
+}
+
+fn catalogue(state: &AppState) -> Vec<EventTypeDef> {
+    state.app().event_types().list().cloned().collect()
+}
+
+/// The create and edit form. `error` is the application's refusal of the
+/// last submission, shown at the top and next to its field.
+fn webhook_form(
+    viewer: &Viewer,
+    kind: &FormKind<'_>,
+    types: &[EventTypeDef],
+    fields: &Fields,
+    error: Option<&AppError>,
+) -> Html {
+    let (title, action, submit) = match kind {
+        FormKind::Create => (
+            "New webhook",
+            "/console/webhooks".to_owned(),
+            "Create webhook",
+        ),
+        FormKind::Edit(record) => (
+            "Edit webhook",
+            format!("/console/webhooks/{}", record.id),
+            "Save changes",
+        ),
+    };
+    let field_at_fault = error
+        .and_then(|e| e.details.field.clone())
+        .unwrap_or_default();
+    let fault = |name: &str| -> Markup {
+        html! {
+            @if let Some(error) = error {
+                @if field_at_fault == name || field_at_fault.starts_with(&format!("{name}[")) {
+                    p.field-error id={"error-" (name)} { (error.message) }
+                }
+            }
+        }
+    };
+    let mut families: BTreeMap<&str, Vec<&EventTypeDef>> = BTreeMap::new();
+    for def in types {
+        families.entry(def.family.as_str()).or_default().push(def);
+    }
+    let content = html! {
+        div.page-head {
+            div {
+                div.crumbs { a href="/console/webhooks" { "Webhooks" } " / " }
+                h1 { (title) }
+            }
+        }
+        @if let Some(error) = error { p.flash.error role="alert" { (error.message) } }
+        form.stacked.wide.card method="post" action=(action) {
+            (viewer.csrf_field())
+            label for="name" { "Name" }
+            input #name type="text" name="name" value=(fields.name) required maxlength="100";
+            (fault("name"))
+            label for="url" { "Endpoint URL" }
+            @if let FormKind::Edit(record) = kind {
+                p.hint { "Now " span.url { (record.url_display) } ". Leave empty to keep it." }
+                input #url.mono type="url" name="url" value=(fields.url) placeholder="https://hooks.example.com/herald";
+            } @else {
+                input #url.mono type="url" name="url" value=(fields.url) required placeholder="https://hooks.example.com/herald";
+            }
+            (fault("url"))
+            label for="secret" { "Signing secret" }
+            div.inline-field {
+                input #secret.mono type="password" name="secret" value=(fields.secret) autocomplete="off";
+                button type="button" data-generate="secret" hidden { "Generate" }
+            }
+            p.hint {
+                @if matches!(kind, FormKind::Create) {
+                    "Leave empty and Herald generates a whsec_ secret, shown once after creating."
+                } @else {
+                    "Leave empty to keep the current secret."
+                }
+            }
+            (fault("secret"))
+            label for="project" { "Project" }
+            input #project type="text" name="project" value=(fields.project) placeholder="empty: global (every project's events)";
+            p.hint { "A project's webhook gets that project's events; a global one gets every event." }
+            (fault("project"))
+            h2 { "Event types" }
+            (fault("event_types"))
+            div.families {
+                @for (family, defs) in &families {
+                    fieldset.family {
+                        legend { (family) }
+                        @for def in defs {
+                            label {
+                                input type="checkbox" name="event_type" value=(def.key) checked[fields.keys.contains(&def.key)];
+                                span { code { (def.key) } " " span.desc { (first_sentence(&def.description)) } }
+                            }
+                        }
+                    }
+                }
+            }
+            label for="patterns" { "Patterns" }
+            input #patterns.mono type="text" name="patterns" value=(fields.patterns) placeholder="changeset:* batch_change:*";
+            p.hint { "Other event types or patterns, separated by spaces: a trailing * matches a family, as in changeset:*." }
+            label.check {
+                input type="checkbox" name="enabled" value="true" checked[fields.enabled];
+                "Enabled"
+            }
+            div.form-actions {
+                button.primary type="submit" { (submit) }
+                a.button href="/console/webhooks" { "Cancel" }
+            }
+        }
+    };
+    page(viewer, Area::Webhooks, title, content)
+}
+
+fn first_sentence(text: &str) -> &str {
+    text.split_once(". ").map_or(text, |(first, _)| first)
+}
+
+/// `GET /console/webhooks/new`.
+pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Html {
+    let fields = Fields {
+        enabled: true,
+        project: project_of(&viewer).unwrap_or_default().to_owned(),
+        ..Fields::default()
+    };
+    webhook_form(
+        &viewer,
+        &FormKind::Create,
+        &catalogue(&state),
+        &fields,
+        None,
+    )
+}
+
+/// `POST /console/webhooks`: creates the webhook and shows its secret once.
+pub async fn create(State(state): State<AppState>, viewer: Viewer, form: Form) -> Response {
+    let fields = Fields::from_form(&form);
+    let input = WebhookCreate {
+        name: fields.name.clone(),
+        url: fields.url.clone(),
+        secret: fields.secret(),
+        event_types: fields.event_types(),
+        project: fields.project(),
+        enabled: fields.enabled,
+    };
+    match state.app().create_webhook(&viewer.principal, input).await {
+        Ok(created) => {
+            let id = created.record.id;
+            let content = html! {
+                div.page-head { div {
+                    div.crumbs { a href="/console/webhooks" { "Webhooks" } " / " }
+                    h1 { "Webhook " (created.record.name) " created" }
+                } }
+                @for warning in &created.warnings { (flash("info", warning)) }
+                div.card {
+                    h2 { "Signing secret" }
+                    p { "Your endpoint verifies each delivery's " code { "webhook-signature" } " with this secret. Copy it now: the webhook list never shows it." }
+                    div.secret-box {
+                        code #new-secret { (created.secret.expose()) }
+                        button.small type="button" data-copy="new-secret" hidden { "Copy" }
+                    }
+                }
+                p { a.button.primary href={"/console/webhooks/" (id)} { "Open the webhook" } " " a.button href="/console/webhooks" { "Back to webhooks" } }
+            };
+            (
+                StatusCode::CREATED,
+                page(&viewer, Area::Webhooks, "Webhook created", content),
+            )
+                .into_response()
+        }
+        Err(error) if is_form_error(&error) => {
+            let status = crate::error::status_of(error.kind);
+            let html = webhook_form(
+                &viewer,
+                &FormKind::Create,
+                &catalogue(&state),
+                &fields,
+                Some(&error),
+            );
+            (status, html).into_response()
+        }
+        Err(error) => ConsoleError::from(error).into_response(),
+    }
+}
+
+/// A refusal the person fixes in the form, rather than a page of its own.
+fn is_form_error(error: &AppError) -> bool {
+    use herald_app::ErrorKind::*;
+    matches!(
+        error.kind,
+        Invalid | Malformed | Conflict | Forbidden | TooLarge
+    )
+}
+
+/// `GET /console/webhooks/{id}/edit`.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+) -> Result<Html, ConsoleError> {
+    let record = state.app().webhook(&viewer.principal, id).await?;
+    let types = catalogue(&state);
+    let fields = Fields::from_record(&record, &types);
+    Ok(webhook_form(
+        &viewer,
+        &FormKind::Edit(&record),
+        &types,
+        &fields,
+        None,
+    ))
+}
+
+/// `POST /console/webhooks/{id}`: saves the form.
+pub async fn update(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+    form: Form,
+) -> Result<Response, ConsoleError> {
+    let fields = Fields::from_form(&form);
+    let url = fields.url.trim();
+    let input = WebhookUpdate {
+        name: Some(fields.name.clone()),
+        url: (!url.is_empty()).then(|| url.to_owned()),
+        secret: fields.secret(),
+        event_types: Some(fields.event_types()),
+        project: Some(fields.project()),
+        enabled: Some(fields.enabled),
+    };
+    match state
+        .app()
+        .update_webhook(&viewer.principal, id, input)
+        .await
+    {
+        Ok(_) => Ok(redirect(&format!("/console/webhooks/{id}?done=updated"))),
+        Err(error) if is_form_error(&error) => {
+            let record = state.app().webhook(&viewer.principal, id).await?;
+            let status = crate::error::status_of(error.kind);
+            let html = webhook_form(
+                &viewer,
+                &FormKind::Edit(&record),
+                &catalogue(&state),
+                &fields,
+                Some(&error),
+            );
+            Ok((status, html).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /console/webhooks/{id}/enabled`: the list's toggle.
+pub async fn set_enabled(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+    form: Form,
+) -> Result<Response, ConsoleError> {
+    let enabled = form.get("enabled") == Some("true");
+    let input = WebhookUpdate {
+        enabled: Some(enabled),
+        ..WebhookUpdate::default()
+    };
+    state
+        .app()
+        .update_webhook(&viewer.principal, id, input)
+        .await?;
+    let done = if enabled { "enabled" } else { "disabled" };
+    Ok(redirect(&format!("/console/webhooks?done={done}")))
+}
+
+/// `GET /console/webhooks/{id}/delete`: asks first.
+pub async fn delete_confirm(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+) -> Result<Html, ConsoleError> {
+    let record = state.app().webhook(&viewer.principal, id).await?;
+    let content = html! {
+        div.page-head { div {
+            div.crumbs { a href="/console/webhooks" { "Webhooks" } " / " a href={"/console/webhooks/" (id)} { (record.name) } " / " }
+            h1 { "Delete webhook " (record.name) "?" }
+        } }
+        div.card {
+            p { "This deletes the webhook " strong { (record.name) } " (" span.url { (record.url_display) } ") with every delivery and attempt in its log. It cannot be undone." }
+            form method="post" action={"/console/webhooks/" (id) "/delete"} {
+                (viewer.csrf_field())
+                div.form-actions {
+                    button.danger.solid type="submit" { "Delete webhook" }
+                    a.button href={"/console/webhooks/" (id)} { "Cancel" }
+                }
+            }
+        }
+    };
+    Ok(page(&viewer, Area::Webhooks, "Delete webhook", content))
+}
+
+/// `POST /console/webhooks/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+) -> Result<Response, ConsoleError> {
+    state.app().delete_webhook(&viewer.principal, id).await?;
+    Ok(redirect("/console/webhooks?done=deleted"))
+}
+
+/// `POST /console/webhooks/{id}/test`: sends a test event now and shows
+/// what the endpoint answered, above the webhook's log.
+pub async fn test(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+) -> Result<Html, ConsoleError> {
+    let outcome = state.app().test_webhook(&viewer.principal, id).await?;
+    let result = html! {
+        div #test-result class={"card attempt " (if outcome.success { "ok" } else { "bad" })} {
+            h2 { "Test event " (badge(if outcome.success { "succeeded" } else { "failed" })) }
+            dl.facts {
+                dt { "Status" } dd { @match outcome.status { Some(status) => { code { (status) } } None => { "no response" } } }
+                dt { "Duration" } dd { (outcome.duration_ms) " ms" }
+                @if let Some(error) = &outcome.error { dt { "Error" } dd { (error) } }
+            }
+            @if let Some(body) = &outcome.body_excerpt {
+                h3 { "Response body" }
+                pre { (body) }
+            }
+        }
+    };
+    log_page(
+        &state,
+        &viewer,
+        id,
+        deliveries::LogQuery::default(),
+        Some(result),
+    )
+    .await
+}
+
+/// `POST /console/webhooks/{id}/secret`: shows the signing secret (admin only).
+pub async fn reveal_secret(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PathId(id): PathId<WebhookId>,
+) -> Result<Html, ConsoleError> {
+    let secret = state.app().webhook_secret(&viewer.principal, id).await?;
+    let shown = html! {
+        div.card {
+            h2 { "Signing secret" }
+            div.secret-box {
+                code #revealed-secret { (secret.expose()) }
+                button.small type="button" data-copy="revealed-secret" hidden { "Copy" }
+            }
+        }
+    };
+    log_page(
+        &state,
+        &viewer,
+        id,
+        deliveries::LogQuery::default(),
+        Some(shown),
+    )
+    .await
+}
