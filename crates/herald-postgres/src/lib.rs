@@ -72,9 +72,9 @@ use async_trait::async_trait;
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
-    DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
-    PurgeReport, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
+    DeliveryQuery, DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published,
+    PurgePolicy, PurgeReport, Readiness, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -278,6 +278,14 @@ impl Store for PgStore {
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
         Ok(work::next_due_at(&self.pool).await?)
+    }
+
+    async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog> {
+        Ok(work::backlog(&self.pool, longest_lease).await?)
+    }
+
+    async fn readiness(&self) -> StoreResult<Readiness> {
+        Ok(keys::readiness(&self.pool).await?)
     }
 
     async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryDetail>> {

@@ -5,12 +5,13 @@
 //! due again, and a late attempt carries a token that no longer matches.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use herald_core::id::{DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord, LeaseToken,
-    NextStep,
+    AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord,
+    LeaseToken, NextStep,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -243,6 +244,41 @@ fn append_attempt(conn: &Connection, outcome: &AttemptOutcome) -> Result<(), Sql
         a.error,
     ])?;
     Ok(())
+}
+
+/// The pending deliveries by state: range counts over the `deliveries_due`
+/// index, reading rows only within the lease horizon to tell leased ones
+/// (which hold a token) from scheduled retries.
+pub(crate) fn backlog(conn: &Connection, longest_lease: Duration) -> Result<Backlog, Failure> {
+    let now = Timestamp::now();
+    let horizon = now.saturating_add(longest_lease);
+    let count = |sql: &str, bounds: &[i64]| -> Result<u64, Failure> {
+        let found: i64 = conn
+            .prepare_cached(sql)?
+            .query_row(rusqlite::params_from_iter(bounds), |row| row.get(0))?;
+        Ok(u64::try_from(found).unwrap_or(0))
+    };
+    let due = count(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1",
+        &[now.millis()],
+    )?;
+    let later = count(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at > ?1",
+        &[now.millis()],
+    )?;
+    let leased = count(
+        "SELECT count(*) FROM deliveries INDEXED BY deliveries_due \
+         WHERE status = 'pending' AND next_attempt_at > ?1 AND next_attempt_at <= ?2 \
+         AND lease_token IS NOT NULL",
+        &[now.millis(), horizon.millis()],
+    )?;
+    let oldest_due_at = next_due_at(conn)?.filter(|due_at| *due_at <= now);
+    Ok(Backlog {
+        due,
+        scheduled: later.saturating_sub(leased),
+        leased,
+        oldest_due_at,
+    })
 }
 
 pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<Timestamp>, Failure> {

@@ -181,6 +181,13 @@ pub trait Store: Send + Sync + 'static {
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool>;
     /// When the earliest pending delivery falls due (past for due ones), if any.
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
+    /// The pending deliveries by state. Leases end at most `longest_lease`
+    /// after they were taken, so only deliveries due within that horizon are
+    /// looked at to tell leased from scheduled: the cost grows with the due
+    /// backlog's index range, not with the table.
+    async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog>;
+    /// The schema version and key check, for the readiness probe.
+    async fn readiness(&self) -> StoreResult<Readiness>;
 
     // ---- delivery log ----
 
