@@ -19,6 +19,8 @@
 //!   key, and starts the delivery engine, the janitors, the monitor scheduler
 //!   and, on PostgreSQL, the wake relay; [`RunningApp::stop`] stops them.
 //! - `error`: [`AppError`] and its [`ErrorKind`].
+//! - [`metrics`]: the application's metric names, one function per thing it
+//!   reports, and the gauges a scrape refreshes from the store.
 //!
 //! An operation validates its whole input before it writes anything, so a
 //! refused call changes nothing. Hooks that react to a write ("a `repo:push`
@@ -29,6 +31,7 @@ pub mod deliveries;
 mod error;
 pub mod event_types;
 pub mod events;
+pub mod metrics;
 pub mod monitors;
 pub mod receivers;
 pub mod repositories;
@@ -89,6 +92,12 @@ struct Inner {
     limits: Limits,
     /// Where code hosts and people reach this server, without a trailing slash.
     external_url: String,
+    /// The open store as its own type, for what only one backend has (a pool).
+    opened: stores::OpenedStore,
+    /// The engine's request timeout, which bounds its leases: the horizon
+    /// the backlog snapshot looks within for leased deliveries.
+    request_timeout: std::time::Duration,
+    snapshots: metrics::SnapshotCache,
 }
 
 impl App {
@@ -108,10 +117,13 @@ impl App {
                 monitors,
                 cipher: config.cipher,
                 engine,
+                opened: opened.clone(),
+                request_timeout: config.delivery.request_timeout,
                 guard: AddressGuard::new(config.delivery.allow_cidrs),
                 catalogue,
                 limits: config.limits,
                 external_url: config.external_url.trim_end_matches('/').to_owned(),
+                snapshots: metrics::SnapshotCache::default(),
             }),
         }
     }

@@ -207,6 +207,13 @@ impl PgStore {
         WorkListener::start(dedicated, schema.unwrap_or_default()).await
     }
 
+    /// Sets the pool's gauges: connections in use and idle.
+    pub fn record_pool_metrics(&self) {
+        let idle = self.pool.num_idle();
+        let open = usize::try_from(self.pool.size()).unwrap_or(usize::MAX);
+        herald_store::metrics::record_pool(open.saturating_sub(idle), idle);
+    }
+
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -36,7 +36,7 @@ macro_rules! claim {
                            due.next_attempt_at AS was_due \
              ) \
              SELECT c.id AS d_id, c.lease_token AS d_lease_token, c.attempts AS d_attempts, \
-                    c.failures_in_schedule AS d_failures_in_schedule, ",
+                    c.failures_in_schedule AS d_failures_in_schedule, c.was_due AS d_was_due, ",
             event_columns!(),
             ", ",
             webhook_columns!(),
@@ -120,6 +120,7 @@ fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
         lease: LeaseToken(row.try_get("d_lease_token")?),
         attempt_number: counter(attempts)?.saturating_add(1),
         failures_in_schedule: counter(failures)?,
+        due_at: Timestamp(row.try_get("d_was_due")?),
         event: rows::event(row)?,
         webhook: rows::webhook(row)?,
     })

@@ -27,6 +27,7 @@ struct Due {
     webhook_id: WebhookId,
     attempts: u32,
     failures_in_schedule: u32,
+    due_at: Timestamp,
 }
 
 pub(crate) fn claim_due(
@@ -71,6 +72,7 @@ pub(crate) fn claim_due(
             lease: LeaseToken(token),
             attempt_number: item.attempts.saturating_add(1),
             failures_in_schedule: item.failures_in_schedule,
+            due_at: item.due_at,
             event,
             webhook,
         });
@@ -78,7 +80,8 @@ pub(crate) fn claim_due(
     Ok(claimed)
 }
 
-const DUE_COLUMNS: &str = "id, event_id, webhook_id, attempts, failures_in_schedule";
+const DUE_COLUMNS: &str =
+    "id, event_id, webhook_id, attempts, failures_in_schedule, next_attempt_at";
 
 fn due_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
     Ok(Due {
@@ -87,6 +90,7 @@ fn due_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
         webhook_id: WebhookId::from_bytes(row.get(2)?),
         attempts: small(row, 3)?,
         failures_in_schedule: small(row, 4)?,
+        due_at: Timestamp::from_millis(row.get(5)?),
     })
 }
 

@@ -1823,12 +1823,18 @@ pub async fn next_due_at_is_the_earliest_pending_delivery(store: Arc<dyn Store>)
     };
     let queued = deliveries_of(&store, hook.id).await;
     let (second_id, first_id) = (queued[0].id, queued[1].id);
-    assert_eq!(store.next_due_at().await.unwrap(), due_of(first_id).await);
+    let first_due = due_of(first_id).await;
+    assert_eq!(store.next_due_at().await.unwrap(), first_due);
 
     let first = claim_with(&store, 1, LONG_LEASE, Vec::new())
         .await
         .remove(0);
     assert_eq!(first.delivery_id, first_id);
+    assert_eq!(
+        Some(first.due_at),
+        first_due,
+        "a claim tells when it fell due"
+    );
     assert_eq!(store.next_due_at().await.unwrap(), due_of(second_id).await);
 
     claim_with(&store, 1, LONG_LEASE * 2, Vec::new())

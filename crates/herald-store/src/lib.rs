@@ -7,6 +7,8 @@
 //!   the server maps them to its own response types.
 //! - [`contract`] (feature `contract`): the suite of behaviours every
 //!   implementation must pass, run by each store crate's tests.
+//! - [`metrics`]: the stores' metric names (group commits, the writer's
+//!   queue, the pool), shared by both backends.
 //! - [`keys`]: what [`Store::adopt_key`] takes and answers: the database's
 //!   secrets key check.
 //! - [`event_types`]: [`EventTypeStore`], the custom event types producers
@@ -34,6 +36,7 @@
 
 pub mod event_types;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod monitors;
 pub mod receivers;

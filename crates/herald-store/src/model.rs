@@ -200,6 +200,9 @@ pub struct ClaimedDelivery {
     /// Failed attempts since the retry schedule last started (0 on a first try, a
     /// redelivery or a recovery); the schedule's position.
     pub failures_in_schedule: u32,
+    /// When the delivery fell due, before the claim moved it to the lease's
+    /// end (by the store's clock): how late the attempt starts.
+    pub due_at: Timestamp,
     pub event: EventRecord,
     pub webhook: WebhookRecord,
 }
