@@ -185,4 +185,60 @@ impl App {
             }
         }
     }
+
+    /// Whether this node should be sent traffic: healthy (above), and the
+    /// database is still the one it started with: its schema is this build's
+    /// (another node may have migrated it further) and its key check is this
+    /// node's key's. Each failure says which, never with a secret.
+    pub async fn check_readiness(&self) -> Result<(), AppError> {
+        self.check_health().await?;
+        let readiness = self.store().readiness().await.map_err(|error| {
+            tracing::warn!(%error, "readiness check: the store did not answer");
+            AppError::unavailable("the store is not answering")
+        })?;
+        readiness_verdict(&readiness, &self.cipher().key_check()).map_err(AppError::unavailable)
+    }
+}
+
+/// Why a node whose store answered is not ready, if it is not.
+fn readiness_verdict(readiness: &herald_store::Readiness, key_check: &[u8]) -> Result<(), String> {
+    if readiness.schema_version != readiness.expected_schema_version {
+        return Err(format!(
+            "the database schema is version {}, and this build runs version {}",
+            readiness.schema_version, readiness.expected_schema_version
+        ));
+    }
+    match &readiness.key_check {
+        Some(stored) if stored.as_slice() != key_check => {
+            Err("this node's secrets key is not the one the database was sealed with".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_store::Readiness;
+
+    use super::readiness_verdict;
+
+    fn readiness(schema_version: i64, key_check: Option<Vec<u8>>) -> Readiness {
+        Readiness {
+            schema_version,
+            expected_schema_version: 10,
+            key_check,
+        }
+    }
+
+    #[test]
+    fn a_node_is_ready_with_this_builds_schema_and_its_own_key() {
+        assert_eq!(
+            readiness_verdict(&readiness(10, Some(vec![1; 32])), &[1; 32]),
+            Ok(())
+        );
+        let newer = readiness_verdict(&readiness(11, Some(vec![1; 32])), &[1; 32]);
+        assert!(newer.unwrap_err().contains("version 11"));
+        let other_key = readiness_verdict(&readiness(10, Some(vec![2; 32])), &[1; 32]);
+        assert!(other_key.unwrap_err().contains("secrets key"));
+    }
 }

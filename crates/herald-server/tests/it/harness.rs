@@ -64,6 +64,7 @@ fn test_config(dir: &std::path::Path) -> HeraldConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_token: TOKEN.to_owned(),
         http: HttpLimits::default(),
+        metrics_listen: None,
         app: AppConfig {
             store: StoreChoice::Sqlite(dir.join("herald.db")),
             cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),
