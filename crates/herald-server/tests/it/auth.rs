@@ -5,8 +5,9 @@ use reqwest::header::WWW_AUTHENTICATE;
 use crate::harness::{TOKEN, TestApp, assert_error, send, status_and_json};
 
 /// The routes anyone may call; every other route needs a credential.
-const PUBLIC: [(&str, &str); 3] = [
+const PUBLIC: [(&str, &str); 4] = [
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),
     ("POST", "/.api/webhooks/{id}"),
 ];
