@@ -166,10 +166,18 @@ pub fn record_notifications(parts: usize) {
     metrics::counter!(MONITOR_NOTIFICATIONS).increment(u64::try_from(parts).unwrap_or(u64::MAX));
 }
 
-/// The last backlog snapshot and when it was taken.
+/// What the store-backed gauges show.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    backlog: Backlog,
+    webhooks_enabled: u64,
+    webhooks_disabled: u64,
+}
+
+/// The last snapshot and when it was taken.
 #[derive(Default)]
 pub(crate) struct SnapshotCache {
-    taken: Mutex<Option<(Instant, Backlog, (u64, u64))>>,
+    taken: Mutex<Option<(Instant, Snapshot)>>,
 }
 
 impl App {
@@ -183,22 +191,20 @@ impl App {
             .taken
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let (backlog, webhooks) = match cached {
-            Some((taken, backlog, webhooks)) if taken.elapsed() < SNAPSHOT_TTL => {
-                (backlog, webhooks)
-            }
+        let snapshot = match cached {
+            Some((taken, snapshot)) if taken.elapsed() < SNAPSHOT_TTL => snapshot,
             _ => match self.take_snapshot().await {
                 Some(fresh) => fresh,
                 None => return,
             },
         };
-        set_backlog(&backlog);
-        metrics::gauge!(WEBHOOKS, "state" => "enabled").set(webhooks.0 as f64);
-        metrics::gauge!(WEBHOOKS, "state" => "disabled").set(webhooks.1 as f64);
+        set_backlog(&snapshot.backlog);
+        metrics::gauge!(WEBHOOKS, "state" => "enabled").set(snapshot.webhooks_enabled as f64);
+        metrics::gauge!(WEBHOOKS, "state" => "disabled").set(snapshot.webhooks_disabled as f64);
         self.inner.opened.record_pool_metrics();
     }
 
-    async fn take_snapshot(&self) -> Option<(Backlog, (u64, u64))> {
+    async fn take_snapshot(&self) -> Option<Snapshot> {
         let longest_lease = lease_for(self.inner.request_timeout);
         let backlog = self.store().backlog(longest_lease).await;
         let webhooks = self.store().list_webhooks().await;
@@ -210,17 +216,18 @@ impl App {
             }
         };
         let enabled = webhooks.iter().filter(|w| w.enabled).count();
-        let counts = (
-            u64::try_from(enabled).unwrap_or(0),
-            u64::try_from(webhooks.len() - enabled).unwrap_or(0),
-        );
+        let snapshot = Snapshot {
+            backlog,
+            webhooks_enabled: u64::try_from(enabled).unwrap_or(0),
+            webhooks_disabled: u64::try_from(webhooks.len() - enabled).unwrap_or(0),
+        };
         *self
             .inner
             .snapshots
             .taken
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), backlog, counts));
-        Some((backlog, counts))
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), snapshot));
+        Some(snapshot)
     }
 }
 
