@@ -190,7 +190,7 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         EXHAUSTED,
-        "Deliveries that failed for good: the retry schedule ran out or the target was refused"
+        "Deliveries that failed for good because their retry schedule ran out"
     );
     metrics::describe_counter!(
         WEBHOOKS_DISABLED,
