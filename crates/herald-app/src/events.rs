@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use herald_catalogue::keys::{HERALD_PREFIX, REPO_PUSH};
-use herald_catalogue::{PayloadError, prepare_payload};
+use herald_catalogue::{Family, PayloadError, prepare_payload};
 use herald_core::event_type::validate_type_name;
 use herald_core::id::EventId;
 use herald_core::validation::FieldError;
@@ -12,7 +12,7 @@ use herald_core::webhook::validate_project;
 use herald_store::{NewEvent, Published};
 use serde_json::Value;
 
-use crate::{App, AppError};
+use crate::{App, AppError, metrics};
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -79,18 +79,31 @@ impl App {
         let limit = self.limits().max_payload_bytes;
         let payload_len = input.payload.len();
         if payload_len > limit {
+            metrics::record_publish_refused();
             return Err(AppError::payload_too_large(format!(
                 "the payload is {payload_len} bytes; the limit is {limit} bytes"
             )));
         }
-        let mut event = input.validate()?;
-        self.check_against_catalogue(&event).await?;
+        let mut event = input
+            .validate()
+            .inspect_err(|_| metrics::record_publish_refused())?;
+        self.check_against_catalogue(&event)
+            .await
+            .inspect_err(|_| metrics::record_publish_refused())?;
+        let family = self
+            .catalogue()
+            .current()
+            .get(&event.event_type)
+            .map_or(Family::Custom, |def| def.family);
         event.payload = prepare_payload(&event.event_type, &event.payload, &event.properties);
         // Only a push needs its payload after the commit; other payloads are
         // not copied.
         let push = (event.event_type == REPO_PUSH).then(|| event.payload.clone());
         let published = self.store().publish(event, key).await?;
-        if !published.replayed {
+        if published.replayed {
+            metrics::record_replay();
+        } else {
+            metrics::record_published(family);
             self.after_publish(published.deliveries, push.as_deref());
         }
         Ok(published)

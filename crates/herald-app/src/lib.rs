@@ -21,6 +21,8 @@
 //!   key, and starts the delivery engine, the janitors, the monitor scheduler
 //!   and, on PostgreSQL, the wake relay; [`RunningApp::stop`] stops them.
 //! - `error`: [`AppError`] and its [`ErrorKind`].
+//! - [`metrics`]: the application's metric names, one function per thing it
+//!   reports, and the gauges a scrape refreshes from the store.
 //!
 //! An operation validates its whole input before it writes anything, so a
 //! refused call changes nothing. Hooks that react to a write ("a `repo:push`
@@ -31,6 +33,7 @@ pub mod deliveries;
 mod error;
 pub mod event_types;
 pub mod events;
+pub mod metrics;
 pub mod monitors;
 pub mod receivers;
 pub mod repositories;
@@ -92,6 +95,12 @@ struct Inner {
     limits: Limits,
     /// Where code hosts and people reach this server, without a trailing slash.
     external_url: String,
+    /// The open store as its own type, for what only one backend has (a pool).
+    opened: stores::OpenedStore,
+    /// The engine's request timeout, which bounds its leases: the horizon
+    /// the backlog snapshot looks within for leased deliveries.
+    request_timeout: std::time::Duration,
+    snapshots: metrics::SnapshotCache,
 }
 
 impl App {
@@ -111,10 +120,13 @@ impl App {
                 monitors,
                 cipher: config.cipher,
                 engine,
+                opened: opened.clone(),
+                request_timeout: config.delivery.request_timeout,
                 guard: AddressGuard::new(config.delivery.allow_cidrs),
                 catalogue,
                 limits: config.limits,
                 external_url: config.external_url.trim_end_matches('/').to_owned(),
+                snapshots: metrics::SnapshotCache::default(),
             }),
         }
     }
@@ -175,5 +187,61 @@ impl App {
                 Err(AppError::unavailable("the store is not answering"))
             }
         }
+    }
+
+    /// Whether this node should be sent traffic: healthy (above), and the
+    /// database is still the one it started with: its schema is this build's
+    /// (another node may have migrated it further) and its key check is this
+    /// node's key's. Each failure says which, never with a secret.
+    pub async fn check_readiness(&self) -> Result<(), AppError> {
+        self.check_health().await?;
+        let readiness = self.store().readiness().await.map_err(|error| {
+            tracing::warn!(%error, "readiness check: the store did not answer");
+            AppError::unavailable("the store is not answering")
+        })?;
+        readiness_verdict(&readiness, &self.cipher().key_check()).map_err(AppError::unavailable)
+    }
+}
+
+/// Why a node whose store answered is not ready, if it is not.
+fn readiness_verdict(readiness: &herald_store::Readiness, key_check: &[u8]) -> Result<(), String> {
+    if readiness.schema_version != readiness.expected_schema_version {
+        return Err(format!(
+            "the database schema is version {}, and this build runs version {}",
+            readiness.schema_version, readiness.expected_schema_version
+        ));
+    }
+    match &readiness.key_check {
+        Some(stored) if stored.as_slice() != key_check => {
+            Err("this node's secrets key is not the one the database was sealed with".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_store::Readiness;
+
+    use super::readiness_verdict;
+
+    fn readiness(schema_version: i64, key_check: Option<Vec<u8>>) -> Readiness {
+        Readiness {
+            schema_version,
+            expected_schema_version: 10,
+            key_check,
+        }
+    }
+
+    #[test]
+    fn a_node_is_ready_with_this_builds_schema_and_its_own_key() {
+        assert_eq!(
+            readiness_verdict(&readiness(10, Some(vec![1; 32])), &[1; 32]),
+            Ok(())
+        );
+        let newer = readiness_verdict(&readiness(11, Some(vec![1; 32])), &[1; 32]);
+        assert!(newer.unwrap_err().contains("version 11"));
+        let other_key = readiness_verdict(&readiness(10, Some(vec![2; 32])), &[1; 32]);
+        assert!(other_key.unwrap_err().contains("secrets key"));
     }
 }

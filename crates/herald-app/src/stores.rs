@@ -171,6 +171,13 @@ impl OpenedStore {
         }
     }
 
+    /// Sets the connection pool's gauges (PostgreSQL; SQLite has no pool).
+    pub fn record_pool_metrics(&self) {
+        if let Self::Postgres(store) = self {
+            store.record_pool_metrics();
+        }
+    }
+
     /// Webhooks, events, deliveries and the delivery log.
     pub fn store(&self) -> Arc<dyn Store> {
         match self {

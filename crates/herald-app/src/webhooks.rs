@@ -210,6 +210,7 @@ impl App {
         if let Some(patterns) = &patch.event_types {
             self.check_patterns(patterns).await?;
         }
+        let disabling = patch.enabled == Some(false);
         let record = self
             .store()
             .update_webhook(id, patch, self.limits().max_webhooks_per_scope)
@@ -222,6 +223,9 @@ impl App {
             enabled = record.enabled,
             "webhook updated"
         );
+        if disabling {
+            tracing::info!(webhook = %record.id, reason = "disabled through the API", "webhook disabled");
+        }
         Ok(record)
     }
 

@@ -21,6 +21,7 @@ use reqwest::redirect;
 use tokio::time::{Instant, timeout_at};
 use url::Host;
 
+use crate::metrics::Outcome;
 use crate::{DeliveryConfig, Unsealable};
 use herald_guard::{AddressGuard, HostRefused};
 
@@ -87,13 +88,16 @@ pub(crate) struct Failure {
     pub error: String,
     /// Retrying cannot help: the target is refused or the webhook cannot be read.
     pub permanent: bool,
+    /// What kind of failure, for the metrics.
+    pub outcome: Outcome,
 }
 
 impl Failure {
-    fn permanent(error: impl fmt::Display) -> Self {
+    fn permanent(error: impl fmt::Display, outcome: Outcome) -> Self {
         Self {
             error: error.to_string(),
             permanent: true,
+            outcome,
         }
     }
 }
@@ -168,7 +172,7 @@ impl Sender {
             Err(error) => (
                 webhook.url_display.clone(),
                 Vec::new(),
-                Err(Failure::permanent(error)),
+                Err(Failure::permanent(error, Outcome::InvalidTarget)),
             ),
             Ok(prepared) => {
                 let logged = request::redacted(&prepared.headers);
@@ -187,7 +191,9 @@ impl Sender {
 
     async fn exchange(&self, prepared: Prepared, payload: Vec<u8>) -> Result<Reply, Failure> {
         if let Some(ip) = literal_ip(prepared.url.host()) {
-            self.guard.check(ip).map_err(Failure::permanent)?;
+            self.guard
+                .check(ip)
+                .map_err(|refused| Failure::permanent(refused, Outcome::RefusedByGuard))?;
         }
         let deadline = Instant::now() + self.timeout;
         let sending = self
@@ -247,6 +253,7 @@ impl Sender {
         Failure {
             error: format!("timed out after {:?}", self.timeout),
             permanent: false,
+            outcome: Outcome::Timeout,
         }
     }
 
@@ -255,8 +262,9 @@ impl Sender {
             return self.timed_out();
         }
         match guard_refusal(&e) {
-            Some(refused) => Failure::permanent(refused),
+            Some(refused) => Failure::permanent(refused, Outcome::RefusedByGuard),
             None => Failure {
+                outcome: transport_outcome(&e),
                 error: describe(e),
                 permanent: false,
             },
@@ -287,6 +295,23 @@ fn describe(e: reqwest::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+/// A failure before any answer: the TLS handshake, the name lookup, or else
+/// the connection (refused, reset, or cut before an answer).
+fn transport_outcome(e: &reqwest::Error) -> Outcome {
+    let mut cause: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(inner) = cause {
+        if inner.downcast_ref::<rustls::Error>().is_some() {
+            return Outcome::Tls;
+        }
+        // hyper-util names a failed lookup so; the resolver's own error is an io::Error.
+        if inner.to_string().starts_with("dns error") {
+            return Outcome::Dns;
+        }
+        cause = inner.source();
+    }
+    Outcome::Connect
 }
 
 fn guard_refusal(e: &reqwest::Error) -> Option<&HostRefused> {

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalogue::LiveCatalogue;
 use crate::client::{Exchange, Reply, Sender};
+use crate::metrics::{self, Trigger};
 use crate::operational::{Operational, Streaks};
 use crate::{DeliveryConfig, DeliveryError, Unsealable};
 
@@ -169,6 +170,7 @@ impl EngineHandle {
             )
             .await?;
         let duration_ms = exchange.duration_ms();
+        metrics::record_attempt(outcome_of(&exchange), Trigger::Test, exchange.duration);
         Ok(match exchange.result {
             Ok(reply) => TestOutcome {
                 success: is_success(reply.status),
@@ -474,7 +476,9 @@ fn launch(shared: &Arc<Shared>, delivery: ClaimedDelivery) {
     };
     shared.tasks.spawn(async move {
         let shared = Arc::clone(&slot.shared);
+        metrics::record_in_flight(true);
         attempt(&shared, delivery, &mut slot).await;
+        metrics::record_in_flight(false);
         drop(slot);
     });
 }
@@ -485,14 +489,18 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         lease,
         attempt_number,
         failures_in_schedule,
+        due_at,
         event,
         webhook,
     } = delivery;
+    metrics::record_lag(due_at, Timestamp::now());
+    let trigger = Trigger::of_claim(attempt_number, failures_in_schedule);
     let EventRecord {
         id: event_id,
         event_type,
         payload,
         properties,
+        created_at: published_at,
         ..
     } = event;
     let family = shared.catalogue.family_of(&event_type).await;
@@ -515,6 +523,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
     let (next, error) = judge(&exchange, failures_in_schedule, &shared.config.retry);
     let exhausted = matches!(next, NextStep::Failed) && !is_permanent(&exchange);
     log_attempt(&webhook, attempt_number, &exchange, &next, error.as_deref());
+    report_attempt(&exchange, &next, exhausted, trigger, published_at);
     let duration_ms = exchange.duration_ms();
     let (response_status, response_headers, response_body) = match exchange.result {
         Ok(reply) => (Some(reply.status), reply.headers, Some(reply.body)),
@@ -588,6 +597,34 @@ async fn publish_report(shared: &Shared, report: NewEvent) {
         Ok(published) if published.deliveries > 0 => shared.wake.notify_one(),
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, event_type, "cannot publish an operational event"),
+    }
+}
+
+/// The attempt's metrics: its outcome, and what it meant for the delivery.
+/// A success on the schedule is the delivery's first (a delivery stays
+/// pending until one), so it measures publish-to-success latency.
+fn report_attempt(
+    exchange: &Exchange,
+    next: &NextStep,
+    exhausted: bool,
+    trigger: Trigger,
+    published_at: Timestamp,
+) {
+    metrics::record_attempt(outcome_of(exchange), trigger, exchange.duration);
+    match next {
+        NextStep::Succeeded if trigger == Trigger::Scheduled => {
+            metrics::record_first_success(published_at, Timestamp::now());
+        }
+        NextStep::Failed if exhausted => metrics::record_exhausted(),
+        NextStep::FailedAndDisableWebhook { .. } => metrics::record_webhook_disabled(),
+        _ => {}
+    }
+}
+
+fn outcome_of(exchange: &Exchange) -> metrics::Outcome {
+    match &exchange.result {
+        Ok(reply) => metrics::Outcome::of_status(reply.status),
+        Err(failure) => failure.outcome,
     }
 }
 
@@ -687,7 +724,7 @@ fn log_attempt(
             tracing::info!(webhook = %webhook.id, url, attempt = number, ?status, ?error, retry_in = ?delay, "delivery attempt failed; will retry");
         }
         NextStep::Failed => {
-            tracing::warn!(webhook = %webhook.id, url, attempt = number, ?status, ?error, "delivery failed for good");
+            tracing::warn!(webhook = %webhook.id, url, attempt = number, ?status, ?error, "delivery exhausted: failed for good");
         }
         NextStep::FailedAndDisableWebhook { reason } => {
             tracing::warn!(webhook = %webhook.id, url, attempt = number, reason, "webhook disabled");
@@ -792,6 +829,7 @@ mod tests {
         let timeout = exchange(Err(Failure {
             error: "timed out".into(),
             permanent: false,
+            outcome: metrics::Outcome::Timeout,
         }));
         assert_eq!(
             judge(&timeout, 0, &schedule()),
@@ -803,6 +841,7 @@ mod tests {
         let refused = exchange(Err(Failure {
             error: "refused 10.0.0.1".into(),
             permanent: true,
+            outcome: metrics::Outcome::RefusedByGuard,
         }));
         assert_eq!(
             judge(&refused, 0, &schedule()),

@@ -19,6 +19,8 @@
 //!   deliveries by lease, sends them with bounded concurrency overall and per
 //!   webhook, records each attempt and schedules retries; also the Test button's
 //!   synchronous send.
+//! - [`metrics`]: the engine's metric names and one function per thing it
+//!   reports (an attempt with its outcome and trigger, lag, exhaustion).
 //! - `janitor`: purges old deliveries, attempts, events and idempotency keys.
 
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub mod catalogue;
 mod client;
 mod engine;
 mod janitor;
+pub mod metrics;
 mod operational;
 pub mod request;
 

@@ -4,7 +4,7 @@
 //! Adopting takes the migration lock, so nodes starting together take turns:
 //! the first binds and writes the check, the others find it and compare.
 
-use herald_store::{KeyVerdict, Rebind, SEALED_COLUMNS};
+use herald_store::{KeyVerdict, Readiness, Rebind, SEALED_COLUMNS};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -57,6 +57,21 @@ fn compare(stored: &[u8], check: [u8; 32]) -> KeyVerdict {
     } else {
         KeyVerdict::Mismatch
     }
+}
+
+/// The schema version and the stored key check, read without changing anything.
+pub(crate) async fn readiness(pool: &PgPool) -> PgResult<Readiness> {
+    let schema = crate::schema::status(pool).await?;
+    let key_check = if schema.applied > 0 {
+        stored_check(&mut *pool.acquire().await?).await?
+    } else {
+        None
+    };
+    Ok(Readiness {
+        schema_version: i64::from(schema.applied),
+        expected_schema_version: i64::from(schema.latest),
+        key_check,
+    })
 }
 
 async fn stored_check(conn: &mut PgConnection) -> PgResult<Option<Vec<u8>>> {

@@ -72,9 +72,9 @@ use async_trait::async_trait;
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
-    DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
-    PurgeReport, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
+    DeliveryQuery, DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published,
+    PurgePolicy, PurgeReport, Readiness, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -207,6 +207,13 @@ impl PgStore {
         WorkListener::start(dedicated, schema.unwrap_or_default()).await
     }
 
+    /// Sets the pool's gauges: connections in use and idle.
+    pub fn record_pool_metrics(&self) {
+        let idle = self.pool.num_idle();
+        let open = usize::try_from(self.pool.size()).unwrap_or(usize::MAX);
+        herald_store::metrics::record_pool(open.saturating_sub(idle), idle);
+    }
+
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -278,6 +285,14 @@ impl Store for PgStore {
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
         Ok(work::next_due_at(&self.pool).await?)
+    }
+
+    async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog> {
+        Ok(work::backlog(&self.pool, longest_lease).await?)
+    }
+
+    async fn readiness(&self) -> StoreResult<Readiness> {
+        Ok(keys::readiness(&self.pool).await?)
     }
 
     async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryDetail>> {

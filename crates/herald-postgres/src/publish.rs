@@ -175,9 +175,11 @@ async fn commit_retrying_deadlocks(
 
 /// Stores a batch in one transaction; answers in the order of `inputs`.
 async fn commit(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Published>> {
+    let started = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let answers = store_batch(&mut tx, inputs).await?;
     tx.commit().await?;
+    herald_store::metrics::record_commit(inputs.len(), started.elapsed());
     Ok(answers)
 }
 

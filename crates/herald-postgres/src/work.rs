@@ -7,9 +7,11 @@
 //! sequence. A claimer that reads a row another one has just leased re-checks
 //! it against the new `next_attempt_at`, finds it no longer due, and skips it.
 
+use std::time::Duration;
+
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{AttemptOutcome, ClaimRequest, ClaimedDelivery, LeaseToken, NextStep};
+use herald_store::{AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, LeaseToken, NextStep};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -34,7 +36,7 @@ macro_rules! claim {
                            due.next_attempt_at AS was_due \
              ) \
              SELECT c.id AS d_id, c.lease_token AS d_lease_token, c.attempts AS d_attempts, \
-                    c.failures_in_schedule AS d_failures_in_schedule, ",
+                    c.failures_in_schedule AS d_failures_in_schedule, c.was_due AS d_was_due, ",
             event_columns!(),
             ", ",
             webhook_columns!(),
@@ -118,6 +120,7 @@ fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
         lease: LeaseToken(row.try_get("d_lease_token")?),
         attempt_number: counter(attempts)?.saturating_add(1),
         failures_in_schedule: counter(failures)?,
+        due_at: Timestamp(row.try_get("d_was_due")?),
         event: rows::event(row)?,
         webhook: rows::webhook(row)?,
     })
@@ -231,6 +234,39 @@ async fn lock_webhook_of(conn: &mut PgConnection, delivery: DeliveryId) -> PgRes
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The pending deliveries by state: range counts over the `deliveries_due`
+/// index, reading rows only within the lease horizon (`$1` ms) to tell
+/// leased ones from scheduled retries.
+pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<Backlog> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT count(*) FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= herald_now_ms()) AS due, \
+           (SELECT count(*) FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at > herald_now_ms()) AS later, \
+           (SELECT count(*) FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at > herald_now_ms() \
+               AND next_attempt_at <= herald_now_ms() + $1 AND lease_token IS NOT NULL) AS leased, \
+           (SELECT min(next_attempt_at) FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= herald_now_ms()) AS oldest",
+    )
+    .bind(millis(longest_lease))
+    .fetch_one(pool)
+    .await?;
+    let count = |column: &str| -> PgResult<u64> {
+        let found: i64 = row.try_get(column)?;
+        Ok(u64::try_from(found).unwrap_or(0))
+    };
+    let leased = count("leased")?;
+    let oldest: Option<i64> = row.try_get("oldest")?;
+    Ok(Backlog {
+        due: count("due")?,
+        scheduled: count("later")?.saturating_sub(leased),
+        leased,
+        oldest_due_at: oldest.map(Timestamp),
+    })
 }
 
 pub(crate) async fn next_due_at(pool: &PgPool) -> PgResult<Option<Timestamp>> {

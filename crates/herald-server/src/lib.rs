@@ -23,6 +23,9 @@
 //! - `console`: the web console, server-rendered HTML over the same
 //!   [`herald_app::App`] operations, signed in with a sealed session cookie;
 //!   its routes are in [`route_table`] with the access each needs.
+//! - `metrics`: the Prometheus recorder every crate's metrics go to, the
+//!   HTTP metrics and the process metrics; `observe`: the request id (header
+//!   and log span) and HTTP metrics of every request.
 //! - `openapi`: the OpenAPI 3.1 document collected from the routes; `openapi.json`
 //!   at the repository root is a committed copy that a test keeps current.
 //!
@@ -32,6 +35,8 @@ mod auth;
 mod console;
 mod error;
 mod extract;
+mod metrics;
+mod observe;
 mod openapi;
 mod routes;
 mod serve;
@@ -40,7 +45,7 @@ mod start;
 use std::any::Any;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use herald_app::{App, Limits};
@@ -108,6 +113,21 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(observe::observe))
+        .with_state(state)
+}
+
+/// What `[metrics] listen` serves: `GET /metrics` alone, without a token
+/// (the address is the access control: bind it to loopback or a private network).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(state): State<AppState>| async move {
+                routes::health::exposition(&state).await
+            }),
+        )
+        .layer(middleware::from_fn(observe::observe))
         .with_state(state)
 }
 

@@ -20,6 +20,9 @@ pub struct HeraldConfig {
     /// The bearer token that grants every access. An empty token lets nobody in.
     pub admin_token: String,
     pub http: HttpLimits,
+    /// Where to serve `GET /metrics` without a token, besides the API's
+    /// `/metrics` (which needs the `read` scope); `None` for nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// The application's settings. An empty `external_url` becomes
     /// `http://<the address served on>`.
     pub app: AppConfig,
@@ -41,6 +44,7 @@ pub enum StartError {
 /// A running Herald.
 pub struct RunningHerald {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     app: RunningApp,
@@ -57,13 +61,17 @@ impl Herald {
         mut config: HeraldConfig,
         shutdown: CancellationToken,
     ) -> Result<RunningHerald, StartError> {
+        // Before anything records: handles registered earlier would go nowhere.
+        crate::metrics::recorder();
         let listen = config.listen;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: listen,
-                source,
-            })?;
+        let listener = bind(listen).await?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
         let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: listen,
             source,
@@ -73,6 +81,16 @@ impl Herald {
         }
         let app = App::start(config.app, shutdown.clone()).await?;
         let state = AppState::new(app.app().clone(), &config.admin_token);
+        crate::metrics::spawn_upkeep(shutdown.clone());
+        if let Some(listener) = metrics_listener {
+            let metrics = crate::metrics_router(state.clone());
+            tokio::spawn(serve_until_shutdown(
+                listener,
+                metrics,
+                config.http,
+                shutdown.clone(),
+            ));
+        }
         let router = router(state, &config.http);
         let server = tokio::spawn(serve_until_shutdown(
             listener,
@@ -82,11 +100,18 @@ impl Herald {
         ));
         Ok(RunningHerald {
             local_addr,
+            metrics_addr,
             shutdown,
             server,
             app,
         })
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
 }
 
 /// Serves until `shutdown`; a server that stops on an error stops the rest too.
@@ -104,6 +129,11 @@ async fn serve_until_shutdown(
 impl RunningHerald {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `[metrics] listen` serves `/metrics`, if it was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn app(&self) -> &App {

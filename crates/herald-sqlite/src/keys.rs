@@ -4,11 +4,12 @@
 //! SQLite has one writer, so the adoption is one write job: no other node can
 //! interleave.
 
-use herald_store::{KeyVerdict, Rebind, SEALED_COLUMNS};
+use herald_store::{KeyVerdict, Readiness, Rebind, SEALED_COLUMNS};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::error::Failure;
+use crate::schema::SCHEMA_VERSION;
 use crate::writer::Writer;
 
 /// Migration: the key check, one row at most.
@@ -18,6 +19,23 @@ CREATE TABLE key_check (
     check_value BLOB NOT NULL
 ) STRICT;
 "#;
+
+/// The schema version and the stored key check, read without changing anything.
+pub(crate) fn readiness(conn: &Connection) -> Result<Readiness, Failure> {
+    let schema_version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let key_check = conn
+        .query_row(
+            "SELECT check_value FROM key_check WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(Readiness {
+        schema_version,
+        expected_schema_version: SCHEMA_VERSION,
+        key_check,
+    })
+}
 
 pub(crate) fn adopt(w: &Writer, check: [u8; 32], rebind: &Rebind) -> Result<KeyVerdict, Failure> {
     let conn = w.conn();

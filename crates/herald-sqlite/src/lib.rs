@@ -60,9 +60,9 @@ use async_trait::async_trait;
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage, DeliveryQuery,
-    DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
-    PurgeReport, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
+    DeliveryQuery, DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published,
+    PurgePolicy, PurgeReport, Readiness, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 
 pub use error::SqliteError;
@@ -282,6 +282,16 @@ impl Store for SqliteStore {
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
         self.readers.run(|conn| work::next_due_at(conn)).await
+    }
+
+    async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog> {
+        self.readers
+            .run(move |conn| work::backlog(conn, longest_lease))
+            .await
+    }
+
+    async fn readiness(&self) -> StoreResult<Readiness> {
+        self.readers.run(|conn| keys::readiness(conn)).await
     }
 
     async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<DeliveryDetail>> {

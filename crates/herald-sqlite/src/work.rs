@@ -5,12 +5,13 @@
 //! due again, and a late attempt carries a token that no longer matches.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use herald_core::id::{DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord, LeaseToken,
-    NextStep,
+    AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord,
+    LeaseToken, NextStep,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -26,6 +27,7 @@ struct Due {
     webhook_id: WebhookId,
     attempts: u32,
     failures_in_schedule: u32,
+    due_at: Timestamp,
 }
 
 pub(crate) fn claim_due(
@@ -70,6 +72,7 @@ pub(crate) fn claim_due(
             lease: LeaseToken(token),
             attempt_number: item.attempts.saturating_add(1),
             failures_in_schedule: item.failures_in_schedule,
+            due_at: item.due_at,
             event,
             webhook,
         });
@@ -77,7 +80,8 @@ pub(crate) fn claim_due(
     Ok(claimed)
 }
 
-const DUE_COLUMNS: &str = "id, event_id, webhook_id, attempts, failures_in_schedule";
+const DUE_COLUMNS: &str =
+    "id, event_id, webhook_id, attempts, failures_in_schedule, next_attempt_at";
 
 fn due_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
     Ok(Due {
@@ -86,6 +90,7 @@ fn due_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
         webhook_id: WebhookId::from_bytes(row.get(2)?),
         attempts: small(row, 3)?,
         failures_in_schedule: small(row, 4)?,
+        due_at: Timestamp::from_millis(row.get(5)?),
     })
 }
 
@@ -243,6 +248,41 @@ fn append_attempt(conn: &Connection, outcome: &AttemptOutcome) -> Result<(), Sql
         a.error,
     ])?;
     Ok(())
+}
+
+/// The pending deliveries by state: range counts over the `deliveries_due`
+/// index, reading rows only within the lease horizon to tell leased ones
+/// (which hold a token) from scheduled retries.
+pub(crate) fn backlog(conn: &Connection, longest_lease: Duration) -> Result<Backlog, Failure> {
+    let now = Timestamp::now();
+    let horizon = now.saturating_add(longest_lease);
+    let count = |sql: &str, bounds: &[i64]| -> Result<u64, Failure> {
+        let found: i64 = conn
+            .prepare_cached(sql)?
+            .query_row(rusqlite::params_from_iter(bounds), |row| row.get(0))?;
+        Ok(u64::try_from(found).unwrap_or(0))
+    };
+    let due = count(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1",
+        &[now.millis()],
+    )?;
+    let later = count(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at > ?1",
+        &[now.millis()],
+    )?;
+    let leased = count(
+        "SELECT count(*) FROM deliveries INDEXED BY deliveries_due \
+         WHERE status = 'pending' AND next_attempt_at > ?1 AND next_attempt_at <= ?2 \
+         AND lease_token IS NOT NULL",
+        &[now.millis(), horizon.millis()],
+    )?;
+    let oldest_due_at = next_due_at(conn)?.filter(|due_at| *due_at <= now);
+    Ok(Backlog {
+        due,
+        scheduled: later.saturating_sub(leased),
+        leased,
+        oldest_due_at,
+    })
 }
 
 pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<Timestamp>, Failure> {

@@ -12,8 +12,10 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
 use herald_store::{StoreError, StoreResult};
 use rusqlite::Connection;
@@ -148,6 +150,9 @@ where
 /// queued jobs and exit.
 pub(crate) struct WriterHandle {
     jobs: Sender<Box<dyn WriteJob>>,
+    /// Jobs sent and not yet taken by the writer, for the queue depth gauge
+    /// (a channel does not tell its length).
+    queued: Arc<AtomicUsize>,
 }
 
 impl WriterHandle {
@@ -165,14 +170,16 @@ impl WriterHandle {
             path,
         };
         let (jobs, queue) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&queued);
         let thread = thread::Builder::new()
             .name("herald-sqlite-writer".to_owned())
-            .spawn(move || run(writer, &queue, max_batch.max(1)))
+            .spawn(move || run(writer, &queue, &taken, max_batch.max(1)))
             .map_err(|source| SqliteError::Thread {
                 name: "writer",
                 source,
             })?;
-        Ok((Self { jobs }, thread))
+        Ok((Self { jobs, queued }, thread))
     }
 
     /// Runs `op` in the next group and returns its result once the group is committed.
@@ -187,12 +194,18 @@ impl WriterHandle {
             result: None,
             reply,
         });
+        self.queued.fetch_add(1, Ordering::Relaxed);
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-fn run(mut writer: Writer, queue: &Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+fn run(
+    mut writer: Writer,
+    queue: &Receiver<Box<dyn WriteJob>>,
+    queued: &AtomicUsize,
+    max_batch: usize,
+) {
     let mut group: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     while let Ok(first) = queue.recv() {
         group.push(first);
@@ -202,7 +215,11 @@ fn run(mut writer: Writer, queue: &Receiver<Box<dyn WriteJob>>, max_batch: usize
                 Err(_) => break,
             }
         }
+        let waiting = queued.fetch_sub(group.len(), Ordering::Relaxed);
+        herald_store::metrics::record_queue_depth(waiting.saturating_sub(group.len()));
+        let started = Instant::now();
         let commit = writer.commit_group(&mut group).map_err(|e| e.to_string());
+        herald_store::metrics::record_commit(group.len(), started.elapsed());
         for job in group.drain(..) {
             job.reply(commit.as_ref().map(|_| ()).map_err(String::as_str));
         }

@@ -27,10 +27,10 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 
 use crate::{
-    AttemptOutcome, AttemptRecord, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery, DeliveryDetail,
-    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status, KeyVerdict,
-    LeaseToken, NewEvent, NewWebhook, NextStep, Published, PurgePolicy, PurgeReport, RECOVER_BATCH,
-    Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
+    AttemptOutcome, AttemptRecord, Backlog, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery,
+    DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status,
+    KeyVerdict, LeaseToken, NewEvent, NewWebhook, NextStep, Published, PurgePolicy, PurgeReport,
+    RECOVER_BATCH, Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
 };
 
 /// What a test factory yields: the store under test, and whatever must stay alive
@@ -91,6 +91,8 @@ macro_rules! store_contract_tests {
             a_released_delivery_is_due_again_with_no_attempt_counted,
             the_first_key_check_is_adopted_with_stored_values_rebound,
             a_key_that_cannot_open_a_stored_value_is_not_adopted,
+            the_backlog_counts_pending_deliveries_by_state,
+            readiness_reports_the_schema_and_the_adopted_key_check,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1821,12 +1823,18 @@ pub async fn next_due_at_is_the_earliest_pending_delivery(store: Arc<dyn Store>)
     };
     let queued = deliveries_of(&store, hook.id).await;
     let (second_id, first_id) = (queued[0].id, queued[1].id);
-    assert_eq!(store.next_due_at().await.unwrap(), due_of(first_id).await);
+    let first_due = due_of(first_id).await;
+    assert_eq!(store.next_due_at().await.unwrap(), first_due);
 
     let first = claim_with(&store, 1, LONG_LEASE, Vec::new())
         .await
         .remove(0);
     assert_eq!(first.delivery_id, first_id);
+    assert_eq!(
+        Some(first.due_at),
+        first_due,
+        "a claim tells when it fell due"
+    );
     assert_eq!(store.next_due_at().await.unwrap(), due_of(second_id).await);
 
     claim_with(&store, 1, LONG_LEASE * 2, Vec::new())
@@ -1844,4 +1852,58 @@ pub async fn next_due_at_is_the_earliest_pending_delivery(store: Arc<dyn Store>)
         .await
         .unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), None);
+}
+
+pub async fn the_backlog_counts_pending_deliveries_by_state(store: Arc<dyn Store>) {
+    let horizon = LONG_LEASE * 2;
+    assert_eq!(store.backlog(horizon).await.unwrap(), Backlog::default());
+    create(&store, webhook("w", None, &["*"])).await;
+    for name in ["a", "b", "c", "d"] {
+        publish(&store, event(name, None)).await;
+    }
+    tokio::time::sleep(TICK).await;
+    let backlog = store.backlog(horizon).await.unwrap();
+    assert_eq!((backlog.due, backlog.scheduled, backlog.leased), (4, 0, 0));
+    let oldest = backlog
+        .oldest_due_at
+        .expect("a due delivery has a due time");
+    assert_eq!(store.next_due_at().await.unwrap(), Some(oldest));
+
+    let leased = claim(&store, 2).await;
+    let retried = &leased[0];
+    assert!(
+        record(
+            &store,
+            retried,
+            NextStep::RetryIn(Duration::from_secs(3600)),
+            Some(503)
+        )
+        .await
+    );
+    let backlog = store.backlog(horizon).await.unwrap();
+    assert_eq!(
+        (backlog.due, backlog.scheduled, backlog.leased),
+        (2, 1, 1),
+        "two due, one retry in an hour, one being attempted"
+    );
+    assert!(backlog.oldest_due_at.unwrap() >= oldest);
+
+    assert!(record(&store, &leased[1], NextStep::Succeeded, Some(200)).await);
+    for claimed in claim(&store, 10).await {
+        assert!(record(&store, &claimed, NextStep::Succeeded, Some(200)).await);
+    }
+    let backlog = store.backlog(horizon).await.unwrap();
+    assert_eq!((backlog.due, backlog.scheduled, backlog.leased), (0, 1, 0));
+    assert_eq!(backlog.oldest_due_at, None, "nothing is due");
+}
+
+pub async fn readiness_reports_the_schema_and_the_adopted_key_check(store: Arc<dyn Store>) {
+    let before = store.readiness().await.unwrap();
+    assert_eq!(before.schema_version, before.expected_schema_version);
+    assert!(before.schema_version > 0);
+    assert_eq!(before.key_check, None, "no key adopted yet");
+    let check = [7u8; 32];
+    store.adopt_key(check, tagging_rebind()).await.unwrap();
+    let after = store.readiness().await.unwrap();
+    assert_eq!(after.key_check, Some(check.to_vec()));
 }

@@ -7,6 +7,8 @@
 //!   the server maps them to its own response types.
 //! - [`contract`] (feature `contract`): the suite of behaviours every
 //!   implementation must pass, run by each store crate's tests.
+//! - [`metrics`]: the stores' metric names (group commits, the writer's
+//!   queue, the pool), shared by both backends.
 //! - [`keys`]: what [`Store::adopt_key`] takes and answers: the database's
 //!   secrets key check.
 //! - [`event_types`]: [`EventTypeStore`], the custom event types producers
@@ -34,6 +36,7 @@
 
 pub mod event_types;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod monitors;
 pub mod receivers;
@@ -181,6 +184,13 @@ pub trait Store: Send + Sync + 'static {
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool>;
     /// When the earliest pending delivery falls due (past for due ones), if any.
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
+    /// The pending deliveries by state. Leases end at most `longest_lease`
+    /// after they were taken, so only deliveries due within that horizon are
+    /// looked at to tell leased from scheduled: the cost grows with the due
+    /// backlog's index range, not with the table.
+    async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog>;
+    /// The schema version and key check, for the readiness probe.
+    async fn readiness(&self) -> StoreResult<Readiness>;
 
     // ---- delivery log ----
 

@@ -162,6 +162,31 @@ pub struct ClaimRequest {
     pub skip_webhooks: Vec<WebhookId>,
 }
 
+/// The pending deliveries by state, for the backlog gauges: a snapshot that
+/// costs index seeks and range counts over the pending deliveries' index,
+/// never a scan of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Due now (expired leases included): waiting for a free slot.
+    pub due: u64,
+    /// Waiting for a retry later, not leased.
+    pub scheduled: u64,
+    /// Being attempted: leased, and the lease still runs.
+    pub leased: u64,
+    /// When the longest-waiting due delivery fell due.
+    pub oldest_due_at: Option<Timestamp>,
+}
+
+/// What `/readyz` asks of the store: the schema version the database is at
+/// against the one this build writes, and the key check the database holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub schema_version: i64,
+    pub expected_schema_version: i64,
+    /// `None` before a node has adopted its key.
+    pub key_check: Option<Vec<u8>>,
+}
+
 /// Proves a claim is still the current one when its attempt is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseToken(pub i64);
@@ -175,6 +200,9 @@ pub struct ClaimedDelivery {
     /// Failed attempts since the retry schedule last started (0 on a first try, a
     /// redelivery or a recovery); the schedule's position.
     pub failures_in_schedule: u32,
+    /// When the delivery fell due, before the claim moved it to the lease's
+    /// end (by the store's clock): how late the attempt starts.
+    pub due_at: Timestamp,
     pub event: EventRecord,
     pub webhook: WebhookRecord,
 }

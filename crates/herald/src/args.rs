@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Store to use; empty means SQLite in the data directory.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// How log lines look on stderr: `text` (default) or `json` (one object a
+    /// line, for log shippers).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// Flags of `herald migrate` and `herald doctor`: the store settings of `herald serve`.

@@ -38,6 +38,8 @@ const STRING_ENV_KEYS: &[&str] = &[
 ];
 /// Table keys that come from the environment as `HERALD_<TABLE>__<KEY>`.
 const NESTED_ENV_KEYS: &[&str] = &[
+    "metrics.listen",
+    "log.format",
     "delivery.request_timeout",
     "delivery.retry_schedule",
     "delivery.retry_jitter",
@@ -95,6 +97,19 @@ pub struct Settings {
     pub retention: Retention,
     pub monitors: MonitorSettings,
     pub http: HttpLimits,
+    /// Where to serve `/metrics` without a token (`[metrics] listen`).
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, with the spans (and so the request id), for log shippers.
+    Json,
 }
 
 /// How code monitors keep their repositories' mirrors.
@@ -218,6 +233,9 @@ fn flag_overrides(args: &ServeArgs) -> Figment {
     if let Some(url) = &args.database_url {
         figment = figment.merge(Serialized::default("database_url", url));
     }
+    if let Some(format) = &args.log_format {
+        figment = figment.merge(Serialized::default("log.format", format));
+    }
     figment
 }
 
@@ -264,6 +282,30 @@ struct RawConfig {
     retention: RawRetention,
     monitors: RawMonitors,
     http: RawHttp,
+    metrics: RawMetrics,
+    log: RawLog,
+}
+
+/// `[metrics]`: where else `/metrics` is served, without a token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    listen: Option<String>,
+}
+
+/// `[log]`: how log lines look.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: LogFormat,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+        }
+    }
 }
 
 impl Default for RawConfig {
@@ -282,6 +324,8 @@ impl Default for RawConfig {
             retention: RawRetention::default(),
             monitors: RawMonitors::default(),
             http: RawHttp::default(),
+            metrics: RawMetrics::default(),
+            log: RawLog::default(),
         }
     }
 }
@@ -529,6 +573,20 @@ impl RawConfig {
             retention: self.retention.validate()?,
             monitors,
             http: self.http.validate()?,
+            metrics_listen: self
+                .metrics
+                .listen
+                .filter(|listen| !listen.trim().is_empty())
+                .map(|listen| {
+                    listen.parse().map_err(|_| {
+                        ConfigError::key(
+                            "metrics.listen",
+                            format!("{listen:?} is not an address like 127.0.0.1:9464"),
+                        )
+                    })
+                })
+                .transpose()?,
+            log_format: self.log.format,
         })
     }
 }

@@ -65,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = config::load(&args)?;
-            init_tracing();
+            init_tracing(settings.log_format);
             serve::run(settings).await
         }
         Command::Migrate(args) => database::migrate(config::load(&args.as_serve_args())?).await,
@@ -81,13 +81,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON
+/// lines; either way a line carries the fields of the spans it is in (a
+/// request's `request_id`).
+fn init_tracing(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        config::LogFormat::Json => builder.json().with_span_list(true).init(),
+    }
 }

@@ -36,6 +36,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         listen: settings.listen,
         admin_token: admin_token.0,
         http: settings.http,
+        metrics_listen: settings.metrics_listen,
         app: AppConfig {
             store,
             cipher,

@@ -23,9 +23,9 @@ use herald_store::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::AppError;
 use crate::monitors::actions::{search_events, test_event};
 use crate::monitors::config::MonitorsConfig;
+use crate::{AppError, metrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -200,13 +200,15 @@ impl MonitorService {
         let started = std::time::Instant::now();
         match self.fetch(&repo).await {
             Err(error) => {
-                tracing::warn!(repository = %repo.name, %error, "fetch failed");
+                metrics::record_fetch(false, started.elapsed());
+                tracing::warn!(repository = %repo.name, %error, elapsed_ms = started.elapsed().as_millis(), "repository fetch failed");
                 self.inner
                     .monitors
                     .record_fetch(id, FetchResult::Failed(error))
                     .await
             }
             Ok((mirror, heads)) => {
+                metrics::record_fetch(true, started.elapsed());
                 let fetched = FetchResult::Fetched(heads_map(&heads));
                 let Some(repo) = self.inner.monitors.record_fetch(id, fetched).await? else {
                     return Ok(None);
@@ -469,11 +471,18 @@ impl MonitorService {
             max_results_per_monitor: usize::MAX,
             ..SearchOptions::default()
         };
+        let started = std::time::Instant::now();
         let searched = tokio::task::spawn_blocking(move || {
             let refs: Vec<&Query> = queries.iter().collect();
             search_new_commits(&mirror, &range, &refs, &options)
         })
         .await;
+        let result = match &searched {
+            Ok(Ok(_)) => "success",
+            Ok(Err(SearchError::MissingRevisions(_))) => "history_rewritten",
+            _ => "failure",
+        };
+        metrics::record_search(result, started.elapsed());
         match searched {
             Ok(Ok(outcome)) => Searched::Found(outcome),
             Ok(Err(error @ SearchError::MissingRevisions(_))) => {
@@ -495,7 +504,17 @@ impl MonitorService {
                 if published.iter().any(|p| p.deliveries > 0) {
                     self.inner.engine.wake();
                 }
+                metrics::record_notifications(published.len());
                 if let Some((commits, matches, failed)) = searched {
+                    metrics::record_commits_searched(commits);
+                    if !published.is_empty() {
+                        tracing::info!(
+                            %monitor,
+                            results = matches,
+                            notifications = published.len(),
+                            "monitor notification sent"
+                        );
+                    }
                     tracing::info!(
                         %monitor,
                         commits,

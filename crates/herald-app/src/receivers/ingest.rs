@@ -20,7 +20,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::receivers::admin::stored_kind;
 use crate::receivers::{MAX_INCOMING_BODY_BYTES, credentials, plan};
-use crate::{App, AppError};
+use crate::{App, AppError, ErrorKind, metrics};
 
 /// How much of an unverified body the log keeps: enough to debug a
 /// misconfigured secret, too little for strangers to fill the disk with.
@@ -79,8 +79,25 @@ impl App {
         headers: &HeaderMap,
         body: impl Future<Output = Result<Vec<u8>, UnreadBody>>,
     ) -> Result<IngestAnswer, AppError> {
-        let record = self.receiver_record(receiver_id).await?;
+        let record = self
+            .receiver_record(receiver_id)
+            .await
+            .inspect_err(|_| metrics::record_receiver_request("unknown", "rejected"))?;
         let kind = stored_kind(&record)?;
+        let answer = self.ingest_into(&record, kind, headers, body).await;
+        metrics::record_receiver_request(kind.as_str(), ingest_result(&answer));
+        answer
+    }
+
+    /// [`App::ingest`] once the receiver is found.
+    async fn ingest_into(
+        &self,
+        record: &ReceiverRecord,
+        kind: CodeHostKind,
+        headers: &HeaderMap,
+        body: impl Future<Output = Result<Vec<u8>, UnreadBody>>,
+    ) -> Result<IngestAnswer, AppError> {
+        let receiver_id = record.id;
         let redacted = redact_headers(kind, headers);
         let body = match body.await {
             Ok(body) => body,
@@ -90,14 +107,14 @@ impl App {
             }
         };
         let mut log = unverified_row(receiver_id, redacted, body);
-        let creds = credentials::for_verification(self.cipher(), &record, Timestamp::now())?;
+        let creds = credentials::for_verification(self.cipher(), record, Timestamp::now())?;
         match verify(kind, &creds, headers, &log.body) {
             Ok(verified) => {
                 log.verified = true;
                 log.verification = describe(verified);
                 log.status_code = StatusCode::OK.as_u16();
                 log.outcome = RequestOutcome::Processed;
-                self.process(&record, kind, headers, log).await
+                self.process(record, kind, headers, log).await
             }
             Err(error) => {
                 // Why, never with what: the error names the check, not a secret.
@@ -230,6 +247,19 @@ impl App {
             Ok(_) => refusal,
             Err(error) => error.into(),
         }
+    }
+}
+
+/// The `result` label of a receiver's answer.
+fn ingest_result(answer: &Result<IngestAnswer, AppError>) -> &'static str {
+    match answer {
+        Ok(IngestAnswer::Logged(logged)) => metrics::receiver_result(logged.outcome),
+        Ok(IngestAnswer::NoContent) => "ignored",
+        Err(error) => match error.kind {
+            ErrorKind::Unverified => "unverified",
+            ErrorKind::TooLarge => "too_large",
+            _ => "rejected",
+        },
     }
 }
 

@@ -6,8 +6,9 @@ use crate::harness::{TOKEN, TestApp, assert_error, send, status_and_json};
 
 /// The routes anyone may call; every other route needs a credential (a
 /// console route: a session).
-const PUBLIC: [(&str, &str); 6] = [
+const PUBLIC: [(&str, &str); 7] = [
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),
     ("POST", "/.api/webhooks/{id}"),
     ("GET", "/"),

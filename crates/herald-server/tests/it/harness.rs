@@ -30,6 +30,8 @@ const WAIT: Duration = Duration::from_secs(15);
 
 pub struct TestApp {
     pub base: String,
+    /// `http://` and the `[metrics] listen` address, when the test set one.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     /// The server's store, for tests that play another node writing to it.
     pub store: Arc<SqliteStore>,
@@ -64,6 +66,7 @@ fn test_config(dir: &std::path::Path) -> HeraldConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_token: TOKEN.to_owned(),
         http: HttpLimits::default(),
+        metrics_listen: None,
         app: AppConfig {
             store: StoreChoice::Sqlite(dir.join("herald.db")),
             cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),
@@ -109,12 +112,18 @@ impl TestApp {
         };
         Self {
             base: format!("http://{}", running.local_addr()),
+            metrics_base: running.metrics_addr().map(|addr| format!("http://{addr}")),
             client: reqwest::Client::new(),
             store,
             shutdown,
             _running: running,
             _dir: dir,
         }
+    }
+
+    /// The data directory: the SQLite database is `herald.db` in it.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -197,9 +206,17 @@ pub async fn send(request: RequestBuilder) -> (u16, Value) {
     status_and_json(response).await
 }
 
+/// A `text/plain` body (the Prometheus exposition) comes back as a JSON string.
 pub async fn status_and_json(response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
+    let plain_text = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"));
     let text = response.text().await.unwrap();
+    if plain_text {
+        return (status, Value::String(text));
+    }
     if text.is_empty() {
         return (status, Value::Null);
     }

@@ -14,6 +14,7 @@ mod event_types;
 mod events;
 mod limits;
 mod monitors;
+mod observability;
 mod openapi;
 mod receivers;
 mod routing;

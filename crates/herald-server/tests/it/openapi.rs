@@ -63,6 +63,8 @@ async fn the_served_document_describes_every_route() {
         ("/api/v1/tokens", &["get", "post"]),
         ("/api/v1/tokens/{id}", &["delete"]),
         ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/metrics", &["get"]),
         ("/api/openapi.json", &["get"]),
     ];
     let paths = document["paths"].as_object().unwrap();

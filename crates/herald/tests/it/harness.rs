@@ -32,6 +32,8 @@ poll_interval = "100ms"
 pub struct AppOptions {
     pub allow_loopback: bool,
     pub config: String,
+    /// The server's `RUST_LOG`.
+    pub log_filter: String,
 }
 
 impl Default for AppOptions {
@@ -39,6 +41,7 @@ impl Default for AppOptions {
         Self {
             allow_loopback: true,
             config: FAST_CONFIG.to_owned(),
+            log_filter: "warn,herald=info,herald_app=info".to_owned(),
         }
     }
 }
@@ -92,7 +95,7 @@ impl TestApp {
             .env("HERALD_ADMIN_TOKEN", TOKEN)
             // Code monitors mirror repositories in temporary directories.
             .env("HERALD_MONITORS__LOCAL_ROOTS", std::env::temp_dir())
-            .env("RUST_LOG", "warn,herald=info,herald_app=info")
+            .env("RUST_LOG", &self.options.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -132,6 +135,14 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Every line the server has written on stderr so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// SIGKILL: no shutdown hook runs, exactly like a crash.

@@ -10,4 +10,5 @@ mod delivery;
 mod harness;
 mod monitors;
 mod multinode;
+mod observability;
 mod receivers;

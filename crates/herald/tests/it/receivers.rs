@@ -14,9 +14,9 @@ use crate::harness::{
     standard_signature_valid,
 };
 
-const GITHUB_SECRET: &str = "it's a secret to everybody";
+pub(crate) const GITHUB_SECRET: &str = "it's a secret to everybody";
 
-fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../herald-ingest/tests/fixtures")
         .join(rel);
@@ -36,7 +36,7 @@ fn github_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-async fn post_as_github(
+pub(crate) async fn post_as_github(
     app: &TestApp,
     url: &str,
     event: &str,
