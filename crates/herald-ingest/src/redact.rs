@@ -165,7 +165,11 @@ mod tests {
             .map(|i| (format!("x-filler-{i}"), long.clone()))
             .collect();
         assert!(truncate_headers(&mut headers));
-        assert!(headers.iter().all(|(_, v)| v.len() <= UNVERIFIED_HEADER_VALUE_KEPT + CUT.len()));
+        assert!(
+            headers
+                .iter()
+                .all(|(_, v)| v.len() <= UNVERIFIED_HEADER_VALUE_KEPT + CUT.len())
+        );
         let total: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
         assert!(total <= UNVERIFIED_HEADERS_KEPT, "{total}");
         assert!(headers.len() < 100 && !headers.is_empty());

@@ -156,7 +156,12 @@ pub fn precheck(
     match kind {
         CodeHostKind::GitHub => {
             if let Some(sig) = header(headers, GITHUB_SIGNATURE_256)? {
-                require_prefix(GITHUB_SIGNATURE_256, sig, "sha256=", "expected sha256=<hex>")?;
+                require_prefix(
+                    GITHUB_SIGNATURE_256,
+                    sig,
+                    "sha256=",
+                    "expected sha256=<hex>",
+                )?;
             } else if creds.github_legacy_sha1
                 && let Some(sig) = header(headers, HUB_SIGNATURE)?
             {
@@ -183,13 +188,10 @@ pub fn precheck(
                     Ok(Precheck::NeedsBody)
                 }
                 // The unsigned ping (or its refusal) does not depend on the body.
-                None => verify_bitbucket(
-                    creds,
-                    headers,
-                    &[],
-                    kind == CodeHostKind::BitbucketServer,
-                )
-                .map(Precheck::Verified),
+                None => {
+                    verify_bitbucket(creds, headers, &[], kind == CodeHostKind::BitbucketServer)
+                        .map(Precheck::Verified)
+                }
             }
         }
         CodeHostKind::AzureDevOps => verify_basic_auth(creds, headers).map(Precheck::Verified),

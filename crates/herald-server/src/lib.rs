@@ -62,13 +62,16 @@ pub struct AppState {
     app: App,
     /// The bearer token that grants every access. An empty token lets nobody in.
     admin_token: Arc<str>,
+    /// The most reading a whole receiver request's body may take.
+    body_read_timeout: std::time::Duration,
 }
 
 impl AppState {
-    pub fn new(app: App, admin_token: &str) -> Self {
+    pub fn new(app: App, admin_token: &str, limits: &HttpLimits) -> Self {
         Self {
             app,
             admin_token: admin_token.into(),
+            body_read_timeout: limits.body_read_timeout,
         }
     }
 

@@ -72,7 +72,7 @@ impl Herald {
             config.app.external_url = format!("http://{local_addr}");
         }
         let app = App::start(config.app, shutdown.clone()).await?;
-        let state = AppState::new(app.app().clone(), &config.admin_token);
+        let state = AppState::new(app.app().clone(), &config.admin_token, &config.http);
         let router = router(state, &config.http);
         let server = tokio::spawn(serve_until_shutdown(
             listener,

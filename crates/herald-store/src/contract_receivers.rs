@@ -839,7 +839,10 @@ pub async fn unverified_requests_are_capped_per_receiver_and_the_dropped_counted
     let ids: Vec<ReceiverRequestId> = items.iter().map(|r| r.id).collect();
     let mut expected: Vec<ReceiverRequestId> = sent[2..].iter().rev().copied().collect();
     expected.push(verified);
-    assert_eq!(ids, expected, "the newest 3 unverified and the verified one");
+    assert_eq!(
+        ids, expected,
+        "the newest 3 unverified and the verified one"
+    );
     let record = receivers.get_receiver(receiver.id).await.unwrap().unwrap();
     assert_eq!(record.unverified_dropped, 2);
     let listed = receivers.list_receivers().await.unwrap();

@@ -73,7 +73,9 @@ pub trait BodySource: Send {
     fn announced_len(&self) -> Option<u64>;
     /// The next piece of the body; `None` at its end. The front end bounds
     /// the time this takes and answers [`UnreadBody::TimedOut`] past it.
-    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Self::Chunk>, UnreadBody>> + Send;
+    fn next_chunk(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Self::Chunk>, UnreadBody>> + Send;
 }
 
 /// The node-wide budget and the per-receiver counts of bodies in progress.
@@ -277,7 +279,10 @@ mod tests {
         let first = budget.admit(receiver).unwrap();
         let _second = budget.admit(receiver).unwrap();
         assert_eq!(budget.admit(receiver).err(), Some(Busy::Receiver));
-        assert!(budget.admit(ReceiverId::new()).is_ok(), "others are not held up");
+        assert!(
+            budget.admit(ReceiverId::new()).is_ok(),
+            "others are not held up"
+        );
         drop(first);
         assert!(budget.admit(receiver).is_ok());
     }

@@ -96,7 +96,9 @@ impl App {
             Precheck::Verified(verified) => {
                 let body = match read_body(&mut body, None).await {
                     Ok(body) => body,
-                    Err(not_read) => return Err(self.refuse_not_read(receiver_id, redacted, not_read).await),
+                    Err(not_read) => {
+                        return Err(self.refuse_not_read(receiver_id, redacted, not_read).await);
+                    }
                 };
                 (verified, body)
             }
@@ -111,7 +113,9 @@ impl App {
                 let mut hold = self.inner.unverified.admit(receiver_id)?;
                 let body = match read_body(&mut body, Some(&mut hold)).await {
                     Ok(body) => body,
-                    Err(not_read) => return Err(self.refuse_not_read(receiver_id, redacted, not_read).await),
+                    Err(not_read) => {
+                        return Err(self.refuse_not_read(receiver_id, redacted, not_read).await);
+                    }
                 };
                 match verify(kind, &creds, headers, &body) {
                     // The body is verified: it no longer counts against the budget.
@@ -146,7 +150,8 @@ impl App {
         tracing::info!(receiver = %log.receiver_id, reason = %error, "receiver request refused");
         log.verification = error.to_string();
         if before_body {
-            log.verification.push_str(" (refused before its body was read)");
+            log.verification
+                .push_str(" (refused before its body was read)");
             log.body_truncated = true;
         }
         self.log_refusal(
@@ -263,9 +268,7 @@ impl App {
             UnreadBody::TimedOut => (
                 RequestOutcome::Invalid,
                 StatusCode::REQUEST_TIMEOUT,
-                AppError::body_timeout(
-                    "the request body did not arrive within the read timeout",
-                ),
+                AppError::body_timeout("the request body did not arrive within the read timeout"),
                 "not checked: the body did not arrive in time".to_owned(),
             ),
             UnreadBody::Broken(reason) => (
@@ -439,6 +442,21 @@ mod tests {
             .last_fetched_at
     }
 
+    /// A body that arrives in one piece.
+    struct Whole(Option<Vec<u8>>);
+
+    impl crate::receivers::BodySource for Whole {
+        type Chunk = Vec<u8>;
+
+        fn announced_len(&self) -> Option<u64> {
+            self.0.as_ref().map(|body| body.len() as u64)
+        }
+
+        async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, UnreadBody> {
+            Ok(self.0.take())
+        }
+    }
+
     async fn ingest(
         app: &App,
         receiver: ReceiverId,
@@ -449,7 +467,7 @@ mod tests {
         let headers = gitlab_headers(event, id);
         let body = fixture(body);
         match app
-            .ingest(receiver, &headers, async { Ok(body) })
+            .ingest(receiver, &headers, Whole(Some(body)))
             .await
             .unwrap()
         {

@@ -11,6 +11,7 @@ mod code_hosts;
 mod deliveries;
 mod event_types;
 mod events;
+mod ingest_budget;
 mod limits;
 mod monitors;
 mod openapi;
