@@ -121,7 +121,8 @@ impl App {
                     // The body is verified: it no longer counts against the budget.
                     Ok(verified) => (verified, body),
                     Err(error) => {
-                        let log = unverified_row(receiver_id, redacted, start_of(&body));
+                        let mut log = unverified_row(receiver_id, redacted, start_of(&body));
+                        log.body_truncated = body.len() > UNVERIFIED_BODY_KEPT;
                         // The full body goes before its reservation does.
                         drop(body);
                         drop(hold);
