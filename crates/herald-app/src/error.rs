@@ -3,6 +3,7 @@
 //! API to a status code and `{"code","message"}` JSON, the console to a page).
 
 use std::fmt;
+use std::time::Duration;
 
 use herald_core::cipher::CipherError;
 use herald_core::validation::FieldError;
@@ -23,6 +24,10 @@ pub enum ErrorKind {
     /// The target's current state forbids the change.
     Conflict,
     TooLarge,
+    /// The caller sent too slowly (a request body past its read timeout).
+    TimedOut,
+    /// One target has as many requests in progress as it may; retry later.
+    TooManyRequests,
     /// This node cannot serve the request now; another node or a retry may.
     Unavailable,
     /// A failure that is ours, not the caller's; the cause was logged.
@@ -54,6 +59,8 @@ pub struct ErrorDetails {
     pub suggestions: Vec<String>,
     /// For a code monitor query: the byte offset of the problem.
     pub position: Option<usize>,
+    /// For a refusal that passes with time: when to try again.
+    pub retry_after: Option<Duration>,
 }
 
 impl fmt::Display for AppError {
@@ -219,6 +226,25 @@ impl AppError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, "unavailable", message)
+    }
+
+    /// A request body that did not arrive within its read timeout.
+    pub fn body_timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TimedOut, "body_timeout", message)
+    }
+
+    /// A receiver already reading as many unverified bodies as it may.
+    pub fn receiver_busy(message: impl Into<String>, retry_after: Duration) -> Self {
+        let mut error = Self::new(ErrorKind::TooManyRequests, "receiver_busy", message);
+        error.details.retry_after = Some(retry_after);
+        error
+    }
+
+    /// This node holds as many unverified bytes as its budget allows.
+    pub fn ingest_busy(message: impl Into<String>, retry_after: Duration) -> Self {
+        let mut error = Self::new(ErrorKind::Unavailable, "ingest_busy", message);
+        error.details.retry_after = Some(retry_after);
+        error
     }
 
     /// A failure that is our fault. The cause goes to the log only: it may name

@@ -62,6 +62,8 @@ pub struct Limits {
     pub max_payload_bytes: usize,
     /// Webhooks allowed per project, and globally.
     pub max_webhooks_per_scope: u32,
+    /// What requests to receivers may hold before they are verified.
+    pub ingest: receivers::IngestLimits,
 }
 
 impl Default for Limits {
@@ -69,6 +71,7 @@ impl Default for Limits {
         Self {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             max_webhooks_per_scope: DEFAULT_MAX_WEBHOOKS_PER_SCOPE,
+            ingest: receivers::IngestLimits::default(),
         }
     }
 }
@@ -93,6 +96,8 @@ struct Inner {
     /// The event catalogue, shared with the engine (which reads families from it).
     catalogue: Arc<LiveCatalogue>,
     limits: Limits,
+    /// What unverified requests to receivers hold now, against `limits.ingest`.
+    unverified: receivers::budget::UnverifiedBudget,
     /// Where code hosts and people reach this server, without a trailing slash.
     external_url: String,
     /// The open store as its own type, for what only one backend has (a pool).
@@ -124,6 +129,7 @@ impl App {
                 request_timeout: config.delivery.request_timeout,
                 guard: AddressGuard::new(config.delivery.allow_cidrs),
                 catalogue,
+                unverified: receivers::budget::UnverifiedBudget::new(&config.limits.ingest),
                 limits: config.limits,
                 external_url: config.external_url.trim_end_matches('/').to_owned(),
                 snapshots: metrics::SnapshotCache::default(),

@@ -45,6 +45,10 @@ pub enum Scenario {
     Noisy,
     /// Signed GitHub `push` deliveries to a receiver, verified and normalized.
     Incoming,
+    /// The incoming scenario's signed requests while 64 clients flood the same
+    /// receiver with 25 MiB bodies under a wrong signature: peak RSS and the
+    /// signed requests' rate.
+    IngestFlood,
     /// Code monitor scan rate vs `git log -p -G`, and the cost of 10 monitors vs 1.
     Monitors,
 }
@@ -61,6 +65,9 @@ struct Sizes {
     backlog_events: u64,
     noisy_events: u64,
     incoming_requests: u64,
+    /// Clients flooding a receiver with unverified bodies, and each body's size.
+    flood_clients: usize,
+    flood_body_bytes: usize,
     monitor_commits: usize,
     /// The most any one phase may take before the scenario gives up.
     phase_limit: Duration,
@@ -79,6 +86,8 @@ impl Sizes {
                 backlog_events: 2_000,
                 noisy_events: 300,
                 incoming_requests: 1_000,
+                flood_clients: 8,
+                flood_body_bytes: 1024 * 1024,
                 monitor_commits: 300,
                 phase_limit: Duration::from_secs(120),
             }
@@ -93,6 +102,8 @@ impl Sizes {
                 backlog_events: 1_000_000,
                 noisy_events: 10_000,
                 incoming_requests: 100_000,
+                flood_clients: 64,
+                flood_body_bytes: 25 * 1024 * 1024,
                 monitor_commits: 10_000,
                 phase_limit: Duration::from_secs(900),
             }
@@ -214,6 +225,7 @@ async fn run_one(
         Scenario::Backlog => backlog(args, sizes).await,
         Scenario::Noisy => noisy(args, sizes).await,
         Scenario::Incoming => incoming(args, sizes).await,
+        Scenario::IngestFlood => ingest_flood(args, sizes).await,
         Scenario::Monitors => {
             let repo = match monitor_repo {
                 Some(repo) => repo,
@@ -864,6 +876,121 @@ async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
         "req/s",
         Some(15_000.0),
     )])
+}
+
+/// The incoming scenario's signed requests to a receiver that
+/// `sizes.flood_clients` clients flood with bodies of `sizes.flood_body_bytes`
+/// under a wrong signature, each client sending one after the other: the
+/// bytes those bodies may hold are what the unverified budget bounds.
+async fn ingest_flood(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+    let receiver = herald
+        .call(
+            "POST",
+            "/api/v1/receivers",
+            json!({"kind": "github", "urn": "https://github.com", "secret": SECRET}),
+        )
+        .await?;
+    let Some(id) = receiver["id"].as_str() else {
+        bail!("no id in {receiver}");
+    };
+    let address = herald.base.trim_start_matches("http://").to_owned();
+    let path = format!("/.api/webhooks/{id}");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let body = bytes::Bytes::from(vec![b' '; sizes.flood_body_bytes]);
+    let flooders: Vec<_> = (0..sizes.flood_clients)
+        .map(|_| {
+            tokio::spawn(flood(
+                address.clone(),
+                path.clone(),
+                body.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let sink = Sink {
+        urls: vec![format!("{}{path}", herald.base)],
+        token: None,
+        shape: Shape::GitHubPush {
+            body: bytes::Bytes::from_static(GITHUB_PUSH),
+            signature: format!("sha256={}", hex_hmac(SECRET.as_bytes(), GITHUB_PUSH)),
+            run: crate::receiver::now_us(),
+        },
+    };
+    let signed = sizes.incoming_requests / 10;
+    let result = load::flat_out(&sink, signed, sizes.concurrency, sizes.phase_limit).await;
+    stop.cancel();
+    let mut flood_requests = 0;
+    for flooder in flooders {
+        flood_requests += flooder.await.unwrap_or(0);
+    }
+    let peak_rss = herald.peak_rss_kib();
+    herald.stop().await;
+    eprintln!(
+        "ingest_flood: {} signed accepted, {} refused (429/503 under the flood), {flood_requests} flood bodies sent",
+        result.accepted, result.errors
+    );
+    let mut figures = vec![
+        Figure::new(
+            "ingest_flood.signed_requests_per_s",
+            result.per_second(),
+            "req/s",
+            None,
+        ),
+        Figure::new(
+            "ingest_flood.signed_accepted_share",
+            result.accepted as f64 / signed.max(1) as f64,
+            "x",
+            None,
+        ),
+    ];
+    if let Some(peak) = peak_rss {
+        figures.push(Figure::new(
+            "ingest_flood.peak_rss_mb",
+            peak as f64 / 1024.0,
+            "MB",
+            None,
+        ));
+    }
+    Ok(figures)
+}
+
+/// Sends `body` to `path` under a wrong signature, again and again until
+/// `stop`; returns how many it started.
+async fn flood(
+    address: String,
+    path: String,
+    body: bytes::Bytes,
+    stop: tokio_util::sync::CancellationToken,
+) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\n\
+         X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256={}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "0".repeat(64),
+        body.len()
+    );
+    let mut sent = 0;
+    while !stop.is_cancelled() {
+        let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        sent += 1;
+        let exchange = async {
+            stream.write_all(head.as_bytes()).await?;
+            // The server may refuse and close before the body is all sent.
+            let _ = stream.write_all(&body).await;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await
+        };
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = exchange => {}
+        }
+    }
+    sent
 }
 
 fn hex_hmac(key: &[u8], body: &[u8]) -> String {

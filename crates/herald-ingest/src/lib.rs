@@ -54,7 +54,8 @@ pub use merge::{Applied, CHANGESET_CLOSE, CHANGESET_UPDATE, ChangesetRecordState
 pub use normalize::{Normalized, normalize};
 pub use payload::changeset_payload;
 pub use push::{CodeHost, PushCommit, Pusher, REPO_PUSH, RepoPush};
-pub use redact::{REDACTED, redact_headers};
+pub use redact::{REDACTED, redact_headers, truncate_headers};
 pub use verify::{
-    STANDARD_WEBHOOKS_TOLERANCE_SECS, Verified, VerifyError, VerifyMethod, verify, verify_at,
+    Precheck, STANDARD_WEBHOOKS_TOLERANCE_SECS, Verified, VerifyError, VerifyMethod, precheck,
+    verify, verify_at,
 };

@@ -58,6 +58,49 @@ pub fn redact_headers(kind: CodeHostKind, headers: &HeaderMap) -> Vec<(String, S
         .collect()
 }
 
+/// The most of one header value an unverified request's log row keeps.
+pub const UNVERIFIED_HEADER_VALUE_KEPT: usize = 256;
+/// The most header bytes (names and values) an unverified request's log row
+/// keeps: enough to see which host sent what, too little to fill a disk.
+pub const UNVERIFIED_HEADERS_KEPT: usize = 8 * 1024;
+/// What ends a value that was cut.
+const CUT: &str = "…";
+
+/// Cuts headers to what an unverified request's log row keeps: each value to
+/// [`UNVERIFIED_HEADER_VALUE_KEPT`] bytes, and the headers after the first
+/// [`UNVERIFIED_HEADERS_KEPT`] bytes dropped. Says whether anything was cut.
+pub fn truncate_headers(headers: &mut Vec<(String, String)>) -> bool {
+    let mut cut = false;
+    let mut total = 0;
+    let mut kept = 0;
+    for (name, value) in headers.iter_mut() {
+        if value.len() > UNVERIFIED_HEADER_VALUE_KEPT {
+            let end = floor_char_boundary(value, UNVERIFIED_HEADER_VALUE_KEPT);
+            value.truncate(end);
+            value.push_str(CUT);
+            cut = true;
+        }
+        total += name.len() + value.len();
+        if total > UNVERIFIED_HEADERS_KEPT {
+            break;
+        }
+        kept += 1;
+    }
+    if kept < headers.len() {
+        headers.truncate(kept);
+        cut = true;
+    }
+    cut
+}
+
+/// The largest index at most `at` that starts a character of `text`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
 fn must_redact(kind: CodeHostKind, name: &str) -> bool {
     // `HeaderName`s are lower-case already.
     SENSITIVE_FRAGMENTS.iter().any(|f| name.contains(f))
@@ -113,6 +156,27 @@ mod tests {
                 ("content-type".to_owned(), "application/json".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn unverified_headers_are_cut_per_value_and_in_total() {
+        let long = "é".repeat(UNVERIFIED_HEADER_VALUE_KEPT);
+        let mut headers: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("x-filler-{i}"), long.clone()))
+            .collect();
+        assert!(truncate_headers(&mut headers));
+        assert!(
+            headers
+                .iter()
+                .all(|(_, v)| v.len() <= UNVERIFIED_HEADER_VALUE_KEPT + CUT.len())
+        );
+        let total: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        assert!(total <= UNVERIFIED_HEADERS_KEPT, "{total}");
+        assert!(headers.len() < 100 && !headers.is_empty());
+
+        let mut short = vec![("x-github-event".to_owned(), "push".to_owned())];
+        assert!(!truncate_headers(&mut short));
+        assert_eq!(short[0].1, "push");
     }
 
     #[test]

@@ -132,6 +132,72 @@ pub fn verify_at(
     }
 }
 
+/// What the headers alone tell about a request, before its body is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precheck {
+    /// Verified by a header compare (GitLab's token, Azure DevOps' basic
+    /// auth, Bitbucket Server's unsigned ping): the body proves nothing more.
+    Verified(Verified),
+    /// The headers are in order; the signature covers the body, so only the
+    /// body can settle it.
+    NeedsBody,
+}
+
+/// Checks what can be checked of a request before its body is read: a token
+/// or basic auth is settled here, and a signature header that is missing or
+/// malformed refuses the request, so that a stranger's body need not be read
+/// at all. A request this answers [`Precheck::NeedsBody`] for goes through
+/// [`verify()`] once its body is in.
+pub fn precheck(
+    kind: CodeHostKind,
+    creds: &ReceiverCredentials,
+    headers: &HeaderMap,
+) -> Result<Precheck, VerifyError> {
+    match kind {
+        CodeHostKind::GitHub => {
+            if let Some(sig) = header(headers, GITHUB_SIGNATURE_256)? {
+                require_prefix(
+                    GITHUB_SIGNATURE_256,
+                    sig,
+                    "sha256=",
+                    "expected sha256=<hex>",
+                )?;
+            } else if creds.github_legacy_sha1
+                && let Some(sig) = header(headers, HUB_SIGNATURE)?
+            {
+                require_prefix(HUB_SIGNATURE, sig, "sha1=", "expected sha1=<hex>")?;
+            } else {
+                return Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256));
+            }
+            Ok(Precheck::NeedsBody)
+        }
+        CodeHostKind::GitLab => {
+            if creds.gitlab_standard_webhooks && header(headers, WEBHOOK_SIGNATURE)?.is_some() {
+                header(headers, WEBHOOK_ID)?.ok_or(VerifyError::MissingHeader(WEBHOOK_ID))?;
+                header(headers, WEBHOOK_TIMESTAMP)?
+                    .ok_or(VerifyError::MissingHeader(WEBHOOK_TIMESTAMP))?;
+                return Ok(Precheck::NeedsBody);
+            }
+            // The token is a header compare: the body plays no part in it.
+            verify_gitlab(creds, headers, &[], Timestamp::now()).map(Precheck::Verified)
+        }
+        CodeHostKind::BitbucketServer | CodeHostKind::BitbucketCloud => {
+            match header(headers, HUB_SIGNATURE)? {
+                Some(sig) => {
+                    require_prefix(HUB_SIGNATURE, sig, "sha256=", "expected sha256=<hex>")?;
+                    Ok(Precheck::NeedsBody)
+                }
+                // The unsigned ping (or its refusal) does not depend on the body.
+                None => {
+                    verify_bitbucket(creds, headers, &[], kind == CodeHostKind::BitbucketServer)
+                        .map(Precheck::Verified)
+                }
+            }
+        }
+        CodeHostKind::AzureDevOps => verify_basic_auth(creds, headers).map(Precheck::Verified),
+    }
+}
+
 fn verify_github(
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
@@ -436,6 +502,45 @@ mod tests {
             verify(CodeHostKind::GitLab, &basic, &h, b""),
             Err(VerifyError::NotConfigured("shared secret"))
         );
+    }
+
+    #[test]
+    fn the_precheck_settles_header_schemes_and_refuses_missing_signatures() {
+        let creds = ReceiverCredentials::secret(secret("s3"));
+        let token = headers(&[(GITLAB_TOKEN, "s3")]);
+        assert!(matches!(
+            precheck(CodeHostKind::GitLab, &creds, &token),
+            Ok(Precheck::Verified(v)) if v.method == VerifyMethod::Token
+        ));
+        let wrong = headers(&[(GITLAB_TOKEN, "guess")]);
+        assert_eq!(
+            precheck(CodeHostKind::GitLab, &creds, &wrong),
+            Err(VerifyError::BadSignature(GITLAB_TOKEN))
+        );
+        let none = HeaderMap::new();
+        assert_eq!(
+            precheck(CodeHostKind::GitHub, &creds, &none),
+            Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256))
+        );
+        assert_eq!(
+            precheck(CodeHostKind::BitbucketCloud, &creds, &none),
+            Err(VerifyError::MissingHeader(HUB_SIGNATURE))
+        );
+        let signed = headers(&[(GITHUB_SIGNATURE_256, "sha256=00")]);
+        assert_eq!(
+            precheck(CodeHostKind::GitHub, &creds, &signed),
+            Ok(Precheck::NeedsBody)
+        );
+        let unprefixed = headers(&[(GITHUB_SIGNATURE_256, "00")]);
+        assert!(matches!(
+            precheck(CodeHostKind::GitHub, &creds, &unprefixed),
+            Err(VerifyError::MalformedHeader { .. })
+        ));
+        let ping = headers(&[(EVENT_KEY, BITBUCKET_PING)]);
+        assert!(matches!(
+            precheck(CodeHostKind::BitbucketServer, &creds, &ping),
+            Ok(Precheck::Verified(v)) if v.method == VerifyMethod::UnsignedPing
+        ));
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::rows::{millis, text_without_nul, to_json};
 macro_rules! receiver_columns {
     () => {
         "id, name, kind, urn, credentials_sealed, previous_credentials_sealed, previous_valid_until, \
-         github_legacy_sha1, gitlab_standard_webhooks, created_at, updated_at"
+         github_legacy_sha1, gitlab_standard_webhooks, created_at, updated_at, unverified_dropped"
     };
 }
 
@@ -66,6 +66,10 @@ fn receiver(row: &PgRow) -> PgResult<ReceiverRecord> {
         gitlab_standard_webhooks: row.try_get("gitlab_standard_webhooks")?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
+        unverified_dropped: row
+            .try_get::<i64, _>("unverified_dropped")?
+            .try_into()
+            .unwrap_or(0),
     })
 }
 
@@ -101,6 +105,44 @@ fn changeset(row: &PgRow) -> PgResult<StoredChangeset> {
 }
 
 // ---- receivers ----
+
+/// Logs an unverified request and deletes its receiver's unverified rows
+/// beyond the newest `keep`, counting them, in one transaction. The
+/// receiver's row is locked first, so that two nodes logging for one
+/// receiver count each deleted row once.
+async fn record_unverified(
+    pool: &PgPool,
+    request: &NewReceiverRequest,
+    keep: u32,
+) -> PgResult<ReceiverRequestSummary> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM receivers WHERE id = $1 FOR UPDATE")
+        .bind(request.receiver_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let logged = insert_request(&mut tx, request, request.outcome, &[]).await?;
+    let dropped = sqlx::query(
+        "DELETE FROM receiver_requests WHERE id IN (\
+         SELECT id FROM receiver_requests WHERE receiver_id = $1 AND NOT verified \
+         ORDER BY id DESC OFFSET $2)",
+    )
+    .bind(request.receiver_id.0)
+    .bind(i64::from(keep))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if dropped > 0 {
+        sqlx::query(
+            "UPDATE receivers SET unverified_dropped = unverified_dropped + $2 WHERE id = $1",
+        )
+        .bind(request.receiver_id.0)
+        .bind(i64::try_from(dropped).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(logged)
+}
 
 async fn create_receiver(pool: &PgPool, new: NewReceiver) -> PgResult<ReceiverRecord> {
     let row = sqlx::query(concat!(
@@ -583,6 +625,14 @@ impl ReceiverStore for PgStore {
     ) -> StoreResult<ReceiverRequestSummary> {
         let mut conn = self.pool.acquire().await.map_err(PgError::from)?;
         Ok(insert_request(&mut conn, &request, request.outcome, &[]).await?)
+    }
+
+    async fn record_unverified(
+        &self,
+        request: NewReceiverRequest,
+        keep: u32,
+    ) -> StoreResult<ReceiverRequestSummary> {
+        Ok(record_unverified(&self.pool, &request, keep).await?)
     }
 
     async fn list_requests(&self, query: ReceiverRequestQuery) -> StoreResult<ReceiverRequestPage> {

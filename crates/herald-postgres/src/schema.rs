@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "key_check",
         sql: include_str!("../migrations/0010_key_check.sql"),
     },
+    Migration {
+        version: 11,
+        name: "unverified_cap",
+        sql: include_str!("../migrations/0011_unverified_cap.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -1,7 +1,7 @@
 //! `ApiError`: every failure the API answers with, as `{"code", "message"}` JSON.
 
 use axum::Json;
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_app::{AppError, ErrorKind};
@@ -43,6 +43,8 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    /// Seconds for a `Retry-After` header, for a refusal that passes with time.
+    retry_after: Option<u64>,
     /// Boxed: handlers return `Result<_, ApiError>` everywhere, and the body's
     /// optional details would make every such `Result` large.
     body: Box<ErrorBody>,
@@ -52,6 +54,7 @@ impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
+            retry_after: None,
             body: Box::new(ErrorBody {
                 code,
                 message: message.into(),
@@ -104,6 +107,20 @@ impl ApiError {
     /// Well-formed JSON of the wrong shape as a whole (an array for an object).
     pub fn invalid_body(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+    }
+
+    /// A request target longer than the server reads.
+    pub fn uri_too_long(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "uri_too_long", message)
+    }
+
+    /// More header fields, or more header bytes, than the server reads.
+    pub fn headers_too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            message,
+        )
     }
 
     pub fn unreadable_body(message: impl Into<String>) -> Self {
@@ -174,6 +191,8 @@ pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::TimedOut => StatusCode::REQUEST_TIMEOUT,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -185,6 +204,7 @@ impl From<AppError> for ApiError {
         let details = *error.details;
         Self {
             status,
+            retry_after: details.retry_after.map(|after| after.as_secs().max(1)),
             body: Box::new(ErrorBody {
                 code: error.code,
                 message: error.message,
@@ -204,6 +224,11 @@ impl IntoResponse for ApiError {
         let wants_bearer =
             self.status == StatusCode::UNAUTHORIZED && self.body.code == "unauthorized";
         let mut response = (self.status, Json(*self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if wants_bearer {
             // RFC 6750: a 401 names the scheme the client should use.
             response.headers_mut().insert(

@@ -71,13 +71,16 @@ pub struct AppState {
     app: App,
     /// The bearer token that grants every access. An empty token lets nobody in.
     admin_token: Arc<str>,
+    /// The most reading a whole receiver request's body may take.
+    body_read_timeout: std::time::Duration,
 }
 
 impl AppState {
-    pub fn new(app: App, admin_token: &str) -> Self {
+    pub fn new(app: App, admin_token: &str, limits: &HttpLimits) -> Self {
         Self {
             app,
             admin_token: admin_token.into(),
+            body_read_timeout: limits.body_read_timeout,
         }
     }
 
@@ -111,6 +114,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             state.clone(),
             auth::identify,
         ))
+        .layer(middleware::from_fn(protocol_limits))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(observe::observe))
@@ -129,6 +133,45 @@ pub fn metrics_router(state: AppState) -> Router {
         )
         .layer(middleware::from_fn(observe::observe))
         .with_state(state)
+}
+
+/// The longest request target (path and query) served.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header fields a request may have. Below hyper's own limit (100),
+/// so that this check, with its JSON answer, comes first.
+pub const MAX_HEADER_COUNT: usize = 64;
+/// The most header bytes (names and values) a request may have. Below
+/// hyper's read buffer (about 400 KB), for the same reason.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Refuses, with the JSON error body, requests whose target or headers are
+/// larger than Herald reads (414, 431). Requests past hyper's own limits
+/// never get here: hyper answers those itself, with an empty body.
+async fn protocol_limits(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_URI_BYTES {
+        return ApiError::uri_too_long(format!(
+            "the request target is {target} bytes; the most served is {MAX_URI_BYTES}"
+        ))
+        .into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES {
+        return ApiError::headers_too_large(format!(
+            "the request has {} header fields of {bytes} bytes; the most read is \
+             {MAX_HEADER_COUNT} fields of {MAX_HEADER_BYTES} bytes",
+            headers.len()
+        ))
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

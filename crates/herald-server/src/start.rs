@@ -80,7 +80,7 @@ impl Herald {
             config.app.external_url = format!("http://{local_addr}");
         }
         let app = App::start(config.app, shutdown.clone()).await?;
-        let state = AppState::new(app.app().clone(), &config.admin_token);
+        let state = AppState::new(app.app().clone(), &config.admin_token, &config.http);
         crate::metrics::spawn_upkeep(shutdown.clone());
         if let Some(listener) = metrics_listener {
             let metrics = crate::metrics_router(state.clone());

@@ -92,8 +92,21 @@ CREATE TABLE changeset_records (
 CREATE INDEX changeset_records_by_head ON changeset_records (urn, repository, head_prefix);
 "#;
 
+/// Appended to the schema's migrations: the cap on unverified log rows.
+pub(crate) const UNVERIFIED_CAP_MIGRATION: &str = r#"
+ALTER TABLE receivers ADD COLUMN unverified_dropped INTEGER NOT NULL DEFAULT 0;
+-- A receiver's unverified rows, oldest first, for the cap.
+CREATE INDEX receiver_requests_unverified ON receiver_requests (receiver_id, id) WHERE verified = 0;
+"#;
+
+/// The columns a new receiver is written with.
 const RECEIVER_COLUMNS: &str = "id, name, kind, urn, credentials_sealed, previous_credentials_sealed, \
      previous_valid_until, github_legacy_sha1, gitlab_standard_webhooks, created_at, updated_at";
+
+/// The columns a receiver is read with: [`RECEIVER_COLUMNS`] and its counters.
+const RECEIVER_READ_COLUMNS: &str = "id, name, kind, urn, credentials_sealed, \
+     previous_credentials_sealed, previous_valid_until, github_legacy_sha1, \
+     gitlab_standard_webhooks, created_at, updated_at, unverified_dropped";
 
 const SUMMARY_COLUMNS: &str = "id, receiver_id, received_at, verified, verification, status_code, \
      event_name, delivery_id, outcome, message, event_ids";
@@ -120,6 +133,7 @@ fn receiver_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiverRecord> {
         gitlab_standard_webhooks: row.get(8)?,
         created_at: timestamp(row, 9)?,
         updated_at: timestamp(row, 10)?,
+        unverified_dropped: row.get::<_, i64>(11)?.try_into().unwrap_or(0),
     })
 }
 
@@ -169,7 +183,7 @@ fn corrupt(
 fn find_receiver(conn: &Connection, id: ReceiverId) -> Result<Option<ReceiverRecord>, SqliteError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE id = ?1 AND deleting = 0"
+            "SELECT {RECEIVER_READ_COLUMNS} FROM receivers WHERE id = ?1 AND deleting = 0"
         ))?
         .query_row([id.as_bytes()], receiver_from_row)
         .optional()?)
@@ -177,7 +191,7 @@ fn find_receiver(conn: &Connection, id: ReceiverId) -> Result<Option<ReceiverRec
 
 fn list_receivers(conn: &Connection) -> Result<Vec<ReceiverRecord>, Failure> {
     let mut select = conn.prepare_cached(&format!(
-        "SELECT {RECEIVER_COLUMNS} FROM receivers WHERE deleting = 0 ORDER BY created_at, id"
+        "SELECT {RECEIVER_READ_COLUMNS} FROM receivers WHERE deleting = 0 ORDER BY created_at, id"
     ))?;
     let records = select
         .query_map([], receiver_from_row)?
@@ -199,6 +213,7 @@ fn create_receiver(w: &Writer, new: NewReceiver) -> Result<ReceiverRecord, Failu
         gitlab_standard_webhooks: new.gitlab_standard_webhooks,
         created_at: now,
         updated_at: now,
+        unverified_dropped: 0,
     };
     w.conn()
         .prepare_cached(&format!(
@@ -363,6 +378,32 @@ fn record_request(
         request.outcome,
         Vec::new(),
     )?)
+}
+
+fn record_unverified(
+    w: &Writer,
+    request: &NewReceiverRequest,
+    keep: u32,
+) -> Result<ReceiverRequestSummary, Failure> {
+    let logged = record_request(w, request)?;
+    let conn = w.conn();
+    let receiver = request.receiver_id.as_bytes();
+    let dropped = conn
+        .prepare_cached(
+            "DELETE FROM receiver_requests WHERE id IN (\
+             SELECT id FROM receiver_requests WHERE receiver_id = ?1 AND verified = 0 \
+             ORDER BY id DESC LIMIT -1 OFFSET ?2)",
+        )
+        .and_then(|mut delete| delete.execute(params![receiver, i64::from(keep)]))
+        .map_err(SqliteError::from)?;
+    if dropped > 0 {
+        conn.prepare_cached(
+            "UPDATE receivers SET unverified_dropped = unverified_dropped + ?2 WHERE id = ?1",
+        )
+        .and_then(|mut update| update.execute(params![receiver, dropped as i64]))
+        .map_err(SqliteError::from)?;
+    }
+    Ok(logged)
 }
 
 /// Remembers the delivery id; false when it was remembered already.
@@ -612,6 +653,16 @@ impl ReceiverStore for SqliteStore {
         request: NewReceiverRequest,
     ) -> StoreResult<ReceiverRequestSummary> {
         self.writer.run(move |w| record_request(w, &request)).await
+    }
+
+    async fn record_unverified(
+        &self,
+        request: NewReceiverRequest,
+        keep: u32,
+    ) -> StoreResult<ReceiverRequestSummary> {
+        self.writer
+            .run(move |w| record_unverified(w, &request, keep))
+            .await
     }
 
     async fn list_requests(&self, query: ReceiverRequestQuery) -> StoreResult<ReceiverRequestPage> {

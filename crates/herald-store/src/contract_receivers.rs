@@ -59,6 +59,7 @@ macro_rules! receiver_store_contract_tests {
             a_failing_plan_rolls_the_whole_ingest_back,
             concurrent_ingests_of_one_changeset_never_lose_an_update,
             recorded_requests_are_paged_newest_first,
+            unverified_requests_are_capped_per_receiver_and_the_dropped_counted,
             purge_removes_old_requests_and_delivery_ids,
             deleting_a_receiver_deletes_its_log_and_delivery_ids,
             deleting_a_receiver_past_one_batch_hides_and_deletes_its_whole_log,
@@ -798,6 +799,56 @@ pub async fn recorded_requests_are_paged_newest_first(
         (1, 1),
         "a full last page has no next cursor"
     );
+}
+
+/// Unverified rows beyond the cap go, oldest first, and are counted on their
+/// receiver; verified rows and other receivers' rows stay.
+pub async fn unverified_requests_are_capped_per_receiver_and_the_dropped_counted(
+    _store: Arc<dyn Store>,
+    receivers: Arc<dyn ReceiverStore>,
+) {
+    let receiver = create(&receivers, "r").await;
+    let other = create(&receivers, "other").await;
+    let unverified = |receiver: ReceiverId, i: usize| {
+        let mut r = request(receiver, None);
+        r.verified = false;
+        r.outcome = RequestOutcome::Unverified;
+        r.status_code = 401;
+        r.message = Some(format!("u{i}"));
+        r
+    };
+    let verified = receivers
+        .record_request(request(receiver.id, None))
+        .await
+        .unwrap()
+        .id;
+    receivers
+        .record_unverified(unverified(other.id, 0), 3)
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let logged = receivers
+            .record_unverified(unverified(receiver.id, i), 3)
+            .await
+            .unwrap();
+        assert_eq!(logged.outcome, RequestOutcome::Unverified);
+        sent.push(logged.id);
+    }
+    let (items, _) = all_requests(&receivers, receiver.id, 50).await;
+    let ids: Vec<ReceiverRequestId> = items.iter().map(|r| r.id).collect();
+    let mut expected: Vec<ReceiverRequestId> = sent[2..].iter().rev().copied().collect();
+    expected.push(verified);
+    assert_eq!(
+        ids, expected,
+        "the newest 3 unverified and the verified one"
+    );
+    let record = receivers.get_receiver(receiver.id).await.unwrap().unwrap();
+    assert_eq!(record.unverified_dropped, 2);
+    let listed = receivers.list_receivers().await.unwrap();
+    let untouched = listed.iter().find(|r| r.id == other.id).unwrap();
+    assert_eq!(untouched.unverified_dropped, 0);
+    assert_eq!(all_requests(&receivers, other.id, 50).await.0.len(), 1);
 }
 
 /// Purging removes log rows and delivery ids past their ages, in batches;

@@ -43,6 +43,9 @@ pub struct ReceiverRecord {
     pub gitlab_standard_webhooks: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Unverified requests deleted from the log to keep it within its cap
+    /// ([`ReceiverStore::record_unverified`]).
+    pub unverified_dropped: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -348,6 +351,15 @@ pub trait ReceiverStore: Send + Sync + 'static {
     async fn record_request(
         &self,
         request: NewReceiverRequest,
+    ) -> StoreResult<ReceiverRequestSummary>;
+    /// Logs a request that did not verify, and keeps at most `keep` unverified
+    /// rows for its receiver: in the same transaction, the oldest beyond `keep`
+    /// are deleted and added to the receiver's `unverified_dropped`. Verified
+    /// rows are never touched.
+    async fn record_unverified(
+        &self,
+        request: NewReceiverRequest,
+        keep: u32,
     ) -> StoreResult<ReceiverRequestSummary>;
     /// A receiver's requests, newest first, paged by cursor.
     async fn list_requests(&self, query: ReceiverRequestQuery) -> StoreResult<ReceiverRequestPage>;

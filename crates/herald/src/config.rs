@@ -49,6 +49,9 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "delivery.response_body_cap",
     "limits.max_payload_bytes",
     "limits.max_webhooks_per_scope",
+    "limits.unverified_budget_bytes",
+    "limits.unverified_per_receiver",
+    "limits.unverified_kept_per_receiver",
     "retention.max_age",
     "retention.purge_interval",
     "retention.idempotency_ttl",
@@ -160,6 +163,7 @@ pub struct PostgresSettings {
     pub schema: Option<String>,
 }
 
+use herald_app::receivers::IngestLimits;
 pub use herald_app::{Limits, Retention};
 use herald_server::HttpLimits;
 
@@ -502,13 +506,20 @@ impl Default for RawPostgres {
 struct RawLimits {
     max_payload_bytes: usize,
     max_webhooks_per_scope: u32,
+    unverified_budget_bytes: usize,
+    unverified_per_receiver: usize,
+    unverified_kept_per_receiver: u32,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
+        let ingest = IngestLimits::default();
         Self {
             max_payload_bytes: 1024 * 1024,
             max_webhooks_per_scope: 10,
+            unverified_budget_bytes: ingest.unverified_budget_bytes,
+            unverified_per_receiver: ingest.unverified_per_receiver,
+            unverified_kept_per_receiver: ingest.unverified_kept_per_receiver,
         }
     }
 }
@@ -685,9 +696,26 @@ impl RawLimits {
             "limits.max_webhooks_per_scope",
             self.max_webhooks_per_scope as usize,
         )?;
+        positive(
+            "limits.unverified_budget_bytes",
+            self.unverified_budget_bytes,
+        )?;
+        positive(
+            "limits.unverified_per_receiver",
+            self.unverified_per_receiver,
+        )?;
+        positive(
+            "limits.unverified_kept_per_receiver",
+            self.unverified_kept_per_receiver as usize,
+        )?;
         Ok(Limits {
             max_payload_bytes: self.max_payload_bytes,
             max_webhooks_per_scope: self.max_webhooks_per_scope,
+            ingest: IngestLimits {
+                unverified_budget_bytes: self.unverified_budget_bytes,
+                unverified_per_receiver: self.unverified_per_receiver,
+                unverified_kept_per_receiver: self.unverified_kept_per_receiver,
+            },
         })
     }
 }
@@ -853,7 +881,12 @@ mod tests {
                 s.limits,
                 Limits {
                     max_payload_bytes: 1 << 20,
-                    max_webhooks_per_scope: 10
+                    max_webhooks_per_scope: 10,
+                    ingest: IngestLimits {
+                        unverified_budget_bytes: 64 << 20,
+                        unverified_per_receiver: 4,
+                        unverified_kept_per_receiver: 100,
+                    },
                 }
             );
             assert_eq!(s.retention.max_age, Duration::from_secs(30 * 86400));

@@ -1,16 +1,25 @@
 //! A code host's request to a receiver. The order matters: find the receiver,
-//! read the body, verify it over the raw bytes before anything parses it, then
-//! identify, normalize and hand the work to the store in one transaction with
-//! the log row, and only after that commit run the post-commit hooks. Every
-//! request that reached a receiver is logged, whatever its answer; every answer
-//! but an internal failure comes after its log row is durable.
-
-use std::future::Future;
+//! check what the headers alone can settle (a token or basic auth verifies
+//! here; a missing signature refuses here, before a byte of body is read),
+//! read the body (within the unverified budget when only the body can settle
+//! it, see [`budget`](crate::receivers::budget)), verify it over the raw bytes
+//! before anything parses it, then identify, normalize and hand the work to
+//! the store in one transaction with the log row, and only after that commit
+//! run the post-commit hooks. Every request that reached a receiver is logged,
+//! whatever its answer, except one refused because the receiver or the node
+//! is busy (429, 503): that refusal protects the node under a flood, and
+//! writing a row for each would undo it. Every answer but an internal failure
+//! comes after its log row is durable.
+//!
+//! An unverified request's row is bounded: headers cut
+//! ([`truncate_headers`]), body at most [`UNVERIFIED_BODY_KEPT`], and at most
+//! [`IngestLimits::unverified_kept_per_receiver`](crate::receivers::IngestLimits)
+//! such rows per receiver.
 
 use herald_core::time::Timestamp;
 use herald_ingest::{
-    CodeHostKind, IngestError, KeyUsed, Normalized, Verified, identify, ignored_status, normalize,
-    redact_headers, verify,
+    CodeHostKind, IngestError, KeyUsed, Normalized, Precheck, Verified, VerifyError, identify,
+    ignored_status, normalize, precheck, redact_headers, truncate_headers, verify,
 };
 use herald_store::{
     Ingest, NewReceiverRequest, ReceiverId, ReceiverRecord, ReceiverRequestId,
@@ -19,21 +28,13 @@ use herald_store::{
 use http::{HeaderMap, StatusCode};
 
 use crate::receivers::admin::stored_kind;
+use crate::receivers::budget::{BodySource, NotRead, UnreadBody, read_body};
 use crate::receivers::{MAX_INCOMING_BODY_BYTES, credentials, plan};
 use crate::{App, AppError, ErrorKind, metrics};
 
-/// How much of an unverified body the log keeps: enough to debug a
-/// misconfigured secret, too little for strangers to fill the disk with.
-pub const UNVERIFIED_BODY_KEPT: usize = 64 * 1024;
-
-/// Why the front end could not read a request's body.
-#[derive(Debug)]
-pub enum UnreadBody {
-    /// The body is over [`MAX_INCOMING_BODY_BYTES`].
-    TooLarge,
-    /// Reading it failed, for this reason.
-    Broken(String),
-}
+/// How much of an unverified body the log keeps: enough to see what was
+/// sent, too little for strangers to fill the disk with.
+pub const UNVERIFIED_BODY_KEPT: usize = 4 * 1024;
 
 /// How to answer a request that was logged and accepted; refusals are
 /// [`AppError`]s (also logged).
@@ -70,14 +71,15 @@ fn unverified_row(
 }
 
 impl App {
-    /// Handles a code host's request to receiver `receiver_id`. `body` reads the
-    /// request's body (up to [`MAX_INCOMING_BODY_BYTES`]); it is awaited only
-    /// once the receiver is found, so an unknown receiver costs no read.
-    pub async fn ingest(
+    /// Handles a code host's request to receiver `receiver_id`. `body` is read
+    /// (up to [`MAX_INCOMING_BODY_BYTES`]) only once the receiver is found and
+    /// the headers do not refuse the request, so an unknown receiver or a
+    /// request without its signature header costs no read.
+    pub async fn ingest<B: BodySource>(
         &self,
         receiver_id: ReceiverId,
         headers: &HeaderMap,
-        body: impl Future<Output = Result<Vec<u8>, UnreadBody>>,
+        body: B,
     ) -> Result<IngestAnswer, AppError> {
         let record = self
             .receiver_record(receiver_id)
@@ -95,36 +97,104 @@ impl App {
         record: &ReceiverRecord,
         kind: CodeHostKind,
         headers: &HeaderMap,
-        body: impl Future<Output = Result<Vec<u8>, UnreadBody>>,
+        mut body: impl BodySource,
     ) -> Result<IngestAnswer, AppError> {
         let receiver_id = record.id;
         let redacted = redact_headers(kind, headers);
-        let body = match body.await {
-            Ok(body) => body,
-            Err(unread) => {
+        let creds = credentials::for_verification(self.cipher(), record, Timestamp::now())?;
+        let precheck = match precheck(kind, &creds, headers) {
+            Ok(precheck) => precheck,
+            Err(error) => {
                 let log = unverified_row(receiver_id, redacted, Vec::new());
-                return Err(self.refuse_unread(log, unread).await);
+                return Err(self.refuse_unverified(log, &error, true).await);
             }
         };
-        let mut log = unverified_row(receiver_id, redacted, body);
-        let creds = credentials::for_verification(self.cipher(), record, Timestamp::now())?;
-        match verify(kind, &creds, headers, &log.body) {
-            Ok(verified) => {
-                log.verified = true;
-                log.verification = describe(verified);
-                log.status_code = StatusCode::OK.as_u16();
-                log.outcome = RequestOutcome::Processed;
-                self.process(record, kind, headers, log).await
+        let verified = match precheck {
+            Precheck::Verified(verified) => {
+                let body = match read_body(&mut body, None).await {
+                    Ok(body) => body,
+                    Err(not_read) => {
+                        return Err(self.refuse_not_read(receiver_id, redacted, not_read).await);
+                    }
+                };
+                (verified, body)
             }
-            Err(error) => {
-                // Why, never with what: the error names the check, not a secret.
-                tracing::info!(receiver = %receiver_id, reason = %error, "receiver request refused");
-                log.verification = error.to_string();
-                keep_start_of_body(&mut log);
-                self.receiver_store().record_request(log).await?;
-                Err(AppError::unverified(format!(
-                    "{error}; the request was logged and ignored"
-                )))
+            Precheck::NeedsBody => {
+                if body
+                    .announced_len()
+                    .is_some_and(|len| len > MAX_INCOMING_BODY_BYTES as u64)
+                {
+                    let log = unverified_row(receiver_id, redacted, Vec::new());
+                    return Err(self.refuse_unread(log, UnreadBody::TooLarge).await);
+                }
+                let mut hold = self.inner.unverified.admit(receiver_id)?;
+                let body = match read_body(&mut body, Some(&mut hold)).await {
+                    Ok(body) => body,
+                    Err(not_read) => {
+                        return Err(self.refuse_not_read(receiver_id, redacted, not_read).await);
+                    }
+                };
+                match verify(kind, &creds, headers, &body) {
+                    // The body is verified: it no longer counts against the budget.
+                    Ok(verified) => (verified, body),
+                    Err(error) => {
+                        let mut log = unverified_row(receiver_id, redacted, start_of(&body));
+                        log.body_truncated = body.len() > UNVERIFIED_BODY_KEPT;
+                        // The full body goes before its reservation does.
+                        drop(body);
+                        drop(hold);
+                        return Err(self.refuse_unverified(log, &error, false).await);
+                    }
+                }
+            }
+        };
+        let (verified, body) = verified;
+        let mut log = unverified_row(receiver_id, redacted, body);
+        log.verified = true;
+        log.verification = describe(verified);
+        log.status_code = StatusCode::OK.as_u16();
+        log.outcome = RequestOutcome::Processed;
+        self.process(record, kind, headers, log).await
+    }
+
+    /// Logs a request that did not prove itself; the refusal is the answer.
+    async fn refuse_unverified(
+        &self,
+        mut log: NewReceiverRequest,
+        error: &VerifyError,
+        before_body: bool,
+    ) -> AppError {
+        // Why, never with what: the error names the check, not a secret.
+        tracing::info!(receiver = %log.receiver_id, reason = %error, "receiver request refused");
+        log.verification = error.to_string();
+        if before_body {
+            log.verification
+                .push_str(" (refused before its body was read)");
+            log.body_truncated = true;
+        }
+        self.log_refusal(
+            log,
+            AppError::unverified(format!("{error}; the request was logged and ignored")),
+        )
+        .await
+    }
+
+    /// Answers a body that was not read to its end: refused for room (not
+    /// logged, see the module docs), or logged as unreadable.
+    async fn refuse_not_read(
+        &self,
+        receiver_id: ReceiverId,
+        redacted: Vec<(String, String)>,
+        not_read: NotRead,
+    ) -> AppError {
+        match not_read {
+            NotRead::Busy(busy) => {
+                tracing::debug!(receiver = %receiver_id, ?busy, "receiver request refused for room");
+                busy.into()
+            }
+            NotRead::Unread(unread) => {
+                let log = unverified_row(receiver_id, redacted, Vec::new());
+                self.refuse_unread(log, unread).await
             }
         }
     }
@@ -213,6 +283,12 @@ impl App {
                     format!("not checked: the body is over {limit} MiB"),
                 )
             }
+            UnreadBody::TimedOut => (
+                RequestOutcome::Invalid,
+                StatusCode::REQUEST_TIMEOUT,
+                AppError::body_timeout("the request body did not arrive within the read timeout"),
+                "not checked: the body did not arrive in time".to_owned(),
+            ),
             UnreadBody::Broken(reason) => (
                 RequestOutcome::Invalid,
                 StatusCode::BAD_REQUEST,
@@ -243,7 +319,12 @@ impl App {
     /// Records a refused request: the refusal is the answer, unless the log
     /// row could not be written, which is then the failure to report.
     async fn log_refusal(&self, log: NewReceiverRequest, refusal: AppError) -> AppError {
-        match self.receiver_store().record_request(log).await {
+        let logged = if log.verified {
+            self.receiver_store().record_request(log).await
+        } else {
+            self.record_unverified(log).await
+        };
+        match logged {
             Ok(_) => refusal,
             Err(error) => error.into(),
         }
@@ -276,10 +357,27 @@ fn describe(verified: Verified) -> String {
     }
 }
 
-fn keep_start_of_body(log: &mut NewReceiverRequest) {
-    if log.body.len() > UNVERIFIED_BODY_KEPT {
-        log.body.truncate(UNVERIFIED_BODY_KEPT);
-        log.body_truncated = true;
+/// The part of an unverified body its log row keeps, in a buffer of its own
+/// so that the whole body can be freed.
+fn start_of(body: &[u8]) -> Vec<u8> {
+    body[..body.len().min(UNVERIFIED_BODY_KEPT)].to_vec()
+}
+
+impl App {
+    /// Logs a request that did not prove itself, bounded: its headers cut,
+    /// its body at most [`UNVERIFIED_BODY_KEPT`], and only the newest
+    /// `unverified_kept_per_receiver` such rows kept for its receiver.
+    async fn record_unverified(
+        &self,
+        mut log: NewReceiverRequest,
+    ) -> Result<ReceiverRequestSummary, herald_store::StoreError> {
+        truncate_headers(&mut log.headers);
+        if log.body.len() > UNVERIFIED_BODY_KEPT {
+            log.body = start_of(&log.body);
+            log.body_truncated = true;
+        }
+        let keep = self.limits().ingest.unverified_kept_per_receiver;
+        self.receiver_store().record_unverified(log, keep).await
     }
 }
 
@@ -375,6 +473,21 @@ mod tests {
             .last_fetched_at
     }
 
+    /// A body that arrives in one piece.
+    struct Whole(Option<Vec<u8>>);
+
+    impl crate::receivers::BodySource for Whole {
+        type Chunk = Vec<u8>;
+
+        fn announced_len(&self) -> Option<u64> {
+            self.0.as_ref().map(|body| body.len() as u64)
+        }
+
+        async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, UnreadBody> {
+            Ok(self.0.take())
+        }
+    }
+
     async fn ingest(
         app: &App,
         receiver: ReceiverId,
@@ -385,7 +498,7 @@ mod tests {
         let headers = gitlab_headers(event, id);
         let body = fixture(body);
         match app
-            .ingest(receiver, &headers, async { Ok(body) })
+            .ingest(receiver, &headers, Whole(Some(body)))
             .await
             .unwrap()
         {

@@ -5,6 +5,8 @@
 //! - `ingest`: [`App::ingest`](crate::App::ingest), a code host's request:
 //!   verify, identify, normalize, store with its log row, then the
 //!   post-commit hooks.
+//! - `budget`: what requests not yet verified may hold of the node (bytes
+//!   in all, bodies per receiver), and reading a body within it.
 //! - `credentials`: sealing a receiver's secret (or Azure DevOps username and
 //!   password) at rest, and opening it, with the previous one during a
 //!   rotation's grace period, for `herald_ingest::verify`.
@@ -13,6 +15,7 @@
 //! - `janitor`: retention of the request log and delivery ids.
 
 pub mod admin;
+pub mod budget;
 pub mod credentials;
 pub mod ingest;
 pub mod janitor;
@@ -22,7 +25,8 @@ pub use admin::{
     ReceiverCreate, ReceiverUpdate, ReceiverView, ReceiverViewWithSecret, RequestFilter,
     SecretRotation,
 };
-pub use ingest::{IngestAnswer, UnreadBody};
+pub use budget::{BodySource, IngestLimits, UnreadBody};
+pub use ingest::IngestAnswer;
 
 use herald_store::ReceiverId;
 

@@ -59,6 +59,9 @@ pub struct Receiver {
     pub gitlab_standard_webhooks: bool,
     /// While a rotation's grace period runs: when the previous secret stops verifying.
     pub previous_secret_expires_at: Option<Timestamp>,
+    /// Unverified requests deleted from this receiver's log to keep it
+    /// within its cap (`[limits] unverified_kept_per_receiver`, oldest first).
+    pub unverified_dropped: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -329,6 +332,7 @@ impl From<ReceiverView> for Receiver {
             github_legacy_sha1: record.github_legacy_sha1,
             gitlab_standard_webhooks: record.gitlab_standard_webhooks,
             previous_secret_expires_at: view.previous_secret_expires_at,
+            unverified_dropped: record.unverified_dropped,
             created_at: record.created_at,
             updated_at: record.updated_at,
         }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::harness::assert_error;
+use crate::harness::{assert_error, send};
 use crate::receivers::{SECRET, Setup, fixture, post_incoming, request_detail, signed};
 
 /// One request of a scenario and what it must produce.
@@ -617,8 +617,17 @@ async fn every_octokit_example_is_accepted_normalized_logged_and_refused_when_fo
             .iter()
             .filter(|r| r["outcome"] == "unverified")
             .count(),
-        160
+        100,
+        "160 refused, the newest 100 kept (the default cap)"
     );
+    let (status, receiver) = send(
+        setup
+            .herald
+            .get(&format!("/api/v1/receivers/{}", setup.id())),
+    )
+    .await;
+    assert_eq!(status, 200, "{receiver}");
+    assert_eq!(receiver["unverified_dropped"], 60);
 
     let required: usize = REQUIRED.iter().map(|e| accepted[*e]).sum();
     let total: usize = accepted.values().sum();

@@ -109,3 +109,68 @@ async fn http2_is_refused_unless_configured() {
     assert_eq!(answer.version(), reqwest::Version::HTTP_2);
     assert_eq!(answer.status(), 200);
 }
+
+/// Reads one whole answer (the server closes, or its JSON body is complete).
+async fn answer_to(herald: &TestApp, request: &[u8]) -> String {
+    let mut stream = connect(herald).await;
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("the server answers")
+            .unwrap_or(0);
+        answer.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let complete = text
+            .split_once("\r\n\r\n")
+            .is_some_and(|(_, body)| serde_json::from_str::<serde_json::Value>(body).is_ok());
+        if read == 0 || complete {
+            return text;
+        }
+    }
+}
+
+fn json_error(answer: &str) -> serde_json::Value {
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON body: {answer}"))
+}
+
+#[tokio::test]
+async fn an_over_long_uri_or_too_many_headers_get_a_json_error() {
+    let herald = TestApp::spawn().await;
+    let long = "a".repeat(herald_server::MAX_URI_BYTES + 1);
+    let request = format!("GET /healthz?{long} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let answer = answer_to(&herald, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
+    assert_eq!(json_error(&answer)["code"], "uri_too_long");
+
+    let many: String = (0..=herald_server::MAX_HEADER_COUNT)
+        .map(|i| format!("X-Filler-{i}: v\r\n"))
+        .collect();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    let answer = answer_to(&herald, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(json_error(&answer)["code"], "headers_too_large");
+
+    let large = "v".repeat(herald_server::MAX_HEADER_BYTES);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Large: {large}\r\n\r\n");
+    let answer = answer_to(&herald, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(json_error(&answer)["code"], "headers_too_large");
+}
+
+/// Past hyper's own limits (100 header fields, or a head over its read
+/// buffer) hyper answers before any of Herald's code runs: no hook lets us
+/// give that answer a body. This documents what a client gets then.
+#[tokio::test]
+async fn past_hypers_own_limits_the_answer_is_hypers_431_without_a_body() {
+    let herald = TestApp::spawn().await;
+    let many: String = (0..150).map(|i| format!("X-Filler-{i}: v\r\n")).collect();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    let answer = answer_to(&herald, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(body.is_empty(), "{answer}");
+}

@@ -12,6 +12,7 @@ mod console;
 mod deliveries;
 mod event_types;
 mod events;
+mod ingest_budget;
 mod limits;
 mod monitors;
 mod observability;
