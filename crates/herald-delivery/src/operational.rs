@@ -145,6 +145,8 @@ mod tests {
 
     fn webhook() -> WebhookRecord {
         WebhookRecord {
+            health: Default::default(),
+            health_overrides: Default::default(),
             id: WebhookId::new(),
             name: "w".into(),
             url_display: "https://hooks.example.com/".into(),

@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "key_check",
         sql: include_str!("../migrations/0010_key_check.sql"),
     },
+    Migration {
+        version: 12,
+        name: "endpoint_health",
+        sql: include_str!("../migrations/0012_endpoint_health.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     crate::cleanup::MIGRATION,
     crate::tokens::MIGRATION,
     crate::keys::MIGRATION,
+    crate::health::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

@@ -91,6 +91,12 @@ macro_rules! store_contract_tests {
             a_released_delivery_is_due_again_with_no_attempt_counted,
             the_first_key_check_is_adopted_with_stored_values_rebound,
             a_key_that_cannot_open_a_stored_value_is_not_adopted,
+            failures_pause_the_webhook_then_one_probe_releases_the_backlog,
+            one_probe_is_claimed_among_concurrent_claims,
+            an_abandoned_probe_is_taken_again_when_its_lease_ends,
+            a_webhook_disabled_for_failing_keeps_its_backlog_until_enabled,
+            retry_after_closes_the_whole_webhook_until_then,
+            health_settings_round_trip,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -111,6 +117,8 @@ const LONG_LEASE: Duration = Duration::from_secs(3600);
 /// Long enough for the store's clock to tick past a millisecond boundary.
 const TICK: Duration = Duration::from_millis(20);
 
+pub use crate::contract_health::*;
+
 // ---- helpers ----
 
 fn patterns(list: &[&str]) -> Vec<EventTypePattern> {
@@ -126,7 +134,7 @@ fn sealed(seed: &str, tag: u8) -> Vec<u8> {
     bytes
 }
 
-fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
+pub(crate) fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
     NewWebhook {
         id: WebhookId::new(),
         name: name.to_owned(),
@@ -139,10 +147,11 @@ fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
         event_types: patterns(types),
         project: project.map(str::to_owned),
         enabled: true,
+        health_overrides: Default::default(),
     }
 }
 
-fn event(event_type: &str, project: Option<&str>) -> NewEvent {
+pub(crate) fn event(event_type: &str, project: Option<&str>) -> NewEvent {
     let id = EventId::new();
     NewEvent {
         id,
@@ -153,14 +162,18 @@ fn event(event_type: &str, project: Option<&str>) -> NewEvent {
     }
 }
 
-async fn create(store: &Arc<dyn Store>, new: NewWebhook) -> WebhookRecord {
+pub(crate) async fn create(store: &Arc<dyn Store>, new: NewWebhook) -> WebhookRecord {
     store
         .create_webhook(new, LIMIT)
         .await
         .expect("create_webhook")
 }
 
-async fn update(store: &Arc<dyn Store>, id: WebhookId, patch: WebhookPatch) -> WebhookRecord {
+pub(crate) async fn update(
+    store: &Arc<dyn Store>,
+    id: WebhookId,
+    patch: WebhookPatch,
+) -> WebhookRecord {
     store
         .update_webhook(id, patch, LIMIT)
         .await
@@ -168,7 +181,7 @@ async fn update(store: &Arc<dyn Store>, id: WebhookId, patch: WebhookPatch) -> W
         .expect("the webhook exists")
 }
 
-async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
+pub(crate) async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
     store
         .get_webhook(id)
         .await
@@ -176,7 +189,7 @@ async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
         .expect("the webhook exists")
 }
 
-async fn publish(store: &Arc<dyn Store>, event: NewEvent) -> Published {
+pub(crate) async fn publish(store: &Arc<dyn Store>, event: NewEvent) -> Published {
     store.publish(event, None).await.expect("publish")
 }
 
@@ -200,7 +213,7 @@ async fn publish_concurrently(store: &Arc<dyn Store>, event_type: &str, count: u
     }
 }
 
-async fn claim_with(
+pub(crate) async fn claim_with(
     store: &Arc<dyn Store>,
     limit: usize,
     lease: Duration,
@@ -216,7 +229,7 @@ async fn claim_with(
         .expect("claim_due")
 }
 
-async fn claim(store: &Arc<dyn Store>, limit: usize) -> Vec<ClaimedDelivery> {
+pub(crate) async fn claim(store: &Arc<dyn Store>, limit: usize) -> Vec<ClaimedDelivery> {
     claim_with(store, limit, LONG_LEASE, Vec::new()).await
 }
 
@@ -260,7 +273,7 @@ async fn record_as(
         .expect("record_attempt")
 }
 
-async fn record(
+pub(crate) async fn record(
     store: &Arc<dyn Store>,
     claimed: &ClaimedDelivery,
     next: NextStep,
@@ -269,7 +282,7 @@ async fn record(
     record_as(store, claimed, claimed.lease, next, status).await
 }
 
-async fn detail(store: &Arc<dyn Store>, id: DeliveryId) -> DeliveryDetail {
+pub(crate) async fn detail(store: &Arc<dyn Store>, id: DeliveryId) -> DeliveryDetail {
     store
         .get_delivery(id)
         .await
@@ -372,6 +385,7 @@ pub async fn a_display_url_stored_with_its_token_is_read_masked(store: Arc<dyn S
 /// Every field survives create, get, list and update; delete removes the webhook.
 pub async fn webhook_round_trip(store: Arc<dyn Store>) {
     let new = NewWebhook {
+        health_overrides: Default::default(),
         id: WebhookId::new(),
         name: "Deploy notifier ✓".to_owned(),
         url_display: "https://***:***@hooks.example.com/in?x=***".to_owned(),
@@ -415,6 +429,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
         event_types: Some(patterns(&["issue:opened"])),
         project: Some(None),
         enabled: Some(false),
+        health_overrides: None,
     };
     let updated = update(&store, new.id, patch).await;
     let expected = WebhookRecord {

@@ -149,6 +149,7 @@ impl Harness {
         let target = TargetUrl::parse(url).unwrap();
         let id = WebhookId::new();
         let new = NewWebhook {
+            health_overrides: Default::default(),
             id,
             name: "receiver".into(),
             url_display: target.display(),
