@@ -19,16 +19,21 @@
 //!   deliveries by lease, sends them with bounded concurrency overall and per
 //!   webhook, records each attempt and schedules retries; also the Test button's
 //!   synchronous send.
+//! - `health`: what a recorded attempt tells the store about its endpoint
+//!   (success, failure, or a `Retry-After` that throttles the whole webhook);
+//!   the store keeps the health every node shares and gates claims with it.
 //! - `janitor`: purges old deliveries, attempts, events and idempotency keys.
 
 use std::time::Duration;
 
 use herald_core::retry::RetrySchedule;
+pub use herald_store::HealthPolicy;
 use ipnet::IpNet;
 
 pub mod catalogue;
 mod client;
 mod engine;
+mod health;
 mod janitor;
 mod operational;
 pub mod request;
@@ -86,6 +91,9 @@ pub struct DeliveryConfig {
     /// Targets in these networks are allowed even though the guard refuses
     /// their kind (e.g. 127.0.0.0/8 for tests).
     pub allow_cidrs: Vec<IpNet>,
+    /// When a failing endpoint is paused or disabled (`[delivery.health]`);
+    /// each webhook may override `failing_after` and `disable_after`.
+    pub health: HealthPolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -99,6 +107,7 @@ impl Default for DeliveryConfig {
             retry: RetrySchedule::default(),
             response_body_cap: 16 * 1024,
             allow_cidrs: Vec::new(),
+            health: HealthPolicy::default(),
         }
     }
 }

@@ -111,7 +111,7 @@ pub async fn failures_pause_the_webhook_then_one_probe_releases_the_backlog(stor
                     consecutive_failures: 2,
                     ..
                 },
-                HealthChange::Paused { asked: false, .. }
+                HealthChange::Paused { .. }
             ]
         ),
         "{changes:?}"
@@ -307,10 +307,7 @@ pub async fn retry_after_closes_the_whole_webhook_until_then(store: Arc<dyn Stor
         error: "HTTP 429".to_owned(),
     };
     let changes = note(&store, busy.id, asked, policy(4, Some(40))).await;
-    assert!(
-        matches!(changes[..], [HealthChange::Paused { asked: true, .. }]),
-        "{changes:?}"
-    );
+    assert!(changes.is_empty(), "flow control is no news: {changes:?}");
     let health = get_webhook(&store, busy.id).await.health;
     assert_eq!(
         (health.state, health.consecutive_failures),

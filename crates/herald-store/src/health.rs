@@ -181,11 +181,13 @@ pub enum HealthChange {
         since: Timestamp,
         last_error: Option<String>,
     },
-    /// No attempts until `until`. `asked` when the endpoint asked (`Retry-After`).
+    /// No attempts until `until`, then one probe. Reported for the first
+    /// pause of a run of failures only: the later ones (each failed probe)
+    /// show in the webhook's health, so a webhook subscribed to news about
+    /// itself cannot feed its own backlog one event per pause.
     Paused {
         until: Timestamp,
         consecutive_failures: u32,
-        asked: bool,
     },
     /// Disabled by the engine after `consecutive_failures` failures.
     Disabled {
@@ -339,22 +341,21 @@ impl WebhookHealth {
             || (matches!(self.state, HealthState::Healthy | HealthState::Throttled)
                 && failures >= policy.failing_after.max(1))
         {
+            let until = now.saturating_add(policy.pause(self.pauses));
             if self.pauses == 0 {
                 changes.push(HealthChange::Failing {
                     consecutive_failures: failures,
                     since,
                     last_error: self.last_error.clone(),
                 });
+                changes.push(HealthChange::Paused {
+                    until,
+                    consecutive_failures: failures,
+                });
             }
-            let until = now.saturating_add(policy.pause(self.pauses));
             self.pauses = self.pauses.saturating_add(1);
             self.state = HealthState::Paused;
             self.until = Some(until);
-            changes.push(HealthChange::Paused {
-                until,
-                consecutive_failures: failures,
-                asked: false,
-            });
         }
         // Paused already: an attempt that was in flight when the pause began
         // failed too; it counts, the pause stands.
@@ -364,20 +365,16 @@ impl WebhookHealth {
         }
     }
 
+    /// Flow control the endpoint asked for is routine, not news: it shows in
+    /// the webhook's health and is reported by no event.
     fn throttled(&mut self, wait: Duration, error: &str, now: Timestamp) -> Noted {
         let until = now.saturating_add(wait);
         self.last_error = Some(error.to_owned());
-        let mut changes = Vec::new();
         match self.state {
             HealthState::Disabled => {}
             HealthState::Healthy => {
                 self.state = HealthState::Throttled;
                 self.until = Some(until);
-                changes.push(HealthChange::Paused {
-                    until,
-                    consecutive_failures: self.consecutive_failures,
-                    asked: true,
-                });
             }
             // The probe was answered, just not yet: probe again when asked.
             HealthState::Probing => {
@@ -390,7 +387,7 @@ impl WebhookHealth {
         }
         Noted {
             changed: true,
-            changes,
+            changes: Vec::new(),
         }
     }
 }
@@ -439,9 +436,7 @@ mod tests {
             }
         ));
         let until = T.saturating_add(Duration::from_secs(60));
-        assert!(
-            matches!(noted.changes[1], HealthChange::Paused { until: u, asked: false, .. } if u == until)
-        );
+        assert!(matches!(noted.changes[1], HealthChange::Paused { until: u, .. } if u == until));
         assert_eq!(h.gate(T), Gate::Closed);
         assert_eq!(h.shown(T), ShownHealth::Paused);
         assert_eq!(h.paused_until(T), Some(until));
@@ -451,7 +446,7 @@ mod tests {
         h.start_probe(until.saturating_add(Duration::from_secs(15)));
         assert_eq!(h.gate(until), Gate::Closed, "one probe at a time");
         let noted = h.note(&fail(), &p, until);
-        assert_eq!(noted.changes.len(), 1, "failing is told once per run");
+        assert!(noted.changes.is_empty(), "a run's later pauses are no news");
         assert_eq!(
             h.until,
             Some(until.saturating_add(Duration::from_secs(120)))
@@ -527,19 +522,21 @@ mod tests {
             error: "HTTP 429".into(),
         };
         let noted = h.note(&asked, &p, T);
-        assert!(matches!(
-            noted.changes[..],
-            [HealthChange::Paused { asked: true, .. }]
-        ));
+        assert!(
+            noted.changed && noted.changes.is_empty(),
+            "routine, not news"
+        );
         assert_eq!(h.consecutive_failures, 0);
         assert_eq!(h.gate(T), Gate::Closed);
         assert_eq!(h.shown(T), ShownHealth::Paused);
         let after = T.saturating_add(Duration::from_secs(2));
         assert_eq!(h.gate(after), Gate::Open, "no probe: the endpoint is alive");
         assert_eq!(h.shown(after), ShownHealth::Healthy);
-        assert!(
-            h.note(&asked, &p, T).changes.is_empty(),
-            "extending is no news"
+        h.note(&asked, &p, T.saturating_add(Duration::from_secs(1)));
+        assert_eq!(
+            h.until,
+            Some(T.saturating_add(Duration::from_secs(3))),
+            "extended"
         );
     }
 
