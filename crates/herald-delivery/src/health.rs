@@ -51,19 +51,17 @@ pub(crate) fn signal(
     }
 }
 
-/// Notes the signal in the store unless it would change nothing (a success
-/// at a healthy webhook whose last success is recent), and returns the
-/// changes this node is to report. A store failure is logged: health is
-/// advice, and the attempt itself is recorded.
+/// Notes the signal in the store and returns the changes this node is to
+/// report. Every success is noted, even when the claim's copy of the health
+/// looked clean: failures noted since the claim must be reset by it (the
+/// store writes nothing when nothing changes). A store failure is logged:
+/// health is advice, and the attempt itself is recorded.
 pub(crate) async fn note(
     store: &dyn Store,
     webhook: &WebhookRecord,
     signal: HealthSignal,
     node: HealthPolicy,
 ) -> Vec<HealthChange> {
-    if signal == HealthSignal::Success && webhook.health.success_changes_nothing(Timestamp::now()) {
-        return Vec::new();
-    }
     let policy = webhook.health_overrides.apply(node);
     match store.note_health(webhook.id, signal, policy).await {
         Ok(changes) => {

@@ -36,13 +36,33 @@ pub(crate) async fn store(
 }
 
 /// Applies the signal under the webhook's row lock, so nodes noting at once
-/// take turns and each change is returned to one of them only.
+/// take turns and each change is returned to one of them only. A first read
+/// without the lock settles the common case, a success that changes nothing,
+/// so steady successes neither write nor queue on the webhook's row.
 pub(crate) async fn note(
     pool: &PgPool,
     id: WebhookId,
     signal: &HealthSignal,
     policy: &HealthPolicy,
 ) -> PgResult<Vec<HealthChange>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        rows::webhook_columns!(),
+        ", herald_now_ms() AS now_ms FROM webhooks w WHERE w.id = $1 AND NOT w.deleting"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Vec::new());
+    };
+    let mut health = rows::health(&row)?;
+    if !health
+        .note(signal, policy, Timestamp(row.try_get("now_ms")?))
+        .changed
+    {
+        return Ok(Vec::new());
+    }
     let mut tx = pool.begin().await?;
     let row = sqlx::query(concat!(
         "SELECT ",

@@ -78,7 +78,10 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+/// The last migration's version, which is not the number of migrations while
+/// a version is missing from the list (each branch that adds a migration is
+/// given its number in advance).
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// First half of the migration lock's key ("HRLD"); the second half is the schema.
 const MIGRATION_LOCK: i32 = 0x4852_4c44;
