@@ -208,7 +208,7 @@ async fn a_webhook_disabled_for_failing_keeps_its_backlog_and_delivers_it_when_e
         .await
         .unwrap();
     h.engine.wake();
-    h.settled(dead.id, 5, DeliveryStatus::Succeeded).await;
+    let delivered = h.settled(dead.id, 5, DeliveryStatus::Succeeded).await;
     wait_for_reports(&receiver, 1).await;
     h.stop().await;
 
@@ -218,9 +218,12 @@ async fn a_webhook_disabled_for_failing_keeps_its_backlog_and_delivers_it_when_e
     assert_eq!(event_type, HERALD_WEBHOOK_DISABLED);
     assert_eq!(body["reason"], "failure_policy");
     assert_eq!(body["webhook_id"], dead.id.to_string());
+    // An attempt already in flight when the third failure disabled it may
+    // fail too; after that, nothing until enabled, then one success each.
+    let attempts: u32 = delivered.iter().map(|d| d.attempts).sum();
     assert_eq!(
-        receiver.hits("/switch").len(),
-        3 + 5,
-        "3 failures, then 5 successes"
+        usize::try_from(attempts).unwrap(),
+        receiver.hits("/switch").len()
     );
+    assert!(attempts >= 3 + 5);
 }
