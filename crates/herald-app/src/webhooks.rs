@@ -107,6 +107,7 @@ impl WebhookUpdate {
                 .map(|project| validate_project(project.as_deref()))
                 .transpose()?,
             enabled: self.enabled,
+            health_overrides: None,
         })
     }
 }
@@ -125,6 +126,7 @@ impl App {
         let cipher = self.cipher();
         let id = WebhookId::new();
         let new = NewWebhook {
+            health_overrides: Default::default(),
             id,
             name: valid.name,
             url_display: valid.url.display(),

@@ -35,12 +35,18 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[test]
 fn builders_reproduce_the_catalogue_examples_byte_for_byte() {
     let catalogue = Catalogue::builtin();
-    let cases: [(&str, Vec<u8>); 5] = [
+    let cases: [(&str, Vec<u8>); 8] = [
         (
             CODE_MONITOR_NOTIFICATION,
             common::seed_monitor_notification(),
         ),
         (HERALD_WEBHOOK_DISABLED, common::example_webhook_disabled()),
+        (HERALD_WEBHOOK_FAILING, common::example_webhook_failing()),
+        (HERALD_WEBHOOK_PAUSED, common::example_webhook_paused()),
+        (
+            HERALD_WEBHOOK_RECOVERED,
+            common::example_webhook_recovered(),
+        ),
         (
             HERALD_DELIVERY_EXHAUSTED,
             common::example_delivery_exhausted(),

@@ -357,6 +357,9 @@ fn operational_events_are_closed_and_complete() {
     let c = Catalogue::builtin();
     for key in [
         HERALD_WEBHOOK_DISABLED,
+        HERALD_WEBHOOK_FAILING,
+        HERALD_WEBHOOK_PAUSED,
+        HERALD_WEBHOOK_RECOVERED,
         HERALD_DELIVERY_EXHAUSTED,
         HERALD_DELIVERY_RECOVERED,
         HERALD_PING,

@@ -16,8 +16,8 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::retry::{RetrySchedule, parse_retry_after};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, LeaseToken,
-    NewEvent, NextStep, Store, StoreError, WebhookRecord, lease_for,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, HealthSignal,
+    LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord, lease_for,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +25,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalogue::LiveCatalogue;
 use crate::client::{Exchange, Reply, Sender};
+use crate::health;
 use crate::metrics::{self, Trigger};
-use crate::operational::{Operational, Streaks};
+use crate::operational::{Operational, Streaks, health_reports};
 use crate::{DeliveryConfig, DeliveryError, Unsealable};
 
 /// Extra time `join` allows past the request timeout for recording attempts.
@@ -93,9 +94,22 @@ fn check_config(config: &DeliveryConfig) -> Result<(), DeliveryError> {
             });
         }
     }
+    if config.health.failing_after == 0 {
+        return Err(DeliveryError::Config {
+            setting: "health.failing_after",
+            rule: "must be at least 1",
+        });
+    }
+    if config.health.longest_pause < config.health.first_pause {
+        return Err(DeliveryError::Config {
+            setting: "health.longest_pause",
+            rule: "must be at least health.first_pause",
+        });
+    }
     let longer_than_zero = [
         ("request_timeout", config.request_timeout),
         ("poll_interval", config.poll_interval),
+        ("health.first_pause", config.health.first_pause),
     ];
     for (setting, value) in longer_than_zero {
         if value.is_zero() {
@@ -521,6 +535,12 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         Err(unsealable) => return give_back(shared, delivery_id, lease, unsealable).await,
     };
     let (next, error) = judge(&exchange, failures_in_schedule, &shared.config.retry);
+    let signal = health::signal(
+        &exchange,
+        &next,
+        error.as_deref(),
+        shared.config.retry.max_retry_after,
+    );
     let exhausted = matches!(next, NextStep::Failed) && !is_permanent(&exchange);
     log_attempt(&webhook, attempt_number, &exchange, &next, error.as_deref());
     report_attempt(&exchange, &next, exhausted, trigger, published_at);
@@ -548,6 +568,9 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         next,
     };
     let recorded = record(shared.store.as_ref(), outcome.clone()).await;
+    if let (true, Some(signal)) = (recorded, signal) {
+        note_health(shared, &webhook, signal).await;
+    }
     // Only the attempt that moved the delivery on reports it, so a stale lease
     // never reports twice; and nothing is reported about Herald's own events,
     // which would feed back into themselves.
@@ -586,6 +609,18 @@ async fn give_back(
     }
     if let Err(error) = shared.store.release(delivery_id, lease).await {
         tracing::warn!(delivery = %delivery_id, %error, "releasing a delivery failed; it is due again when its lease expires");
+    }
+}
+
+/// Notes what the attempt says about the endpoint and reports the changes.
+/// Only the attempt that moved its delivery on gets here, and the store hands
+/// each change to one caller, so a change is reported once across nodes; it
+/// is about the webhook, not the attempt, so attempts at `herald:*` events
+/// count too (a change needs a state change, so this cannot loop).
+async fn note_health(shared: &Shared, webhook: &WebhookRecord, signal: HealthSignal) {
+    let changes = health::note(shared.store.as_ref(), webhook, signal, shared.config.health).await;
+    for report in health_reports(webhook, &changes) {
+        publish_report(shared, report).await;
     }
 }
 

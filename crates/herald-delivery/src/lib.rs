@@ -21,16 +21,21 @@
 //!   synchronous send.
 //! - [`metrics`]: the engine's metric names and one function per thing it
 //!   reports (an attempt with its outcome and trigger, lag, exhaustion).
+//! - `health`: what a recorded attempt tells the store about its endpoint
+//!   (success, failure, or a `Retry-After` that throttles the whole webhook);
+//!   the store keeps the health every node shares and gates claims with it.
 //! - `janitor`: purges old deliveries, attempts, events and idempotency keys.
 
 use std::time::Duration;
 
 use herald_core::retry::RetrySchedule;
+pub use herald_store::HealthPolicy;
 use ipnet::IpNet;
 
 pub mod catalogue;
 mod client;
 mod engine;
+mod health;
 mod janitor;
 pub mod metrics;
 mod operational;
@@ -89,6 +94,9 @@ pub struct DeliveryConfig {
     /// Targets in these networks are allowed even though the guard refuses
     /// their kind (e.g. 127.0.0.0/8 for tests).
     pub allow_cidrs: Vec<IpNet>,
+    /// When a failing endpoint is paused or disabled (`[delivery.health]`);
+    /// each webhook may override `failing_after` and `disable_after`.
+    pub health: HealthPolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -102,6 +110,7 @@ impl Default for DeliveryConfig {
             retry: RetrySchedule::default(),
             response_body_cap: 16 * 1024,
             allow_cidrs: Vec::new(),
+            health: HealthPolicy::default(),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The operational events the engine publishes about its own deliveries:
 //! `herald:webhook.disabled` (a 410 Gone disabled the webhook),
 //! `herald:delivery.exhausted` (a delivery's retry schedule ran out) and
-//! `herald:delivery.recovered`.
+//! `herald:delivery.recovered`; and about its endpoints' health, from the
+//! changes the store returned ([`health_reports`]): `herald:webhook.failing`,
+//! `herald:webhook.paused`, `herald:webhook.disabled` (reason
+//! `failure_policy`) and `herald:webhook.recovered`.
 //!
 //! Recovery is per webhook: the first successful attempt at a webhook after one
 //! or more failed attempts at it, whichever deliveries they were. A webhook
@@ -17,13 +20,15 @@ use std::sync::{Mutex, PoisonError};
 
 use herald_catalogue::keys::{
     HERALD_DELIVERY_EXHAUSTED, HERALD_DELIVERY_RECOVERED, HERALD_WEBHOOK_DISABLED,
+    HERALD_WEBHOOK_FAILING, HERALD_WEBHOOK_PAUSED, HERALD_WEBHOOK_RECOVERED,
 };
 use herald_catalogue::payloads::operational::{
-    DeliveryExhausted, DeliveryRecovered, DisableReason, WebhookDisabled,
+    DeliveryExhausted, DeliveryRecovered, DisableReason, WebhookDisabled, WebhookFailing,
+    WebhookPaused, WebhookRecovered,
 };
 use herald_core::id::{EventId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{AttemptOutcome, NewEvent, NextStep, WebhookRecord};
+use herald_store::{AttemptOutcome, HealthChange, NewEvent, NextStep, WebhookRecord};
 
 /// One recorded attempt, as the reports need it.
 pub(crate) struct Operational<'a> {
@@ -121,6 +126,73 @@ impl Streaks {
     }
 }
 
+/// The events the store's health changes call for, in order.
+pub(crate) fn health_reports(webhook: &WebhookRecord, changes: &[HealthChange]) -> Vec<NewEvent> {
+    let webhook_id = webhook.id;
+    let now = Timestamp::now();
+    changes
+        .iter()
+        .map(|change| match change {
+            HealthChange::Failing {
+                consecutive_failures,
+                since,
+                last_error,
+            } => event(
+                webhook,
+                HERALD_WEBHOOK_FAILING,
+                WebhookFailing {
+                    webhook_id,
+                    consecutive_failures: *consecutive_failures,
+                    failing_since: *since,
+                    last_error: last_error.clone(),
+                    failing_at: now,
+                }
+                .to_payload(),
+            ),
+            HealthChange::Paused {
+                until,
+                consecutive_failures,
+            } => event(
+                webhook,
+                HERALD_WEBHOOK_PAUSED,
+                WebhookPaused {
+                    webhook_id,
+                    consecutive_failures: *consecutive_failures,
+                    paused_until: *until,
+                    paused_at: now,
+                }
+                .to_payload(),
+            ),
+            HealthChange::Disabled { reason, .. } => event(
+                webhook,
+                HERALD_WEBHOOK_DISABLED,
+                WebhookDisabled {
+                    webhook_id,
+                    reason: DisableReason::FailurePolicy,
+                    status: None,
+                    detail: reason.clone(),
+                    disabled_at: now,
+                }
+                .to_payload(),
+            ),
+            HealthChange::Recovered {
+                failed_attempts,
+                failing_since,
+            } => event(
+                webhook,
+                HERALD_WEBHOOK_RECOVERED,
+                WebhookRecovered {
+                    webhook_id,
+                    failed_attempts: *failed_attempts,
+                    failing_since: *failing_since,
+                    recovered_at: now,
+                }
+                .to_payload(),
+            ),
+        })
+        .collect()
+}
+
 /// An operational event in the webhook's scope: its project's webhooks and the
 /// global ones may subscribe to news about it.
 fn event(webhook: &WebhookRecord, event_type: &str, payload: Vec<u8>) -> NewEvent {
@@ -145,6 +217,8 @@ mod tests {
 
     fn webhook() -> WebhookRecord {
         WebhookRecord {
+            health: Default::default(),
+            health_overrides: Default::default(),
             id: WebhookId::new(),
             name: "w".into(),
             url_display: "https://hooks.example.com/".into(),
@@ -282,6 +356,54 @@ mod tests {
             refused.is_empty(),
             "a refused target did not run out of retries"
         );
+    }
+
+    #[test]
+    fn health_changes_become_their_events_in_order() {
+        let hook = webhook();
+        let until = Timestamp(5_000);
+        let changes = [
+            HealthChange::Failing {
+                consecutive_failures: 4,
+                since: Timestamp(1_000),
+                last_error: Some("HTTP 502".into()),
+            },
+            HealthChange::Paused {
+                until,
+                consecutive_failures: 4,
+            },
+            HealthChange::Disabled {
+                reason: "the endpoint failed 40 attempts in a row".into(),
+                consecutive_failures: 40,
+                last_error: None,
+            },
+            HealthChange::Recovered {
+                failed_attempts: 5,
+                failing_since: Some(Timestamp(1_000)),
+            },
+        ];
+        let reports = health_reports(&hook, &changes);
+        let types: Vec<&str> = reports.iter().map(|r| r.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                HERALD_WEBHOOK_FAILING,
+                HERALD_WEBHOOK_PAUSED,
+                HERALD_WEBHOOK_DISABLED,
+                HERALD_WEBHOOK_RECOVERED
+            ]
+        );
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.project.as_deref() == Some("alpha"))
+        );
+        let paused = payload(&reports[1]);
+        assert_eq!(paused["paused_until"], Value::String(until.to_rfc3339()));
+        let disabled = payload(&reports[2]);
+        assert_eq!(disabled["reason"], "failure_policy");
+        assert_eq!(disabled["status"], Value::Null);
+        assert_eq!(payload(&reports[3])["failed_attempts"], 5);
     }
 
     #[test]

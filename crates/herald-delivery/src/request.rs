@@ -233,6 +233,8 @@ mod tests {
         secret_sealed: Vec<u8>,
     ) -> WebhookRecord {
         WebhookRecord {
+            health: Default::default(),
+            health_overrides: Default::default(),
             id,
             name: "w".into(),
             url_display: "shown".into(),

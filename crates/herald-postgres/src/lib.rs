@@ -25,6 +25,9 @@
 //!   searched heads (compare-and-set, `FOR UPDATE`), run and events share one
 //!   transaction.
 //! - `keys`: the secrets key check, and binding values sealed before bindings.
+//! - `health`: each webhook's endpoint health: noting an attempt under the
+//!   webhook's row lock, and the claim's view (closed webhooks, probes taken
+//!   by compare-and-set so one node probes).
 //! - `rows`: column lists and row conversions; `error`: [`PgError`].
 //!
 //! Invariants:
@@ -50,6 +53,7 @@
 mod cleanup;
 mod error;
 mod event_types;
+mod health;
 mod keys;
 mod listen;
 mod log;
@@ -73,8 +77,9 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
-    DeliveryQuery, DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published,
-    PurgePolicy, PurgeReport, Readiness, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, HealthChange, HealthPolicy, HealthSignal, KeyVerdict,
+    LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness, Rebind,
+    Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -281,6 +286,15 @@ impl Store for PgStore {
 
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {
         Ok(work::release(&self.pool, delivery, lease).await?)
+    }
+
+    async fn note_health(
+        &self,
+        webhook: WebhookId,
+        signal: HealthSignal,
+        policy: HealthPolicy,
+    ) -> StoreResult<Vec<HealthChange>> {
+        Ok(health::note(&self.pool, webhook, &signal, &policy).await?)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {

@@ -14,7 +14,10 @@ use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
-use herald_store::{AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, WebhookRecord};
+use herald_store::{
+    AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, HealthOverrides, HealthState,
+    WebhookHealth, WebhookRecord,
+};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -23,7 +26,9 @@ use crate::error::{PgError, PgResult};
 macro_rules! webhook_columns {
     () => {
         "w.id, w.name, w.url_display, w.url_sealed, w.secret_sealed, w.event_types, w.project, \
-         w.enabled, w.disabled_reason, w.created_at, w.updated_at"
+         w.enabled, w.disabled_reason, w.created_at, w.updated_at, w.health_state, w.health_failures, \
+         w.health_pauses, w.health_until, w.health_failing_since, w.health_last_error, \
+         w.health_last_success, w.health_disabled_reason, w.failing_after, w.disable_after"
     };
 }
 
@@ -62,9 +67,62 @@ pub(crate) fn webhook(row: &PgRow) -> PgResult<WebhookRecord> {
         project: row.try_get("project")?,
         enabled: row.try_get("enabled")?,
         disabled_reason: row.try_get("disabled_reason")?,
+        health: health(row)?,
+        health_overrides: health_overrides(row)?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
     })
+}
+
+/// The endpoint health columns of a row (see `webhook_columns!`).
+pub(crate) fn health(row: &PgRow) -> PgResult<WebhookHealth> {
+    let state: String = row.try_get("health_state")?;
+    let state = HealthState::parse(&state)
+        .ok_or_else(|| PgError::Corrupt(format!("unknown health state {state:?}")))?;
+    let time = |column: &str| -> PgResult<Option<Timestamp>> {
+        Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp))
+    };
+    Ok(WebhookHealth {
+        state,
+        consecutive_failures: counter(row, "health_failures")?,
+        pauses: counter(row, "health_pauses")?,
+        until: time("health_until")?,
+        failing_since: time("health_failing_since")?,
+        last_error: row.try_get("health_last_error")?,
+        last_success: time("health_last_success")?,
+        disabled_reason: row.try_get("health_disabled_reason")?,
+    })
+}
+
+fn health_overrides(row: &PgRow) -> PgResult<HealthOverrides> {
+    let setting = |column: &str| -> PgResult<Option<u32>> {
+        row.try_get::<Option<i32>, _>(column)?
+            .map(|v| u32::try_from(v).map_err(|_| PgError::Corrupt(format!("negative {column}"))))
+            .transpose()
+    };
+    Ok(HealthOverrides {
+        failing_after: setting("failing_after")?,
+        disable_after: setting("disable_after")?.map(|n| (n > 0).then_some(n)),
+    })
+}
+
+/// How `disable_after` is stored: NULL for the node's setting, 0 for never.
+pub(crate) fn disable_after_column(overrides: &HealthOverrides) -> Option<i32> {
+    overrides
+        .disable_after
+        .map(|n| i32::try_from(n.unwrap_or(0)).unwrap_or(i32::MAX))
+}
+
+/// How `failing_after` is stored: NULL for the node's setting.
+pub(crate) fn failing_after_column(overrides: &HealthOverrides) -> Option<i32> {
+    overrides
+        .failing_after
+        .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+fn counter(row: &PgRow, column: &str) -> PgResult<u32> {
+    let value: i32 = row.try_get(column)?;
+    u32::try_from(value).map_err(|_| PgError::Corrupt(format!("negative {column} {value}")))
 }
 
 pub(crate) fn parse_patterns(stored: &[String]) -> PgResult<Vec<EventTypePattern>> {

@@ -75,10 +75,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "unverified_cap",
         sql: include_str!("../migrations/0011_unverified_cap.sql"),
     },
+    Migration {
+        version: 12,
+        name: "endpoint_health",
+        sql: include_str!("../migrations/0012_endpoint_health.sql"),
+    },
 ];
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+/// The schema version this build writes: the last migration's version.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// First half of the migration lock's key ("HRLD"); the second half is the schema.
 const MIGRATION_LOCK: i32 = 0x4852_4c44;

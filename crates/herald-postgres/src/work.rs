@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
 use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
-use crate::webhooks;
+use crate::{health, webhooks};
 
 /// Leases the rows picked by the `due` CTE given, and returns them with their
 /// event and webhook.
@@ -73,6 +73,21 @@ const CLAIM_SKIPPING: &str = claim!(
      LIMIT $1"
 );
 
+/// The oldest due delivery of each webhook in `$2` whose probe this claim
+/// took (`health::take_probe`).
+const CLAIM_PROBES: &str = claim!(
+    "SELECT d.id, d.next_attempt_at FROM webhooks w \
+     CROSS JOIN LATERAL ( \
+         SELECT id, next_attempt_at FROM deliveries \
+         WHERE webhook_id = w.id AND status = 'pending' AND next_attempt_at <= herald_now_ms() \
+         ORDER BY next_attempt_at, id \
+         LIMIT 1 \
+         FOR UPDATE SKIP LOCKED \
+     ) d \
+     WHERE w.id = ANY($2) AND NOT w.deleting AND w.failing_until IS NULL \
+     LIMIT $1"
+);
+
 pub(crate) async fn claim_due(
     pool: &PgPool,
     request: ClaimRequest,
@@ -80,33 +95,54 @@ pub(crate) async fn claim_due(
     if request.limit == 0 {
         return Ok(Vec::new());
     }
-    let skip: Vec<Uuid> = request
+    let view = health::claim_view(pool).await?;
+    let lease = millis(request.lease);
+    let mut skip: Vec<Uuid> = request
         .skip_webhooks
         .iter()
         .map(WebhookId::as_uuid)
         .collect();
-    let statement = if skip.is_empty() && !hides_deliveries(pool).await? {
-        CLAIM
-    } else {
-        CLAIM_SKIPPING
-    };
+    let mut probes = Vec::new();
+    for (id, seen) in &view.probes {
+        if probes.len() < request.limit
+            && !skip.contains(&id.0)
+            && health::take_probe(pool, *id, seen, lease).await?
+        {
+            probes.push(id.0);
+        }
+    }
+    let mut claimed = Vec::new();
+    if !probes.is_empty() {
+        claimed = run_claim(pool, CLAIM_PROBES, probes.len(), &probes, lease).await?;
+    }
+    skip.extend(view.closed.iter().map(WebhookId::as_uuid));
+    skip.extend(view.probes.iter().map(|(id, _)| id.0));
+    let room = request.limit.saturating_sub(claimed.len());
+    if room > 0 {
+        let statement = if skip.is_empty() && !view.hides {
+            CLAIM
+        } else {
+            CLAIM_SKIPPING
+        };
+        claimed.extend(run_claim(pool, statement, room, &skip, lease).await?);
+    }
+    Ok(claimed)
+}
+
+async fn run_claim(
+    pool: &PgPool,
+    statement: &'static str,
+    limit: usize,
+    webhooks: &[Uuid],
+    lease_ms: i64,
+) -> PgResult<Vec<ClaimedDelivery>> {
     let found = sqlx::query(statement)
-        .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
-        .bind(&skip)
-        .bind(millis(request.lease))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(webhooks)
+        .bind(lease_ms)
         .fetch_all(pool)
         .await?;
     found.iter().map(claimed).collect()
-}
-
-/// Whether some webhook's deliveries must not be claimed: it is being deleted,
-/// or its backlog is being failed.
-async fn hides_deliveries(pool: &PgPool) -> PgResult<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM webhooks WHERE deleting OR failing_until IS NOT NULL)",
-    )
-    .fetch_one(pool)
-    .await?)
 }
 
 fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {

@@ -18,6 +18,8 @@
 //!   operations. `webhooks` also holds the writer's in-memory copy of the
 //!   webhooks, which fan-out and claims read instead of the table; every
 //!   webhook write goes through the writer and drops it.
+//! - `health`: each webhook's endpoint health columns, and noting an
+//!   attempt's signal on the writer (claims gate on the cached copy).
 //! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
 //! - `tokens`: API tokens as digests ([`herald_store::TokenStore`]).
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]):
@@ -39,6 +41,7 @@ mod cleanup;
 mod error;
 mod event_types;
 mod events;
+mod health;
 mod keys;
 mod log;
 mod monitors;
@@ -61,8 +64,9 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
-    DeliveryQuery, DeliveryRecord, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published,
-    PurgePolicy, PurgeReport, Readiness, Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, HealthChange, HealthPolicy, HealthSignal, KeyVerdict,
+    LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness, Rebind,
+    Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 
 pub use error::SqliteError;
@@ -277,6 +281,17 @@ impl Store for SqliteStore {
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {
         self.writer
             .run(move |w| work::release(w, delivery, lease))
+            .await
+    }
+
+    async fn note_health(
+        &self,
+        webhook: WebhookId,
+        signal: HealthSignal,
+        policy: HealthPolicy,
+    ) -> StoreResult<Vec<HealthChange>> {
+        self.writer
+            .run(move |w| health::note(w, webhook, &signal, &policy))
             .await
     }
 

@@ -16,8 +16,14 @@ use rusqlite::types::Type;
 
 use crate::error::SqliteError;
 
+/// The last ten are the endpoint's health and settings (`crate::health`).
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, name, url_display, url_sealed, secret_sealed, event_types, \
-     project, enabled, disabled_reason, created_at, updated_at";
+     project, enabled, disabled_reason, created_at, updated_at, health_state, health_failures, \
+     health_pauses, health_until, health_failing_since, health_last_error, health_last_success, \
+     health_disabled_reason, failing_after, disable_after";
+
+/// How many columns [`WEBHOOK_COLUMNS`] names.
+pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT;
 
 pub(crate) const EVENT_COLUMNS: &str = "id, event_type, project, payload, properties, created_at";
 
@@ -28,6 +34,7 @@ pub(crate) const ATTEMPT_COLUMNS: &str = "id, delivery_id, number, started_at, d
      request_headers, response_status, response_headers, response_body, error";
 
 pub(crate) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
+    let (health, health_overrides) = crate::health::health_from_row(row, 11)?;
     Ok(WebhookRecord {
         id: WebhookId::from_bytes(row.get(0)?),
         name: row.get(1)?,
@@ -38,6 +45,8 @@ pub(crate) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord>
         project: row.get(6)?,
         enabled: row.get(7)?,
         disabled_reason: row.get(8)?,
+        health,
+        health_overrides,
         created_at: timestamp(row, 9)?,
         updated_at: timestamp(row, 10)?,
     })

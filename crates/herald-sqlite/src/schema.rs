@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     crate::tokens::MIGRATION,
     crate::keys::MIGRATION,
     crate::receivers::UNVERIFIED_CAP_MIGRATION,
+    crate::health::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

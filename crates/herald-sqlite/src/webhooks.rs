@@ -5,12 +5,16 @@ use std::collections::HashMap;
 
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
-use herald_store::{NewWebhook, StoreError, WebhookPatch, WebhookRecord, receives, scope_label};
+use herald_store::{
+    Gate, HealthState, NewWebhook, StoreError, WebhookHealth, WebhookPatch, WebhookRecord,
+    receives, scope_label,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::cleanup::Cleanup;
 use crate::error::{Failure, SqliteError};
-use crate::rows::{WEBHOOK_COLUMNS, patterns_to_json, webhook_from_row};
+use crate::health;
+use crate::rows::{WEBHOOK_COLUMN_COUNT, WEBHOOK_COLUMNS, patterns_to_json, webhook_from_row};
 use crate::writer::Writer;
 
 /// Every webhook, as the writer's transaction sees them, indexed for fan-out.
@@ -27,6 +31,17 @@ pub(crate) struct WebhookCache {
     /// Whether some webhook is being deleted: its deliveries are still in the
     /// queue, and claims must pass over them.
     deleting: bool,
+    /// Webhooks whose health is not plainly healthy: their gate
+    /// ([`WebhookHealth::gate`]) depends on the time of each claim.
+    unhealthy: Vec<WebhookId>,
+}
+
+/// Which webhooks a claim at one instant must treat apart.
+pub(crate) struct Gates {
+    /// Nothing of theirs may be claimed.
+    pub closed: Vec<WebhookId>,
+    /// Only their oldest due delivery, as a probe.
+    pub probes: Vec<WebhookId>,
 }
 
 impl WebhookCache {
@@ -37,12 +52,17 @@ impl WebhookCache {
             projects: HashMap::new(),
             failing: Vec::new(),
             deleting: false,
+            unhealthy: Vec::new(),
         };
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {WEBHOOK_COLUMNS}, deleting, failing_until IS NOT NULL FROM webhooks ORDER BY created_at, id"
         ))?;
         let rows = stmt.query_map([], |row| {
-            Ok((webhook_from_row(row)?, row.get(11)?, row.get(12)?))
+            Ok((
+                webhook_from_row(row)?,
+                row.get(WEBHOOK_COLUMN_COUNT)?,
+                row.get(WEBHOOK_COLUMN_COUNT + 1)?,
+            ))
         })?;
         for row in rows {
             let (record, deleting, failing): (WebhookRecord, bool, bool) = row?;
@@ -52,6 +72,9 @@ impl WebhookCache {
             }
             if failing {
                 cache.failing.push(record.id);
+            }
+            if record.health.state != HealthState::Healthy {
+                cache.unhealthy.push(record.id);
             }
             if record.enabled {
                 match &record.project {
@@ -72,6 +95,32 @@ impl WebhookCache {
     /// they are asked to skip.
     pub(crate) fn hides_deliveries(&self) -> bool {
         self.deleting || !self.failing.is_empty()
+    }
+
+    /// The webhooks whose health gates claims at `now`.
+    pub(crate) fn gates(&self, now: Timestamp) -> Gates {
+        let mut gates = Gates {
+            closed: Vec::new(),
+            probes: Vec::new(),
+        };
+        for id in &self.unhealthy {
+            let gate = self
+                .by_id
+                .get(id)
+                .map_or(Gate::Open, |hook| hook.health.gate(now));
+            match gate {
+                Gate::Open => {}
+                Gate::Closed => gates.closed.push(*id),
+                Gate::Probe => gates.probes.push(*id),
+            }
+        }
+        gates
+    }
+
+    /// Whether the webhook's deliveries may be claimed at all (it exists, and
+    /// its backlog is not being failed).
+    pub(crate) fn is_claimable(&self, id: WebhookId) -> bool {
+        self.by_id.contains_key(&id) && !self.failing.contains(&id)
     }
 
     /// The webhooks whose deliveries may be claimed, in a stable order.
@@ -132,11 +181,14 @@ pub(crate) fn create(
         project: new.project,
         enabled: new.enabled,
         disabled_reason: None,
+        health: WebhookHealth::default(),
+        health_overrides: new.health_overrides,
         created_at: now,
         updated_at: now,
     };
     w.conn()
-        .prepare_cached(&format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?
+        .prepare_cached(&format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'healthy', 0, 0, NULL, NULL, NULL, NULL, NULL, ?12, ?13)"))?
         .execute(params![
             record.id.as_bytes(),
             record.name,
@@ -149,6 +201,8 @@ pub(crate) fn create(
             record.disabled_reason,
             record.created_at.millis(),
             record.updated_at.millis(),
+            record.health_overrides.failing_after,
+            health::disable_after_column(&record.health_overrides),
         ])?;
     w.invalidate_webhooks();
     Ok(record)
@@ -175,7 +229,8 @@ pub(crate) fn update(
     w.conn()
         .prepare_cached(
             "UPDATE webhooks SET name = ?2, url_display = ?3, url_sealed = ?4, secret_sealed = ?5, event_types = ?6, \
-             project = ?7, enabled = ?8, disabled_reason = ?9, updated_at = ?10 WHERE id = ?1",
+             project = ?7, enabled = ?8, disabled_reason = ?9, updated_at = ?10, failing_after = ?11, \
+             disable_after = ?12 WHERE id = ?1",
         )?
         .execute(params![
             record.id.as_bytes(),
@@ -188,7 +243,10 @@ pub(crate) fn update(
             record.enabled,
             record.disabled_reason,
             record.updated_at.millis(),
+            record.health_overrides.failing_after,
+            health::disable_after_column(&record.health_overrides),
         ])?;
+    health::store(w.conn(), id, &record.health)?;
     w.invalidate_webhooks();
     let rest = if disabling {
         start_failing_backlog(w, id, record.updated_at)?

@@ -17,8 +17,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::cleanup::Cleanup;
 use crate::error::{Failure, SqliteError};
+use crate::health;
 use crate::rows::{ATTEMPT_COLUMNS, EVENT_COLUMNS, event_from_row, small, to_json};
-use crate::webhooks;
+use crate::webhooks::{self, WebhookCache};
 use crate::writer::Writer;
 
 struct Due {
@@ -38,11 +39,31 @@ pub(crate) fn claim_due(
     let now = Timestamp::now();
     let lease_end = now.saturating_add(request.lease);
     let webhooks = w.webhooks()?;
-    let due = if request.skip_webhooks.is_empty() && !webhooks.hides_deliveries() {
-        select_due(conn, request.limit, now)?
-    } else {
-        select_due_skipping(conn, &webhooks.claimable_ids(), request, now)?
-    };
+    let gates = webhooks.gates(now);
+    let mut due = claim_probes(w, &webhooks, &gates.probes, request, lease_end, now)?;
+    let room = request.limit.saturating_sub(due.len());
+    if room > 0 {
+        let nothing_passed_over =
+            request.skip_webhooks.is_empty() && gates.closed.is_empty() && gates.probes.is_empty();
+        if nothing_passed_over && !webhooks.hides_deliveries() {
+            due.extend(select_due(conn, room, now)?);
+        } else {
+            let mut skip = request.skip_webhooks.clone();
+            skip.extend(gates.closed);
+            skip.extend(gates.probes);
+            let request = ClaimRequest {
+                limit: room,
+                lease: request.lease,
+                skip_webhooks: skip,
+            };
+            due.extend(select_due_skipping(
+                conn,
+                &webhooks.claimable_ids(),
+                &request,
+                now,
+            )?);
+        }
+    }
     if due.is_empty() {
         return Ok(Vec::new());
     }
@@ -78,6 +99,46 @@ pub(crate) fn claim_due(
         });
     }
     Ok(claimed)
+}
+
+/// Takes the probe of each webhook whose pause has ended (and is not
+/// skipped): its oldest due delivery, with the webhook marked probing until
+/// the lease ends. A webhook with nothing due stays as it is.
+fn claim_probes(
+    w: &Writer,
+    webhooks: &WebhookCache,
+    probes: &[WebhookId],
+    request: &ClaimRequest,
+    lease_end: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<Due>, Failure> {
+    let mut due = Vec::new();
+    for id in probes {
+        if due.len() >= request.limit {
+            break;
+        }
+        if request.skip_webhooks.contains(id) || !webhooks.is_claimable(*id) {
+            continue;
+        }
+        let Some(hook) = webhooks.get(*id) else {
+            continue;
+        };
+        let probe = ClaimRequest {
+            limit: 1,
+            lease: request.lease,
+            skip_webhooks: Vec::new(),
+        };
+        let found = select_due_skipping(w.conn(), &[*id], &probe, now)?;
+        if found.is_empty() {
+            continue;
+        }
+        let mut health = hook.health.clone();
+        health.start_probe(lease_end);
+        health::store(w.conn(), *id, &health)?;
+        w.invalidate_webhooks();
+        due.extend(found);
+    }
+    Ok(due)
 }
 
 const DUE_COLUMNS: &str =

@@ -93,6 +93,12 @@ macro_rules! store_contract_tests {
             a_key_that_cannot_open_a_stored_value_is_not_adopted,
             the_backlog_counts_pending_deliveries_by_state,
             readiness_reports_the_schema_and_the_adopted_key_check,
+            failures_pause_the_webhook_then_one_probe_releases_the_backlog,
+            one_probe_is_claimed_among_concurrent_claims,
+            an_abandoned_probe_is_taken_again_when_its_lease_ends,
+            a_webhook_disabled_for_failing_keeps_its_backlog_until_enabled,
+            retry_after_closes_the_whole_webhook_until_then,
+            health_settings_round_trip,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -113,6 +119,8 @@ const LONG_LEASE: Duration = Duration::from_secs(3600);
 /// Long enough for the store's clock to tick past a millisecond boundary.
 const TICK: Duration = Duration::from_millis(20);
 
+pub use crate::contract_health::*;
+
 // ---- helpers ----
 
 fn patterns(list: &[&str]) -> Vec<EventTypePattern> {
@@ -128,7 +136,7 @@ fn sealed(seed: &str, tag: u8) -> Vec<u8> {
     bytes
 }
 
-fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
+pub(crate) fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
     NewWebhook {
         id: WebhookId::new(),
         name: name.to_owned(),
@@ -141,10 +149,11 @@ fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
         event_types: patterns(types),
         project: project.map(str::to_owned),
         enabled: true,
+        health_overrides: Default::default(),
     }
 }
 
-fn event(event_type: &str, project: Option<&str>) -> NewEvent {
+pub(crate) fn event(event_type: &str, project: Option<&str>) -> NewEvent {
     let id = EventId::new();
     NewEvent {
         id,
@@ -155,14 +164,18 @@ fn event(event_type: &str, project: Option<&str>) -> NewEvent {
     }
 }
 
-async fn create(store: &Arc<dyn Store>, new: NewWebhook) -> WebhookRecord {
+pub(crate) async fn create(store: &Arc<dyn Store>, new: NewWebhook) -> WebhookRecord {
     store
         .create_webhook(new, LIMIT)
         .await
         .expect("create_webhook")
 }
 
-async fn update(store: &Arc<dyn Store>, id: WebhookId, patch: WebhookPatch) -> WebhookRecord {
+pub(crate) async fn update(
+    store: &Arc<dyn Store>,
+    id: WebhookId,
+    patch: WebhookPatch,
+) -> WebhookRecord {
     store
         .update_webhook(id, patch, LIMIT)
         .await
@@ -170,7 +183,7 @@ async fn update(store: &Arc<dyn Store>, id: WebhookId, patch: WebhookPatch) -> W
         .expect("the webhook exists")
 }
 
-async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
+pub(crate) async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
     store
         .get_webhook(id)
         .await
@@ -178,7 +191,7 @@ async fn get_webhook(store: &Arc<dyn Store>, id: WebhookId) -> WebhookRecord {
         .expect("the webhook exists")
 }
 
-async fn publish(store: &Arc<dyn Store>, event: NewEvent) -> Published {
+pub(crate) async fn publish(store: &Arc<dyn Store>, event: NewEvent) -> Published {
     store.publish(event, None).await.expect("publish")
 }
 
@@ -202,7 +215,7 @@ async fn publish_concurrently(store: &Arc<dyn Store>, event_type: &str, count: u
     }
 }
 
-async fn claim_with(
+pub(crate) async fn claim_with(
     store: &Arc<dyn Store>,
     limit: usize,
     lease: Duration,
@@ -218,7 +231,7 @@ async fn claim_with(
         .expect("claim_due")
 }
 
-async fn claim(store: &Arc<dyn Store>, limit: usize) -> Vec<ClaimedDelivery> {
+pub(crate) async fn claim(store: &Arc<dyn Store>, limit: usize) -> Vec<ClaimedDelivery> {
     claim_with(store, limit, LONG_LEASE, Vec::new()).await
 }
 
@@ -262,7 +275,7 @@ async fn record_as(
         .expect("record_attempt")
 }
 
-async fn record(
+pub(crate) async fn record(
     store: &Arc<dyn Store>,
     claimed: &ClaimedDelivery,
     next: NextStep,
@@ -271,7 +284,7 @@ async fn record(
     record_as(store, claimed, claimed.lease, next, status).await
 }
 
-async fn detail(store: &Arc<dyn Store>, id: DeliveryId) -> DeliveryDetail {
+pub(crate) async fn detail(store: &Arc<dyn Store>, id: DeliveryId) -> DeliveryDetail {
     store
         .get_delivery(id)
         .await
@@ -374,6 +387,7 @@ pub async fn a_display_url_stored_with_its_token_is_read_masked(store: Arc<dyn S
 /// Every field survives create, get, list and update; delete removes the webhook.
 pub async fn webhook_round_trip(store: Arc<dyn Store>) {
     let new = NewWebhook {
+        health_overrides: Default::default(),
         id: WebhookId::new(),
         name: "Deploy notifier ✓".to_owned(),
         url_display: "https://***:***@hooks.example.com/in?x=***".to_owned(),
@@ -417,6 +431,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
         event_types: Some(patterns(&["issue:opened"])),
         project: Some(None),
         enabled: Some(false),
+        health_overrides: None,
     };
     let updated = update(&store, new.id, patch).await;
     let expected = WebhookRecord {

@@ -113,6 +113,7 @@ async fn create(receivers: &Arc<dyn ReceiverStore>, name: &str) -> ReceiverRecor
 async fn subscribe(store: &Arc<dyn Store>, types: &[&str]) -> WebhookId {
     let id = WebhookId::new();
     let new = NewWebhook {
+        health_overrides: Default::default(),
         id,
         name: "subscriber".to_owned(),
         url_display: "https://hooks.example.com/in".to_owned(),

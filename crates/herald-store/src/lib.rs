@@ -22,6 +22,8 @@
 //! - [`rules`]: the rules both stores apply, written once: fan-out
 //!   ([`receives`]) and how a [`WebhookPatch`] or a [`RepositoryPatch`] changes
 //!   its record.
+//! - [`health`]: endpoint health per webhook ([`WebhookHealth`]) and the one
+//!   rule that moves it and gates claims.
 //! - [`tokens`]: [`TokenStore`], API tokens kept as digests with their scope,
 //!   last use and expiry; [`contract_tokens`] (feature `contract`) is its suite.
 //!
@@ -35,6 +37,7 @@
 //!   from a caller, so several nodes agree on lease expiry.
 
 pub mod event_types;
+pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod model;
@@ -49,6 +52,9 @@ pub mod contract;
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_event_types;
+#[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
+pub mod contract_health;
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_monitors;
@@ -66,6 +72,10 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 
 pub use event_types::{EventTypeRecord, EventTypeStore, NewEventType, PutEventType};
+pub use health::{
+    Gate, HealthChange, HealthOverrides, HealthPolicy, HealthSignal, HealthState, ShownHealth,
+    WebhookHealth,
+};
 pub use keys::{KeyVerdict, Rebind, SEALED_COLUMNS};
 pub use model::*;
 pub use monitors::{
@@ -170,7 +180,11 @@ pub trait Store: Send + Sync + 'static {
     // ---- delivery work ----
 
     /// Leases up to `limit` due deliveries (oldest due first), skipping the webhooks
-    /// in `skip_webhooks`. Each comes back with its event and webhook.
+    /// in `skip_webhooks`. Each comes back with its event and webhook. A
+    /// webhook's health gates its deliveries ([`WebhookHealth::gate`]): closed
+    /// (paused, throttled, disabled, probing), none is claimed and none
+    /// changes; due for a probe, only its oldest due delivery is claimed, and
+    /// the webhook is marked probing until that lease ends, on every node.
     async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Appends the attempt to the log. If the lease is still held, also moves the
     /// delivery on as `outcome.next` says and returns `true`; a stale lease returns
@@ -182,6 +196,17 @@ pub trait Store: Send + Sync + 'static {
     /// key does not open the webhook's sealed values), so that another can.
     /// False when the lease was no longer current.
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool>;
+    /// Applies one attempt's health signal to the webhook's stored health
+    /// by the store's clock, with `policy` in force ([`WebhookHealth::note`]),
+    /// in its own short transaction, and returns the changes to report. Each
+    /// change is returned to exactly one caller. Nothing for a webhook that
+    /// is gone.
+    async fn note_health(
+        &self,
+        webhook: WebhookId,
+        signal: HealthSignal,
+        policy: HealthPolicy,
+    ) -> StoreResult<Vec<HealthChange>>;
     /// When the earliest pending delivery falls due (past for due ones), if any.
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
     /// The pending deliveries by state. Leases end at most `longest_lease`

@@ -8,6 +8,8 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::health::{HealthOverrides, WebhookHealth};
+
 /// A webhook as stored. The URL (which may carry basic-auth credentials) and the
 /// secret are sealed by the caller; the store never sees them in clear.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,10 @@ pub struct WebhookRecord {
     pub project: Option<String>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
+    /// The endpoint's health, which the engine moves (see [`crate::health`]).
+    pub health: WebhookHealth,
+    /// The webhook's own health settings.
+    pub health_overrides: HealthOverrides,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -37,6 +43,7 @@ pub struct NewWebhook {
     pub event_types: Vec<EventTypePattern>,
     pub project: Option<String>,
     pub enabled: bool,
+    pub health_overrides: HealthOverrides,
 }
 
 /// Fields to change; `None` leaves a field as it is.
@@ -49,7 +56,10 @@ pub struct WebhookPatch {
     pub event_types: Option<Vec<EventTypePattern>>,
     /// `Some(None)` makes the webhook global.
     pub project: Option<Option<String>>,
+    /// `Some(true)` also makes the endpoint's health start afresh, which is
+    /// how a person enables a webhook the engine disabled.
     pub enabled: Option<bool>,
+    pub health_overrides: Option<HealthOverrides>,
 }
 
 #[derive(Debug, Clone)]

@@ -24,7 +24,9 @@ impl WebhookPatch {
     /// Applies the fields that are `Some` to `record`; the store sets
     /// `updated_at` by its own clock. A change of `enabled` clears
     /// `disabled_reason`, so a reason only outlives an update that leaves the
-    /// webhook disabled. Returns `true` when the patch disables the webhook:
+    /// webhook disabled. Enabling also makes the endpoint's health start
+    /// afresh (a webhook the engine disabled keeps `enabled` and its backlog;
+    /// this is how a person lets it try again). Returns `true` when the patch disables the webhook:
     /// the store must then fail its pending deliveries.
     pub fn apply_to(self, record: &mut WebhookRecord) -> bool {
         if let Some(name) = self.name {
@@ -43,9 +45,15 @@ impl WebhookPatch {
         if let Some(project) = self.project {
             record.project = project;
         }
+        if let Some(overrides) = self.health_overrides {
+            record.health_overrides = overrides;
+        }
         if let Some(enabled) = self.enabled {
             if enabled != record.enabled {
                 record.disabled_reason = None;
+            }
+            if enabled {
+                record.health.reset();
             }
             record.enabled = enabled;
         }
@@ -130,6 +138,8 @@ mod tests {
             project: Some("p".to_owned()),
             enabled,
             disabled_reason: reason.map(str::to_owned),
+            health: Default::default(),
+            health_overrides: Default::default(),
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
         }

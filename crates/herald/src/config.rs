@@ -11,7 +11,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use herald_app::monitors::NotificationLimits;
 use herald_core::retry::RetrySchedule;
-use herald_delivery::DeliveryConfig;
+use herald_delivery::{DeliveryConfig, HealthPolicy};
 use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -47,6 +47,10 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "delivery.max_in_flight_per_webhook",
     "delivery.poll_interval",
     "delivery.response_body_cap",
+    "delivery.health.failing_after",
+    "delivery.health.disable_after",
+    "delivery.health.first_pause",
+    "delivery.health.longest_pause",
     "limits.max_payload_bytes",
     "limits.max_webhooks_per_scope",
     "limits.unverified_budget_bytes",
@@ -460,6 +464,54 @@ struct RawDelivery {
     max_in_flight_per_webhook: usize,
     poll_interval: HumanDuration,
     response_body_cap: usize,
+    health: RawHealth,
+}
+
+/// `[delivery.health]`: when a failing endpoint's webhook is paused and
+/// disabled. `disable_after = 0` switches auto-disable off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHealth {
+    failing_after: u32,
+    disable_after: u32,
+    first_pause: HumanDuration,
+    longest_pause: HumanDuration,
+}
+
+impl Default for RawHealth {
+    fn default() -> Self {
+        let policy = HealthPolicy::default();
+        Self {
+            failing_after: policy.failing_after,
+            disable_after: policy.disable_after.unwrap_or(0),
+            first_pause: HumanDuration(policy.first_pause),
+            longest_pause: HumanDuration(policy.longest_pause),
+        }
+    }
+}
+
+impl RawHealth {
+    fn validate(self) -> Result<HealthPolicy, ConfigError> {
+        positive("delivery.health.failing_after", self.failing_after as usize)?;
+        if self.first_pause.0.is_zero() {
+            return Err(ConfigError::key(
+                "delivery.health.first_pause",
+                "must be more than 0",
+            ));
+        }
+        if self.longest_pause.0 < self.first_pause.0 {
+            return Err(ConfigError::key(
+                "delivery.health.longest_pause",
+                "must be at least delivery.health.first_pause",
+            ));
+        }
+        Ok(HealthPolicy {
+            failing_after: self.failing_after,
+            disable_after: (self.disable_after > 0).then_some(self.disable_after),
+            first_pause: self.first_pause.0,
+            longest_pause: self.longest_pause.0,
+        })
+    }
 }
 
 impl Default for RawDelivery {
@@ -479,6 +531,7 @@ impl Default for RawDelivery {
             max_in_flight_per_webhook: engine.max_in_flight_per_webhook,
             poll_interval: HumanDuration(engine.poll_interval),
             response_body_cap: engine.response_body_cap,
+            health: RawHealth::default(),
         }
     }
 }
@@ -647,6 +700,7 @@ impl RawDelivery {
             },
             response_body_cap: self.response_body_cap,
             allow_cidrs,
+            health: self.health.validate()?,
             ..defaults
         })
     }
@@ -934,6 +988,7 @@ mod tests {
                 example.delivery.response_body_cap,
                 defaults.delivery.response_body_cap
             );
+            assert_eq!(example.delivery.health, defaults.delivery.health);
             Ok(())
         });
     }
@@ -982,6 +1037,41 @@ mod tests {
             assert_eq!(
                 s.delivery.allow_cidrs,
                 vec!["172.16.0.0/12".parse::<IpNet>().unwrap()]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn delivery_health_comes_from_its_table_and_the_environment() {
+        Jail::expect_with(|jail| {
+            let toml = r#"
+                [delivery.health]
+                failing_after = 2
+                disable_after = 0
+                first_pause = "250ms"
+                longest_pause = "2s"
+            "#;
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
+            let health = s.delivery.health;
+            assert_eq!(health.failing_after, 2);
+            assert_eq!(health.disable_after, None, "0 switches auto-disable off");
+            assert_eq!(health.first_pause, Duration::from_millis(250));
+            assert_eq!(health.longest_pause, Duration::from_secs(2));
+
+            jail.set_env("HERALD_DELIVERY__HEALTH__DISABLE_AFTER", "9");
+            let s = load_in(jail, Some(toml), ServeArgs::default()).unwrap();
+            assert_eq!(s.delivery.health.disable_after, Some(9));
+
+            let backwards = r#"
+                [delivery.health]
+                first_pause = "10m"
+                longest_pause = "1m"
+            "#;
+            let err = load_in(jail, Some(backwards), ServeArgs::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("delivery.health.longest_pause"),
+                "{err}"
             );
             Ok(())
         });

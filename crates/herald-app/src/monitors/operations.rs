@@ -179,6 +179,7 @@ fn new_action(
     let event_type = action_event_type(input.kind);
     let id = WebhookId::new();
     let webhook = NewWebhook {
+        health_overrides: Default::default(),
         id,
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),
         url_display: url.display(),

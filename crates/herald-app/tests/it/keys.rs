@@ -53,6 +53,7 @@ async fn stored_before_binding(path: &Path, key: &[u8; KEY_LEN]) -> Stored {
     let webhook = store
         .create_webhook(
             NewWebhook {
+                health_overrides: Default::default(),
                 id: WebhookId::new(),
                 name: "old".into(),
                 url_display: URL.into(),

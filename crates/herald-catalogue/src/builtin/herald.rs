@@ -4,11 +4,12 @@
 
 use serde_json::{Value, json};
 
-use super::{all_required, builtin, nullable, timestamp, typed};
+use super::{all_required, builtin, nullable, nullable_timestamp, timestamp, typed};
 use crate::catalogue::EventTypeDef;
 use crate::family::Family;
 use crate::keys::{
     HERALD_DELIVERY_EXHAUSTED, HERALD_DELIVERY_RECOVERED, HERALD_PING, HERALD_WEBHOOK_DISABLED,
+    HERALD_WEBHOOK_FAILING, HERALD_WEBHOOK_PAUSED, HERALD_WEBHOOK_RECOVERED,
 };
 
 // Examples, field order as the builders write them.
@@ -18,6 +19,28 @@ const WEBHOOK_DISABLED_EXAMPLE: &str = r#"{
   "status": 410,
   "detail": "the target answered 410 Gone",
   "disabled_at": "2026-01-15T10:00:00Z"
+}"#;
+
+const WEBHOOK_FAILING_EXAMPLE: &str = r#"{
+  "webhook_id": "0194b6a2-5c3e-7d10-8a1b-2c3d4e5f6a7b",
+  "consecutive_failures": 4,
+  "failing_since": "2026-01-15T09:58:00Z",
+  "last_error": "HTTP 502",
+  "failing_at": "2026-01-15T10:00:00Z"
+}"#;
+
+const WEBHOOK_PAUSED_EXAMPLE: &str = r#"{
+  "webhook_id": "0194b6a2-5c3e-7d10-8a1b-2c3d4e5f6a7b",
+  "consecutive_failures": 4,
+  "paused_until": "2026-01-15T10:01:00Z",
+  "paused_at": "2026-01-15T10:00:00Z"
+}"#;
+
+const WEBHOOK_RECOVERED_EXAMPLE: &str = r#"{
+  "webhook_id": "0194b6a2-5c3e-7d10-8a1b-2c3d4e5f6a7b",
+  "failed_attempts": 5,
+  "failing_since": "2026-01-15T09:58:00Z",
+  "recovered_at": "2026-01-15T10:01:00Z"
 }"#;
 
 const DELIVERY_EXHAUSTED_EXAMPLE: &str = r#"{
@@ -56,6 +79,27 @@ pub fn definitions() -> Vec<EventTypeDef> {
             Family::Herald,
             webhook_disabled_schema(),
             WEBHOOK_DISABLED_EXAMPLE,
+        ),
+        builtin(
+            HERALD_WEBHOOK_FAILING,
+            "A webhook's endpoint failed failing_after attempts in a row; the webhook is paused.",
+            Family::Herald,
+            webhook_failing_schema(),
+            WEBHOOK_FAILING_EXAMPLE,
+        ),
+        builtin(
+            HERALD_WEBHOOK_PAUSED,
+            "Herald makes no attempts at a webhook until a time, then one probe: its endpoint kept failing. Sent for the first pause of a run of failures.",
+            Family::Herald,
+            webhook_paused_schema(),
+            WEBHOOK_PAUSED_EXAMPLE,
+        ),
+        builtin(
+            HERALD_WEBHOOK_RECOVERED,
+            "A paused webhook's endpoint succeeded again; its backlog is being delivered.",
+            Family::Herald,
+            webhook_recovered_schema(),
+            WEBHOOK_RECOVERED_EXAMPLE,
         ),
         builtin(
             HERALD_DELIVERY_EXHAUSTED,
@@ -105,6 +149,46 @@ fn webhook_disabled_schema() -> Value {
             "status": nullable("integer", "The HTTP status that decided it (410 for gone); null without a response."),
             "detail": typed("string", "What happened, in words."),
             "disabled_at": timestamp("When it was disabled."),
+        }),
+    )
+}
+
+fn webhook_failing_schema() -> Value {
+    closed(
+        HERALD_WEBHOOK_FAILING,
+        "A webhook is failing.",
+        json!({
+            "webhook_id": uuid("The webhook failing."),
+            "consecutive_failures": count("Failed attempts in a row."),
+            "failing_since": timestamp("When the first of them failed."),
+            "last_error": nullable("string", "Why the last one failed."),
+            "failing_at": timestamp("When the threshold was reached."),
+        }),
+    )
+}
+
+fn webhook_paused_schema() -> Value {
+    closed(
+        HERALD_WEBHOOK_PAUSED,
+        "A webhook is paused.",
+        json!({
+            "webhook_id": uuid("The webhook paused."),
+            "consecutive_failures": count("Failed attempts in a row so far."),
+            "paused_until": timestamp("When one probe delivery is attempted."),
+            "paused_at": timestamp("When it was paused."),
+        }),
+    )
+}
+
+fn webhook_recovered_schema() -> Value {
+    closed(
+        HERALD_WEBHOOK_RECOVERED,
+        "A webhook recovered.",
+        json!({
+            "webhook_id": uuid("The webhook that recovered."),
+            "failed_attempts": count("Failed attempts in a row before the success."),
+            "failing_since": nullable_timestamp("When the first of them failed."),
+            "recovered_at": timestamp("When the success was noted."),
         }),
     )
 }

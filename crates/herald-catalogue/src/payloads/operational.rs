@@ -33,6 +33,42 @@ pub struct WebhookDisabled {
     pub disabled_at: Timestamp,
 }
 
+/// `herald:webhook.failing`: `failing_after` attempts at the webhook failed in
+/// a row (once per run of failures; it is paused at the same time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookFailing {
+    pub webhook_id: WebhookId,
+    pub consecutive_failures: u32,
+    /// When the first of those failed attempts was noted.
+    pub failing_since: Timestamp,
+    /// Why the last one failed.
+    pub last_error: Option<String>,
+    pub failing_at: Timestamp,
+}
+
+/// `herald:webhook.paused`: its endpoint kept failing, so no attempts at the
+/// webhook until `paused_until`, then one probe. Sent for the first pause of
+/// a run of failures (with `herald:webhook.failing`); the later ones, after
+/// each failed probe, show in the webhook's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookPaused {
+    pub webhook_id: WebhookId,
+    pub consecutive_failures: u32,
+    pub paused_until: Timestamp,
+    pub paused_at: Timestamp,
+}
+
+/// `herald:webhook.recovered`: a success after the webhook was paused; its
+/// backlog is released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookRecovered {
+    pub webhook_id: WebhookId,
+    /// Failed attempts in a row before the success.
+    pub failed_attempts: u32,
+    pub failing_since: Option<Timestamp>,
+    pub recovered_at: Timestamp,
+}
+
 /// `herald:delivery.exhausted`: the retry schedule ran out for one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryExhausted {
@@ -95,4 +131,12 @@ macro_rules! payload_bytes {
     )*};
 }
 
-payload_bytes!(WebhookDisabled, DeliveryExhausted, DeliveryRecovered, Ping);
+payload_bytes!(
+    WebhookDisabled,
+    WebhookFailing,
+    WebhookPaused,
+    WebhookRecovered,
+    DeliveryExhausted,
+    DeliveryRecovered,
+    Ping
+);

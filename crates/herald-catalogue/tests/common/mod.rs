@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use herald_catalogue::keys::*;
 use herald_catalogue::payloads::operational::{
-    DeliveryExhausted, DeliveryRecovered, DisableReason, Ping, WebhookDisabled,
+    DeliveryExhausted, DeliveryRecovered, DisableReason, Ping, WebhookDisabled, WebhookFailing,
+    WebhookPaused, WebhookRecovered,
 };
 use herald_catalogue::{Catalogue, MonitorResult, code_monitor_notification, prepare_payload};
 use herald_core::time::Timestamp;
@@ -57,6 +58,37 @@ pub fn example_webhook_disabled() -> Vec<u8> {
         status: Some(410),
         detail: "the target answered 410 Gone".into(),
         disabled_at: ts("2026-01-15T10:00:00Z"),
+    }
+    .to_payload()
+}
+
+pub fn example_webhook_failing() -> Vec<u8> {
+    WebhookFailing {
+        webhook_id: WEBHOOK.parse().unwrap(),
+        consecutive_failures: 4,
+        failing_since: ts("2026-01-15T09:58:00Z"),
+        last_error: Some("HTTP 502".into()),
+        failing_at: ts("2026-01-15T10:00:00Z"),
+    }
+    .to_payload()
+}
+
+pub fn example_webhook_paused() -> Vec<u8> {
+    WebhookPaused {
+        webhook_id: WEBHOOK.parse().unwrap(),
+        consecutive_failures: 4,
+        paused_until: ts("2026-01-15T10:01:00Z"),
+        paused_at: ts("2026-01-15T10:00:00Z"),
+    }
+    .to_payload()
+}
+
+pub fn example_webhook_recovered() -> Vec<u8> {
+    WebhookRecovered {
+        webhook_id: WEBHOOK.parse().unwrap(),
+        failed_attempts: 5,
+        failing_since: Some(ts("2026-01-15T09:58:00Z")),
+        recovered_at: ts("2026-01-15T10:01:00Z"),
     }
     .to_payload()
 }
@@ -140,6 +172,9 @@ pub fn delivered_example(catalogue: &Catalogue, key: &str) -> Vec<u8> {
         SONARQUBE_ANALYSIS => prepare_payload(key, &example, &sonar_properties()),
         REPO_PUSH => example_repo_push(),
         HERALD_WEBHOOK_DISABLED => example_webhook_disabled(),
+        HERALD_WEBHOOK_FAILING => example_webhook_failing(),
+        HERALD_WEBHOOK_PAUSED => example_webhook_paused(),
+        HERALD_WEBHOOK_RECOVERED => example_webhook_recovered(),
         HERALD_DELIVERY_EXHAUSTED => example_delivery_exhausted(),
         HERALD_DELIVERY_RECOVERED => example_delivery_recovered(),
         HERALD_PING => example_ping(),

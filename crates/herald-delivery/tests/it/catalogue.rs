@@ -10,7 +10,8 @@ use herald_catalogue::keys::{
 };
 use herald_catalogue::{Catalogue, prepare_payload};
 use herald_core::secret::Secret;
-use herald_store::{DeliveryQuery, DeliveryStatus};
+use herald_delivery::DeliveryConfig;
+use herald_store::{DeliveryQuery, DeliveryStatus, HealthPolicy};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -140,7 +141,16 @@ async fn the_test_button_sends_the_familys_native_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operational_events_reach_herald_subscribers_and_never_loop() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(config()).await;
+    // Endpoint health has its own tests (`health.rs`); here it must not pause
+    // the failing subscribers, whose attempts are what is counted.
+    let h = Harness::start(DeliveryConfig {
+        health: HealthPolicy {
+            failing_after: 1_000,
+            ..config().health
+        },
+        ..config()
+    })
+    .await;
     let secret = Secret::generate();
     let flaky = h
         .webhook_for(&receiver.url("/flaky"), &secret, &["ping"])

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
 
 mod catalogue;
+mod health;
 mod receiver;
 
 use std::collections::BTreeMap;
@@ -23,8 +24,8 @@ use herald_delivery::{
 };
 use herald_sqlite::{SqliteConfig, SqliteStore};
 use herald_store::{
-    AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewEvent,
-    NewWebhook, PurgePolicy, Store, WebhookRecord,
+    AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, HealthPolicy,
+    HealthState, NewEvent, NewWebhook, PurgePolicy, Store, WebhookRecord,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -68,6 +69,17 @@ fn config() -> DeliveryConfig {
         retry: fast_schedule(2),
         response_body_cap: BODY_CAP,
         allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        health: compressed_health(),
+    }
+}
+
+/// Endpoint health with its pauses compressed to fractions of a second, so
+/// tests with failing receivers never wait out a real minute.
+fn compressed_health() -> HealthPolicy {
+    HealthPolicy {
+        first_pause: Duration::from_millis(100),
+        longest_pause: Duration::from_millis(800),
+        ..HealthPolicy::default()
     }
 }
 
@@ -149,6 +161,7 @@ impl Harness {
         let target = TargetUrl::parse(url).unwrap();
         let id = WebhookId::new();
         let new = NewWebhook {
+            health_overrides: Default::default(),
             id,
             name: "receiver".into(),
             url_display: target.display(),
@@ -583,6 +596,10 @@ async fn retry_after_postpones_the_retry() {
         "retry due {postponed_ms} ms after the attempt"
     );
     assert_eq!(receiver.hits("/busy").len(), 1);
+    // The receiver asked for the whole webhook to wait, not just this delivery.
+    let throttled = h.store.get_webhook(webhook.id).await.unwrap().unwrap();
+    assert_eq!(throttled.health.state, HealthState::Throttled);
+    assert_eq!(throttled.health.consecutive_failures, 0);
     h.stop().await;
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -25,6 +25,8 @@ struct Inner {
     release: CancellationToken,
     hanging: AtomicUsize,
     most_hanging: AtomicUsize,
+    /// Whether `/switch` is up (answers 200) or down (500).
+    up: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -58,6 +60,11 @@ impl Receiver {
     /// Lets every hanging request answer.
     pub fn release(&self) {
         self.0.release.cancel();
+    }
+
+    /// Brings `/switch` up: it answers 200 from now on.
+    pub fn bring_up(&self) {
+        self.0.up.store(true, Ordering::SeqCst);
     }
 
     pub fn hanging_now(&self) -> usize {
@@ -105,6 +112,8 @@ async fn answer(
         "/flaky" if nth == 1 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         "/flaky" => StatusCode::OK.into_response(),
         "/always-500" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        "/switch" if receiver.0.up.load(Ordering::SeqCst) => StatusCode::OK.into_response(),
+        "/switch" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         "/gone" => StatusCode::GONE.into_response(),
         "/redirect" => {
             let target = receiver.url("/redirect-target");

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
-use herald_store::WebhookRecord;
+use herald_store::{ShownHealth, WebhookHealth, WebhookRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -46,8 +46,61 @@ pub struct Webhook {
     pub enabled: bool,
     /// Why Herald disabled the webhook (e.g. the receiver answered 410 Gone).
     pub disabled_reason: Option<String>,
+    /// The endpoint's health, which every node shares.
+    pub health: EndpointHealth,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// How the webhook's endpoint is doing. `failing_after` failed attempts in a
+/// row pause the webhook (the pause doubles after each failed probe);
+/// `disable_after` disable it until you enable it again (`PATCH` with
+/// `"enabled": true`), keeping its backlog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointHealth {
+    pub state: EndpointHealthState,
+    /// Failed attempts in a row, whatever their deliveries.
+    pub consecutive_failures: u32,
+    /// While paused: when attempts resume (after a run of failures, with one
+    /// probe delivery; after a `Retry-After`, all of them).
+    pub paused_until: Option<Timestamp>,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<String>,
+    /// When an attempt last succeeded (to within a minute).
+    pub last_success: Option<Timestamp>,
+    /// While disabled: why.
+    pub disabled_reason: Option<String>,
+}
+
+/// `healthy`: deliveries flow. `paused`: no attempts until `paused_until`.
+/// `failing`: a pause has ended and one probe delivery decides. `disabled`:
+/// no attempts until a person enables the webhook.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointHealthState {
+    Healthy,
+    Failing,
+    Paused,
+    Disabled,
+}
+
+impl From<&WebhookHealth> for EndpointHealth {
+    fn from(health: &WebhookHealth) -> Self {
+        let now = Timestamp::now();
+        Self {
+            state: match health.shown(now) {
+                ShownHealth::Healthy => EndpointHealthState::Healthy,
+                ShownHealth::Failing => EndpointHealthState::Failing,
+                ShownHealth::Paused => EndpointHealthState::Paused,
+                ShownHealth::Disabled => EndpointHealthState::Disabled,
+            },
+            consecutive_failures: health.consecutive_failures,
+            paused_until: health.paused_until(now),
+            last_error: health.last_error.clone(),
+            last_success: health.last_success,
+            disabled_reason: health.disabled_reason.clone(),
+        }
+    }
 }
 
 impl From<&WebhookRecord> for Webhook {
@@ -64,6 +117,7 @@ impl From<&WebhookRecord> for Webhook {
             project: record.project.clone(),
             enabled: record.enabled,
             disabled_reason: record.disabled_reason.clone(),
+            health: EndpointHealth::from(&record.health),
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
@@ -143,6 +197,8 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub project: Option<Option<String>>,
+    /// `true` also lets a webhook the engine disabled for failing try again
+    /// (its health starts afresh and its backlog is delivered).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
     pub enabled: Option<bool>,

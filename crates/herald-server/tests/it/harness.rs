@@ -16,7 +16,7 @@ use herald_app::stores::{OpenedStore, StoreChoice};
 use herald_app::{AppConfig, Limits, Retention};
 use herald_core::cipher::SecretCipher;
 use herald_core::retry::RetrySchedule;
-use herald_delivery::{AddressGuard, DeliveryConfig};
+use herald_delivery::{AddressGuard, DeliveryConfig, HealthPolicy};
 use herald_server::{Herald, HeraldConfig, HttpLimits, RunningHerald};
 use herald_sqlite::SqliteStore;
 use reqwest::{Method, RequestBuilder, Response};
@@ -60,6 +60,13 @@ fn test_config(dir: &std::path::Path) -> HeraldConfig {
             ..RetrySchedule::default()
         },
         allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        // Endpoint health's pauses compressed, so a failing receiver pauses
+        // its webhook for a fraction of a second, not a minute.
+        health: HealthPolicy {
+            first_pause: Duration::from_millis(200),
+            longest_pause: Duration::from_secs(2),
+            ..HealthPolicy::default()
+        },
         ..DeliveryConfig::default()
     };
     HeraldConfig {

@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Receiver, TestApp, assert_error, send, webhook_body};
+use crate::harness::{Receiver, TestApp, assert_error, hook_body, send, webhook_body};
 
 #[tokio::test]
 async fn the_secret_shows_on_create_and_at_secret_only() {
@@ -489,4 +489,60 @@ async fn a_weak_secret_is_accepted_with_a_warning() {
         .create_webhook(webhook_body("generated", "http://127.0.0.1:9/hook"))
         .await;
     assert!(generated.get("warnings").is_none(), "{generated}");
+}
+
+/// The webhook's `health` follows its endpoint: four failures in a row (the
+/// harness's compressed `[delivery.health]`) pause it, and the answer says
+/// until when and why; a success after the pause makes it healthy again.
+#[tokio::test]
+async fn a_webhook_shows_its_endpoints_health() {
+    let herald = TestApp::spawn().await;
+    herald.register_any_type("a").await;
+    let mut receiver = Receiver::start().await;
+    let created = herald
+        .create_webhook(hook_body("health", &receiver.url, &["a"]))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["health"]["state"], "healthy");
+    assert_eq!(created["health"]["consecutive_failures"], 0);
+    assert_eq!(created["health"]["paused_until"], Value::Null);
+
+    receiver.answer_with(500);
+    for n in 0..4 {
+        herald
+            .publish(json!({"type": "a", "payload": {"n": n}}))
+            .await;
+        receiver.next().await;
+    }
+    let paused = wait_for_health(&herald, &id, |h| h["consecutive_failures"] == 4).await;
+    assert!(
+        ["paused", "failing"].contains(&paused["state"].as_str().unwrap()),
+        "{paused}"
+    );
+    assert_eq!(paused["last_error"], "HTTP 500");
+
+    receiver.answer_with(200);
+    herald
+        .publish(json!({"type": "a", "payload": {"n": 4}}))
+        .await;
+    let healthy = wait_for_health(&herald, &id, |h| h["state"] == "healthy").await;
+    assert_eq!(healthy["consecutive_failures"], 0);
+    assert!(healthy["last_success"].is_string());
+    assert_eq!(healthy["last_error"], "HTTP 500", "the last error is kept");
+}
+
+async fn wait_for_health(herald: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, webhook) = send(herald.get(&format!("/api/v1/webhooks/{id}"))).await;
+        assert_eq!(status, 200);
+        if done(&webhook["health"]) {
+            return webhook["health"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never got there: {webhook}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -27,6 +27,12 @@ request_timeout = "2s"
 retry_schedule = ["100ms", "200ms", "300ms", "500ms", "500ms", "1s", "1s", "1s", "1s", "1s"]
 retry_jitter = 0.0
 poll_interval = "100ms"
+
+# Endpoint health's pauses compressed: a dead receiver pauses its webhook for
+# a fraction of a second, not a minute.
+[delivery.health]
+first_pause = "200ms"
+longest_pause = "1s"
 "#;
 
 pub struct AppOptions {

@@ -334,6 +334,12 @@ retry_jitter = 0.0
 poll_interval = "{poll_interval}"
 max_in_flight = {MAX_IN_FLIGHT}
 max_in_flight_per_webhook = {MAX_IN_FLIGHT}
+
+# A tenth of first attempts answer 503, so four in a row happen now and then;
+# the pause that follows is compressed to a fraction of a second.
+[delivery.health]
+first_pause = "200ms"
+longest_pause = "1s"
 "#,
         url = schema.url,
         key = keys.join("secret.key").display(),

@@ -180,6 +180,7 @@ impl Fixture {
                 kind,
                 include_results,
                 webhook: NewWebhook {
+                    health_overrides: Default::default(),
                     id,
                     name: format!("{} action", kind.as_str()),
                     url_display: url.to_owned(),
