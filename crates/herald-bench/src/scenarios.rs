@@ -688,8 +688,11 @@ async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 /// compressed to one retry after 1 s, every delivery ends failed. Then the
 /// receiver comes back and `recover` requeues them all at once: the drain.
 async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
-    let config =
-        "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n";
+    // The backlog is built by failing every delivery against a stopped
+    // receiver, then drained by `recover`: endpoint health must not pause the
+    // webhook and hold those failures back, so its threshold is out of reach.
+    let config = "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n\
+        [delivery.health]\nfailing_after = 1000000000\ndisable_after = 0\n";
     let herald = start_herald(args, config, 1).await?;
     let addr = Receiver::start(false).await?.stop().await;
     let hook = herald
