@@ -63,7 +63,10 @@ async fn main() -> Result<()> {
     let cookie = sign_in(&client, &base).await?;
     let pages = [
         ("webhook list", "/console/webhooks".to_owned()),
-        ("delivery log, first page", format!("/console/webhooks/{webhook}")),
+        (
+            "delivery log, first page",
+            format!("/console/webhooks/{webhook}"),
+        ),
         (
             "delivery log, page 500,000 deep",
             format!("/console/webhooks/{webhook}?cursor={deep}"),
@@ -133,9 +136,24 @@ async fn api(
 /// A custom type and a webhook to a closed loopback port; its id.
 async fn setup(client: &reqwest::Client, base: &str) -> Result<String> {
     let any = json!({"description": "bench", "schema": {}, "example": {}});
-    api(client, base, reqwest::Method::PUT, "/api/v1/event-types/bench:event", any).await?;
-    let webhook = json!({"name": "bench", "url": "http://127.0.0.1:9/hook", "event_types": ["bench:event"]});
-    let created = api(client, base, reqwest::Method::POST, "/api/v1/webhooks", webhook).await?;
+    api(
+        client,
+        base,
+        reqwest::Method::PUT,
+        "/api/v1/event-types/bench:event",
+        any,
+    )
+    .await?;
+    let webhook =
+        json!({"name": "bench", "url": "http://127.0.0.1:9/hook", "event_types": ["bench:event"]});
+    let created = api(
+        client,
+        base,
+        reqwest::Method::POST,
+        "/api/v1/webhooks",
+        webhook,
+    )
+    .await?;
     created["id"]
         .as_str()
         .map(str::to_owned)

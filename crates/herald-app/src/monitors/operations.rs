@@ -539,7 +539,10 @@ impl App {
         };
         let mut deliveries = Vec::with_capacity(record.actions.len());
         for action in &record.actions {
-            deliveries.push(self.action_deliveries_since(action.webhook_id, since).await?);
+            deliveries.push(
+                self.action_deliveries_since(action.webhook_id, since)
+                    .await?,
+            );
         }
         Ok(runs
             .into_iter()
@@ -674,6 +677,105 @@ fn deciding_delivery<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_core::id::{DeliveryId, EventId};
+    use herald_store::{MonitorRunId, RepositoryId};
+
+    fn run(event_ids: Vec<EventId>) -> MonitorRunRecord {
+        let now = Timestamp::now();
+        MonitorRunRecord {
+            id: MonitorRunId::new(),
+            monitor_id: MonitorId::new(),
+            repository_id: RepositoryId::new(),
+            repository_name: "example.com/acme/app".to_owned(),
+            started_at: now,
+            finished_at: now,
+            commits_scanned: 1,
+            matches: 1,
+            commits: Vec::new(),
+            truncated: false,
+            error: None,
+            event_ids,
+            notifications: Vec::new(),
+        }
+    }
+
+    fn action(kind: ActionKind) -> MonitorAction {
+        MonitorAction {
+            webhook_id: WebhookId::new(),
+            kind,
+            include_results: true,
+        }
+    }
+
+    fn delivery(
+        event_id: EventId,
+        action: &MonitorAction,
+        status: DeliveryStatus,
+    ) -> DeliveryRecord {
+        let now = Timestamp::now();
+        DeliveryRecord {
+            id: DeliveryId::new(),
+            event_id,
+            webhook_id: action.webhook_id,
+            event_type: "code_monitor:notification".to_owned(),
+            status,
+            attempts: 1,
+            next_attempt_at: None,
+            last_status_code: Some(if status == DeliveryStatus::Failed {
+                500
+            } else {
+                200
+            }),
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Each action's status for a run comes from its deliveries of that run's
+    /// events only, the least successful deciding.
+    #[test]
+    fn a_run_shows_each_action_s_least_successful_delivery_of_its_events() {
+        let (first, second, other) = (EventId::new(), EventId::new(), EventId::new());
+        let (webhook, slack, added_later) = (
+            action(ActionKind::Webhook),
+            action(ActionKind::Slack),
+            action(ActionKind::Webhook),
+        );
+        let deliveries = vec![
+            vec![
+                delivery(first, &webhook, DeliveryStatus::Succeeded),
+                delivery(second, &webhook, DeliveryStatus::Failed),
+                delivery(other, &webhook, DeliveryStatus::Pending),
+            ],
+            vec![
+                delivery(first, &slack, DeliveryStatus::Succeeded),
+                delivery(other, &slack, DeliveryStatus::Failed),
+            ],
+            vec![delivery(other, &added_later, DeliveryStatus::Succeeded)],
+        ];
+        let actions = [webhook.clone(), slack.clone(), added_later.clone()];
+        let entry = run_log_entry(run(vec![first, second]), &actions, &deliveries);
+        let status = |index: usize| entry.actions[index].delivery.as_ref().map(|d| d.status);
+        assert_eq!(entry.actions.len(), 3);
+        assert_eq!(entry.actions[0].action_id, webhook.webhook_id);
+        assert_eq!(status(0), Some(DeliveryStatus::Failed));
+        assert_eq!(entry.actions[1].kind, ActionKind::Slack);
+        assert_eq!(status(1), Some(DeliveryStatus::Succeeded));
+        assert_eq!(status(2), None, "no delivery of this run's events");
+    }
+
+    #[test]
+    fn a_run_that_notified_nobody_lists_no_action() {
+        let webhook = action(ActionKind::Webhook);
+        let deliveries = vec![vec![delivery(
+            EventId::new(),
+            &webhook,
+            DeliveryStatus::Succeeded,
+        )]];
+        let entry = run_log_entry(run(Vec::new()), &[webhook], &deliveries);
+        assert!(entry.actions.is_empty());
+    }
 
     #[test]
     fn a_query_error_names_its_byte_position() {

@@ -249,7 +249,9 @@ pub async fn replace(
         Err(error) => Err(error),
     };
     match replaced {
-        Ok(_) => Ok(redirect(&format!("/console/event-types/{key}?done=replaced"))),
+        Ok(_) => Ok(redirect(&format!(
+            "/console/event-types/{key}?done=replaced"
+        ))),
         Err(error) if error.kind != herald_app::ErrorKind::Internal => {
             let status = crate::error::status_of(error.kind);
             let html = detail_page(&viewer, &def, None, &fields, Some(&error));
@@ -276,8 +278,8 @@ pub async fn detail(
     Query(query): Query<Done>,
 ) -> Result<Html, ConsoleError> {
     let def = state.app().event_type(&key).await?;
-    let notice = (query.done.as_deref() == Some("replaced"))
-        .then(|| flash("ok", "Event type replaced."));
+    let notice =
+        (query.done.as_deref() == Some("replaced")).then(|| flash("ok", "Event type replaced."));
     let fields = TypeFields {
         key: def.key.clone(),
         description: def.description.clone(),

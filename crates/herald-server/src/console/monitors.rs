@@ -178,7 +178,9 @@ fn description_and_query(fields: &MonitorFields, error: Option<&AppError>) -> Ma
 fn field_error(error: Option<&AppError>, field: &str) -> Markup {
     let names = |e: &&AppError| {
         e.details.field.as_deref().is_some_and(|at| {
-            at == field || at.starts_with(&format!("{field}[")) || at.starts_with(&format!("{field}."))
+            at == field
+                || at.starts_with(&format!("{field}["))
+                || at.starts_with(&format!("{field}."))
         })
     };
     html! {
@@ -362,7 +364,11 @@ fn edited_actions(form: &Form, fields: &MonitorFields) -> (Vec<ActionInput>, Vec
         let url = url.trim();
         actions.push(ActionInput {
             id: Some(id),
-            kind: if kind == "slack" { ActionKind::Slack } else { ActionKind::Webhook },
+            kind: if kind == "slack" {
+                ActionKind::Slack
+            } else {
+                ActionKind::Webhook
+            },
             url: (!url.is_empty()).then(|| url.to_owned()),
             secret: None,
             include_results: None,
