@@ -149,7 +149,7 @@ test("the webhook form can be filled and sent with the keyboard alone", async ()
   await page.context().close();
 });
 
-test("API tokens: a project token sees only its project, a read token changes nothing", async () => {
+test("API tokens: a project token sees only its project, a read token changes nothing (no form but signing out on any page, replace refused)", async () => {
   const admin = await newPage(browser);
   await signIn(admin, herald.base, ADMIN_TOKEN);
   // A webhook in another project, which the project token must not see.
@@ -185,13 +185,15 @@ test("API tokens: a project token sees only its project, a read token changes no
   const reader = await newPage(browser);
   await signIn(reader, herald.base, readToken);
   const ciId = await webhookId("ci-builds");
-  for (const route of ["/console", "/console/webhooks", `/console/webhooks/${ciId}`]) {
+  for (const route of ["/console", "/console/webhooks", `/console/webhooks/${ciId}`, "/console/event-types",
+    "/console/event-types/build:finished", "/console/receivers", "/console/monitors"]) {
     await reader.goto(herald.base + route);
     // The only form that posts is signing out.
     const posting = await reader.locator('form[method="post"]').evaluateAll((forms) => forms.map((f) => f.getAttribute("action")));
     assert.deepEqual(posting, ["/sign-out"], `${route} offers changes to a read token`);
     assert.equal(await reader.getByRole("link", { name: /New webhook|Edit|Delete/ }).count(), 0);
   }
+  await reader.goto(`${herald.base}/console/webhooks/${ciId}`);
   const deliveryLink = reader.locator("#delivery-rows a").first();
   await deliveryLink.click();
   assert.equal(await reader.getByRole("button", { name: "Redeliver" }).count(), 0);
@@ -202,6 +204,10 @@ test("API tokens: a project token sees only its project, a read token changes no
   assert.equal(post.status(), 403);
   const secret = await reader.request.post(`${herald.base}/console/webhooks/${ciId}/secret`, { form: { csrf } });
   assert.equal(secret.status(), 403);
+  const replaced = await reader.request.post(`${herald.base}/console/event-types/build:finished`, {
+    form: { csrf, description: "changed", schema: "{}", example: "{}" },
+  });
+  assert.equal(replaced.status(), 403);
   await reader.context().close();
 
   // Revoking the token ends its session.
