@@ -62,16 +62,19 @@ async fn main() -> Result<()> {
 
     let cookie = sign_in(&client, &base).await?;
     let pages = [
-        ("webhook list", "/console/webhooks".to_owned()),
+        ("webhook list".to_owned(), "/console/webhooks".to_owned()),
         (
-            "delivery log, first page",
+            "delivery log, first page".to_owned(),
             format!("/console/webhooks/{webhook}"),
         ),
         (
-            "delivery log, page 500,000 deep",
+            format!("delivery log, {} deliveries deep", deliveries / 2),
             format!("/console/webhooks/{webhook}?cursor={deep}"),
         ),
-        ("delivery detail", format!("/console/deliveries/{first}")),
+        (
+            "delivery detail".to_owned(),
+            format!("/console/deliveries/{first}"),
+        ),
     ];
     for (label, path) in &pages {
         let times = time_renders(&client, &base, &cookie, path, renders).await?;
