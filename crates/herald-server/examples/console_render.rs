@@ -62,22 +62,31 @@ async fn main() -> Result<()> {
 
     let cookie = sign_in(&client, &base).await?;
     let pages = [
-        ("webhook list".to_owned(), "/console/webhooks".to_owned()),
+        // Each with what the page must show, so that a page that rendered
+        // nothing (an error, an empty log) is not timed as a fast one.
+        (
+            "webhook list".to_owned(),
+            "/console/webhooks".to_owned(),
+            "bench",
+        ),
         (
             "delivery log, first page".to_owned(),
             format!("/console/webhooks/{webhook}"),
+            "/console/deliveries/",
         ),
         (
             format!("delivery log, {} deliveries deep", deliveries / 2),
             format!("/console/webhooks/{webhook}?cursor={deep}"),
+            "/console/deliveries/",
         ),
         (
             "delivery detail".to_owned(),
             format!("/console/deliveries/{first}"),
+            "0123456789abcdef",
         ),
     ];
-    for (label, path) in &pages {
-        let times = time_renders(&client, &base, &cookie, path, renders).await?;
+    for (label, path, shown) in &pages {
+        let times = time_renders(&client, &base, &cookie, path, shown, renders).await?;
         report(label, times);
     }
     shutdown.cancel();
@@ -248,6 +257,7 @@ async fn time_renders(
     base: &str,
     cookie: &str,
     path: &str,
+    shown: &str,
     renders: u64,
 ) -> Result<Vec<Duration>> {
     let mut times = Vec::new();
@@ -263,8 +273,8 @@ async fn time_renders(
         let status = response.status();
         let body = response.bytes().await?;
         let took = started.elapsed();
-        if status != 200 || body.is_empty() {
-            return Err(format!("{path}: {status}").into());
+        if status != 200 || !String::from_utf8_lossy(&body).contains(shown) {
+            return Err(format!("{path}: {status}, without {shown:?}").into());
         }
         if n > 0 {
             times.push(took);
