@@ -149,7 +149,7 @@ test("the webhook form can be filled and sent with the keyboard alone", async ()
   await page.context().close();
 });
 
-test("API tokens: a project token sees only its project, a read token changes nothing", async () => {
+test("API tokens: a project token sees only its project, a read token changes nothing (no form but signing out on any page, replace refused)", async () => {
   const admin = await newPage(browser);
   await signIn(admin, herald.base, ADMIN_TOKEN);
   // A webhook in another project, which the project token must not see.
@@ -185,13 +185,15 @@ test("API tokens: a project token sees only its project, a read token changes no
   const reader = await newPage(browser);
   await signIn(reader, herald.base, readToken);
   const ciId = await webhookId("ci-builds");
-  for (const route of ["/console", "/console/webhooks", `/console/webhooks/${ciId}`]) {
+  for (const route of ["/console", "/console/webhooks", `/console/webhooks/${ciId}`, "/console/event-types",
+    "/console/event-types/build:finished", "/console/receivers", "/console/monitors"]) {
     await reader.goto(herald.base + route);
     // The only form that posts is signing out.
     const posting = await reader.locator('form[method="post"]').evaluateAll((forms) => forms.map((f) => f.getAttribute("action")));
     assert.deepEqual(posting, ["/sign-out"], `${route} offers changes to a read token`);
     assert.equal(await reader.getByRole("link", { name: /New webhook|Edit|Delete/ }).count(), 0);
   }
+  await reader.goto(`${herald.base}/console/webhooks/${ciId}`);
   const deliveryLink = reader.locator("#delivery-rows a").first();
   await deliveryLink.click();
   assert.equal(await reader.getByRole("button", { name: "Redeliver" }).count(), 0);
@@ -202,6 +204,10 @@ test("API tokens: a project token sees only its project, a read token changes no
   assert.equal(post.status(), 403);
   const secret = await reader.request.post(`${herald.base}/console/webhooks/${ciId}/secret`, { form: { csrf } });
   assert.equal(secret.status(), 403);
+  const replaced = await reader.request.post(`${herald.base}/console/event-types/build:finished`, {
+    form: { csrf, description: "changed", schema: "{}", example: "{}" },
+  });
+  assert.equal(replaced.status(), 403);
   await reader.context().close();
 
   // Revoking the token ends its session.
@@ -299,7 +305,46 @@ test("a receiver: create it, copy its URL, post a signed GitHub push to it, see 
   await page.context().close();
 });
 
-test("a monitor: a bad query shows its error at its position as typed and when sent; fixed, it is created and run", async () => {
+test("receiver options: a GitHub receiver that accepts the legacy SHA-1 signature verifies one; an option for another host is refused", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { createHmac, randomUUID } = await import("node:crypto");
+  const { ROOT } = await import("./harness.js");
+  const page = await newPage(browser);
+  await signIn(page, herald.base, ADMIN_TOKEN);
+  await page.goto(herald.base + "/console/receivers");
+  // The GitHub option on a GitLab receiver: the application's refusal above the form, the choices kept.
+  await page.getByLabel("Code host", { exact: true }).selectOption("gitlab");
+  await page.getByLabel("Code host URL (URN)").fill("https://gitlab.com");
+  await page.getByLabel(/also accept the SHA-1/).check();
+  await page.getByRole("button", { name: "Create receiver" }).click();
+  await page.locator(".flash.error", { hasText: "github_legacy_sha1" }).waitFor();
+  assert.equal(await page.getByLabel(/also accept the SHA-1/).isChecked(), true);
+  await page.getByLabel("Code host", { exact: true }).selectOption("github");
+  await page.getByLabel("Code host URL (URN)").fill("https://ghe.example.com");
+  await page.getByLabel("Name", { exact: true }).fill("old-ghe");
+  await page.getByRole("button", { name: "Create receiver" }).click();
+  await page.getByRole("heading", { name: "old-ghe" }).waitFor();
+  await page.locator(".facts", { hasText: "X-Hub-Signature" }).waitFor();
+  const secret = (await page.locator("#receiver-secret").textContent()).trim();
+  const url = (await page.locator("#receiver-url").textContent()).trim();
+  const body = readFileSync(`${ROOT}/crates/herald-ingest/tests/fixtures/code-hosts/github/push.json`);
+  const posted = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": "push",
+      "x-github-delivery": randomUUID(),
+      "x-hub-signature": "sha1=" + createHmac("sha1", secret).update(body).digest("hex"),
+    },
+    body,
+  });
+  assert.ok(posted.status < 300, `the receiver answered ${posted.status}`);
+  await page.locator("#request-rows .badge.verified").waitFor({ timeout: 20000 });
+  await assertClean(page);
+  await page.context().close();
+});
+
+test("a monitor: a bad query shows its error at its position as typed and when sent; fixed, it is created, run, edited (a Slack action added and removed) and its run log shows each action's status", async () => {
   const repo = gitRepository();
   const added = await api(herald.base, ADMIN_TOKEN, "POST", "/api/v1/repositories", {
     name: "example.com/acme/app", url: repo.dir,
@@ -318,7 +363,7 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.getByRole("heading", { name: "Create a monitor" }).scrollIntoViewIfNeeded();
   await page.evaluate(() => window.scrollBy(0, document.querySelector("#query-check").getBoundingClientRect().bottom - 600));
   await screenshot(page, "monitor-query-error");
-  await page.getByLabel("Webhook action URL").fill(receiver.url + "/monitor");
+  await page.getByLabel("Action URL").fill(receiver.url + "/monitor");
   await page.getByRole("button", { name: "Create monitor" }).click();
   // And by the server, without the script's help.
   assert.equal(await page.locator("#query-check .query-error mark").count(), 1);
@@ -327,6 +372,7 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.locator("#query-check .query-ok").waitFor();
   await page.getByRole("button", { name: "Create monitor" }).click();
   await page.getByRole("heading", { name: "TODOs added" }).waitFor();
+  const monitorUrl = herald.base + (await page.getByRole("link", { name: "Edit" }).getAttribute("href")).replace(/\/edit$/, "");
   // A new commit whose message and diff carry markup: it must show as text only.
   repo.commit("app.js", `// TODO: ship it ${XSS}\n`, `add a TODO ${XSS}`);
   await page.getByRole("button", { name: "Run now" }).click();
@@ -338,7 +384,6 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.getByRole("button", { name: "Send test notification" }).click();
   await page.locator("#test-result .badge.succeeded").waitFor();
   assert.ok(receiver.requests.slice(before).some((r) => r.url === "/monitor"), "the action got a test notification");
-  await screenshot(page, "monitor");
   await page.getByRole("button", { name: "Disable" }).click();
   await page.locator(".facts .badge.disabled").waitFor();
   await page.getByRole("button", { name: "Enable" }).click();
@@ -350,6 +395,54 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.locator("#payload", { hasText: "TODO: ship it" }).waitFor();
   assert.ok((await page.locator("#payload").textContent()).includes("<script>window.__xss=1</script>"), "the diff is shown as text");
   await assertClean(page);
+
+  // The run log: the action's status and the answer it got, as Sourcegraph shows it.
+  const lastRun = page.locator("#runs tbody tr").first();
+  await waitFor("the run's notification delivered", async () => {
+    await page.goto(monitorUrl);
+    return (await lastRun.locator(".run-action .badge.succeeded").count()) === 1;
+  });
+  assert.match(await lastRun.locator(".run-action").textContent(), /webhook.*succeeded.*HTTP 200/s);
+
+  // Edited: a new description and a Slack action; a bad query is refused in the edit form at its position.
+  await page.getByRole("link", { name: "Edit" }).click();
+  await page.getByLabel("Query").fill("type:diff (TODO");
+  await page.getByRole("button", { name: "Save monitor" }).click();
+  await page.getByRole("heading", { name: "Edit monitor" }).waitFor();
+  await page.locator("#query-check .query-error mark").waitFor();
+  assert.equal(await page.locator("#query-check .query-error mark").count(), 1);
+  await page.getByLabel("Query").fill("type:diff TODO");
+  await page.locator("#query-check .query-ok").waitFor();
+  await page.getByLabel("Description").fill("TODOs added, also to Slack");
+  await page.getByLabel("Send a Slack message").check();
+  await page.getByLabel("Action URL").fill(receiver.url + "/slack");
+  await screenshot(page, "monitor-edit");
+  await page.getByRole("button", { name: "Save monitor" }).click();
+  await page.getByText("Monitor saved.").waitFor();
+  await page.getByRole("heading", { name: "TODOs added, also to Slack" }).waitFor();
+  await page.locator(".facts .tag", { hasText: "slack" }).waitFor();
+
+  // The next run notifies both actions; each has its own status in the log.
+  repo.commit("lib.js", "// TODO: and this\n", "another TODO");
+  await page.getByRole("button", { name: "Run now" }).click();
+  await page.getByText(/Searched \d+ repositories now/).waitFor();
+  await waitFor("both actions delivered", async () => {
+    await page.goto(monitorUrl);
+    return (await lastRun.locator(".run-action .badge.succeeded").count()) === 2;
+  });
+  assert.match(await lastRun.locator(".run-action", { hasText: "slack" }).textContent(), /succeeded.*HTTP 200/s);
+  const slack = receiver.requests.filter((r) => r.url === "/slack");
+  assert.ok(slack.some((r) => r.body.includes("another TODO") || r.body.includes("TODO")), "Slack got the message");
+  await screenshot(page, "monitor");
+  await assertClean(page);
+
+  // The Slack action removed again.
+  await page.getByRole("link", { name: "Edit" }).click();
+  await page.locator(".action-row", { hasText: "slack" }).getByLabel("Remove this action").check();
+  await page.getByRole("button", { name: "Save monitor" }).click();
+  await page.getByText("Monitor saved.").waitFor();
+  assert.equal(await page.locator(".facts .tag", { hasText: "slack" }).count(), 0);
+  assert.equal(await page.locator(".facts .tag", { hasText: "webhook" }).count(), 1);
   repo.remove();
   await page.goto(herald.base + "/console/event-types");
   await screenshot(page, "event-types");
@@ -415,7 +508,7 @@ test("a webhook: edit it, disable and enable it from the list, recover its faile
   await page.context().close();
 });
 
-test("the event catalogue: register a custom type, with the schema's refusal next to its field, and delete it", async () => {
+test("the event catalogue: register a custom type, with the schema's refusal next to its field, replace it (refusals next to their fields), and delete it", async () => {
   const page = await newPage(browser);
   await signIn(page, herald.base, ADMIN_TOKEN);
   await page.goto(herald.base + "/console/event-types");
@@ -433,7 +526,30 @@ test("the event catalogue: register a custom type, with the schema's refusal nex
   await page.getByText("Event type registered.").waitFor();
   await page.getByRole("link", { name: "deploy:finished" }).click();
   await page.getByRole("heading", { name: "Example payload" }).waitFor();
+  // Replaced: a schema that is not JSON is refused next to its field, the form keeping what was typed.
+  await page.getByLabel("Description").fill("A deployment finished, with its duration");
+  await page.getByLabel("JSON Schema").fill('{"type": "object", "required": ["env", "seconds"]');
+  await page.getByRole("button", { name: "Replace event type" }).click();
+  const schemaFault = page.locator("#type-schema + .field-error");
+  await schemaFault.waitFor();
+  assert.match(await schemaFault.textContent(), /schema/);
+  assert.equal(await page.getByLabel("Description").inputValue(), "A deployment finished, with its duration");
+  // An example the new schema refuses is said under the example.
+  await page.getByLabel("JSON Schema").fill('{"type": "object", "required": ["env", "seconds"]}');
+  await page.getByRole("button", { name: "Replace event type" }).click();
+  await page.locator("#type-example + .field-error").waitFor();
+  assert.match(await page.locator("#type-example + .field-error").textContent(), /seconds/);
+  await page.getByLabel("Example payload").fill('{"env": "prod", "seconds": 42}');
+  await page.getByRole("button", { name: "Replace event type" }).click();
+  await page.getByText("Event type replaced.").waitFor();
+  const replaced = await api(herald.base, ADMIN_TOKEN, "GET", "/api/v1/event-types/deploy:finished");
+  assert.equal(replaced.json.description, "A deployment finished, with its duration");
+  assert.deepEqual(replaced.json.example, { env: "prod", seconds: 42 });
   await screenshot(page, "event-type");
+  // Built-in types have no replace form.
+  await page.goto(herald.base + "/console/event-types/repo:push");
+  await page.getByRole("heading", { name: "JSON Schema" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Replace event type" }).count(), 0);
   await page.goto(herald.base + "/console/event-types");
   await page.getByRole("button", { name: "Delete deploy:finished" }).click();
   await page.getByText("Event type deleted.").waitFor();

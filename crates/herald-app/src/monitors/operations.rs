@@ -17,9 +17,9 @@ use herald_core::webhook::{TargetUrl, refuse_control_chars};
 use herald_delivery::TestOutcome;
 use herald_monitor::parse_query;
 use herald_store::{
-    ActionChange, ActionKind, MonitorAction, MonitorId, MonitorPatch, MonitorRecord,
-    MonitorRunRecord, MonitorWrite, NewAction, NewMonitor, NewWebhook, RUNS_KEPT_PER_MONITOR,
-    WebhookPatch,
+    ActionChange, ActionKind, DeliveryQuery, DeliveryRecord, DeliveryStatus, MonitorAction,
+    MonitorId, MonitorPatch, MonitorRecord, MonitorRunRecord, MonitorWrite, NewAction, NewMonitor,
+    NewWebhook, RUNS_KEPT_PER_MONITOR, WebhookPatch,
 };
 
 use crate::monitors::actions::action_event_type;
@@ -96,6 +96,26 @@ pub struct ActionDetails {
     pub disabled_reason: Option<String>,
     /// The signing secret, only in the answer of the call that created the action.
     pub secret: Option<Secret>,
+}
+
+/// One run of the run log with what each action did with its notifications,
+/// as Sourcegraph's run logs show it.
+#[derive(Debug, Clone)]
+pub struct RunLogEntry {
+    pub run: MonitorRunRecord,
+    /// In the monitor's order of actions; empty when the run notified nobody.
+    pub actions: Vec<RunActionOutcome>,
+}
+
+/// What one action did with a run's notifications: the delivery that says
+/// the least (a failed one, then a pending one, then any).
+#[derive(Debug, Clone)]
+pub struct RunActionOutcome {
+    pub action_id: WebhookId,
+    pub kind: ActionKind,
+    /// `None`: the action has no delivery of the run's events (it was added
+    /// after the run, or its deliveries were purged).
+    pub delivery: Option<DeliveryRecord>,
 }
 
 /// What one action's test notification got.
@@ -506,6 +526,61 @@ impl App {
         Ok(self.inner.monitors.store().list_runs(id, limit).await?)
     }
 
+    /// The monitor's last `limit` runs, newest first, each with the state of
+    /// every current action's delivery of the run's notifications.
+    pub async fn monitor_run_log(
+        &self,
+        id: MonitorId,
+        limit: Option<u32>,
+    ) -> Result<Vec<RunLogEntry>, AppError> {
+        let record = self.monitor_record(id).await?;
+        let runs = self.monitor_runs(id, limit).await?;
+        let Some(since) = runs.iter().map(|run| run.started_at).min() else {
+            return Ok(Vec::new());
+        };
+        let mut deliveries = Vec::with_capacity(record.actions.len());
+        for action in &record.actions {
+            deliveries.push(
+                self.action_deliveries_since(action.webhook_id, since)
+                    .await?,
+            );
+        }
+        Ok(runs
+            .into_iter()
+            .map(|run| run_log_entry(run, &record.actions, &deliveries))
+            .collect())
+    }
+
+    /// Every delivery of the action's webhook created at or after `since`:
+    /// an action's webhook receives nothing but its monitor's notifications,
+    /// so these are the logged runs' deliveries, a few per run.
+    async fn action_deliveries_since(
+        &self,
+        webhook_id: WebhookId,
+        since: Timestamp,
+    ) -> Result<Vec<DeliveryRecord>, AppError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store()
+                .list_deliveries(DeliveryQuery {
+                    webhook_id,
+                    status: None,
+                    since: Some(since),
+                    until: None,
+                    cursor,
+                    limit: crate::deliveries::MAX_PAGE_SIZE,
+                })
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
     async fn monitor_record(&self, id: MonitorId) -> Result<MonitorRecord, AppError> {
         self.inner
             .monitors
@@ -557,9 +632,151 @@ impl App {
     }
 }
 
+fn run_log_entry(
+    run: MonitorRunRecord,
+    actions: &[MonitorAction],
+    deliveries: &[Vec<DeliveryRecord>],
+) -> RunLogEntry {
+    if run.event_ids.is_empty() {
+        return RunLogEntry {
+            run,
+            actions: Vec::new(),
+        };
+    }
+    let outcomes = actions
+        .iter()
+        .zip(deliveries)
+        .map(|(action, deliveries)| RunActionOutcome {
+            action_id: action.webhook_id,
+            kind: action.kind,
+            delivery: deciding_delivery(
+                deliveries
+                    .iter()
+                    .filter(|d| run.event_ids.contains(&d.event_id)),
+            ),
+        })
+        .collect();
+    RunLogEntry {
+        run,
+        actions: outcomes,
+    }
+}
+
+/// Of one action's deliveries of a run, the one that says the least: a
+/// failed one, else a pending one, else a succeeded one.
+fn deciding_delivery<'a>(
+    deliveries: impl Iterator<Item = &'a DeliveryRecord>,
+) -> Option<DeliveryRecord> {
+    let rank = |status: DeliveryStatus| match status {
+        DeliveryStatus::Failed => 0,
+        DeliveryStatus::Pending => 1,
+        DeliveryStatus::Succeeded => 2,
+    };
+    deliveries.min_by_key(|d| rank(d.status)).cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_core::id::{DeliveryId, EventId};
+    use herald_store::{MonitorRunId, RepositoryId};
+
+    fn run(event_ids: Vec<EventId>) -> MonitorRunRecord {
+        let now = Timestamp::now();
+        MonitorRunRecord {
+            id: MonitorRunId::new(),
+            monitor_id: MonitorId::new(),
+            repository_id: RepositoryId::new(),
+            repository_name: "example.com/acme/app".to_owned(),
+            started_at: now,
+            finished_at: now,
+            commits_scanned: 1,
+            matches: 1,
+            commits: Vec::new(),
+            truncated: false,
+            error: None,
+            event_ids,
+            notifications: Vec::new(),
+        }
+    }
+
+    fn action(kind: ActionKind) -> MonitorAction {
+        MonitorAction {
+            webhook_id: WebhookId::new(),
+            kind,
+            include_results: true,
+        }
+    }
+
+    fn delivery(
+        event_id: EventId,
+        action: &MonitorAction,
+        status: DeliveryStatus,
+    ) -> DeliveryRecord {
+        let now = Timestamp::now();
+        DeliveryRecord {
+            id: DeliveryId::new(),
+            event_id,
+            webhook_id: action.webhook_id,
+            event_type: "code_monitor:notification".to_owned(),
+            status,
+            attempts: 1,
+            next_attempt_at: None,
+            last_status_code: Some(if status == DeliveryStatus::Failed {
+                500
+            } else {
+                200
+            }),
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Each action's status for a run comes from its deliveries of that run's
+    /// events only, the least successful deciding.
+    #[test]
+    fn a_run_shows_each_action_s_least_successful_delivery_of_its_events() {
+        let (first, second, other) = (EventId::new(), EventId::new(), EventId::new());
+        let (webhook, slack, added_later) = (
+            action(ActionKind::Webhook),
+            action(ActionKind::Slack),
+            action(ActionKind::Webhook),
+        );
+        let deliveries = vec![
+            vec![
+                delivery(first, &webhook, DeliveryStatus::Succeeded),
+                delivery(second, &webhook, DeliveryStatus::Failed),
+                delivery(other, &webhook, DeliveryStatus::Pending),
+            ],
+            vec![
+                delivery(first, &slack, DeliveryStatus::Succeeded),
+                delivery(other, &slack, DeliveryStatus::Failed),
+            ],
+            vec![delivery(other, &added_later, DeliveryStatus::Succeeded)],
+        ];
+        let actions = [webhook.clone(), slack.clone(), added_later.clone()];
+        let entry = run_log_entry(run(vec![first, second]), &actions, &deliveries);
+        let status = |index: usize| entry.actions[index].delivery.as_ref().map(|d| d.status);
+        assert_eq!(entry.actions.len(), 3);
+        assert_eq!(entry.actions[0].action_id, webhook.webhook_id);
+        assert_eq!(status(0), Some(DeliveryStatus::Failed));
+        assert_eq!(entry.actions[1].kind, ActionKind::Slack);
+        assert_eq!(status(1), Some(DeliveryStatus::Succeeded));
+        assert_eq!(status(2), None, "no delivery of this run's events");
+    }
+
+    #[test]
+    fn a_run_that_notified_nobody_lists_no_action() {
+        let webhook = action(ActionKind::Webhook);
+        let deliveries = vec![vec![delivery(
+            EventId::new(),
+            &webhook,
+            DeliveryStatus::Succeeded,
+        )]];
+        let entry = run_log_entry(run(Vec::new()), &[webhook], &deliveries);
+        assert!(entry.actions.is_empty());
+    }
 
     #[test]
     fn a_query_error_names_its_byte_position() {

@@ -1,6 +1,7 @@
 //! The event catalogue: every type by family, with its description; one
-//! type's JSON Schema and example payload; registering a custom type (the
-//! application's refusal shown next to the field at fault) and deleting one.
+//! type's JSON Schema and example payload; registering and replacing a custom
+//! type (the application's refusal shown next to the field at fault) and
+//! deleting one.
 
 use std::collections::BTreeMap;
 
@@ -102,33 +103,50 @@ fn catalogue_page(
 
 /// The registration form; `error` goes next to the field it names.
 fn register_form(viewer: &Viewer, fields: &TypeFields, error: Option<&AppError>) -> Markup {
+    html! {
+        h2 #register { "Register an event type" }
+        (type_form(viewer, "/console/event-types", fields, error, true, "Register event type"))
+    }
+}
+
+/// The fields of a custom type, posted to `action`; the key is an input only
+/// when registering (a type cannot be renamed). `error` goes next to the
+/// field it names, or above the form when it names none of them.
+fn type_form(
+    viewer: &Viewer,
+    action: &str,
+    fields: &TypeFields,
+    error: Option<&AppError>,
+    key_input: bool,
+    submit: &str,
+) -> Markup {
     let at_fault = error
         .and_then(|e| e.details.field.clone())
         .unwrap_or_default();
+    let names = |name: &str| {
+        at_fault == name
+            || at_fault.starts_with(&format!("{name}."))
+            || at_fault.starts_with(&format!("{name}/"))
+    };
     let fault = |name: &str| -> Markup {
         html! {
-            @if let Some(error) = error {
-                @if at_fault == name || at_fault.starts_with(&format!("{name}.")) || at_fault.starts_with(&format!("{name}/")) {
-                    p.field-error role="alert" { (error.message) }
-                }
+            @if let Some(error) = error.filter(|_| names(name)) {
+                p.field-error role="alert" { (error.message) }
             }
         }
     };
     let shown_elsewhere = ["key", "description", "schema", "example"]
         .iter()
-        .any(|name| {
-            at_fault == *name
-                || at_fault.starts_with(&format!("{name}."))
-                || at_fault.starts_with(&format!("{name}/"))
-        });
+        .any(|name| names(name) && (key_input || *name != "key"));
     html! {
-        h2 #register { "Register an event type" }
         @if let Some(error) = error { @if !shown_elsewhere { p.flash.error role="alert" { (error.message) } } }
-        form.stacked.wide.card method="post" action="/console/event-types" {
+        form.stacked.wide.card method="post" action=(action) {
             (viewer.csrf_field())
-            label for="type-key" { "Key" }
-            input #type-key.mono type="text" name="key" value=(fields.key) required placeholder="build:finished";
-            (fault("key"))
+            @if key_input {
+                label for="type-key" { "Key" }
+                input #type-key.mono type="text" name="key" value=(fields.key) required placeholder="build:finished";
+                (fault("key"))
+            }
             label for="type-description" { "Description" }
             input #type-description type="text" name="description" value=(fields.description) required;
             (fault("description"))
@@ -144,7 +162,7 @@ fn register_form(viewer: &Viewer, fields: &TypeFields, error: Option<&AppError>)
                     (fault("example"))
                 }
             }
-            div.form-actions { button.primary type="submit" { "Register event type" } }
+            div.form-actions { button.primary type="submit" { (submit) } }
         }
     }
 }
@@ -159,45 +177,84 @@ fn json_field(name: &str, text: &str) -> Result<serde_json::Value, AppError> {
     })
 }
 
+impl TypeFields {
+    fn from_form(form: &Form) -> Self {
+        Self {
+            key: form.get("key").unwrap_or_default().trim().to_owned(),
+            description: form
+                .get("description")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            schema: form.get("schema").unwrap_or_default().to_owned(),
+            example: form.get("example").unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// The definition as the application takes it, or which field is not JSON.
+    fn input(&self) -> Result<EventTypeInput, AppError> {
+        Ok(EventTypeInput {
+            description: self.description.clone(),
+            family: None,
+            schema: json_field("schema", &self.schema)?,
+            example: json_field("example", &self.example)?,
+        })
+    }
+}
+
 /// `POST /console/event-types`: registers a custom type.
 pub async fn register(
     State(state): State<AppState>,
     viewer: Viewer,
     form: Form,
 ) -> Result<Response, ConsoleError> {
-    let fields = TypeFields {
-        key: form.get("key").unwrap_or_default().trim().to_owned(),
-        description: form
-            .get("description")
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        schema: form.get("schema").unwrap_or_default().to_owned(),
-        example: form.get("example").unwrap_or_default().to_owned(),
-    };
-    let registered = match (
-        json_field("schema", &fields.schema),
-        json_field("example", &fields.example),
-    ) {
-        (Ok(schema), Ok(example)) => {
-            let input = EventTypeInput {
-                description: fields.description.clone(),
-                family: None,
-                schema,
-                example,
-            };
+    let fields = TypeFields::from_form(&form);
+    let registered = match fields.input() {
+        Ok(input) => {
             state
                 .app()
                 .create_event_type(fields.key.clone(), input)
                 .await
         }
-        (Err(error), _) | (_, Err(error)) => Err(error),
+        Err(error) => Err(error),
     };
     match registered {
         Ok(_) => Ok(redirect("/console/event-types?done=registered")),
         Err(error) if error.kind != herald_app::ErrorKind::Internal => {
             let status = crate::error::status_of(error.kind);
             let html = catalogue_page(&state, &viewer, None, &fields, Some(&error));
+            Ok((status, html).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /console/event-types/{key}`: replaces a custom type's description,
+/// schema and example.
+pub async fn replace(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    form: Form,
+) -> Result<Response, ConsoleError> {
+    let fields = TypeFields {
+        key: key.clone(),
+        ..TypeFields::from_form(&form)
+    };
+    // Only an existing custom type is replaced here: registering is the
+    // catalogue page's form, and a built-in type is refused by the catalogue.
+    let def = state.app().event_type(&key).await?;
+    let replaced = match fields.input() {
+        Ok(input) => state.app().put_event_type(key.clone(), None, input).await,
+        Err(error) => Err(error),
+    };
+    match replaced {
+        Ok(_) => Ok(redirect(&format!(
+            "/console/event-types/{key}?done=replaced"
+        ))),
+        Err(error) if error.kind != herald_app::ErrorKind::Internal => {
+            let status = crate::error::status_of(error.kind);
+            let html = detail_page(&viewer, &def, None, &fields, Some(&error));
             Ok((status, html).into_response())
         }
         Err(error) => Err(error.into()),
@@ -218,20 +275,50 @@ pub async fn detail(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(key): Path<String>,
+    Query(query): Query<Done>,
 ) -> Result<Html, ConsoleError> {
     let def = state.app().event_type(&key).await?;
-    let schema = serde_json::to_string_pretty(&def.schema).unwrap_or_default();
-    let example = serde_json::to_string_pretty(&def.example).unwrap_or_default();
+    let notice =
+        (query.done.as_deref() == Some("replaced")).then(|| flash("ok", "Event type replaced."));
+    let fields = TypeFields {
+        key: def.key.clone(),
+        description: def.description.clone(),
+        schema: pretty(&def.schema),
+        example: pretty(&def.example),
+    };
+    Ok(detail_page(&viewer, &def, notice, &fields, None))
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// One type's schema and example; for a custom type and an admin, the form
+/// that replaces it, holding `fields`.
+fn detail_page(
+    viewer: &Viewer,
+    def: &EventTypeDef,
+    notice: Option<Markup>,
+    fields: &TypeFields,
+    error: Option<&AppError>,
+) -> Html {
+    let replaceable = !def.builtin && viewer.can(Permission::Admin);
     let content = html! {
         div.page-head { div {
             div.crumbs { a href="/console/event-types" { "Event catalogue" } " / " }
             h1 { code { (def.key) } }
             p.muted { (def.description) }
         } }
+        @if let Some(notice) = notice { (notice) }
         div.two {
-            div.card { h2 { "Example payload" } pre { (example) } }
-            div.card { h2 { "JSON Schema" } pre { (schema) } }
+            div.card { h2 { "Example payload" } pre { (pretty(&def.example)) } }
+            div.card { h2 { "JSON Schema" } pre { (pretty(&def.schema)) } }
+        }
+        @if replaceable {
+            h2 #replace { "Replace this type" }
+            p.muted { "Events published from now on are checked against the new schema; the key stays." }
+            (type_form(viewer, &format!("/console/event-types/{}", def.key), fields, error, false, "Replace event type"))
         }
     };
-    Ok(page(&viewer, Area::EventTypes, &def.key, content))
+    page(viewer, Area::EventTypes, &def.key, content)
 }

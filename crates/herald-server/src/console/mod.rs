@@ -165,6 +165,11 @@ pub fn routes() -> ConsoleRoutes {
         .post("/console/event-types", Admin, post(event_types::register))
         .get("/console/event-types/{key}", Read, get(event_types::detail))
         .post(
+            "/console/event-types/{key}",
+            Admin,
+            post(event_types::replace),
+        )
+        .post(
             "/console/event-types/{key}/delete",
             Admin,
             post(event_types::delete),
@@ -200,6 +205,12 @@ pub fn routes() -> ConsoleRoutes {
             get(monitors::check_query),
         )
         .get("/console/monitors/{id}", Read, get(monitors::detail))
+        .post("/console/monitors/{id}", Admin, post(monitors::update))
+        .get(
+            "/console/monitors/{id}/edit",
+            Admin,
+            get(monitors::edit_form),
+        )
         .post("/console/monitors/{id}/run", Admin, post(monitors::run))
         .post("/console/monitors/{id}/test", Admin, post(monitors::test))
         .post(

@@ -66,6 +66,8 @@ struct CreateFields {
     kind: String,
     urn: String,
     username: String,
+    github_legacy_sha1: bool,
+    gitlab_standard_webhooks: bool,
 }
 
 async fn receivers_page(
@@ -113,6 +115,17 @@ async fn receivers_page(
                 input #receiver-name type="text" name="name" value=(fields.name) placeholder="optional";
                 label for="receiver-username" { "Username (Azure DevOps only)" }
                 input #receiver-username type="text" name="username" value=(fields.username) placeholder="herald";
+                fieldset #receiver-options {
+                    legend { "Signature options" }
+                    label.check {
+                        input type="checkbox" name="github_legacy_sha1" value="true" checked[fields.github_legacy_sha1];
+                        span { "GitHub only: also accept the SHA-1 " code { "X-Hub-Signature" } " (old GitHub Enterprise)" }
+                    }
+                    label.check {
+                        input type="checkbox" name="gitlab_standard_webhooks" value="true" checked[fields.gitlab_standard_webhooks];
+                        span { "GitLab only: verify Standard Webhooks signatures (" code { "webhook-signature" } ")" }
+                    }
+                }
                 p.hint { "Herald generates the secret (for Azure DevOps, the password) and shows it once." }
                 div.form-actions { button.primary type="submit" { "Create receiver" } }
             }
@@ -132,6 +145,8 @@ pub async fn create(
         kind: form.get("kind").unwrap_or_default().to_owned(),
         urn: form.get("urn").unwrap_or_default().trim().to_owned(),
         username: form.get("username").unwrap_or_default().trim().to_owned(),
+        github_legacy_sha1: form.get("github_legacy_sha1") == Some("true"),
+        gitlab_standard_webhooks: form.get("gitlab_standard_webhooks") == Some("true"),
     };
     let input = ReceiverCreate {
         name: (!fields.name.is_empty()).then(|| fields.name.clone()),
@@ -140,8 +155,10 @@ pub async fn create(
         secret: None,
         username: (fields.kind == "azure_devops" && !fields.username.is_empty())
             .then(|| fields.username.clone()),
-        github_legacy_sha1: false,
-        gitlab_standard_webhooks: false,
+        // An option checked for another kind of host is the application's
+        // to refuse, with the reason shown above the form.
+        github_legacy_sha1: fields.github_legacy_sha1,
+        gitlab_standard_webhooks: fields.gitlab_standard_webhooks,
     };
     match state.app().create_receiver(input).await {
         Ok(created) => {
@@ -229,6 +246,8 @@ async fn detail_page(
                 dt { "Code host" } dd { (kind_label(&view.record.kind)) }
                 dt { "URN" } dd.url { (view.record.urn) }
                 @if let Some(username) = &view.username { dt { "Username" } dd { code { (username) } } }
+                @if view.record.github_legacy_sha1 { dt { "Signature" } dd { "SHA-256, or the legacy SHA-1 " code { "X-Hub-Signature" } } }
+                @if view.record.gitlab_standard_webhooks { dt { "Signature" } dd { code { "X-Gitlab-Token" } " or Standard Webhooks " code { "webhook-signature" } } }
                 @if let Some(until) = view.previous_secret_expires_at { dt { "Previous secret valid until" } dd { (time(until)) } }
                 dt { "Created" } dd { (time(view.record.created_at)) }
             }
