@@ -99,6 +99,7 @@ fn config(dir: &Path) -> Result<HeraldConfig> {
         listen: "127.0.0.1:0".parse()?,
         admin_token: TOKEN.to_owned(),
         http: HttpLimits::default(),
+        metrics_listen: None,
         app: AppConfig {
             store: StoreChoice::Sqlite(dir.join("herald.db")),
             cipher: SecretCipher::new(&SecretCipher::generate_key())?,
