@@ -938,7 +938,7 @@ mod tests {
                     max_webhooks_per_scope: 10,
                     ingest: IngestLimits {
                         unverified_budget_bytes: 64 << 20,
-                        unverified_per_receiver: 4,
+                        unverified_per_receiver: 64,
                         unverified_kept_per_receiver: 100,
                     },
                 }
