@@ -193,6 +193,43 @@ pub fn page(viewer: &Viewer, area: Area, title: &str, content: Markup) -> Html {
     })
 }
 
+/// What a delete asks first: the thing, what deleting it does, and a form
+/// that posts to `{base}/delete` beside a way back to `base`.
+pub struct DeleteConfirmation<'a> {
+    /// The list the thing is in: its name and address.
+    pub list: (&'a str, &'a str),
+    /// The thing's page, e.g. `/console/webhooks/{id}`.
+    pub base: &'a str,
+    /// The thing's name in the breadcrumb and the heading.
+    pub name: &'a str,
+    /// "webhook", "receiver": what the heading and the button call it.
+    pub noun: &'a str,
+    /// What deleting it does.
+    pub consequence: Markup,
+}
+
+/// A page that asks before deleting, with one form that does it.
+pub fn delete_confirmation(viewer: &Viewer, area: Area, ask: DeleteConfirmation<'_>) -> Html {
+    let (list_name, list_href) = ask.list;
+    let content = html! {
+        div.page-head { div {
+            div.crumbs { a href=(list_href) { (list_name) } " / " a href=(ask.base) { (ask.name) } " / " }
+            h1 { "Delete " (ask.noun) " " (ask.name) "?" }
+        } }
+        div.card {
+            p { (ask.consequence) }
+            form method="post" action={(ask.base) "/delete"} {
+                (viewer.csrf_field())
+                div.form-actions {
+                    button.danger.solid type="submit" { "Delete " (ask.noun) }
+                    a.button href=(ask.base) { "Cancel" }
+                }
+            }
+        }
+    };
+    page(viewer, area, &format!("Delete {}", ask.noun), content)
+}
+
 /// A page without navigation: signing in, and errors.
 pub fn bare_page(title: &str, content: Markup) -> Markup {
     html! {

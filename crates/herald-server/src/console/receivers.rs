@@ -16,7 +16,10 @@ use maud::{Markup, html};
 
 use crate::AppState;
 use crate::console::form::{Form, PathId, PathIds};
-use crate::console::page::{Area, ConsoleError, Html, Viewer, badge, flash, page, redirect, time};
+use crate::console::page::{
+    Area, ConsoleError, DeleteConfirmation, Html, Viewer, badge, delete_confirmation, flash, page,
+    redirect, time,
+};
 
 const KINDS: [(&str, &str); 5] = [
     ("github", "GitHub"),
@@ -306,23 +309,15 @@ pub async fn delete_confirm(
 ) -> Result<Html, ConsoleError> {
     let view = state.app().receiver(id).await?;
     let title = receiver_title(&view);
-    let content = html! {
-        div.page-head { div {
-            div.crumbs { a href="/console/receivers" { "Receivers" } " / " a href={"/console/receivers/" (id)} { (title) } " / " }
-            h1 { "Delete receiver " (title) "?" }
-        } }
-        div.card {
-            p { "This deletes the receiver with its request log. The code host's webhook to " span.url { (view.url) } " gets 404 from then on." }
-            form method="post" action={"/console/receivers/" (id) "/delete"} {
-                (viewer.csrf_field())
-                div.form-actions {
-                    button.danger.solid type="submit" { "Delete receiver" }
-                    a.button href={"/console/receivers/" (id)} { "Cancel" }
-                }
-            }
-        }
+    let base = format!("/console/receivers/{id}");
+    let ask = DeleteConfirmation {
+        list: ("Receivers", "/console/receivers"),
+        base: &base,
+        name: &title,
+        noun: "receiver",
+        consequence: html! { "This deletes the receiver with its request log. The code host's webhook to " span.url { (view.url) } " gets 404 from then on." },
     };
-    Ok(page(&viewer, Area::Receivers, "Delete receiver", content))
+    Ok(delete_confirmation(&viewer, Area::Receivers, ask))
 }
 
 /// `POST /console/receivers/{id}/delete`.

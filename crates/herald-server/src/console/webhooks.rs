@@ -21,7 +21,8 @@ use crate::AppState;
 use crate::console::deliveries::{self, log_page};
 use crate::console::form::{Form, PathId};
 use crate::console::page::{
-    Area, ConsoleError, Html, Viewer, badge, flash, page, project_of, redirect, scope_text, time,
+    Area, ConsoleError, DeleteConfirmation, Html, Viewer, badge, delete_confirmation, flash, page,
+    project_of, redirect, scope_text, time,
 };
 
 #[derive(Debug, Deserialize)]
@@ -481,23 +482,15 @@ pub async fn delete_confirm(
     PathId(id): PathId<WebhookId>,
 ) -> Result<Html, ConsoleError> {
     let record = state.app().webhook(&viewer.principal, id).await?;
-    let content = html! {
-        div.page-head { div {
-            div.crumbs { a href="/console/webhooks" { "Webhooks" } " / " a href={"/console/webhooks/" (id)} { (record.name) } " / " }
-            h1 { "Delete webhook " (record.name) "?" }
-        } }
-        div.card {
-            p { "This deletes the webhook " strong { (record.name) } " (" span.url { (record.url_display) } ") with every delivery and attempt in its log. It cannot be undone." }
-            form method="post" action={"/console/webhooks/" (id) "/delete"} {
-                (viewer.csrf_field())
-                div.form-actions {
-                    button.danger.solid type="submit" { "Delete webhook" }
-                    a.button href={"/console/webhooks/" (id)} { "Cancel" }
-                }
-            }
-        }
+    let base = format!("/console/webhooks/{id}");
+    let ask = DeleteConfirmation {
+        list: ("Webhooks", "/console/webhooks"),
+        base: &base,
+        name: &record.name,
+        noun: "webhook",
+        consequence: html! { "This deletes the webhook " strong { (record.name) } " (" span.url { (record.url_display) } ") with every delivery and attempt in its log. It cannot be undone." },
     };
-    Ok(page(&viewer, Area::Webhooks, "Delete webhook", content))
+    Ok(delete_confirmation(&viewer, Area::Webhooks, ask))
 }
 
 /// `POST /console/webhooks/{id}/delete`.
