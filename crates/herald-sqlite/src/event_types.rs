@@ -99,7 +99,7 @@ impl EventTypeStore for SqliteStore {
     }
 
     async fn put_event_type(&self, new: NewEventType) -> StoreResult<PutEventType> {
-        self.writer.run(move |w| put(w, new)).await
+        self.writer.run(move |w| put(w, new.clone())).await
     }
 
     async fn delete_event_type(&self, key: &str) -> StoreResult<bool> {

@@ -5,8 +5,8 @@
 //!   call to the writer or to the readers.
 //! - `writer`: the one thread that writes. Jobs arrive on a channel and are
 //!   committed in groups (group commit): one `BEGIN IMMEDIATE ... COMMIT`, one
-//!   fsync, for everything queued, each job in its own savepoint. Replies go
-//!   out only after the commit. Claims and attempt records are writes too.
+//!   fsync, for everything queued; a failing job rolls the group back and the
+//!   rest run again without it. Replies go out only after the commit. Claims and attempt records are writes too.
 //! - `readers`: a few threads with read-only connections for gets and lists;
 //!   in WAL mode they never wait for the writer.
 //! - `schema`: connection settings (WAL, `synchronous=FULL`, foreign keys) and
@@ -197,7 +197,7 @@ impl Store for SqliteStore {
         max_per_scope: u32,
     ) -> StoreResult<WebhookRecord> {
         self.writer
-            .run(move |w| webhooks::create(w, new, max_per_scope))
+            .run(move |w| webhooks::create(w, new.clone(), max_per_scope))
             .await
     }
 
@@ -217,7 +217,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<WebhookRecord>> {
         let (record, rest) = self
             .writer
-            .run(move |w| webhooks::update(w, id, patch, max_per_scope))
+            .run(move |w| webhooks::update(w, id, patch.clone(), max_per_scope))
             .await?;
         self.finish(rest).await?;
         Ok(record)

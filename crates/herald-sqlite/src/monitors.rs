@@ -737,7 +737,7 @@ fn list_runs(
 #[async_trait]
 impl MonitorStore for SqliteStore {
     async fn create_repository(&self, new: NewRepository) -> StoreResult<RepositoryWrite> {
-        self.writer.run(move |w| create_repository(w, new)).await
+        self.writer.run(move |w| create_repository(w, new.clone())).await
     }
 
     async fn get_repository(&self, id: RepositoryId) -> StoreResult<Option<RepositoryRecord>> {
@@ -763,7 +763,7 @@ impl MonitorStore for SqliteStore {
         patch: RepositoryPatch,
     ) -> StoreResult<RepositoryWrite> {
         self.writer
-            .run(move |w| update_repository(w, id, patch))
+            .run(move |w| update_repository(w, id, patch.clone()))
             .await
     }
 
@@ -776,11 +776,11 @@ impl MonitorStore for SqliteStore {
         id: RepositoryId,
         result: FetchResult,
     ) -> StoreResult<Option<RepositoryRecord>> {
-        self.writer.run(move |w| record_fetch(w, id, result)).await
+        self.writer.run(move |w| record_fetch(w, id, result.clone())).await
     }
 
     async fn create_monitor(&self, new: NewMonitor) -> StoreResult<MonitorRecord> {
-        self.writer.run(move |w| create_monitor(w, new)).await
+        self.writer.run(move |w| create_monitor(w, new.clone())).await
     }
 
     async fn get_monitor(&self, id: MonitorId) -> StoreResult<Option<MonitorRecord>> {
@@ -800,7 +800,7 @@ impl MonitorStore for SqliteStore {
     ) -> StoreResult<MonitorWrite> {
         let (written, left) = self
             .writer
-            .run(move |w| update_monitor(w, id, patch))
+            .run(move |w| update_monitor(w, id, patch.clone()))
             .await?;
         for rest in left {
             self.finish(Some(rest)).await?;
@@ -834,7 +834,7 @@ impl MonitorStore for SqliteStore {
     }
 
     async fn record_search(&self, record: SearchRecord) -> StoreResult<SearchRecorded> {
-        self.writer.run(move |w| record_search(w, record)).await
+        self.writer.run(move |w| record_search(w, record.clone())).await
     }
 
     async fn record_run(&self, run: NewMonitorRun) -> StoreResult<bool> {

@@ -4,7 +4,7 @@
 //! An ingest is one write job: the delivery id check-and-insert, the changeset
 //! read, the caller's plan, the changeset writes, the events (published with
 //! `events::publish`, the same fan-out as `Store::publish`) and the log row
-//! share the job's savepoint, so they commit together or not at all. The one
+//! are one job, so they commit together or not at all. The one
 //! writer thread runs jobs one after another, which is what makes the
 //! changeset read-modify-write safe against concurrent requests.
 
@@ -15,7 +15,7 @@ use herald_core::id::EventId;
 use herald_core::time::Timestamp;
 use herald_store::receivers::head_prefix;
 use herald_store::{
-    ChangesetLookup, ChangesetPlan, Ingest, IngestOutcome, NewReceiver, NewReceiverRequest,
+    ChangesetLookup, ChangesetPlan, Ingest, IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest,
     ReceiverId, ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord,
     ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage, ReceiverRequestQuery,
     ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoreError, StoreResult,
@@ -421,23 +421,20 @@ fn first_sighting(
     Ok(inserted == 1)
 }
 
-fn ingest(w: &Writer, ingest: Ingest) -> Result<IngestOutcome, Failure> {
+fn ingest(w: &Writer, ingest: &Ingest) -> Result<IngestOutcome, Failure> {
     let conn = w.conn();
-    let Ingest {
-        request,
-        events: mut to_publish,
-        changesets,
-    } = ingest;
+    let request = &ingest.request;
     if let Some(delivery_id) = &request.delivery_id
         && !first_sighting(conn, request.receiver_id, delivery_id)?
     {
         return Ok(IngestOutcome {
-            request: insert_request(conn, &request, RequestOutcome::Duplicate, Vec::new())?,
+            request: insert_request(conn, request, RequestOutcome::Duplicate, Vec::new())?,
             duplicate: true,
             deliveries: 0,
         });
     }
-    if let Some(work) = changesets {
+    let mut planned = Vec::new();
+    if let Some(work) = &ingest.changesets {
         let found = find_changesets(conn, &work.lookup)?;
         let plan: ChangesetPlan = (work.apply)(found).map_err(|e| {
             Failure::Refused(StoreError::Backend(format!(
@@ -447,17 +444,18 @@ fn ingest(w: &Writer, ingest: Ingest) -> Result<IngestOutcome, Failure> {
         for record in &plan.writes {
             write_changeset(conn, record)?;
         }
-        to_publish.extend(plan.events);
+        planned = plan.events;
     }
+    let to_publish: Vec<&NewEvent> = ingest.events.iter().chain(&planned).collect();
     let mut deliveries = 0u32;
     let mut event_ids = Vec::with_capacity(to_publish.len());
-    for event in &to_publish {
+    for event in to_publish {
         let published = events::publish(w, event, None)?;
         deliveries = deliveries.saturating_add(published.deliveries);
         event_ids.push(published.event_id);
     }
     Ok(IngestOutcome {
-        request: insert_request(conn, &request, request.outcome, event_ids)?,
+        request: insert_request(conn, request, request.outcome, event_ids)?,
         duplicate: false,
         deliveries,
     })
@@ -600,7 +598,7 @@ fn purge_batch(w: &Writer, policy: &ReceiverPurgePolicy) -> Result<ReceiverPurge
 #[async_trait]
 impl ReceiverStore for SqliteStore {
     async fn create_receiver(&self, new: NewReceiver) -> StoreResult<ReceiverRecord> {
-        self.writer.run(move |w| create_receiver(w, new)).await
+        self.writer.run(move |w| create_receiver(w, new.clone())).await
     }
 
     async fn get_receiver(&self, id: ReceiverId) -> StoreResult<Option<ReceiverRecord>> {
@@ -619,7 +617,7 @@ impl ReceiverStore for SqliteStore {
         patch: ReceiverPatch,
     ) -> StoreResult<Option<ReceiverRecord>> {
         self.writer
-            .run(move |w| update_receiver(w, id, patch))
+            .run(move |w| update_receiver(w, id, patch.clone()))
             .await
     }
 
@@ -630,7 +628,7 @@ impl ReceiverStore for SqliteStore {
         grace: Duration,
     ) -> StoreResult<Option<ReceiverRecord>> {
         self.writer
-            .run(move |w| rotate(w, id, credentials_sealed, grace))
+            .run(move |w| rotate(w, id, credentials_sealed.clone(), grace))
             .await
     }
 
@@ -645,7 +643,7 @@ impl ReceiverStore for SqliteStore {
     }
 
     async fn ingest(&self, work: Ingest) -> StoreResult<IngestOutcome> {
-        self.writer.run(move |w| ingest(w, work)).await
+        self.writer.run(move |w| ingest(w, &work)).await
     }
 
     async fn record_request(

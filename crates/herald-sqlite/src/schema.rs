@@ -133,8 +133,8 @@ pub(crate) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
-    // Each job runs in a savepoint; its journal then stays in memory instead of
-    // costing a temporary file write per page.
+    // Statement journals (a multi-row statement that may need undoing) and
+    // sorts stay in memory instead of costing a temporary file write per page.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     rusqlite::vtab::array::load_module(&conn)?;

@@ -119,7 +119,7 @@ fn revoke(w: &Writer, id: TokenId) -> Result<bool, Failure> {
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
-        self.writer.run(move |w| create(w, new)).await
+        self.writer.run(move |w| create(w, new.clone())).await
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {

@@ -3,8 +3,8 @@
 //!
 //! Callers send boxed jobs down a channel and await a oneshot reply. The thread
 //! blocks for one job, drains whatever else is queued (up to `max_batch`), and
-//! runs them all in one `BEGIN IMMEDIATE` transaction, each inside its own
-//! savepoint so a failing job rolls back only its own changes. It commits once,
+//! runs them all in one `BEGIN IMMEDIATE` transaction; a job that fails rolls
+//! it back and the group runs again without that job. It commits once,
 //! and only then replies to every job: an answer always means "on disk", while
 //! a busy store pays for one fsync per group rather than per call.
 
@@ -74,47 +74,73 @@ impl Writer {
         Ok(())
     }
 
-    /// Runs a group of jobs in one transaction and commits it.
+    /// Runs a group of jobs in one transaction and commits it. A job that
+    /// fails rolls the whole transaction back, and the group runs again
+    /// without it: per-job savepoints would make every job copy each page it
+    /// touches into a sub-journal to undo a failure that almost never comes.
     fn commit_group(&mut self, group: &mut [Box<dyn WriteJob>]) -> Result<(), SqliteError> {
         ensure_present(&self.path)?;
         self.notice_outside_writes()?;
-        self.exec("BEGIN IMMEDIATE")?;
-        let outcome = self.run_jobs(group).and_then(|()| self.exec("COMMIT"));
-        if outcome.is_err() {
-            // The transaction may already be gone (SQLite rolls back on some
-            // errors), so a failing ROLLBACK tells us nothing new.
-            let _ = self.exec("ROLLBACK");
-            self.invalidate_webhooks();
-        }
-        outcome
-    }
-
-    fn run_jobs(&mut self, group: &mut [Box<dyn WriteJob>]) -> Result<(), SqliteError> {
-        for job in group {
-            self.exec("SAVEPOINT job")?;
-            if job.run(self) {
-                self.exec("RELEASE job")?;
-            } else {
-                // The cache may hold what the failed job wrote.
-                self.invalidate_webhooks();
-                self.exec("ROLLBACK TO job")?;
-                self.exec("RELEASE job")?;
+        // Each pass either commits or leaves out one more failed job, so this
+        // ends after at most one pass per job.
+        loop {
+            self.exec("BEGIN IMMEDIATE")?;
+            let outcome = self.run_jobs(group);
+            let outcome = match outcome {
+                Ok(Pass::Done) => self.exec("COMMIT").map(|()| Pass::Done),
+                other => other,
+            };
+            match outcome {
+                Ok(Pass::Done) => return Ok(()),
+                Ok(Pass::JobFailed) => self.roll_back(),
+                Err(error) => {
+                    self.roll_back();
+                    return Err(error);
+                }
             }
         }
-        Ok(())
+    }
+
+    /// Runs every job that has not failed, stopping at the first that does.
+    fn run_jobs(&mut self, group: &mut [Box<dyn WriteJob>]) -> Result<Pass, SqliteError> {
+        for job in group.iter_mut().filter(|job| !job.failed()) {
+            if !job.run(self) {
+                return Ok(Pass::JobFailed);
+            }
+        }
+        Ok(Pass::Done)
+    }
+
+    fn roll_back(&mut self) {
+        // The transaction may already be gone (SQLite rolls back on some
+        // errors), so a failing ROLLBACK tells us nothing new.
+        let _ = self.exec("ROLLBACK");
+        // The cache may hold what the rolled-back jobs wrote.
+        self.invalidate_webhooks();
     }
 }
 
+/// How one pass over a group's jobs ended.
+enum Pass {
+    /// Every remaining job succeeded.
+    Done,
+    /// A job failed: its changes, and the others', must be rolled back.
+    JobFailed,
+}
+
 trait WriteJob: Send {
-    /// Runs the operation inside the group's transaction; `false` when it failed
-    /// and its changes must be rolled back.
+    /// Runs the operation inside the group's transaction; `false` when it
+    /// failed and the transaction must be rolled back. A job runs again when
+    /// another job's failure rolled its pass back.
     fn run(&mut self, writer: &Writer) -> bool;
+    /// Whether the job failed, and is left out of the group's later passes.
+    fn failed(&self) -> bool;
     /// Answers the caller once the group's commit has succeeded or failed.
     fn reply(self: Box<Self>, commit: Result<(), &str>);
 }
 
 struct Job<T, F> {
-    op: Option<F>,
+    op: F,
     result: Option<Result<T, Failure>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -122,17 +148,19 @@ struct Job<T, F> {
 impl<T, F> WriteJob for Job<T, F>
 where
     T: Send,
-    F: FnOnce(&Writer) -> Result<T, Failure> + Send,
+    F: Fn(&Writer) -> Result<T, Failure> + Send,
 {
     fn run(&mut self, writer: &Writer) -> bool {
-        let Some(op) = self.op.take() else {
-            return false;
-        };
+        let op = &self.op;
         let result = catch_unwind(AssertUnwindSafe(|| op(writer)))
             .unwrap_or(Err(Failure::Db(SqliteError::Panicked)));
         let succeeded = result.is_ok();
         self.result = Some(result);
         succeeded
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
     }
 
     fn reply(self: Box<Self>, commit: Result<(), &str>) {
@@ -186,11 +214,11 @@ impl WriterHandle {
     pub(crate) async fn run<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Writer) -> Result<T, Failure> + Send + 'static,
+        F: Fn(&Writer) -> Result<T, Failure> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job {
-            op: Some(op),
+            op,
             result: None,
             reply,
         });
@@ -231,12 +259,12 @@ mod tests {
     use super::*;
 
     fn job<T: Send + 'static>(
-        op: impl FnOnce(&Writer) -> Result<T, Failure> + Send + 'static,
+        op: impl Fn(&Writer) -> Result<T, Failure> + Send + 'static,
     ) -> (Box<dyn WriteJob>, oneshot::Receiver<StoreResult<T>>) {
         let (reply, answer) = oneshot::channel();
         (
             Box::new(Job {
-                op: Some(op),
+                op,
                 result: None,
                 reply,
             }),
@@ -244,7 +272,7 @@ mod tests {
         )
     }
 
-    fn insert(value: i64) -> impl FnOnce(&Writer) -> Result<(), Failure> + Send + 'static {
+    fn insert(value: i64) -> impl Fn(&Writer) -> Result<(), Failure> + Send + 'static {
         move |w| {
             w.conn().execute("INSERT INTO t (v) VALUES (?1)", [value])?;
             Ok(())
@@ -252,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_job_rolls_back_alone_and_replies_wait_for_commit() {
+    fn a_failing_job_is_rolled_back_alone_and_replies_wait_for_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let conn = Connection::open(&path).unwrap();
@@ -281,13 +309,11 @@ mod tests {
         let (last, mut last_answer) = job(insert(3));
         let mut group = vec![first, failing, panicking, last];
 
-        writer.exec("BEGIN IMMEDIATE").unwrap();
-        writer.run_jobs(&mut group).unwrap();
+        writer.commit_group(&mut group).unwrap();
         assert!(
             last_answer.try_recv().is_err(),
             "no reply before the commit"
         );
-        writer.exec("COMMIT").unwrap();
         for job in group {
             job.reply(Ok(()));
         }

@@ -210,7 +210,7 @@ fn write_plan(
                 }
                 let payload = format!(r#"{{"external_id":"{}"}}"#, record.external_id);
                 Ok(ChangesetPlan {
-                    writes: vec![record],
+                    writes: vec![record.clone()],
                     events: vec![event("changeset:update", &payload)],
                 })
             }),

@@ -255,9 +255,11 @@ pub struct ChangesetPlan {
 
 /// Turns the records found (in no particular order) into a plan. It runs inside
 /// the store's transaction, so it must be quick and do no IO. An `Err` rolls
-/// the whole ingest back.
+/// the whole ingest back. A store may run it more than once (the SQLite
+/// writer re-runs a group that another job's failure rolled back), each time
+/// on what it finds then.
 pub type ChangesetFn =
-    Box<dyn FnOnce(Vec<StoredChangeset>) -> Result<ChangesetPlan, String> + Send>;
+    Box<dyn Fn(Vec<StoredChangeset>) -> Result<ChangesetPlan, String> + Send>;
 
 /// Changeset work of one request.
 pub struct ChangesetWork {
