@@ -56,6 +56,6 @@ pub use payload::changeset_payload;
 pub use push::{CodeHost, PushCommit, Pusher, REPO_PUSH, RepoPush};
 pub use redact::{REDACTED, redact_headers, truncate_headers};
 pub use verify::{
-    Precheck, STANDARD_WEBHOOKS_TOLERANCE_SECS, Verified, VerifyError, VerifyMethod, precheck,
-    verify, verify_at,
+    BodyCheck, Precheck, STANDARD_WEBHOOKS_TOLERANCE_SECS, Verified, VerifyError, VerifyMethod,
+    precheck, verify, verify_at,
 };

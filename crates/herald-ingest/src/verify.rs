@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::secret::Secret;
-use herald_core::signing;
+use herald_core::signing::{self, BodyMac};
 use herald_core::time::Timestamp;
 use http::HeaderMap;
 use serde::Serialize;
@@ -115,7 +115,8 @@ pub fn verify(
 }
 
 /// [`verify()`] with the clock given: `now` is what a signed timestamp is
-/// compared with.
+/// compared with. The same checks as [`precheck`] then [`BodyCheck`], with
+/// the body all at once.
 pub fn verify_at(
     kind: CodeHostKind,
     creds: &ReceiverCredentials,
@@ -123,86 +124,142 @@ pub fn verify_at(
     body: &[u8],
     now: Timestamp,
 ) -> Result<Verified, VerifyError> {
-    match kind {
-        CodeHostKind::GitHub => verify_github(creds, headers, body),
-        CodeHostKind::GitLab => verify_gitlab(creds, headers, body, now),
-        CodeHostKind::BitbucketServer => verify_bitbucket(creds, headers, body, true),
-        CodeHostKind::BitbucketCloud => verify_bitbucket(creds, headers, body, false),
-        CodeHostKind::AzureDevOps => verify_basic_auth(creds, headers),
+    match precheck(kind, creds, headers)? {
+        Precheck::Verified(verified) => Ok(verified),
+        Precheck::NeedsBody(mut check) => {
+            check.update(body);
+            check.finish(now)
+        }
     }
 }
 
 /// What the headers alone tell about a request, before its body is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Precheck {
     /// Verified by a header compare (GitLab's token, Azure DevOps' basic
     /// auth, Bitbucket Server's unsigned ping): the body proves nothing more.
     Verified(Verified),
     /// The headers are in order; the signature covers the body, so only the
-    /// body can settle it.
-    NeedsBody,
+    /// body can settle it: feed it to this check as it arrives.
+    NeedsBody(BodyCheck),
 }
 
 /// Checks what can be checked of a request before its body is read: a token
 /// or basic auth is settled here, and a signature header that is missing or
 /// malformed refuses the request, so that a stranger's body need not be read
-/// at all. A request this answers [`Precheck::NeedsBody`] for goes through
-/// [`verify()`] once its body is in.
+/// at all. For a signature over the body it answers the [`BodyCheck`] that
+/// the body is streamed through.
 pub fn precheck(
     kind: CodeHostKind,
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
 ) -> Result<Precheck, VerifyError> {
     match kind {
-        CodeHostKind::GitHub => {
-            if let Some(sig) = header(headers, GITHUB_SIGNATURE_256)? {
-                require_prefix(
-                    GITHUB_SIGNATURE_256,
-                    sig,
-                    "sha256=",
-                    "expected sha256=<hex>",
-                )?;
-            } else if creds.github_legacy_sha1
-                && let Some(sig) = header(headers, HUB_SIGNATURE)?
-            {
-                require_prefix(HUB_SIGNATURE, sig, "sha1=", "expected sha1=<hex>")?;
-            } else {
-                return Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256));
-            }
-            Ok(Precheck::NeedsBody)
-        }
+        CodeHostKind::GitHub => github_check(creds, headers).map(Precheck::NeedsBody),
         CodeHostKind::GitLab => {
-            if creds.gitlab_standard_webhooks && header(headers, WEBHOOK_SIGNATURE)?.is_some() {
-                header(headers, WEBHOOK_ID)?.ok_or(VerifyError::MissingHeader(WEBHOOK_ID))?;
-                header(headers, WEBHOOK_TIMESTAMP)?
-                    .ok_or(VerifyError::MissingHeader(WEBHOOK_TIMESTAMP))?;
-                return Ok(Precheck::NeedsBody);
+            if creds.gitlab_standard_webhooks
+                && let Some(sig) = header(headers, WEBHOOK_SIGNATURE)?
+            {
+                return standard_webhooks_check(creds, headers, sig).map(Precheck::NeedsBody);
             }
-            // The token is a header compare: the body plays no part in it.
-            verify_gitlab(creds, headers, &[], Timestamp::now()).map(Precheck::Verified)
+            verify_gitlab_token(creds, headers).map(Precheck::Verified)
         }
         CodeHostKind::BitbucketServer | CodeHostKind::BitbucketCloud => {
             match header(headers, HUB_SIGNATURE)? {
                 Some(sig) => {
                     require_prefix(HUB_SIGNATURE, sig, "sha256=", "expected sha256=<hex>")?;
-                    Ok(Precheck::NeedsBody)
+                    let macs = secret_macs(creds, |s| BodyMac::sha256(s.raw_key()))?;
+                    Ok(Precheck::NeedsBody(BodyCheck::new(
+                        VerifyMethod::HmacSha256,
+                        HUB_SIGNATURE,
+                        sig,
+                        macs,
+                    )))
                 }
-                // The unsigned ping (or its refusal) does not depend on the body.
-                None => {
-                    verify_bitbucket(creds, headers, &[], kind == CodeHostKind::BitbucketServer)
-                        .map(Precheck::Verified)
-                }
+                None => unsigned_bitbucket(headers, kind == CodeHostKind::BitbucketServer)
+                    .map(Precheck::Verified),
             }
         }
         CodeHostKind::AzureDevOps => verify_basic_auth(creds, headers).map(Precheck::Verified),
     }
 }
 
-fn verify_github(
+/// A signature over the body, computed as the body arrives: every piece goes
+/// through [`BodyCheck::update`] while it is read, and [`BodyCheck::finish`]
+/// compares once the last one is in, so verifying takes no second pass over
+/// the bytes.
+#[derive(Debug)]
+pub struct BodyCheck {
+    method: VerifyMethod,
+    header: &'static str,
+    signature: String,
+    /// One running MAC per candidate secret (the current one, and the
+    /// previous one during a rotation): every one is finished and compared,
+    /// so timing does not tell which matched.
+    macs: Vec<(KeyUsed, BodyMac)>,
+    /// The Standard Webhooks `webhook-timestamp`, checked after the signature.
+    signed_secs: Option<i64>,
+}
+
+impl BodyCheck {
+    fn new(
+        method: VerifyMethod,
+        header: &'static str,
+        signature: &str,
+        macs: Vec<(KeyUsed, BodyMac)>,
+    ) -> Self {
+        Self {
+            method,
+            header,
+            signature: signature.to_owned(),
+            macs,
+            signed_secs: None,
+        }
+    }
+
+    /// Feeds the next piece of the body.
+    pub fn update(&mut self, piece: &[u8]) {
+        for (_, mac) in &mut self.macs {
+            mac.update(piece);
+        }
+    }
+
+    /// Compares the signature over everything fed; `now` is what a signed
+    /// timestamp is compared with.
+    pub fn finish(self, now: Timestamp) -> Result<Verified, VerifyError> {
+        let signature = self.signature;
+        let results: Vec<(KeyUsed, bool)> = self
+            .macs
+            .into_iter()
+            .map(|(used, mac)| {
+                let matched = match self.method {
+                    VerifyMethod::StandardWebhooks => mac.matches_standard(&signature),
+                    _ => mac.matches_prefixed(&signature),
+                };
+                (used, matched)
+            })
+            .collect();
+        let used = first_ok(results).ok_or(VerifyError::BadSignature(self.header))?;
+        let Some(signed_secs) = self.signed_secs else {
+            return Ok(Verified::by(self.method, used));
+        };
+        // Checked after the signature, so that the refusal of a signed but stale
+        // request says so, and a forged one is told only that it is forged.
+        if !within_tolerance(signed_secs, now) {
+            return Err(VerifyError::OutsideTolerance(WEBHOOK_TIMESTAMP));
+        }
+        Ok(Verified {
+            method: self.method,
+            key: Some(used),
+            signed_at: Some(Timestamp::from_millis(signed_secs.saturating_mul(1000))),
+        })
+    }
+}
+
+fn github_check(
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Verified, VerifyError> {
+) -> Result<BodyCheck, VerifyError> {
     if let Some(sig) = header(headers, GITHUB_SIGNATURE_256)? {
         require_prefix(
             GITHUB_SIGNATURE_256,
@@ -210,51 +267,34 @@ fn verify_github(
             "sha256=",
             "expected sha256=<hex>",
         )?;
-        let used = match_secret(creds, |s| {
-            signing::verify_prefixed_sha256(s.raw_key(), body, sig)
-        })?
-        .ok_or(VerifyError::BadSignature(GITHUB_SIGNATURE_256))?;
-        return Ok(Verified::by(VerifyMethod::HmacSha256, used));
+        let macs = secret_macs(creds, |s| BodyMac::sha256(s.raw_key()))?;
+        return Ok(BodyCheck::new(
+            VerifyMethod::HmacSha256,
+            GITHUB_SIGNATURE_256,
+            sig,
+            macs,
+        ));
     }
     if creds.github_legacy_sha1
         && let Some(sig) = header(headers, HUB_SIGNATURE)?
     {
         require_prefix(HUB_SIGNATURE, sig, "sha1=", "expected sha1=<hex>")?;
-        let used = match_secret(creds, |s| {
-            signing::verify_prefixed_sha1(s.raw_key(), body, sig)
-        })?
-        .ok_or(VerifyError::BadSignature(HUB_SIGNATURE))?;
-        return Ok(Verified::by(VerifyMethod::LegacyHmacSha1, used));
+        let macs = secret_macs(creds, |s| BodyMac::sha1(s.raw_key()))?;
+        return Ok(BodyCheck::new(
+            VerifyMethod::LegacyHmacSha1,
+            HUB_SIGNATURE,
+            sig,
+            macs,
+        ));
     }
     Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256))
 }
 
-fn verify_gitlab(
+fn standard_webhooks_check(
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
-    body: &[u8],
-    now: Timestamp,
-) -> Result<Verified, VerifyError> {
-    if creds.gitlab_standard_webhooks
-        && let Some(sig) = header(headers, WEBHOOK_SIGNATURE)?
-    {
-        return verify_standard_webhooks(creds, headers, body, sig, now);
-    }
-    let token = header(headers, GITLAB_TOKEN)?.ok_or(VerifyError::MissingHeader(GITLAB_TOKEN))?;
-    let used = match_secret(creds, |s| {
-        signing::tokens_equal(s.expose().as_bytes(), token.as_bytes())
-    })?
-    .ok_or(VerifyError::BadSignature(GITLAB_TOKEN))?;
-    Ok(Verified::by(VerifyMethod::Token, used))
-}
-
-fn verify_standard_webhooks(
-    creds: &ReceiverCredentials,
-    headers: &HeaderMap,
-    body: &[u8],
     sig: &str,
-    now: Timestamp,
-) -> Result<Verified, VerifyError> {
+) -> Result<BodyCheck, VerifyError> {
     let msg_id = header(headers, WEBHOOK_ID)?.ok_or(VerifyError::MissingHeader(WEBHOOK_ID))?;
     let ts_text =
         header(headers, WEBHOOK_TIMESTAMP)?.ok_or(VerifyError::MissingHeader(WEBHOOK_TIMESTAMP))?;
@@ -265,48 +305,41 @@ fn verify_standard_webhooks(
             header: WEBHOOK_TIMESTAMP,
             reason: "expected whole seconds since the Unix epoch",
         })?;
-    let used = match_secret(creds, |s| {
-        signing::verify_standard(&s.standard_key(), msg_id, ts, body, sig)
-    })?
-    .ok_or(VerifyError::BadSignature(WEBHOOK_SIGNATURE))?;
-    // Checked after the signature, so that the refusal of a signed but stale
-    // request says so, and a forged one is told only that it is forged.
-    if !within_tolerance(ts, now) {
-        return Err(VerifyError::OutsideTolerance(WEBHOOK_TIMESTAMP));
-    }
-    Ok(Verified {
-        method: VerifyMethod::StandardWebhooks,
-        key: Some(used),
-        signed_at: Some(Timestamp::from_millis(ts.saturating_mul(1000))),
-    })
+    let macs = secret_macs(creds, |s| BodyMac::standard(&s.standard_key(), msg_id, ts))?;
+    let mut check = BodyCheck::new(VerifyMethod::StandardWebhooks, WEBHOOK_SIGNATURE, sig, macs);
+    check.signed_secs = Some(ts);
+    Ok(check)
 }
 
 fn within_tolerance(signed_secs: i64, now: Timestamp) -> bool {
     signed_secs.abs_diff(now.seconds()) <= STANDARD_WEBHOOKS_TOLERANCE_SECS.unsigned_abs()
 }
 
-fn verify_bitbucket(
+fn verify_gitlab_token(
     creds: &ReceiverCredentials,
     headers: &HeaderMap,
-    body: &[u8],
+) -> Result<Verified, VerifyError> {
+    let token = header(headers, GITLAB_TOKEN)?.ok_or(VerifyError::MissingHeader(GITLAB_TOKEN))?;
+    let used = match_secret(creds, |s| {
+        signing::tokens_equal(s.expose().as_bytes(), token.as_bytes())
+    })?
+    .ok_or(VerifyError::BadSignature(GITLAB_TOKEN))?;
+    Ok(Verified::by(VerifyMethod::Token, used))
+}
+
+/// A Bitbucket request without a signature: Bitbucket Server's ping, or a refusal.
+fn unsigned_bitbucket(
+    headers: &HeaderMap,
     unsigned_ping_allowed: bool,
 ) -> Result<Verified, VerifyError> {
-    let Some(sig) = header(headers, HUB_SIGNATURE)? else {
-        if unsigned_ping_allowed && header(headers, EVENT_KEY)? == Some(BITBUCKET_PING) {
-            return Ok(Verified {
-                method: VerifyMethod::UnsignedPing,
-                key: None,
-                signed_at: None,
-            });
-        }
-        return Err(VerifyError::MissingHeader(HUB_SIGNATURE));
-    };
-    require_prefix(HUB_SIGNATURE, sig, "sha256=", "expected sha256=<hex>")?;
-    let used = match_secret(creds, |s| {
-        signing::verify_prefixed_sha256(s.raw_key(), body, sig)
-    })?
-    .ok_or(VerifyError::BadSignature(HUB_SIGNATURE))?;
-    Ok(Verified::by(VerifyMethod::HmacSha256, used))
+    if unsigned_ping_allowed && header(headers, EVENT_KEY)? == Some(BITBUCKET_PING) {
+        return Ok(Verified {
+            method: VerifyMethod::UnsignedPing,
+            key: None,
+            signed_at: None,
+        });
+    }
+    Err(VerifyError::MissingHeader(HUB_SIGNATURE))
 }
 
 fn verify_basic_auth(
@@ -378,6 +411,24 @@ fn match_secret(
         return Err(VerifyError::NotConfigured("shared secret"));
     }
     Ok(first_ok(results))
+}
+
+/// A running MAC for every secret credential of the receiver.
+fn secret_macs(
+    creds: &ReceiverCredentials,
+    mac: impl Fn(&Secret) -> BodyMac,
+) -> Result<Vec<(KeyUsed, BodyMac)>, VerifyError> {
+    let macs: Vec<(KeyUsed, BodyMac)> = creds
+        .candidates()
+        .filter_map(|(used, cred)| match cred {
+            Credential::Secret(secret) => Some((used, mac(secret))),
+            Credential::Basic { .. } => None,
+        })
+        .collect();
+    if macs.is_empty() {
+        return Err(VerifyError::NotConfigured("shared secret"));
+    }
+    Ok(macs)
 }
 
 fn first_ok(results: Vec<(KeyUsed, bool)>) -> Option<KeyUsed> {
@@ -513,24 +564,24 @@ mod tests {
             Ok(Precheck::Verified(v)) if v.method == VerifyMethod::Token
         ));
         let wrong = headers(&[(GITLAB_TOKEN, "guess")]);
-        assert_eq!(
+        assert!(matches!(
             precheck(CodeHostKind::GitLab, &creds, &wrong),
             Err(VerifyError::BadSignature(GITLAB_TOKEN))
-        );
+        ));
         let none = HeaderMap::new();
-        assert_eq!(
+        assert!(matches!(
             precheck(CodeHostKind::GitHub, &creds, &none),
             Err(VerifyError::MissingHeader(GITHUB_SIGNATURE_256))
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             precheck(CodeHostKind::BitbucketCloud, &creds, &none),
             Err(VerifyError::MissingHeader(HUB_SIGNATURE))
-        );
+        ));
         let signed = headers(&[(GITHUB_SIGNATURE_256, "sha256=00")]);
-        assert_eq!(
+        assert!(matches!(
             precheck(CodeHostKind::GitHub, &creds, &signed),
-            Ok(Precheck::NeedsBody)
-        );
+            Ok(Precheck::NeedsBody(_))
+        ));
         let unprefixed = headers(&[(GITHUB_SIGNATURE_256, "00")]);
         assert!(matches!(
             precheck(CodeHostKind::GitHub, &creds, &unprefixed),
@@ -541,6 +592,35 @@ mod tests {
             precheck(CodeHostKind::BitbucketServer, &creds, &ping),
             Ok(Precheck::Verified(v)) if v.method == VerifyMethod::UnsignedPing
         ));
+    }
+
+    #[test]
+    fn a_body_streamed_through_the_check_in_pieces_verifies_as_it_would_whole() {
+        let body = br#"{"ref":"refs/heads/main"}"#;
+        let current = ReceiverCredentials::secret(secret("new"))
+            .with_previous(Credential::Secret(secret("old")));
+        let sig = format!("sha256={}", signing::hex_hmac_sha256(b"old", body));
+        let h = headers(&[(GITHUB_SIGNATURE_256, sig.as_str())]);
+        let streamed = |pieces: &[&[u8]]| {
+            let Ok(Precheck::NeedsBody(mut check)) = precheck(CodeHostKind::GitHub, &current, &h)
+            else {
+                panic!("a signed GitHub request needs its body");
+            };
+            for piece in pieces {
+                check.update(piece);
+            }
+            check.finish(Timestamp::now())
+        };
+        let (head, tail) = body.split_at(9);
+        assert_eq!(
+            streamed(&[head, b"", tail]).map(|v| v.key),
+            Ok(Some(KeyUsed::Previous))
+        );
+        assert_eq!(
+            streamed(&[head]),
+            Err(VerifyError::BadSignature(GITHUB_SIGNATURE_256)),
+            "a body cut short does not verify"
+        );
     }
 
     #[test]

@@ -737,7 +737,9 @@ fn list_runs(
 #[async_trait]
 impl MonitorStore for SqliteStore {
     async fn create_repository(&self, new: NewRepository) -> StoreResult<RepositoryWrite> {
-        self.writer.run(move |w| create_repository(w, new.clone())).await
+        self.writer
+            .run(move |w| create_repository(w, new.clone()))
+            .await
     }
 
     async fn get_repository(&self, id: RepositoryId) -> StoreResult<Option<RepositoryRecord>> {
@@ -776,11 +778,15 @@ impl MonitorStore for SqliteStore {
         id: RepositoryId,
         result: FetchResult,
     ) -> StoreResult<Option<RepositoryRecord>> {
-        self.writer.run(move |w| record_fetch(w, id, result.clone())).await
+        self.writer
+            .run(move |w| record_fetch(w, id, result.clone()))
+            .await
     }
 
     async fn create_monitor(&self, new: NewMonitor) -> StoreResult<MonitorRecord> {
-        self.writer.run(move |w| create_monitor(w, new.clone())).await
+        self.writer
+            .run(move |w| create_monitor(w, new.clone()))
+            .await
     }
 
     async fn get_monitor(&self, id: MonitorId) -> StoreResult<Option<MonitorRecord>> {
@@ -834,7 +840,9 @@ impl MonitorStore for SqliteStore {
     }
 
     async fn record_search(&self, record: SearchRecord) -> StoreResult<SearchRecorded> {
-        self.writer.run(move |w| record_search(w, record.clone())).await
+        self.writer
+            .run(move |w| record_search(w, record.clone()))
+            .await
     }
 
     async fn record_run(&self, run: NewMonitorRun) -> StoreResult<bool> {

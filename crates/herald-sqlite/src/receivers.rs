@@ -15,11 +15,11 @@ use herald_core::id::EventId;
 use herald_core::time::Timestamp;
 use herald_store::receivers::head_prefix;
 use herald_store::{
-    ChangesetLookup, ChangesetPlan, Ingest, IngestOutcome, NewEvent, NewReceiver, NewReceiverRequest,
-    ReceiverId, ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport, ReceiverRecord,
-    ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage, ReceiverRequestQuery,
-    ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoreError, StoreResult,
-    StoredChangeset,
+    ChangesetLookup, ChangesetPlan, Ingest, IngestOutcome, NewEvent, NewReceiver,
+    NewReceiverRequest, ReceiverId, ReceiverPatch, ReceiverPurgePolicy, ReceiverPurgeReport,
+    ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage,
+    ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoreError,
+    StoreResult, StoredChangeset,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -598,7 +598,9 @@ fn purge_batch(w: &Writer, policy: &ReceiverPurgePolicy) -> Result<ReceiverPurge
 #[async_trait]
 impl ReceiverStore for SqliteStore {
     async fn create_receiver(&self, new: NewReceiver) -> StoreResult<ReceiverRecord> {
-        self.writer.run(move |w| create_receiver(w, new.clone())).await
+        self.writer
+            .run(move |w| create_receiver(w, new.clone()))
+            .await
     }
 
     async fn get_receiver(&self, id: ReceiverId) -> StoreResult<Option<ReceiverRecord>> {

@@ -258,8 +258,7 @@ pub struct ChangesetPlan {
 /// the whole ingest back. A store may run it more than once (the SQLite
 /// writer re-runs a group that another job's failure rolled back), each time
 /// on what it finds then.
-pub type ChangesetFn =
-    Box<dyn Fn(Vec<StoredChangeset>) -> Result<ChangesetPlan, String> + Send>;
+pub type ChangesetFn = Box<dyn Fn(Vec<StoredChangeset>) -> Result<ChangesetPlan, String> + Send>;
 
 /// Changeset work of one request.
 pub struct ChangesetWork {

@@ -18,8 +18,8 @@
 
 use herald_core::time::Timestamp;
 use herald_ingest::{
-    CodeHostKind, IngestError, KeyUsed, Normalized, Precheck, Verified, VerifyError, identify,
-    ignored_status, normalize, precheck, redact_headers, truncate_headers, verify,
+    BodyCheck, CodeHostKind, IngestError, KeyUsed, Normalized, Precheck, Verified, VerifyError,
+    identify, ignored_status, normalize, precheck, redact_headers, truncate_headers,
 };
 use herald_store::{
     Ingest, NewReceiverRequest, ReceiverId, ReceiverRecord, ReceiverRequestId,
@@ -67,6 +67,29 @@ fn unverified_row(
         delivery_id: None,
         outcome: RequestOutcome::Unverified,
         message: None,
+    }
+}
+
+/// A body read through its signature check: each piece goes through the
+/// HMAC as it arrives, so the signature is settled when the last byte is.
+struct Signed<'a, B> {
+    body: &'a mut B,
+    check: &'a mut BodyCheck,
+}
+
+impl<B: BodySource> BodySource for Signed<'_, B> {
+    type Chunk = B::Chunk;
+
+    fn announced_len(&self) -> Option<u64> {
+        self.body.announced_len()
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<B::Chunk>, UnreadBody> {
+        let chunk = self.body.next_chunk().await?;
+        if let Some(piece) = &chunk {
+            self.check.update(piece.as_ref());
+        }
+        Ok(chunk)
     }
 }
 
@@ -119,7 +142,7 @@ impl App {
                 };
                 (verified, body)
             }
-            Precheck::NeedsBody => {
+            Precheck::NeedsBody(mut check) => {
                 if body
                     .announced_len()
                     .is_some_and(|len| len > MAX_INCOMING_BODY_BYTES as u64)
@@ -128,13 +151,17 @@ impl App {
                     return Err(self.refuse_unread(log, UnreadBody::TooLarge).await);
                 }
                 let mut hold = self.inner.unverified.admit(receiver_id)?;
-                let body = match read_body(&mut body, Some(&mut hold)).await {
+                let mut signed = Signed {
+                    body: &mut body,
+                    check: &mut check,
+                };
+                let body = match read_body(&mut signed, Some(&mut hold)).await {
                     Ok(body) => body,
                     Err(not_read) => {
                         return Err(self.refuse_not_read(receiver_id, redacted, not_read).await);
                     }
                 };
-                match verify(kind, &creds, headers, &body) {
+                match check.finish(Timestamp::now()) {
                     // The body is verified: it no longer counts against the budget.
                     Ok(verified) => (verified, body),
                     Err(error) => {
