@@ -27,24 +27,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
-        check_syntax_and_shape(&bytes)?;
-        deserialize(&bytes).map(ApiJson)
+        check_shape(&bytes)?;
+        // One parse on the way every well-formed request takes; only a body
+        // that does not fit is read again, to tell bad JSON from a bad field.
+        deserialize(&bytes)
+            .map_err(|field_error| check_syntax(&bytes).err().unwrap_or(field_error))
+            .map(ApiJson)
     }
 }
 
-/// Reports bad JSON as such (with serde's line and column) before any field
-/// error, and refuses anything but an object: serde would also fill a struct
-/// from an array of its fields in order.
-fn check_syntax_and_shape(bytes: &[u8]) -> Result<(), ApiError> {
-    serde_json::from_slice::<IgnoredAny>(bytes)
-        .map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))?;
+/// Refuses anything but an object: serde would also fill a struct from an
+/// array of its fields in order. What is not JSON at all is told so first.
+fn check_shape(bytes: &[u8]) -> Result<(), ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_body(
-            "the body must be a JSON object, such as {\"name\": ...}",
-        ))
+        return Ok(());
     }
+    check_syntax(bytes)?;
+    Err(ApiError::invalid_body(
+        "the body must be a JSON object, such as {\"name\": ...}",
+    ))
+}
+
+/// Reports bad JSON as such (with serde's line and column), which takes
+/// precedence over a field error found before the syntax error was reached.
+fn check_syntax(bytes: &[u8]) -> Result<(), ApiError> {
+    serde_json::from_slice::<IgnoredAny>(bytes)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))
 }
 
 fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -89,7 +98,12 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 /// `event_types[1]`) when it does not fit.
 fn deserialize<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    // Nothing but whitespace may follow the object.
+    deserializer
+        .end()
+        .map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
 fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
