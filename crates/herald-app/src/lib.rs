@@ -98,6 +98,8 @@ struct Inner {
     limits: Limits,
     /// What unverified requests to receivers hold now, against `limits.ingest`.
     unverified: receivers::budget::UnverifiedBudget,
+    /// The receivers code hosts' requests named in the last moment.
+    receivers_seen: receivers::cache::ReceiverCache,
     /// Where code hosts and people reach this server, without a trailing slash.
     external_url: String,
     /// The open store as its own type, for what only one backend has (a pool).
@@ -130,6 +132,7 @@ impl App {
                 guard: AddressGuard::new(config.delivery.allow_cidrs),
                 catalogue,
                 unverified: receivers::budget::UnverifiedBudget::new(&config.limits.ingest),
+                receivers_seen: receivers::cache::ReceiverCache::default(),
                 limits: config.limits,
                 external_url: config.external_url.trim_end_matches('/').to_owned(),
                 snapshots: metrics::SnapshotCache::default(),

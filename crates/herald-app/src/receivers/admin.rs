@@ -1,6 +1,7 @@
 //! Managing receivers: create, list, read, change and delete them; rotate a
 //! secret with a grace period; read the log of the requests each one received.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::secret::Secret;
@@ -377,12 +378,15 @@ impl App {
             .update_receiver(id, patch)
             .await?
             .ok_or_else(|| AppError::not_found("receiver", id))?;
+        self.inner.receivers_seen.forget(id);
         self.view(updated)
     }
 
     /// Deletes the receiver with its request log; its URL answers 404 from now on.
     pub async fn delete_receiver(&self, id: ReceiverId) -> Result<(), AppError> {
-        if self.receiver_store().delete_receiver(id).await? {
+        let deleted = self.receiver_store().delete_receiver(id).await?;
+        self.inner.receivers_seen.forget(id);
+        if deleted {
             Ok(())
         } else {
             Err(AppError::not_found("receiver", id))
@@ -411,6 +415,7 @@ impl App {
             .rotate_receiver_credentials(id, credentials::seal(self.cipher(), id, &next), grace)
             .await?
             .ok_or_else(|| AppError::not_found("receiver", id))?;
+        self.inner.receivers_seen.forget(id);
         Ok(ReceiverViewWithSecret {
             receiver: self.view(rotated)?,
             secret,
@@ -439,6 +444,19 @@ impl App {
             .get_request(id, request_id)
             .await?
             .ok_or_else(|| AppError::not_found("request", request_id))
+    }
+
+    /// The receiver a code host's request names, from the cache when it was
+    /// read within the last moment (see [`cache`](crate::receivers::cache)).
+    pub(crate) async fn ingest_receiver(
+        &self,
+        id: ReceiverId,
+    ) -> Result<Arc<ReceiverRecord>, AppError> {
+        if let Some(record) = self.inner.receivers_seen.get(id) {
+            return Ok(record);
+        }
+        let record = self.receiver_record(id).await?;
+        Ok(self.inner.receivers_seen.put(record))
     }
 
     pub(crate) async fn receiver_record(&self, id: ReceiverId) -> Result<ReceiverRecord, AppError> {

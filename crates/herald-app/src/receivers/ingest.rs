@@ -105,7 +105,7 @@ impl App {
         body: B,
     ) -> Result<IngestAnswer, AppError> {
         let record = self
-            .receiver_record(receiver_id)
+            .ingest_receiver(receiver_id)
             .await
             .inspect_err(|_| metrics::record_receiver_request("unknown", "rejected"))?;
         let kind = stored_kind(&record)?;
@@ -193,6 +193,9 @@ impl App {
     ) -> AppError {
         // Why, never with what: the error names the check, not a secret.
         tracing::info!(receiver = %log.receiver_id, reason = %error, "receiver request refused");
+        // The credentials may have changed through another node: the next
+        // request reads them afresh.
+        self.inner.receivers_seen.forget(log.receiver_id);
         log.verification = error.to_string();
         if before_body {
             log.verification

@@ -5,6 +5,8 @@
 //! - `ingest`: [`App::ingest`](crate::App::ingest), a code host's request:
 //!   verify, identify, normalize, store with its log row, then the
 //!   post-commit hooks.
+//! - `cache`: the receivers that requests named in the last second, so that
+//!   ingest does not read its receiver from the store on every request.
 //! - `budget`: what requests not yet verified may hold of the node (bytes
 //!   in all, bodies per receiver), and reading a body within it.
 //! - `credentials`: sealing a receiver's secret (or Azure DevOps username and
@@ -16,6 +18,7 @@
 
 pub mod admin;
 pub mod budget;
+pub(crate) mod cache;
 pub mod credentials;
 pub mod ingest;
 pub mod janitor;
