@@ -108,6 +108,7 @@ impl WebhookUpdate {
                 .transpose()?,
             enabled: self.enabled,
             health_overrides: None,
+            flow_limits: None,
         })
     }
 }
@@ -127,6 +128,7 @@ impl App {
         let id = WebhookId::new();
         let new = NewWebhook {
             health_overrides: Default::default(),
+            flow_limits: Default::default(),
             id,
             name: valid.name,
             url_display: valid.url.display(),

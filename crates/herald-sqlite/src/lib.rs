@@ -41,6 +41,7 @@ mod cleanup;
 mod error;
 mod event_types;
 mod events;
+mod flow;
 mod health;
 mod keys;
 mod log;
