@@ -58,7 +58,7 @@ pub struct FlowLimits {
     /// Attempts in flight to the webhook at once (the node's
     /// `max_in_flight_per_webhook` still applies).
     pub max_in_flight: Option<u32>,
-    /// Attempts started per second (a token bucket holding one second's worth).
+    /// Attempts started per second (a token bucket holding a tenth of a second's worth).
     pub max_per_second: Option<u32>,
 }
 

@@ -132,7 +132,7 @@ async fn adaptive_concurrency_opens_up_for_a_fast_receiver_and_closes_down_for_a
     let receiver = Receiver::start().await;
     let h = Harness::start(roomy(true)).await;
     let fast = h.tuned_webhook(&receiver.url("/slow"), |_| {}).await;
-    let overloaded = h.tuned_webhook(&receiver.url("/overloaded"), |_| {}).await;
+    h.tuned_webhook(&receiver.url("/overloaded"), |_| {}).await;
     publish_many(&h, 300).await;
 
     h.settled(fast.id, 300, DeliveryStatus::Succeeded).await;

@@ -52,7 +52,7 @@ pub struct Webhook {
     pub health: EndpointHealth,
     /// This webhook's own health and flow settings; null: the node's.
     #[serde(flatten)]
-    pub settings: Settings,
+    pub settings: WebhookSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -61,7 +61,7 @@ pub struct Webhook {
 /// of its own: the node's `[delivery.health]` setting applies (for the two
 /// limits: only the node's `[delivery]` bounds).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Settings {
+pub struct WebhookSettings {
     /// Failed attempts in a row (whatever their deliveries) that pause the
     /// webhook; 1 to 10000.
     #[schema(example = 4)]
@@ -76,12 +76,12 @@ pub struct Settings {
     /// adaptive concurrency the number follows the receiver below this.
     pub max_in_flight: Option<u32>,
     /// Attempts started per second to this webhook, on each node (a token
-    /// bucket holding one second's worth); 1 to 100000. Each node enforces it
+    /// bucket holding a tenth of a second's worth); 1 to 100000. Each node enforces it
     /// on its own: with N nodes the receiver may see up to N times this.
     pub max_per_second: Option<u32>,
 }
 
-impl From<DeliverySettings> for Settings {
+impl From<DeliverySettings> for WebhookSettings {
     fn from(settings: DeliverySettings) -> Self {
         Self {
             failing_after: settings.failing_after,
