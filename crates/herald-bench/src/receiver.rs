@@ -80,7 +80,11 @@ impl Counters {
 
     /// Refused requests that arrived within `window` of the first one.
     pub fn refused_within(&self, window: Duration) -> u64 {
-        let arrivals = self.refused_at.lock().map(|a| a.clone()).unwrap_or_default();
+        let arrivals = self
+            .refused_at
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
         let Some(first) = arrivals.iter().min().copied() else {
             return 0;
         };
@@ -222,9 +226,10 @@ fn answer(status: StatusCode, retry_after: bool) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
     if retry_after {
-        response
-            .headers_mut()
-            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
     }
     response
 }

@@ -921,7 +921,11 @@ async fn beside_dead(args: &Args, sizes: &Sizes, with_dead: bool) -> Result<(f64
             sizes.phase_limit,
         )
         .await;
-        ensure_all_accepted("dead-endpoint backlog", &published, sizes.dead_backlog_events)?;
+        ensure_all_accepted(
+            "dead-endpoint backlog",
+            &published,
+            sizes.dead_backlog_events,
+        )?;
     }
     for i in 0..9 {
         herald
@@ -998,12 +1002,7 @@ async fn rate_limited(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
             "%",
             Some(90.0),
         ),
-        Figure::at_most(
-            "rate_limited.max_per_second.pct_429",
-            paced_429,
-            "%",
-            5.0,
-        ),
+        Figure::at_most("rate_limited.max_per_second.pct_429", paced_429, "%", 5.0),
     ])
 }
 

@@ -17,8 +17,8 @@ use herald_core::retry::{RetrySchedule, parse_retry_after};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, FlowLimits,
-    HealthChange, HealthSignal,
-    LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord, lease_for,
+    HealthChange, HealthSignal, LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord,
+    lease_for,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -459,7 +459,10 @@ impl Slots {
     /// Everything waiting for the webhook, oldest first.
     fn take_waiting(&mut self, webhook: WebhookId) -> Vec<ClaimedDelivery> {
         self.lanes.get_mut(&webhook).map_or_else(Vec::new, |lane| {
-            lane.waiting.drain(..).map(|waiting| waiting.delivery).collect()
+            lane.waiting
+                .drain(..)
+                .map(|waiting| waiting.delivery)
+                .collect()
         })
     }
 
@@ -631,8 +634,12 @@ async fn tend_waiting(shared: &Arc<Shared>, poll: Duration) -> Duration {
         start(shared, delivery);
     }
     for delivery in work.release {
-        release_unstarted(shared, delivery, "its webhook's flow limits left it no room in time")
-            .await;
+        release_unstarted(
+            shared,
+            delivery,
+            "its webhook's flow limits left it no room in time",
+        )
+        .await;
     }
     work.next
         .map_or(poll, |at| at.saturating_duration_since(now).min(poll))
@@ -656,9 +663,7 @@ async fn release_unstarted(shared: &Shared, delivery: ClaimedDelivery, why: &str
 
 /// Hands a claimed delivery to its webhook's lane: it starts now, or waits.
 fn launch(shared: &Arc<Shared>, delivery: ClaimedDelivery, release_at: Instant) {
-    let admitted = shared
-        .slots()
-        .admit(delivery, Instant::now(), release_at);
+    let admitted = shared.slots().admit(delivery, Instant::now(), release_at);
     if let Some(delivery) = admitted {
         start(shared, delivery);
     }

@@ -77,7 +77,11 @@ pub(crate) struct Window {
 impl Window {
     pub(crate) fn new(ceiling: usize, adaptive: bool) -> Self {
         let ceiling = ceiling.max(1);
-        let start = if adaptive { START.min(ceiling) } else { ceiling };
+        let start = if adaptive {
+            START.min(ceiling)
+        } else {
+            ceiling
+        };
         Self {
             limit: start as f64,
             ceiling,
@@ -289,7 +293,10 @@ mod tests {
         assert!(!pace.take(next));
         let later = start + Duration::from_secs(60);
         let burst = (0..1000).take_while(|_| pace.take(later)).count();
-        assert_eq!(burst, 10, "a quiet spell saves up a tenth of a second's worth");
+        assert_eq!(
+            burst, 10,
+            "a quiet spell saves up a tenth of a second's worth"
+        );
         let mut slow = Pace::new(2, start);
         assert!(slow.take(start), "at least one token");
         assert!(!slow.take(start));

@@ -15,8 +15,8 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, FlowLimits, HealthOverrides, HealthState,
-    WebhookHealth, WebhookRecord,
+    AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, FlowLimits, HealthOverrides,
+    HealthState, WebhookHealth, WebhookRecord,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;

@@ -16,8 +16,8 @@ use crate::contract::{
     claim, claim_with, create, detail, event, get_webhook, publish, record, update, webhook,
 };
 use crate::{
-    ClaimedDelivery, DeliveryStatus, FlowLimits, HealthChange, HealthOverrides, HealthPolicy, HealthSignal,
-    HealthState, NextStep, Store, WebhookPatch,
+    ClaimedDelivery, DeliveryStatus, FlowLimits, HealthChange, HealthOverrides, HealthPolicy,
+    HealthSignal, HealthState, NextStep, Store, WebhookPatch,
 };
 
 const PAUSE: Duration = Duration::from_millis(300);
@@ -395,7 +395,10 @@ pub async fn flow_limits_round_trip(store: Arc<dyn Store>) {
         },
     )
     .await;
-    assert_eq!(renamed.flow_limits, own, "a patch without limits keeps them");
+    assert_eq!(
+        renamed.flow_limits, own,
+        "a patch without limits keeps them"
+    );
     let changed = FlowLimits {
         max_in_flight: None,
         max_per_second: Some(1),

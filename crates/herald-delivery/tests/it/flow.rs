@@ -64,10 +64,7 @@ async fn a_webhooks_own_failing_after_pauses_it_sooner_than_the_node_would() {
     .await;
     // One attempt may have been claimed between the second failure's record
     // and its health note; the node's own setting would have waited for 50.
-    assert!(
-        (2..=3).contains(&health.consecutive_failures),
-        "{health:?}"
-    );
+    assert!((2..=3).contains(&health.consecutive_failures), "{health:?}");
     assert!(receiver.hits("/always-500").len() <= 3);
     h.stop().await;
 }

@@ -579,8 +579,12 @@ async fn a_webhooks_own_health_and_flow_settings_are_set_shown_and_checked() {
         assert_eq!(plain[field], Value::Null, "{field}: the node's");
     }
 
-    let (status, changed) =
-        send(herald.patch(&path).json(&json!({"max_per_second": 5, "failing_after": null}))).await;
+    let (status, changed) = send(
+        herald
+            .patch(&path)
+            .json(&json!({"max_per_second": 5, "failing_after": null})),
+    )
+    .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["max_per_second"], 5);
     assert_eq!(changed["failing_after"], Value::Null, "back to the node's");
@@ -610,6 +614,9 @@ async fn a_webhooks_own_health_and_flow_settings_are_set_shown_and_checked() {
     .await;
     assert_error(status, &error, 422, "invalid_field", Some("max_per_second"));
     let (_, after) = send(herald.get(&path)).await;
-    assert_eq!(after["max_in_flight"], 4, "a refused change changes nothing");
+    assert_eq!(
+        after["max_in_flight"], 4,
+        "a refused change changes nothing"
+    );
     assert_eq!(after["max_per_second"], 5);
 }
