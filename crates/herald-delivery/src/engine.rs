@@ -489,9 +489,10 @@ impl Slots {
 
 /// Holds one slot for the life of an attempt task, even one that panics.
 ///
-/// The webhook's share is given back as soon as the HTTP exchange ends
-/// ([`SlotGuard::exchange_done`]): the per-webhook bound is about what a receiver
-/// sees, and recording the attempt (a durable write) need not hold it. The
+/// The webhook's share is given back as soon as a successful HTTP exchange
+/// ends ([`SlotGuard::exchange_done`]): the per-webhook bound is about what a
+/// receiver sees, and recording the attempt (a durable write) need not hold
+/// it; a failed one keeps it until the endpoint's health is noted. The
 /// node-wide share is kept until the attempt is recorded, which bounds the
 /// memory of attempts waiting on the store.
 struct SlotGuard {
@@ -718,7 +719,11 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
             &properties,
         )
         .await;
-    slot.exchange_done(sent.as_ref().map_or(Feedback::Neutral, flow::feedback));
+    let feedback = sent.as_ref().map_or(Feedback::Neutral, flow::feedback);
+    let succeeded = matches!(feedback, Feedback::Answered(_));
+    if succeeded {
+        slot.exchange_done(feedback);
+    }
     let exchange = match sent {
         Ok(exchange) => exchange,
         Err(unsealable) => return give_back(shared, delivery_id, lease, unsealable).await,
@@ -760,6 +765,10 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
     if let (true, Some(signal)) = (recorded, signal) {
         note_health(shared, &webhook, signal).await;
     }
+    // A failed exchange holds its webhook's share until its health is noted,
+    // so a dead endpoint gets no more than its window of attempts beyond
+    // `failing_after` before the pause closes it.
+    slot.exchange_done(feedback);
     // Only the attempt that moved the delivery on reports it, so a stale lease
     // never reports twice; and nothing is reported about Herald's own events,
     // which would feed back into themselves.
