@@ -89,25 +89,25 @@ impl DeliverySettings {
             "failing_after",
             self.failing_after,
             1..=MOST_FAILING_AFTER,
-            "failed attempts in a row that pause the webhook",
+            "failed attempts in a row that pause the webhook; null: the node's setting",
         )?;
         check_range(
             "disable_after",
             self.disable_after,
             0..=MOST_DISABLE_AFTER,
-            "failed attempts in a row that disable the webhook; 0 never disables it",
+            "failed attempts in a row that disable the webhook, 0 never; null: the node's setting",
         )?;
         check_range(
             "max_in_flight",
             self.max_in_flight,
             1..=MOST_IN_FLIGHT,
-            "attempts in flight to the webhook at once, on each node",
+            "attempts in flight to the webhook at once, on each node; null: no limit of its own",
         )?;
         check_range(
             "max_per_second",
             self.max_per_second,
             1..=MOST_PER_SECOND,
-            "attempts started per second, on each node",
+            "attempts started per second, on each node; null: no limit of its own",
         )?;
         let health = HealthOverrides {
             failing_after: self.failing_after,
@@ -131,7 +131,7 @@ fn check_range(
         Some(n) if !range.contains(&n) => Err(FieldError::new(
             field,
             format!(
-                "{field} must be from {} to {} ({meaning}), or null for the node's setting; got {n}",
+                "{field} must be from {} to {} ({meaning}); got {n}",
                 range.start(),
                 range.end()
             ),
