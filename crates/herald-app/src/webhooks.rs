@@ -14,7 +14,7 @@ use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, validate_name, validate_project};
 use herald_delivery::TestOutcome;
 use herald_delivery::guard::{HostRefused, ResolveError, resolve};
-use herald_store::{NewWebhook, WebhookPatch, WebhookRecord};
+use herald_store::{FlowLimits, HealthOverrides, NewWebhook, WebhookPatch, WebhookRecord};
 
 use crate::event_types::suggestions;
 use crate::tokens::{Permission, Principal};
@@ -34,6 +34,128 @@ pub struct WebhookCreate {
     /// `None` for a global webhook.
     pub project: Option<String>,
     pub enabled: bool,
+    pub settings: DeliverySettings,
+}
+
+/// A webhook's own delivery settings: `None` in each takes the node's
+/// (`[delivery.health]`; for the limits, no limit of the webhook's own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Failed attempts in a row that pause the webhook.
+    pub failing_after: Option<u32>,
+    /// Failed attempts in a row that disable it; 0: never.
+    pub disable_after: Option<u32>,
+    /// Attempts in flight to it at once, on each node.
+    pub max_in_flight: Option<u32>,
+    /// Attempts started per second, on each node.
+    pub max_per_second: Option<u32>,
+}
+
+/// Changes to a webhook's own delivery settings: `None` leaves one as it is,
+/// `Some(None)` returns it to the node's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliverySettingsChange {
+    pub failing_after: Option<Option<u32>>,
+    pub disable_after: Option<Option<u32>>,
+    pub max_in_flight: Option<Option<u32>>,
+    pub max_per_second: Option<Option<u32>>,
+}
+
+/// The most failures in a row a webhook's own `failing_after` may wait for.
+pub const MOST_FAILING_AFTER: u32 = 10_000;
+/// The most failures in a row a webhook's own `disable_after` may wait for.
+pub const MOST_DISABLE_AFTER: u32 = 100_000;
+/// The largest own `max_in_flight` (the node's per-webhook bound still applies).
+pub const MOST_IN_FLIGHT: u32 = 10_000;
+/// The largest own `max_per_second`.
+pub const MOST_PER_SECOND: u32 = 100_000;
+
+impl DeliverySettings {
+    /// The settings a webhook has, as a person gives them.
+    pub fn of(record: &WebhookRecord) -> Self {
+        Self {
+            failing_after: record.health_overrides.failing_after,
+            disable_after: record
+                .health_overrides
+                .disable_after
+                .map(|after| after.unwrap_or(0)),
+            max_in_flight: record.flow_limits.max_in_flight,
+            max_per_second: record.flow_limits.max_per_second,
+        }
+    }
+
+    fn validate(self) -> Result<(HealthOverrides, FlowLimits), FieldError> {
+        check_range(
+            "failing_after",
+            self.failing_after,
+            1..=MOST_FAILING_AFTER,
+            "failed attempts in a row that pause the webhook; null: the node's setting",
+        )?;
+        check_range(
+            "disable_after",
+            self.disable_after,
+            0..=MOST_DISABLE_AFTER,
+            "failed attempts in a row that disable the webhook, 0 never; null: the node's setting",
+        )?;
+        check_range(
+            "max_in_flight",
+            self.max_in_flight,
+            1..=MOST_IN_FLIGHT,
+            "attempts in flight to the webhook at once, on each node; null: no limit of its own",
+        )?;
+        check_range(
+            "max_per_second",
+            self.max_per_second,
+            1..=MOST_PER_SECOND,
+            "attempts started per second, on each node; null: no limit of its own",
+        )?;
+        let health = HealthOverrides {
+            failing_after: self.failing_after,
+            disable_after: self.disable_after.map(|n| (n > 0).then_some(n)),
+        };
+        let limits = FlowLimits {
+            max_in_flight: self.max_in_flight,
+            max_per_second: self.max_per_second,
+        };
+        Ok((health, limits))
+    }
+}
+
+fn check_range(
+    field: &str,
+    value: Option<u32>,
+    range: std::ops::RangeInclusive<u32>,
+    meaning: &str,
+) -> Result<(), FieldError> {
+    match value {
+        Some(n) if !range.contains(&n) => Err(FieldError::new(
+            field,
+            format!(
+                "{field} must be from {} to {} ({meaning}); got {n}",
+                range.start(),
+                range.end()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl DeliverySettingsChange {
+    fn is_empty(&self) -> bool {
+        self.failing_after.is_none()
+            && self.disable_after.is_none()
+            && self.max_in_flight.is_none()
+            && self.max_per_second.is_none()
+    }
+
+    fn applied_to(self, settings: DeliverySettings) -> DeliverySettings {
+        DeliverySettings {
+            failing_after: self.failing_after.unwrap_or(settings.failing_after),
+            disable_after: self.disable_after.unwrap_or(settings.disable_after),
+            max_in_flight: self.max_in_flight.unwrap_or(settings.max_in_flight),
+            max_per_second: self.max_per_second.unwrap_or(settings.max_per_second),
+        }
+    }
 }
 
 /// Changes to a webhook: `None` leaves a field as it is.
@@ -46,6 +168,7 @@ pub struct WebhookUpdate {
     /// `Some(None)` makes the webhook global.
     pub project: Option<Option<String>>,
     pub enabled: Option<bool>,
+    pub settings: DeliverySettingsChange,
 }
 
 /// A webhook just created, with its secret: shown once here, and on request
@@ -66,6 +189,8 @@ struct ValidWebhook {
     event_types: Vec<EventTypePattern>,
     project: Option<String>,
     enabled: bool,
+    health_overrides: HealthOverrides,
+    flow_limits: FlowLimits,
 }
 
 impl WebhookCreate {
@@ -74,6 +199,7 @@ impl WebhookCreate {
             Some(text) => Secret::parse(&text)?,
             None => Secret::generate(),
         };
+        let (health_overrides, flow_limits) = self.settings.validate()?;
         Ok(ValidWebhook {
             name: validate_name(&self.name)?,
             url: TargetUrl::parse(&self.url)?,
@@ -81,13 +207,20 @@ impl WebhookCreate {
             event_types: parse_patterns(&self.event_types)?,
             project: validate_project(self.project.as_deref())?,
             enabled: self.enabled,
+            health_overrides,
+            flow_limits,
         })
     }
 }
 
 impl WebhookUpdate {
-    /// Validates every present field and seals the URL and secret.
+    /// Validates every present field and seals the URL and secret. The
+    /// delivery settings are checked here and merged with the webhook's own
+    /// by [`DeliverySettingsChange::applied_to`] once it is read.
     fn into_patch(self, id: WebhookId, app: &App) -> Result<WebhookPatch, FieldError> {
+        self.settings
+            .applied_to(DeliverySettings::default())
+            .validate()?;
         let cipher = app.cipher();
         let url_at = SealedColumn::WebhookUrl.of(id.as_uuid());
         let secret_at = SealedColumn::WebhookSecret.of(id.as_uuid());
@@ -108,6 +241,7 @@ impl WebhookUpdate {
                 .transpose()?,
             enabled: self.enabled,
             health_overrides: None,
+            flow_limits: None,
         })
     }
 }
@@ -126,7 +260,8 @@ impl App {
         let cipher = self.cipher();
         let id = WebhookId::new();
         let new = NewWebhook {
-            health_overrides: Default::default(),
+            health_overrides: valid.health_overrides,
+            flow_limits: valid.flow_limits,
             id,
             name: valid.name,
             url_display: valid.url.display(),
@@ -204,8 +339,18 @@ impl App {
         input: WebhookUpdate,
     ) -> Result<WebhookRecord, AppError> {
         by.require(Permission::ManageWebhooks)?;
-        let patch = input.into_patch(id, self)?;
-        self.visible_webhook(by, id).await?;
+        let settings = input.settings;
+        let mut patch = input.into_patch(id, self)?;
+        let current = self.visible_webhook(by, id).await?;
+        if !settings.is_empty() {
+            // A settings change names some of the four; the patch carries all
+            // of them, the others as the webhook has them now.
+            let (health, limits) = settings
+                .applied_to(DeliverySettings::of(&current))
+                .validate()?;
+            patch.health_overrides = Some(health);
+            patch.flow_limits = Some(limits);
+        }
         if let Some(project) = &patch.project {
             by.may_place_in(project.as_deref())?;
         }

@@ -1,5 +1,6 @@
-//! The benchmark's receiver: answers 204 (or hangs), counts deliveries, checks
-//! every 100th signature and records publish-to-receipt latency.
+//! The benchmark's receiver: answers 204 (or hangs, fails, limits its rate or
+//! slows down under load, as its [`Behaviour`] says), counts deliveries,
+//! checks every 100th signature and records publish-to-receipt latency.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,9 +24,45 @@ use tokio::sync::Notify;
 
 pub const SECRET: &str = "bench-secret";
 
+/// How the receiver answers.
+#[derive(Debug, Clone, Copy)]
+pub enum Behaviour {
+    /// 204 at once.
+    Answer,
+    /// Never answers (for an hour).
+    Hang,
+    /// A dead endpoint: 500 to every request, each counted in `refused`.
+    Fail,
+    /// Allows `per_second` requests a second (a token bucket holding one
+    /// second's worth); beyond that answers 429 with `Retry-After: 1`,
+    /// counted in `refused`.
+    RateLimited { per_second: u64 },
+    /// Answers 204 after `base`, plus `step` for each request in progress
+    /// beyond `knee`: latency climbs with concurrency, as an overloaded
+    /// server's does.
+    Slow {
+        base: Duration,
+        knee: u64,
+        step: Duration,
+    },
+}
+
 #[derive(Default)]
 pub struct Counters {
+    /// Requests answered 204: deliveries.
     pub received: AtomicU64,
+    /// Requests answered 500 or 429.
+    pub refused: AtomicU64,
+    /// When each refused request arrived.
+    refused_at: Mutex<Vec<Instant>>,
+    /// Requests that arrived, however they ended (a client that timed out
+    /// leaves one that arrived but was neither received nor refused).
+    pub arrived_total: AtomicU64,
+    /// Requests in progress now, and the most at once.
+    in_progress: AtomicU64,
+    pub most_in_progress: AtomicU64,
+    /// The rate limiter's tokens and when they were last topped up.
+    bucket: Mutex<Option<(f64, Instant)>>,
     pub signatures_checked: AtomicU64,
     pub signatures_bad: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
@@ -39,6 +76,55 @@ impl Counters {
             .lock()
             .map(|l| l.clone())
             .unwrap_or_default()
+    }
+
+    /// Refused requests that arrived within `window` of the first one.
+    pub fn refused_within(&self, window: Duration) -> u64 {
+        let arrivals = self
+            .refused_at
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        let Some(first) = arrivals.iter().min().copied() else {
+            return 0;
+        };
+        arrivals
+            .iter()
+            .filter(|at| at.duration_since(first) <= window)
+            .count() as u64
+    }
+
+    /// When the first refused request arrived.
+    pub fn first_refused(&self) -> Option<Instant> {
+        self.refused_at
+            .lock()
+            .ok()
+            .and_then(|a| a.iter().min().copied())
+    }
+
+    /// Whether the rate limiter has a token for one more request now.
+    fn take_token(&self, per_second: u64) -> bool {
+        let Ok(mut bucket) = self.bucket.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let rate = per_second as f64;
+        let (tokens, at) = bucket.get_or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(rate);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn refuse(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut at) = self.refused_at.lock() {
+            at.push(Instant::now());
+        }
     }
 
     pub fn last_receipt(&self) -> Option<Instant> {
@@ -70,16 +156,16 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    pub async fn start(hang: bool) -> Result<Self> {
-        Self::start_on("127.0.0.1:0".parse()?, hang).await
+    pub async fn start(behaviour: Behaviour) -> Result<Self> {
+        Self::start_on("127.0.0.1:0".parse()?, behaviour).await
     }
 
-    pub async fn start_on(addr: SocketAddr, hang: bool) -> Result<Self> {
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(accept_loop(listener, counters.clone(), hang));
+        let task = tokio::spawn(accept_loop(listener, counters.clone(), behaviour));
         Ok(Self {
             addr,
             counters,
@@ -101,7 +187,7 @@ impl Receiver {
     }
 }
 
-async fn accept_loop(listener: TcpListener, counters: Arc<Counters>, hang: bool) {
+async fn accept_loop(listener: TcpListener, counters: Arc<Counters>, behaviour: Behaviour) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -109,7 +195,7 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>, hang: bool)
         let _ = stream.set_nodelay(true);
         let counters = counters.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, counters.clone(), hang));
+            let service = service_fn(move |req| handle(req, counters.clone(), behaviour));
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
@@ -118,13 +204,59 @@ async fn accept_loop(listener: TcpListener, counters: Arc<Counters>, hang: bool)
     }
 }
 
+/// Counts a request in progress until it is answered (or dropped).
+struct InProgress(Arc<Counters>);
+
+impl InProgress {
+    fn enter(counters: &Arc<Counters>) -> (Self, u64) {
+        counters.arrived_total.fetch_add(1, Ordering::Relaxed);
+        let now = counters.in_progress.fetch_add(1, Ordering::Relaxed) + 1;
+        counters.most_in_progress.fetch_max(now, Ordering::Relaxed);
+        (Self(counters.clone()), now)
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn answer(status: StatusCode, retry_after: bool) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    if retry_after {
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+    }
+    response
+}
+
 async fn handle(
     req: Request<Incoming>,
     counters: Arc<Counters>,
-    hang: bool,
+    behaviour: Behaviour,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if hang {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+    let (_in_progress, now_in_progress) = InProgress::enter(&counters);
+    match behaviour {
+        Behaviour::Answer => {}
+        Behaviour::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+        Behaviour::Fail => {
+            counters.refuse();
+            return Ok(answer(StatusCode::INTERNAL_SERVER_ERROR, false));
+        }
+        Behaviour::RateLimited { per_second } => {
+            if !counters.take_token(per_second) {
+                counters.refuse();
+                return Ok(answer(StatusCode::TOO_MANY_REQUESTS, true));
+            }
+        }
+        Behaviour::Slow { base, knee, step } => {
+            let beyond = u32::try_from(now_in_progress.saturating_sub(knee)).unwrap_or(u32::MAX);
+            tokio::time::sleep(base + step.saturating_mul(beyond)).await;
+        }
     }
     let (parts, body) = req.into_parts();
     let body = body
@@ -150,9 +282,7 @@ async fn handle(
         *last = Some(now);
     }
     counters.arrived.notify_waiters();
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    Ok(answer(StatusCode::NO_CONTENT, false))
 }
 
 pub fn now_us() -> u64 {

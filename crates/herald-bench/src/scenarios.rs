@@ -6,6 +6,7 @@
 //! scenario fails unless its counts match (every request answered, every
 //! delivery received), so a run that finishes has checked the rig works.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -17,7 +18,7 @@ use crate::load::{self, LoadResult, Shape, Sink};
 use crate::machine::MachineCpu;
 use crate::monitors::{self, BenchRepo};
 use crate::postgres::DbCpu;
-use crate::receiver::{Receiver, SECRET};
+use crate::receiver::{Behaviour, Receiver, SECRET};
 use crate::relay::Relay;
 use crate::report::{Figure, Report};
 use crate::target::Herald;
@@ -51,6 +52,17 @@ pub enum Scenario {
     IngestFlood,
     /// Code monitor scan rate vs `git log -p -G`, and the cost of 10 monitors vs 1.
     Monitors,
+    /// Nine healthy webhooks with and without a tenth whose endpoint is dead
+    /// (answers 500) with a large backlog; endpoint health's time compressed
+    /// 60-fold: the healthy rate and the dead one's attempts in 10 minutes.
+    DeadEndpoint,
+    /// A receiver that allows 500 requests/s and answers 429 with
+    /// `Retry-After: 1` beyond: Herald's rate and share of 429s, with
+    /// `Retry-After` alone and with the webhook's `max_per_second = 500`.
+    RateLimited,
+    /// A receiver whose latency climbs from 5 ms to about 500 ms with
+    /// requests in progress: adaptive concurrency against a fixed limit of 32.
+    SlowReceiver,
 }
 
 /// How big each scenario is; `--quick` shrinks everything so CI only checks the rig works.
@@ -69,6 +81,10 @@ struct Sizes {
     flood_clients: usize,
     flood_body_bytes: usize,
     monitor_commits: usize,
+    /// Deliveries queued for the dead endpoint.
+    dead_backlog_events: u64,
+    rate_limited_events: u64,
+    slow_receiver_events: u64,
     /// The most any one phase may take before the scenario gives up.
     phase_limit: Duration,
 }
@@ -89,6 +105,9 @@ impl Sizes {
                 flood_clients: 8,
                 flood_body_bytes: 1024 * 1024,
                 monitor_commits: 300,
+                dead_backlog_events: 2_000,
+                rate_limited_events: 1_000,
+                slow_receiver_events: 300,
                 phase_limit: Duration::from_secs(120),
             }
         } else {
@@ -105,6 +124,9 @@ impl Sizes {
                 flood_clients: 64,
                 flood_body_bytes: 25 * 1024 * 1024,
                 monitor_commits: 10_000,
+                dead_backlog_events: 100_000,
+                rate_limited_events: 10_000,
+                slow_receiver_events: 5_000,
                 phase_limit: Duration::from_secs(900),
             }
         }
@@ -151,6 +173,9 @@ pub async fn run_all(args: Args) -> Result<()> {
     report.setting("noisy_events", sizes.noisy_events);
     report.setting("incoming_requests", sizes.incoming_requests);
     report.setting("monitor_commits", sizes.monitor_commits as u64);
+    report.setting("dead_backlog_events", sizes.dead_backlog_events);
+    report.setting("rate_limited_events", sizes.rate_limited_events);
+    report.setting("slow_receiver_events", sizes.slow_receiver_events);
     report.label(
         "store",
         if args.database_url.is_some() {
@@ -166,7 +191,13 @@ pub async fn run_all(args: Args) -> Result<()> {
         if args.url.is_some()
             && matches!(
                 scenario,
-                Scenario::Backlog | Scenario::Noisy | Scenario::Delivery | Scenario::Capacity
+                Scenario::Backlog
+                    | Scenario::Noisy
+                    | Scenario::Delivery
+                    | Scenario::Capacity
+                    | Scenario::DeadEndpoint
+                    | Scenario::RateLimited
+                    | Scenario::SlowReceiver
             )
         {
             eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
@@ -226,6 +257,9 @@ async fn run_one(
         Scenario::Noisy => noisy(args, sizes).await,
         Scenario::Incoming => incoming(args, sizes).await,
         Scenario::IngestFlood => ingest_flood(args, sizes).await,
+        Scenario::DeadEndpoint => dead_endpoint(args, sizes).await,
+        Scenario::RateLimited => rate_limited(args, sizes).await,
+        Scenario::SlowReceiver => slow_receiver(args, sizes).await,
         Scenario::Monitors => {
             let repo = match monitor_repo {
                 Some(repo) => repo,
@@ -349,7 +383,7 @@ fn ensure_received(what: &str, receiver: &Receiver, expected: u64) -> Result<()>
 }
 
 async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     let sink = Sink {
         urls: vec![receiver.url()],
         token: None,
@@ -376,7 +410,7 @@ async fn rig(sizes: &Sizes) -> Result<Vec<Figure>> {
 /// relay instead of herald: each accepted request was also received, so its
 /// rate is both what went in and what came out.
 async fn relay(sizes: &Sizes) -> Result<Vec<Figure>> {
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     let relay = Relay::start(&std::env::current_exe()?, &receiver.url()).await?;
     let cpu_start = relay.cpu_time();
     let sink = Sink {
@@ -417,7 +451,7 @@ async fn relay(sizes: &Sizes) -> Result<Vec<Figure>> {
 
 async fn publish(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, usize::from(args.nodes)).await?;
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     herald
         .create_webhook("bench", &receiver.url(), SECRET)
         .await?;
@@ -452,7 +486,7 @@ async fn delivery(args: &Args, sizes: &Sizes, fan_out: u64) -> Result<Vec<Figure
     let herald = start_herald(args, BASE_CONFIG, usize::from(args.nodes)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = herald.rss_kib();
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     for i in 0..fan_out {
         herald
             .create_webhook(&format!("bench-{i}"), &receiver.url(), SECRET)
@@ -555,7 +589,7 @@ async fn capacity(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 /// `/proc/<pid>/stat`) were, each as a percentage of every core's time.
 async fn capacity_flat_out(args: &Args, sizes: &Sizes) -> Result<(f64, Vec<Figure>)> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     herald
         .create_webhook("bench", &receiver.url(), SECRET)
         .await?;
@@ -590,7 +624,7 @@ async fn capacity_flat_out(args: &Args, sizes: &Sizes) -> Result<(f64, Vec<Figur
 /// publish-to-receipt latency of every delivery, from each event's due time.
 async fn latency_when_loaded(args: &Args, sizes: &Sizes, rate: f64) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     herald
         .create_webhook("bench", &receiver.url(), SECRET)
         .await?;
@@ -653,7 +687,7 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 
 async fn latency(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
-    let receiver = Receiver::start(false).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
     herald
         .create_webhook("bench", &receiver.url(), SECRET)
         .await?;
@@ -694,7 +728,7 @@ async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let config = "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n\
         [delivery.health]\nfailing_after = 1000000000\ndisable_after = 0\n";
     let herald = start_herald(args, config, 1).await?;
-    let addr = Receiver::start(false).await?.stop().await;
+    let addr = Receiver::start(Behaviour::Answer).await?.stop().await;
     let hook = herald
         .create_webhook("bench", &format!("http://{addr}/"), SECRET)
         .await?;
@@ -710,7 +744,7 @@ async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let data_bytes = herald.storage_bytes().await?;
     wait_until_none_pending(&herald, &hook, sizes.phase_limit).await?;
 
-    let receiver = Receiver::start_on(addr, false).await?;
+    let receiver = Receiver::start_on(addr, Behaviour::Answer).await?;
     let start = Instant::now();
     herald
         .call(
@@ -803,8 +837,8 @@ async fn noisy(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 
 async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<f64> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
-    let healthy = Receiver::start(false).await?;
-    let hanging = Receiver::start(true).await?;
+    let healthy = Receiver::start(Behaviour::Answer).await?;
+    let hanging = Receiver::start(Behaviour::Hang).await?;
     for i in 0..9 {
         herald
             .create_webhook(&format!("healthy-{i}"), &healthy.url(), SECRET)
@@ -835,6 +869,294 @@ async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<
     herald.stop().await;
     check_signatures(&healthy)?;
     Ok(expected as f64 / elapsed.as_secs_f64())
+}
+
+/// Endpoint health compressed 60-fold for the dead-endpoint scenario: the
+/// first pause of a minute is a second, the longest of 24 hours is 24
+/// minutes, so 10 minutes of the real schedule (4 failures, then probes after
+/// pauses of 1, 2 and 4 minutes) take 10 seconds.
+const DEAD_HEALTH: &str = "[delivery.health]\nfirst_pause = \"1s\"\nlongest_pause = \"24m\"\n";
+/// Ten real minutes, compressed like [`DEAD_HEALTH`].
+const DEAD_WINDOW: Duration = Duration::from_secs(10);
+
+/// Nine healthy webhooks alone, then beside a tenth whose endpoint answers
+/// every request 500 with a backlog queued before they start: the healthy
+/// ones' rate must hold (≥ 95 %), and the dead one must get at most 20
+/// attempts in its first (compressed) 10 minutes.
+async fn dead_endpoint(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let (alone, _) = beside_dead(args, sizes, false).await?;
+    let (beside, dead_attempts) = beside_dead(args, sizes, true).await?;
+    Ok(vec![
+        Figure::new("dead_endpoint.healthy_alone_per_s", alone, "dl/s", None),
+        Figure::new(
+            "dead_endpoint.healthy_beside_dead_per_s",
+            beside,
+            "dl/s",
+            None,
+        ),
+        Figure::new("dead_endpoint.ratio", beside / alone, "x", Some(0.95)),
+        Figure::at_most(
+            "dead_endpoint.dead_attempts_in_10_min",
+            dead_attempts as f64,
+            "req",
+            20.0,
+        ),
+    ])
+}
+
+/// The healthy webhooks' rate, and with the dead one the attempts it got in
+/// the (compressed) 10 minutes from its first.
+async fn beside_dead(args: &Args, sizes: &Sizes, with_dead: bool) -> Result<(f64, u64)> {
+    let config = format!("{BASE_CONFIG}{DEAD_HEALTH}");
+    let herald = start_herald(args, &config, 1).await?;
+    let dead = Receiver::start(Behaviour::Fail).await?;
+    let healthy = Receiver::start(Behaviour::Answer).await?;
+    if with_dead {
+        // Created alone first: the backlog is the dead webhook's only.
+        herald.create_webhook("dead", &dead.url(), SECRET).await?;
+        let published = load::flat_out(
+            &publish_sink(&herald),
+            sizes.dead_backlog_events,
+            sizes.concurrency,
+            sizes.phase_limit,
+        )
+        .await;
+        ensure_all_accepted(
+            "dead-endpoint backlog",
+            &published,
+            sizes.dead_backlog_events,
+        )?;
+    }
+    for i in 0..9 {
+        herald
+            .create_webhook(&format!("healthy-{i}"), &healthy.url(), SECRET)
+            .await?;
+    }
+    let expected = sizes.noisy_events * 9;
+    let start = Instant::now();
+    let published = load::flat_out(
+        &publish_sink(&herald),
+        sizes.noisy_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    ensure_all_accepted("dead-endpoint publishing", &published, sizes.noisy_events)?;
+    if !healthy.counters.wait_for(expected, sizes.phase_limit).await {
+        bail!("dead-endpoint: healthy receivers got too few deliveries in time");
+    }
+    let elapsed = healthy
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
+    let dead_attempts = match dead.counters.first_refused() {
+        Some(first) if with_dead => {
+            let window_end = first + DEAD_WINDOW;
+            tokio::time::sleep_until(window_end.into()).await;
+            dead.counters.refused_within(DEAD_WINDOW)
+        }
+        Some(_) => bail!("dead-endpoint: the dead receiver got requests with no webhook"),
+        None if with_dead => bail!("dead-endpoint: the dead webhook was never attempted"),
+        None => 0,
+    };
+    herald.stop().await;
+    check_signatures(&healthy)?;
+    Ok((expected as f64 / elapsed.as_secs_f64(), dead_attempts))
+}
+
+/// What the rate-limited receiver allows.
+const RECEIVER_ALLOWS_PER_S: u64 = 500;
+
+/// A receiver allowing 500 requests/s (429 with `Retry-After: 1` beyond),
+/// first with Herald relying on `Retry-After` (which pauses the whole
+/// webhook) and adaptive concurrency, then with the webhook's own
+/// `max_per_second` at the receiver's rate.
+async fn rate_limited(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let (asked_rate, asked_429) = rate_limited_run(args, sizes, None).await?;
+    let (paced_rate, paced_429) =
+        rate_limited_run(args, sizes, Some(RECEIVER_ALLOWS_PER_S)).await?;
+    let allowed = RECEIVER_ALLOWS_PER_S as f64;
+    Ok(vec![
+        Figure::new(
+            "rate_limited.retry_after.deliveries_per_s",
+            asked_rate,
+            "dl/s",
+            None,
+        ),
+        Figure::new(
+            "rate_limited.retry_after.pct_of_allowed",
+            100.0 * asked_rate / allowed,
+            "%",
+            Some(90.0),
+        ),
+        Figure::at_most("rate_limited.retry_after.pct_429", asked_429, "%", 5.0),
+        Figure::new(
+            "rate_limited.max_per_second.deliveries_per_s",
+            paced_rate,
+            "dl/s",
+            None,
+        ),
+        Figure::new(
+            "rate_limited.max_per_second.pct_of_allowed",
+            100.0 * paced_rate / allowed,
+            "%",
+            Some(90.0),
+        ),
+        Figure::at_most("rate_limited.max_per_second.pct_429", paced_429, "%", 5.0),
+    ])
+}
+
+/// Herald's delivery rate against the rate-limited receiver, and the share of
+/// its attempts answered 429.
+async fn rate_limited_run(
+    args: &Args,
+    sizes: &Sizes,
+    max_per_second: Option<u64>,
+) -> Result<(f64, f64)> {
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+    let receiver = Receiver::start(Behaviour::RateLimited {
+        per_second: RECEIVER_ALLOWS_PER_S,
+    })
+    .await?;
+    let hook = herald
+        .create_webhook("rate-limited", &receiver.url(), SECRET)
+        .await?;
+    if let Some(limit) = max_per_second {
+        herald
+            .call(
+                "PATCH",
+                &format!("/api/v1/webhooks/{hook}"),
+                json!({"max_per_second": limit}),
+            )
+            .await?;
+    }
+    let n = sizes.rate_limited_events;
+    let start = Instant::now();
+    let published = load::flat_out(
+        &publish_sink(&herald),
+        n,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    ensure_all_accepted("rate-limited publishing", &published, n)?;
+    if !receiver.counters.wait_for(n, sizes.phase_limit).await {
+        bail!("rate-limited: too few deliveries in time");
+    }
+    let elapsed = receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    let refused = receiver.counters.refused.load(Ordering::Relaxed) as f64;
+    let pct_429 = 100.0 * refused / (refused + n as f64);
+    Ok((n as f64 / elapsed.as_secs_f64(), pct_429))
+}
+
+/// A receiver answering after 5 ms plus 20 ms for each request in progress
+/// beyond 8: about 500 ms at 32 at once. Its throughput peaks at 8 in
+/// progress, so a fixed limit of 32 gets less from it than a window that
+/// follows its latency. The request timeout is 1 s.
+async fn slow_receiver(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let adaptive = slow_receiver_run(args, sizes, true).await?;
+    let fixed = slow_receiver_run(args, sizes, false).await?;
+    Ok(vec![
+        Figure::new(
+            "slow_receiver.adaptive.deliveries_per_s",
+            adaptive.rate,
+            "dl/s",
+            None,
+        ),
+        Figure::new(
+            "slow_receiver.adaptive.timeouts",
+            adaptive.timeouts as f64,
+            "req",
+            None,
+        ),
+        Figure::new(
+            "slow_receiver.adaptive.most_in_progress",
+            adaptive.most_in_progress as f64,
+            "req",
+            None,
+        ),
+        Figure::new(
+            "slow_receiver.fixed32.deliveries_per_s",
+            fixed.rate,
+            "dl/s",
+            None,
+        ),
+        Figure::new(
+            "slow_receiver.fixed32.timeouts",
+            fixed.timeouts as f64,
+            "req",
+            None,
+        ),
+        Figure::new(
+            "slow_receiver.fixed32.most_in_progress",
+            fixed.most_in_progress as f64,
+            "req",
+            None,
+        ),
+        Figure::new(
+            "slow_receiver.adaptive_vs_fixed",
+            adaptive.rate / fixed.rate,
+            "x",
+            Some(1.0),
+        ),
+    ])
+}
+
+struct SlowRun {
+    rate: f64,
+    /// Requests the receiver saw arrive but never finished: Herald gave up.
+    timeouts: u64,
+    most_in_progress: u64,
+}
+
+async fn slow_receiver_run(args: &Args, sizes: &Sizes, adaptive: bool) -> Result<SlowRun> {
+    let config = format!(
+        "{BASE_CONFIG}request_timeout = \"1s\"\nmax_in_flight_per_webhook = 32\nadaptive_concurrency = {adaptive}\n"
+    );
+    let herald = start_herald(args, &config, 1).await?;
+    let receiver = Receiver::start(Behaviour::Slow {
+        base: Duration::from_millis(5),
+        knee: 8,
+        step: Duration::from_millis(20),
+    })
+    .await?;
+    herald
+        .create_webhook("slow", &receiver.url(), SECRET)
+        .await?;
+    let n = sizes.slow_receiver_events;
+    let start = Instant::now();
+    let published = load::flat_out(
+        &publish_sink(&herald),
+        n,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    ensure_all_accepted("slow-receiver publishing", &published, n)?;
+    if !receiver.counters.wait_for(n, sizes.phase_limit).await {
+        bail!("slow-receiver: too few deliveries in time");
+    }
+    let elapsed = receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    let counters = &receiver.counters;
+    let received = counters.received.load(Ordering::Relaxed);
+    Ok(SlowRun {
+        rate: n as f64 / elapsed.as_secs_f64(),
+        timeouts: counters
+            .arrived_total
+            .load(Ordering::Relaxed)
+            .saturating_sub(received),
+        most_in_progress: counters.most_in_progress.load(Ordering::Relaxed),
+    })
 }
 
 /// A real GitHub `push` body (vendored with its source and licence in herald-ingest).

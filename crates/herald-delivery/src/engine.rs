@@ -6,9 +6,9 @@
 //! timeout holds back only its own deliveries. Nothing here holds a store
 //! transaction across an HTTP call: claiming and recording are separate calls.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald_catalogue::keys::HERALD_PREFIX;
 use herald_core::cipher::SecretCipher;
@@ -16,8 +16,9 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::retry::{RetrySchedule, parse_retry_after};
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, HealthSignal,
-    LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord, lease_for,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, FlowLimits,
+    HealthChange, HealthSignal, LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord,
+    lease_for,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalogue::LiveCatalogue;
 use crate::client::{Exchange, Reply, Sender};
+use crate::flow::{self, Feedback, Pace, Window};
 use crate::health;
 use crate::metrics::{self, Trigger};
 use crate::operational::{Operational, Streaks, health_reports};
@@ -35,6 +37,8 @@ const RECORD_GRACE: Duration = Duration::from_secs(5);
 const STORE_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const STORE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const RECORD_TRIES: u32 = 3;
+/// The shortest sleep while deliveries wait, so a token due at once never spins.
+const LEAST_WAITING_PAUSE: Duration = Duration::from_millis(1);
 
 /// The delivery engine; [`Engine::start`] runs it.
 pub struct Engine;
@@ -63,6 +67,7 @@ impl Engine {
             slots: Mutex::new(Slots::new(
                 config.max_in_flight,
                 config.max_in_flight_per_webhook,
+                config.adaptive_concurrency,
             )),
             config,
             unopenable: Mutex::new(Unopenable::default()),
@@ -271,80 +276,207 @@ struct Unopenable {
     first: Option<String>,
 }
 
-/// In-flight counts, overall and per webhook.
+/// In-flight counts, overall and per webhook, and each webhook's flow control
+/// on this node (its [`Lane`]).
 ///
 /// The store cannot cap a claim per webhook, so a claim is never larger than
-/// the room left to any webhook it may return; and a webhook is left out of
-/// claims once less than half its bound is free, so that room (and with it the
-/// claim size) stays at least half the bound instead of dwindling to one.
+/// the room the node's per-webhook bound leaves any webhook it may return; and
+/// a webhook is left out of claims once less than half its window is free, so
+/// that claims stay large instead of dwindling to one. A webhook whose own
+/// window or pace is narrower than a claim brought keeps the rest waiting
+/// here, leased, and is left out of claims while any wait; what cannot start
+/// within its wait (half the lease's slack past the request timeout, so the
+/// attempt still ends inside the lease) is released unattempted.
 struct Slots {
     total: usize,
-    per_webhook: HashMap<WebhookId, usize>,
+    lanes: HashMap<WebhookId, Lane>,
     max_total: usize,
     max_per_webhook: usize,
-    refill: usize,
+    adaptive: bool,
+}
+
+/// One webhook's attempts on this node.
+struct Lane {
+    in_flight: usize,
+    window: Window,
+    pace: Option<Pace>,
+    /// Claimed deliveries waiting for room or a token, oldest first.
+    waiting: VecDeque<Waiting>,
+}
+
+struct Waiting {
+    delivery: ClaimedDelivery,
+    /// Released unattempted if it has not started by then.
+    release_at: Instant,
+}
+
+impl Lane {
+    fn room(&self) -> usize {
+        self.window.limit().saturating_sub(self.in_flight)
+    }
+
+    /// Left out of claims: anything waiting, or less than half the window free.
+    fn skipped(&self) -> bool {
+        !self.waiting.is_empty() || self.room() < self.window.limit().div_ceil(2)
+    }
+
+    /// Follows the webhook's own limits as the latest claim read them.
+    fn follow(&mut self, limits: &FlowLimits, node_bound: usize, now: Instant) {
+        let own = limits
+            .max_in_flight
+            .map_or(node_bound, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        self.window.set_ceiling(own.min(node_bound));
+        self.pace = match (limits.max_per_second, self.pace.take()) {
+            (Some(rate), Some(pace)) if pace.per_second() == rate => Some(pace),
+            (Some(rate), _) => Some(Pace::new(rate, now)),
+            (None, _) => None,
+        };
+    }
+
+    /// Whether one more attempt may start now; takes its token if so.
+    fn may_start(&mut self, now: Instant) -> bool {
+        self.room() > 0 && self.pace.as_mut().is_none_or(|pace| pace.take(now))
+    }
+
+    /// When something waiting may start or must be released, if anything
+    /// waits. A token is no reason to look while the node is full: a freed
+    /// slot wakes the dispatcher.
+    fn next_event(&mut self, now: Instant, node_full: bool) -> Option<Instant> {
+        let release_at = self.waiting.front()?.release_at;
+        let may_start = self.room() > 0 && !node_full;
+        let token_at = match (&mut self.pace, may_start) {
+            (Some(pace), true) => Some(pace.next_token_at(now)),
+            _ => None,
+        };
+        Some(token_at.map_or(release_at, |at| at.min(release_at)))
+    }
+}
+
+/// What the waiting deliveries need now.
+#[derive(Default)]
+struct WaitingWork {
+    start: Vec<ClaimedDelivery>,
+    release: Vec<ClaimedDelivery>,
+    /// When to look again.
+    next: Option<Instant>,
 }
 
 impl Slots {
-    fn new(max_total: usize, max_per_webhook: usize) -> Self {
+    fn new(max_total: usize, max_per_webhook: usize, adaptive: bool) -> Self {
         Self {
             total: 0,
-            per_webhook: HashMap::new(),
+            lanes: HashMap::new(),
             max_total,
             max_per_webhook,
-            refill: max_per_webhook.div_ceil(2),
+            adaptive,
         }
-    }
-
-    fn room(&self, in_flight: usize) -> usize {
-        self.max_per_webhook.saturating_sub(in_flight)
     }
 
     /// Webhooks to leave out of the next claim.
     fn skipped(&self) -> Vec<WebhookId> {
-        self.per_webhook
+        self.lanes
             .iter()
-            .filter(|(_, n)| self.room(**n) < self.refill)
+            .filter(|(_, lane)| lane.skipped())
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// How many deliveries the next claim may lease.
+    /// How many deliveries the next claim may lease: no more than the node's
+    /// free slots, nor the room the node's per-webhook bound leaves a webhook
+    /// the claim may return.
     fn claim_limit(&self, claim_batch: usize) -> usize {
         let least_room = self
-            .per_webhook
+            .lanes
             .values()
-            .map(|n| self.room(*n))
-            .filter(|room| *room >= self.refill)
+            .filter(|lane| !lane.skipped())
+            .map(|lane| self.max_per_webhook.saturating_sub(lane.in_flight))
             .fold(self.max_per_webhook, usize::min);
         claim_batch
             .min(self.max_total.saturating_sub(self.total))
             .min(least_room)
     }
 
-    fn take(&mut self, webhook: WebhookId) {
-        self.total += 1;
-        *self.per_webhook.entry(webhook).or_default() += 1;
+    /// A claimed delivery: returned if it may start now (its slot taken),
+    /// else kept waiting until `release_at`.
+    fn admit(
+        &mut self,
+        delivery: ClaimedDelivery,
+        now: Instant,
+        release_at: Instant,
+    ) -> Option<ClaimedDelivery> {
+        let (node_bound, adaptive) = (self.max_per_webhook, self.adaptive);
+        let node_full = self.total >= self.max_total;
+        let lane = self
+            .lanes
+            .entry(delivery.webhook.id)
+            .or_insert_with(|| Lane {
+                in_flight: 0,
+                window: Window::new(node_bound, adaptive),
+                pace: None,
+                waiting: VecDeque::new(),
+            });
+        lane.follow(&delivery.webhook.flow_limits, node_bound, now);
+        if lane.waiting.is_empty() && !node_full && lane.may_start(now) {
+            lane.in_flight += 1;
+            self.total += 1;
+            Some(delivery)
+        } else {
+            lane.waiting.push_back(Waiting {
+                delivery,
+                release_at,
+            });
+            None
+        }
     }
 
-    /// Frees a slot; true when that makes more work claimable.
-    fn give_back(&mut self, webhook: WebhookId) -> bool {
-        let webhook_claimable = self.give_back_webhook(webhook);
-        self.give_back_total() || webhook_claimable
+    /// Starts what waits and may start, and hands back what waited too long.
+    fn waiting_work(&mut self, now: Instant) -> WaitingWork {
+        let mut work = WaitingWork::default();
+        for lane in self.lanes.values_mut() {
+            while lane
+                .waiting
+                .front()
+                .is_some_and(|waiting| waiting.release_at <= now)
+            {
+                if let Some(expired) = lane.waiting.pop_front() {
+                    work.release.push(expired.delivery);
+                }
+            }
+            while !lane.waiting.is_empty() && self.total < self.max_total && lane.may_start(now) {
+                if let Some(ready) = lane.waiting.pop_front() {
+                    lane.in_flight += 1;
+                    self.total += 1;
+                    work.start.push(ready.delivery);
+                }
+            }
+            if let Some(at) = lane.next_event(now, self.total >= self.max_total) {
+                work.next = Some(work.next.map_or(at, |next: Instant| next.min(at)));
+            }
+        }
+        work
     }
 
-    /// Frees the webhook's share of a slot; true when that makes the webhook claimable again.
-    fn give_back_webhook(&mut self, webhook: WebhookId) -> bool {
-        let Some(n) = self.per_webhook.get_mut(&webhook) else {
+    /// Everything waiting for the webhook, oldest first.
+    fn take_waiting(&mut self, webhook: WebhookId) -> Vec<ClaimedDelivery> {
+        self.lanes.get_mut(&webhook).map_or_else(Vec::new, |lane| {
+            lane.waiting
+                .drain(..)
+                .map(|waiting| waiting.delivery)
+                .collect()
+        })
+    }
+
+    /// Frees the webhook's share of a slot after its exchange, and lets the
+    /// window learn from it; true when that makes the webhook claimable again
+    /// or lets something waiting start.
+    fn give_back_webhook(&mut self, webhook: WebhookId, feedback: Feedback, now: Instant) -> bool {
+        let Some(lane) = self.lanes.get_mut(&webhook) else {
             return false;
         };
-        let was_skipped = self.max_per_webhook.saturating_sub(*n) < self.refill;
-        *n = n.saturating_sub(1);
-        let now_claimable = self.max_per_webhook.saturating_sub(*n) >= self.refill;
-        if *n == 0 {
-            self.per_webhook.remove(&webhook);
-        }
-        was_skipped && now_claimable
+        let was_skipped = lane.skipped();
+        lane.in_flight = lane.in_flight.saturating_sub(1);
+        lane.window.note(feedback, now);
+        (was_skipped && !lane.skipped()) || (!lane.waiting.is_empty() && lane.room() > 0)
     }
 
     /// Frees the node-wide share of a slot; true when the node was full.
@@ -357,9 +489,10 @@ impl Slots {
 
 /// Holds one slot for the life of an attempt task, even one that panics.
 ///
-/// The webhook's share is given back as soon as the HTTP exchange ends
-/// ([`SlotGuard::exchange_done`]): the per-webhook bound is about what a receiver
-/// sees, and recording the attempt (a durable write) need not hold it. The
+/// The webhook's share is given back as soon as a successful HTTP exchange
+/// ends ([`SlotGuard::exchange_done`]): the per-webhook bound is about what a
+/// receiver sees, and recording the attempt (a durable write) need not hold
+/// it; a failed one keeps it until the endpoint's health is noted. The
 /// node-wide share is kept until the attempt is recorded, which bounds the
 /// memory of attempts waiting on the store.
 struct SlotGuard {
@@ -369,9 +502,12 @@ struct SlotGuard {
 }
 
 impl SlotGuard {
-    fn exchange_done(&mut self) {
+    fn exchange_done(&mut self, feedback: Feedback) {
         if std::mem::take(&mut self.holds_webhook_share)
-            && self.shared.slots().give_back_webhook(self.webhook)
+            && self
+                .shared
+                .slots()
+                .give_back_webhook(self.webhook, feedback, Instant::now())
         {
             self.shared.wake.notify_one();
         }
@@ -382,11 +518,9 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         let more_claimable = {
             let mut slots = self.shared.slots();
-            if std::mem::take(&mut self.holds_webhook_share) {
-                slots.give_back(self.webhook)
-            } else {
-                slots.give_back_total()
-            }
+            let webhook_claimable = std::mem::take(&mut self.holds_webhook_share)
+                && slots.give_back_webhook(self.webhook, Feedback::Neutral, Instant::now());
+            slots.give_back_total() || webhook_claimable
         };
         if more_claimable {
             self.shared.wake.notify_one();
@@ -410,12 +544,14 @@ impl Backoff {
 
 async fn dispatch(shared: Arc<Shared>) {
     let lease = lease_for(shared.config.request_timeout);
+    let wait_budget = wait_budget(lease, shared.config.request_timeout);
     let poll = shared.config.poll_interval;
     let mut backoff = Backoff(STORE_BACKOFF_MIN);
     // Whether the last look found past-due work it could not claim (it belongs
     // to webhooks at their bound, or fell due just after the claim).
     let mut looked_again = false;
     while !shared.shutdown.is_cancelled() {
+        tend_waiting(&shared, poll).await;
         let (limit, mut skip_webhooks) = {
             let slots = shared.slots();
             (
@@ -426,7 +562,7 @@ async fn dispatch(shared: Arc<Shared>) {
         skip_webhooks.extend(shared.unopenable().webhooks.iter().copied());
         if limit == 0 {
             // Every slot is busy; a freed one wakes us.
-            if !shared.pause(poll).await {
+            if !shared.pause(tend_waiting(&shared, poll).await).await {
                 break;
             }
             continue;
@@ -448,8 +584,9 @@ async fn dispatch(shared: Arc<Shared>) {
         };
         backoff.reset();
         let got_all_asked = claimed.len() == limit;
+        let release_at = Instant::now() + wait_budget;
         for delivery in claimed {
-            launch(&shared, delivery);
+            launch(&shared, delivery, release_at);
         }
         if got_all_asked {
             looked_again = false;
@@ -468,6 +605,7 @@ async fn dispatch(shared: Arc<Shared>) {
             }
         };
         looked_again = false;
+        let wait = wait.min(tend_waiting(&shared, poll).await);
         if !shared.pause(wait).await {
             break;
         }
@@ -480,9 +618,61 @@ fn until(due: Timestamp) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-fn launch(shared: &Arc<Shared>, delivery: ClaimedDelivery) {
+/// How long a claimed delivery may wait on this node for room or a token:
+/// half of what its lease allows past the request timeout, so that an attempt
+/// started at the end of the wait still ends well inside the lease.
+fn wait_budget(lease: Duration, request_timeout: Duration) -> Duration {
+    lease.saturating_sub(request_timeout) / 2
+}
+
+/// Starts waiting deliveries that may start, releases those that waited too
+/// long, and answers how long until the waiting need a look again (at most
+/// `poll`).
+async fn tend_waiting(shared: &Arc<Shared>, poll: Duration) -> Duration {
+    let now = Instant::now();
+    let work = shared.slots().waiting_work(now);
+    for delivery in work.start {
+        start(shared, delivery);
+    }
+    for delivery in work.release {
+        release_unstarted(
+            shared,
+            delivery,
+            "its webhook's flow limits left it no room in time",
+        )
+        .await;
+    }
+    work.next
+        .map_or(poll, |at| at.saturating_duration_since(now).min(poll))
+        .max(LEAST_WAITING_PAUSE)
+}
+
+/// A delivery that waited on this node and may not start (no room or token
+/// in time, or its webhook closed) goes back to the store as it was: due
+/// now, no attempt logged or counted. Should the release fail, its lease
+/// simply expires.
+async fn release_unstarted(shared: &Shared, delivery: ClaimedDelivery, why: &str) {
+    tracing::debug!(delivery = %delivery.delivery_id, webhook = %delivery.webhook.id, why, "released unattempted");
+    if let Err(error) = shared
+        .store
+        .release(delivery.delivery_id, delivery.lease)
+        .await
+    {
+        tracing::warn!(delivery = %delivery.delivery_id, %error, "releasing a delivery failed; it is due again when its lease expires");
+    }
+}
+
+/// Hands a claimed delivery to its webhook's lane: it starts now, or waits.
+fn launch(shared: &Arc<Shared>, delivery: ClaimedDelivery, release_at: Instant) {
+    let admitted = shared.slots().admit(delivery, Instant::now(), release_at);
+    if let Some(delivery) = admitted {
+        start(shared, delivery);
+    }
+}
+
+/// Runs the attempt of a delivery whose slot is taken.
+fn start(shared: &Arc<Shared>, delivery: ClaimedDelivery) {
     let webhook = delivery.webhook.id;
-    shared.slots().take(webhook);
     let mut slot = SlotGuard {
         shared: Arc::clone(shared),
         webhook,
@@ -529,7 +719,11 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
             &properties,
         )
         .await;
-    slot.exchange_done();
+    let feedback = sent.as_ref().map_or(Feedback::Neutral, flow::feedback);
+    let succeeded = matches!(feedback, Feedback::Answered(_));
+    if succeeded {
+        slot.exchange_done(feedback);
+    }
     let exchange = match sent {
         Ok(exchange) => exchange,
         Err(unsealable) => return give_back(shared, delivery_id, lease, unsealable).await,
@@ -571,6 +765,10 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
     if let (true, Some(signal)) = (recorded, signal) {
         note_health(shared, &webhook, signal).await;
     }
+    // A failed exchange holds its webhook's share until its health is noted,
+    // so a dead endpoint gets no more than its window of attempts beyond
+    // `failing_after` before the pause closes it.
+    slot.exchange_done(feedback);
     // Only the attempt that moved the delivery on reports it, so a stale lease
     // never reports twice; and nothing is reported about Herald's own events,
     // which would feed back into themselves.
@@ -617,8 +815,26 @@ async fn give_back(
 /// each change to one caller, so a change is reported once across nodes; it
 /// is about the webhook, not the attempt, so attempts at `herald:*` events
 /// count too (a change needs a state change, so this cannot loop).
+///
+/// A webhook that this signal closed (throttled, paused, disabled) gets back
+/// what waits for it on this node, so no attempt starts after the receiver
+/// asked for quiet or the pause began.
 async fn note_health(shared: &Shared, webhook: &WebhookRecord, signal: HealthSignal) {
+    let throttled = matches!(signal, HealthSignal::Throttled { .. });
     let changes = health::note(shared.store.as_ref(), webhook, signal, shared.config.health).await;
+    let closed = throttled
+        || changes.iter().any(|change| {
+            matches!(
+                change,
+                HealthChange::Paused { .. } | HealthChange::Disabled { .. }
+            )
+        });
+    if closed {
+        let waiting = shared.slots().take_waiting(webhook.id);
+        for delivery in waiting {
+            release_unstarted(shared, delivery, "its webhook is paused").await;
+        }
+    }
     for report in health_reports(webhook, &changes) {
         publish_report(shared, report).await;
     }
@@ -907,49 +1123,104 @@ mod tests {
         );
     }
 
+    fn claimed(webhook: WebhookId, limits: FlowLimits) -> ClaimedDelivery {
+        ClaimedDelivery {
+            delivery_id: DeliveryId::new(),
+            lease: LeaseToken(1),
+            attempt_number: 1,
+            failures_in_schedule: 0,
+            due_at: Timestamp(0),
+            event: EventRecord {
+                id: EventId::new(),
+                event_type: "push".into(),
+                project: None,
+                payload: b"{}".to_vec(),
+                properties: BTreeMap::new(),
+                created_at: Timestamp(0),
+            },
+            webhook: WebhookRecord {
+                id: webhook,
+                name: "w".into(),
+                url_display: "https://hooks.example.com/".into(),
+                url_sealed: vec![],
+                secret_sealed: vec![],
+                event_types: vec![],
+                project: None,
+                enabled: true,
+                disabled_reason: None,
+                health: Default::default(),
+                health_overrides: Default::default(),
+                flow_limits: limits,
+                created_at: Timestamp(0),
+                updated_at: Timestamp(0),
+            },
+        }
+    }
+
+    /// Admits `n` deliveries for `webhook`; how many started.
+    fn admit(slots: &mut Slots, webhook: WebhookId, limits: FlowLimits, n: usize) -> usize {
+        let now = Instant::now();
+        let release_at = now + Duration::from_secs(5);
+        (0..n)
+            .filter(|_| {
+                slots
+                    .admit(claimed(webhook, limits), now, release_at)
+                    .is_some()
+            })
+            .count()
+    }
+
+    const NONE: FlowLimits = FlowLimits {
+        max_in_flight: None,
+        max_per_second: None,
+    };
+
     #[test]
     fn slots_bound_claims_per_webhook_and_overall() {
-        let mut slots = Slots::new(10, 4);
+        let mut slots = Slots::new(10, 4, false);
         let (a, b) = (WebhookId::new(), WebhookId::new());
+        let now = Instant::now();
         assert_eq!(
             slots.claim_limit(100),
             4,
             "a claim may all be for one webhook"
         );
-        for _ in 0..4 {
-            slots.take(a);
-        }
+        assert_eq!(admit(&mut slots, a, NONE, 4), 4);
         assert_eq!(slots.skipped(), vec![a], "at its bound");
         assert!(
-            !slots.give_back(a),
+            !slots.give_back_webhook(a, Feedback::Neutral, now),
             "a still has less than half its bound free"
         );
+        slots.give_back_total();
         assert_eq!(slots.skipped(), vec![a]);
         assert_eq!(slots.claim_limit(100), 4);
-        slots.take(b);
-        slots.take(b);
+        assert_eq!(admit(&mut slots, b, NONE, 2), 2);
         assert_eq!(slots.claim_limit(100), 2, "b has room for two more");
-        assert!(slots.give_back(a), "a has half its bound free again");
+        assert!(
+            slots.give_back_webhook(a, Feedback::Neutral, now),
+            "a has half its bound free again"
+        );
+        slots.give_back_total();
         assert!(slots.skipped().is_empty());
         for _ in 0..6 {
-            slots.take(WebhookId::new());
+            admit(&mut slots, WebhookId::new(), NONE, 1);
         }
         assert_eq!(slots.claim_limit(100), 0, "ten in flight overall");
-        assert!(slots.give_back(b), "a slot freed overall");
+        slots.give_back_webhook(b, Feedback::Neutral, now);
+        assert!(slots.give_back_total(), "a slot freed overall");
         assert_eq!(slots.claim_limit(100), 1);
     }
 
     #[test]
     fn an_exchange_that_ended_frees_its_webhook_but_not_the_node() {
-        let mut slots = Slots::new(4, 4);
+        let mut slots = Slots::new(4, 4, false);
         let a = WebhookId::new();
-        for _ in 0..4 {
-            slots.take(a);
-        }
+        let now = Instant::now();
+        assert_eq!(admit(&mut slots, a, NONE, 4), 4);
         assert_eq!(slots.claim_limit(100), 0, "the node is full");
-        assert!(!slots.give_back_webhook(a));
+        assert!(!slots.give_back_webhook(a, Feedback::Neutral, now));
         assert!(
-            slots.give_back_webhook(a),
+            slots.give_back_webhook(a, Feedback::Neutral, now),
             "a has half its bound free again"
         );
         assert!(slots.skipped().is_empty());
@@ -960,5 +1231,57 @@ mod tests {
         );
         assert!(slots.give_back_total(), "recorded: the node has room");
         assert_eq!(slots.claim_limit(100), 1);
+    }
+
+    #[test]
+    fn a_webhooks_own_max_in_flight_holds_the_rest_waiting_then_releases_it() {
+        let mut slots = Slots::new(100, 32, false);
+        let a = WebhookId::new();
+        let own = FlowLimits {
+            max_in_flight: Some(2),
+            max_per_second: None,
+        };
+        let now = Instant::now();
+        assert_eq!(admit(&mut slots, a, own, 5), 2, "two start, three wait");
+        assert_eq!(slots.skipped(), vec![a], "no more claims while some wait");
+        assert!(
+            slots.give_back_webhook(a, Feedback::Neutral, now),
+            "room for one that waits"
+        );
+        let work = slots.waiting_work(now);
+        assert_eq!((work.start.len(), work.release.len()), (1, 0));
+        let later = now + Duration::from_secs(6);
+        let work = slots.waiting_work(later);
+        assert_eq!(
+            (work.start.len(), work.release.len()),
+            (0, 2),
+            "what could not start within its wait is released"
+        );
+        assert_eq!(slots.skipped(), vec![a], "still two in flight");
+    }
+
+    #[test]
+    fn a_webhooks_pace_starts_what_its_bucket_holds_then_one_per_token() {
+        let mut slots = Slots::new(100, 32, false);
+        let a = WebhookId::new();
+        let paced = FlowLimits {
+            max_in_flight: None,
+            max_per_second: Some(2),
+        };
+        let now = Instant::now();
+        assert_eq!(admit(&mut slots, a, paced, 4), 1, "the bucket holds one");
+        let work = slots.waiting_work(now);
+        assert!(work.start.is_empty());
+        let next = work.next.expect("a token is due");
+        assert!(next > now && next <= now + Duration::from_millis(600));
+        let work = slots.waiting_work(now + Duration::from_millis(600));
+        assert_eq!(work.start.len(), 1, "one token in half a second");
+    }
+
+    #[test]
+    fn an_adaptive_window_starts_modest() {
+        let mut slots = Slots::new(100, 32, true);
+        let a = WebhookId::new();
+        assert_eq!(admit(&mut slots, a, NONE, 10), flow::START);
     }
 }

@@ -21,6 +21,9 @@
 //!   synchronous send.
 //! - [`metrics`]: the engine's metric names and one function per thing it
 //!   reports (an attempt with its outcome and trigger, lag, exhaustion).
+//! - `flow`: flow control for one webhook on this node, as pure rules: the
+//!   adaptive in-flight window (AIMD) and the `max_per_second` token bucket,
+//!   which the engine's slots ask before starting an attempt.
 //! - `health`: what a recorded attempt tells the store about its endpoint
 //!   (success, failure, or a `Retry-After` that throttles the whole webhook);
 //!   the store keeps the health every node shares and gates claims with it.
@@ -35,6 +38,7 @@ use ipnet::IpNet;
 pub mod catalogue;
 mod client;
 mod engine;
+mod flow;
 mod health;
 mod janitor;
 pub mod metrics;
@@ -97,6 +101,9 @@ pub struct DeliveryConfig {
     /// When a failing endpoint is paused or disabled (`[delivery.health]`);
     /// each webhook may override `failing_after` and `disable_after`.
     pub health: HealthPolicy,
+    /// Whether each webhook's in-flight window follows its receiver (AIMD,
+    /// from 4 up to its bound) or is fixed at the bound.
+    pub adaptive_concurrency: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -111,6 +118,7 @@ impl Default for DeliveryConfig {
             response_body_cap: 16 * 1024,
             allow_cidrs: Vec::new(),
             health: HealthPolicy::default(),
+            adaptive_concurrency: true,
         }
     }
 }

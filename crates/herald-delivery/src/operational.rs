@@ -219,6 +219,7 @@ mod tests {
         WebhookRecord {
             health: Default::default(),
             health_overrides: Default::default(),
+            flow_limits: Default::default(),
             id: WebhookId::new(),
             name: "w".into(),
             url_display: "https://hooks.example.com/".into(),

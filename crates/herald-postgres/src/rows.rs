@@ -15,8 +15,8 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{
-    AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, HealthOverrides, HealthState,
-    WebhookHealth, WebhookRecord,
+    AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, FlowLimits, HealthOverrides,
+    HealthState, WebhookHealth, WebhookRecord,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -28,7 +28,8 @@ macro_rules! webhook_columns {
         "w.id, w.name, w.url_display, w.url_sealed, w.secret_sealed, w.event_types, w.project, \
          w.enabled, w.disabled_reason, w.created_at, w.updated_at, w.health_state, w.health_failures, \
          w.health_pauses, w.health_until, w.health_failing_since, w.health_last_error, \
-         w.health_last_success, w.health_disabled_reason, w.failing_after, w.disable_after"
+         w.health_last_success, w.health_disabled_reason, w.failing_after, w.disable_after, \
+         w.max_in_flight, w.max_per_second"
     };
 }
 
@@ -69,6 +70,7 @@ pub(crate) fn webhook(row: &PgRow) -> PgResult<WebhookRecord> {
         disabled_reason: row.try_get("disabled_reason")?,
         health: health(row)?,
         health_overrides: health_overrides(row)?,
+        flow_limits: flow_limits(row)?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
     })
@@ -104,6 +106,23 @@ fn health_overrides(row: &PgRow) -> PgResult<HealthOverrides> {
         failing_after: setting("failing_after")?,
         disable_after: setting("disable_after")?.map(|n| (n > 0).then_some(n)),
     })
+}
+
+fn flow_limits(row: &PgRow) -> PgResult<FlowLimits> {
+    let limit = |column: &str| -> PgResult<Option<u32>> {
+        row.try_get::<Option<i32>, _>(column)?
+            .map(|v| u32::try_from(v).map_err(|_| PgError::Corrupt(format!("negative {column}"))))
+            .transpose()
+    };
+    Ok(FlowLimits {
+        max_in_flight: limit("max_in_flight")?,
+        max_per_second: limit("max_per_second")?,
+    })
+}
+
+/// How a flow limit is stored: NULL for none.
+pub(crate) fn flow_limit_column(limit: Option<u32>) -> Option<i32> {
+    limit.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// How `disable_after` is stored: NULL for the node's setting, 0 for never.

@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "endpoint_health",
         sql: include_str!("../migrations/0012_endpoint_health.sql"),
     },
+    Migration {
+        version: 13,
+        name: "flow_control",
+        sql: include_str!("../migrations/0013_flow_control.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's version.

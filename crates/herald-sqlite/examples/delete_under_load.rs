@@ -96,6 +96,7 @@ async fn main() -> Result<()> {
 fn webhook(id: WebhookId, event_type: &str) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id,
         name: event_type.to_owned(),
         url_display: "http://127.0.0.1:9/".to_owned(),

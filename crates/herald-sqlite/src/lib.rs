@@ -20,6 +20,7 @@
 //!   webhook write goes through the writer and drops it.
 //! - `health`: each webhook's endpoint health columns, and noting an
 //!   attempt's signal on the writer (claims gate on the cached copy).
+//! - `flow`: each webhook's own flow limits columns (the engine enforces them).
 //! - `event_types`: the custom event types ([`herald_store::EventTypeStore`]).
 //! - `tokens`: API tokens as digests ([`herald_store::TokenStore`]).
 //! - `receivers`: incoming webhook receivers ([`herald_store::ReceiverStore`]):
@@ -41,6 +42,7 @@ mod cleanup;
 mod error;
 mod event_types;
 mod events;
+mod flow;
 mod health;
 mod keys;
 mod log;

@@ -16,14 +16,15 @@ use rusqlite::types::Type;
 
 use crate::error::SqliteError;
 
-/// The last ten are the endpoint's health and settings (`crate::health`).
+/// Then ten for the endpoint's health and settings (`crate::health`), and
+/// the last two the webhook's flow limits (`crate::flow`).
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, name, url_display, url_sealed, secret_sealed, event_types, \
      project, enabled, disabled_reason, created_at, updated_at, health_state, health_failures, \
      health_pauses, health_until, health_failing_since, health_last_error, health_last_success, \
-     health_disabled_reason, failing_after, disable_after";
+     health_disabled_reason, failing_after, disable_after, max_in_flight, max_per_second";
 
 /// How many columns [`WEBHOOK_COLUMNS`] names.
-pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT;
+pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT + crate::flow::COUNT;
 
 pub(crate) const EVENT_COLUMNS: &str = "id, event_type, project, payload, properties, created_at";
 
@@ -47,6 +48,7 @@ pub(crate) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord>
         disabled_reason: row.get(8)?,
         health,
         health_overrides,
+        flow_limits: crate::flow::limits_from_row(row, 11 + crate::health::COUNT)?,
         created_at: timestamp(row, 9)?,
         updated_at: timestamp(row, 10)?,
     })

@@ -96,6 +96,7 @@ async fn custom_event_types_survive_reopening() {
 fn webhook(project: Option<&str>) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id: WebhookId::new(),
         name: "receiver".to_owned(),
         url_display: "https://hooks.example.com/in".to_owned(),

@@ -99,6 +99,7 @@ macro_rules! store_contract_tests {
             a_webhook_disabled_for_failing_keeps_its_backlog_until_enabled,
             retry_after_closes_the_whole_webhook_until_then,
             health_settings_round_trip,
+            flow_limits_round_trip,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -150,6 +151,7 @@ pub(crate) fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewW
         project: project.map(str::to_owned),
         enabled: true,
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
     }
 }
 
@@ -388,6 +390,7 @@ pub async fn a_display_url_stored_with_its_token_is_read_masked(store: Arc<dyn S
 pub async fn webhook_round_trip(store: Arc<dyn Store>) {
     let new = NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id: WebhookId::new(),
         name: "Deploy notifier ✓".to_owned(),
         url_display: "https://***:***@hooks.example.com/in?x=***".to_owned(),
@@ -432,6 +435,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
         project: Some(None),
         enabled: Some(false),
         health_overrides: None,
+        flow_limits: None,
     };
     let updated = update(&store, new.id, patch).await;
     let expected = WebhookRecord {

@@ -16,8 +16,8 @@ use crate::contract::{
     claim, claim_with, create, detail, event, get_webhook, publish, record, update, webhook,
 };
 use crate::{
-    ClaimedDelivery, DeliveryStatus, HealthChange, HealthOverrides, HealthPolicy, HealthSignal,
-    HealthState, NextStep, Store, WebhookPatch,
+    ClaimedDelivery, DeliveryStatus, FlowLimits, HealthChange, HealthOverrides, HealthPolicy,
+    HealthSignal, HealthState, NextStep, Store, WebhookPatch,
 };
 
 const PAUSE: Duration = Duration::from_millis(300);
@@ -366,4 +366,54 @@ pub async fn health_settings_round_trip(store: Arc<dyn Store>) {
         changed.apply(HealthPolicy::default()).disable_after,
         Some(12)
     );
+}
+
+/// A webhook's own flow limits are kept as given, changed by a patch, come
+/// back with its claimed deliveries (which is where the engine reads them),
+/// and are left alone by a patch that does not name them.
+pub async fn flow_limits_round_trip(store: Arc<dyn Store>) {
+    let own = FlowLimits {
+        max_in_flight: Some(3),
+        max_per_second: Some(50),
+    };
+    let mut new = webhook("paced", None, &["push"]);
+    new.flow_limits = own;
+    let created = create(&store, new).await;
+    assert_eq!(created.flow_limits, own);
+    assert_eq!(get_webhook(&store, created.id).await.flow_limits, own);
+    publish(&store, event("push", None)).await;
+    let claimed = claim(&store, 10).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].webhook.flow_limits, own);
+
+    let renamed = update(
+        &store,
+        created.id,
+        WebhookPatch {
+            name: Some("renamed".into()),
+            ..WebhookPatch::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        renamed.flow_limits, own,
+        "a patch without limits keeps them"
+    );
+    let changed = FlowLimits {
+        max_in_flight: None,
+        max_per_second: Some(1),
+    };
+    let updated = update(
+        &store,
+        created.id,
+        WebhookPatch {
+            flow_limits: Some(changed),
+            ..WebhookPatch::default()
+        },
+    )
+    .await;
+    assert_eq!(updated.flow_limits, changed);
+    assert_eq!(get_webhook(&store, created.id).await.flow_limits, changed);
+    let listed = store.list_webhooks().await.expect("list");
+    assert_eq!(listed[0].flow_limits, changed);
 }

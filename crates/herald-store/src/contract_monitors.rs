@@ -116,6 +116,7 @@ fn new_repository(name: &str) -> NewRepository {
 fn new_webhook(name: &str, types: &[&str], project: Option<&str>) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),

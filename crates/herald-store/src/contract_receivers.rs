@@ -114,6 +114,7 @@ async fn subscribe(store: &Arc<dyn Store>, types: &[&str]) -> WebhookId {
     let id = WebhookId::new();
     let new = NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id,
         name: "subscriber".to_owned(),
         url_display: "https://hooks.example.com/in".to_owned(),

@@ -29,6 +29,8 @@ pub struct WebhookRecord {
     pub health: WebhookHealth,
     /// The webhook's own health settings.
     pub health_overrides: HealthOverrides,
+    /// The webhook's own limits on how fast it is sent to.
+    pub flow_limits: FlowLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -44,6 +46,20 @@ pub struct NewWebhook {
     pub project: Option<String>,
     pub enabled: bool,
     pub health_overrides: HealthOverrides,
+    pub flow_limits: FlowLimits,
+}
+
+/// A webhook's own limits on how fast it is sent to, on top of the node's;
+/// `None`: no limit of its own. Each node enforces them on its own attempts
+/// (the engine's flow control): with N nodes the webhook may see up to N
+/// times either limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowLimits {
+    /// Attempts in flight to the webhook at once (the node's
+    /// `max_in_flight_per_webhook` still applies).
+    pub max_in_flight: Option<u32>,
+    /// Attempts started per second (a token bucket holding a tenth of a second's worth).
+    pub max_per_second: Option<u32>,
 }
 
 /// Fields to change; `None` leaves a field as it is.
@@ -60,6 +76,7 @@ pub struct WebhookPatch {
     /// how a person enables a webhook the engine disabled.
     pub enabled: Option<bool>,
     pub health_overrides: Option<HealthOverrides>,
+    pub flow_limits: Option<FlowLimits>,
 }
 
 #[derive(Debug, Clone)]

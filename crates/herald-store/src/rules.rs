@@ -48,6 +48,9 @@ impl WebhookPatch {
         if let Some(overrides) = self.health_overrides {
             record.health_overrides = overrides;
         }
+        if let Some(limits) = self.flow_limits {
+            record.flow_limits = limits;
+        }
         if let Some(enabled) = self.enabled {
             if enabled != record.enabled {
                 record.disabled_reason = None;
@@ -140,6 +143,7 @@ mod tests {
             disabled_reason: reason.map(str::to_owned),
             health: Default::default(),
             health_overrides: Default::default(),
+            flow_limits: Default::default(),
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
         }

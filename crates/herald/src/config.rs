@@ -47,6 +47,7 @@ const NESTED_ENV_KEYS: &[&str] = &[
     "delivery.max_in_flight_per_webhook",
     "delivery.poll_interval",
     "delivery.response_body_cap",
+    "delivery.adaptive_concurrency",
     "delivery.health.failing_after",
     "delivery.health.disable_after",
     "delivery.health.first_pause",
@@ -464,6 +465,7 @@ struct RawDelivery {
     max_in_flight_per_webhook: usize,
     poll_interval: HumanDuration,
     response_body_cap: usize,
+    adaptive_concurrency: bool,
     health: RawHealth,
 }
 
@@ -531,6 +533,7 @@ impl Default for RawDelivery {
             max_in_flight_per_webhook: engine.max_in_flight_per_webhook,
             poll_interval: HumanDuration(engine.poll_interval),
             response_body_cap: engine.response_body_cap,
+            adaptive_concurrency: engine.adaptive_concurrency,
             health: RawHealth::default(),
         }
     }
@@ -701,6 +704,7 @@ impl RawDelivery {
             response_body_cap: self.response_body_cap,
             allow_cidrs,
             health: self.health.validate()?,
+            adaptive_concurrency: self.adaptive_concurrency,
             ..defaults
         })
     }
@@ -983,6 +987,10 @@ mod tests {
             assert_eq!(
                 example.delivery.poll_interval,
                 defaults.delivery.poll_interval
+            );
+            assert_eq!(
+                example.delivery.adaptive_concurrency,
+                defaults.delivery.adaptive_concurrency
             );
             assert_eq!(
                 example.delivery.response_body_cap,

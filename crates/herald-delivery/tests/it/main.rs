@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails here, with the cause
 
 mod catalogue;
+mod flow;
 mod health;
 mod receiver;
 
@@ -70,6 +71,7 @@ fn config() -> DeliveryConfig {
         response_body_cap: BODY_CAP,
         allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
         health: compressed_health(),
+        adaptive_concurrency: true,
     }
 }
 
@@ -158,10 +160,28 @@ impl Harness {
     }
 
     async fn webhook_for(&self, url: &str, secret: &Secret, patterns: &[&str]) -> WebhookRecord {
+        self.create_webhook(url, secret, patterns, |_| {}).await
+    }
+
+    /// A webhook like [`Harness::webhook`] with its own settings set by `tune`.
+    async fn tuned_webhook(&self, url: &str, tune: impl FnOnce(&mut NewWebhook)) -> WebhookRecord {
+        let patterns = ["changeset:*", "ping", "sonarqube:*"];
+        self.create_webhook(url, &Secret::generate(), &patterns, tune)
+            .await
+    }
+
+    async fn create_webhook(
+        &self,
+        url: &str,
+        secret: &Secret,
+        patterns: &[&str],
+        tune: impl FnOnce(&mut NewWebhook),
+    ) -> WebhookRecord {
         let target = TargetUrl::parse(url).unwrap();
         let id = WebhookId::new();
-        let new = NewWebhook {
+        let mut new = NewWebhook {
             health_overrides: Default::default(),
+            flow_limits: Default::default(),
             id,
             name: "receiver".into(),
             url_display: target.display(),
@@ -180,6 +200,7 @@ impl Harness {
             project: None,
             enabled: true,
         };
+        tune(&mut new);
         self.store.create_webhook(new, 100).await.unwrap()
     }
 

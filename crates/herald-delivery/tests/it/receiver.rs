@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,12 +17,18 @@ use tokio_util::sync::CancellationToken;
 pub struct Hit {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: Instant,
+    /// Requests on the same path in progress as it arrived, itself included.
+    pub concurrent: usize,
 }
 
 #[derive(Default)]
 struct Inner {
     addr: Mutex<Option<SocketAddr>>,
     hits: Mutex<HashMap<String, Vec<Hit>>>,
+    /// Requests in progress per path.
+    in_progress: Mutex<HashMap<String, usize>>,
     release: CancellationToken,
     hanging: AtomicUsize,
     most_hanging: AtomicUsize,
@@ -75,11 +82,34 @@ impl Receiver {
         self.0.most_hanging.load(Ordering::SeqCst)
     }
 
-    fn record(&self, path: &str, headers: HeaderMap, body: Bytes) -> usize {
+    /// The most requests on `path` that were in progress at once.
+    pub fn most_at_once(&self, path: &str) -> usize {
+        self.hits(path)
+            .iter()
+            .map(|hit| hit.concurrent)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn record(&self, path: &str, headers: HeaderMap, body: Bytes, concurrent: usize) -> usize {
         let mut hits = self.0.hits.lock().unwrap();
         let list = hits.entry(path.to_owned()).or_default();
-        list.push(Hit { headers, body });
+        list.push(Hit {
+            headers,
+            body,
+            at: Instant::now(),
+            concurrent,
+        });
         list.len()
+    }
+
+    /// Counts a request on `path` in progress until the answer drops.
+    fn enter(&self, path: &str) -> (usize, InProgress) {
+        let mut in_progress = self.0.in_progress.lock().unwrap();
+        let count = in_progress.entry(path.to_owned()).or_default();
+        *count += 1;
+        let guard = InProgress(Arc::clone(&self.0), path.to_owned());
+        (*count, guard)
     }
 
     async fn hang(&self) {
@@ -90,6 +120,22 @@ impl Receiver {
         self.0.release.cancelled().await;
     }
 }
+
+struct InProgress(Arc<Inner>, String);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        if let Some(count) = self.0.in_progress.lock().unwrap().get_mut(&self.1) {
+            *count -= 1;
+        }
+    }
+}
+
+/// How long `/slow` takes to answer.
+const SLOW: Duration = Duration::from_millis(20);
+/// How long `/overloaded` takes to answer its 503: long enough that requests
+/// sent together are surely in progress together.
+const OVERLOADED: Duration = Duration::from_millis(100);
 
 struct Leaving(Arc<Inner>);
 
@@ -106,7 +152,8 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     let path = uri.path();
-    let nth = receiver.record(path, headers, body);
+    let (concurrent, _in_progress) = receiver.enter(path);
+    let nth = receiver.record(path, headers, body, concurrent);
     match path {
         "/ok" => (StatusCode::OK, "thanks").into_response(),
         "/flaky" if nth == 1 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -124,6 +171,14 @@ async fn answer(
             [(header::RETRY_AFTER, "120")],
         )
             .into_response(),
+        "/slow" => {
+            tokio::time::sleep(SLOW).await;
+            StatusCode::OK.into_response()
+        }
+        "/overloaded" => {
+            tokio::time::sleep(OVERLOADED).await;
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
         "/big" => (StatusCode::OK, "x".repeat(100 * 1024)).into_response(),
         "/hang" => {
             receiver.hang().await;

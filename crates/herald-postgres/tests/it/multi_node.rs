@@ -22,6 +22,7 @@ const LONG_LEASE: Duration = Duration::from_secs(3600);
 fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),

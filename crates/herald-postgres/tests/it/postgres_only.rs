@@ -19,6 +19,7 @@ use crate::support::TestSchema;
 fn webhook(name: &str, types: &[&str]) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        flow_limits: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),

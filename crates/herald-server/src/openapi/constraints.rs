@@ -17,6 +17,9 @@
 //! server's source policy and address guard, and which receiver options a
 //! PATCH may set depends on the stored receiver's kind.
 
+use herald_app::webhooks::{
+    MOST_DISABLE_AFTER, MOST_FAILING_AFTER, MOST_IN_FLIGHT, MOST_PER_SECOND,
+};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::OpenApi;
 
@@ -122,6 +125,18 @@ fn webhooks(doc: &mut Value) {
                 "items": {"type": "string", "pattern": TYPE_PATTERN},
             }),
         );
+        let settings = [
+            ("failing_after", 1, MOST_FAILING_AFTER),
+            ("disable_after", 0, MOST_DISABLE_AFTER),
+            ("max_in_flight", 1, MOST_IN_FLIGHT),
+            ("max_per_second", 1, MOST_PER_SECOND),
+        ];
+        for (field, least, most) in settings {
+            merge(
+                property(doc, schema, field),
+                json!({"minimum": least, "maximum": most}),
+            );
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
+use herald_app::webhooks::{
+    DeliverySettings, DeliverySettingsChange, WebhookCreate, WebhookUpdate,
+};
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
 use herald_store::{ShownHealth, WebhookHealth, WebhookRecord};
@@ -48,8 +50,46 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     /// The endpoint's health, which every node shares.
     pub health: EndpointHealth,
+    /// This webhook's own health and flow settings; null: the node's.
+    #[serde(flatten)]
+    pub settings: WebhookSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A webhook's own delivery settings. Each is null when the webhook has none
+/// of its own: the node's `[delivery.health]` setting applies (for the two
+/// limits: only the node's `[delivery]` bounds).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookSettings {
+    /// Failed attempts in a row (whatever their deliveries) that pause the
+    /// webhook; 1 to 10000.
+    #[schema(example = 4)]
+    pub failing_after: Option<u32>,
+    /// Failed attempts in a row that disable the webhook until a person
+    /// enables it again; 0 to 100000, where **0 switches auto-disable off**
+    /// for this webhook (null takes the node's setting, which may disable).
+    #[schema(example = 40)]
+    pub disable_after: Option<u32>,
+    /// Attempts in flight to this webhook at once, on each node; 1 to 10000.
+    /// The node's `max_in_flight_per_webhook` still applies, and with
+    /// adaptive concurrency the number follows the receiver below this.
+    pub max_in_flight: Option<u32>,
+    /// Attempts started per second to this webhook, on each node (a token
+    /// bucket holding a tenth of a second's worth); 1 to 100000. Each node enforces it
+    /// on its own: with N nodes the receiver may see up to N times this.
+    pub max_per_second: Option<u32>,
+}
+
+impl From<DeliverySettings> for WebhookSettings {
+    fn from(settings: DeliverySettings) -> Self {
+        Self {
+            failing_after: settings.failing_after,
+            disable_after: settings.disable_after,
+            max_in_flight: settings.max_in_flight,
+            max_per_second: settings.max_per_second,
+        }
+    }
 }
 
 /// How the webhook's endpoint is doing. `failing_after` failed attempts in a
@@ -118,6 +158,7 @@ impl From<&WebhookRecord> for Webhook {
             enabled: record.enabled,
             disabled_reason: record.disabled_reason.clone(),
             health: EndpointHealth::from(&record.health),
+            settings: DeliverySettings::of(record).into(),
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
@@ -174,6 +215,24 @@ pub struct CreateWebhook {
     #[serde(default = "enabled_by_default")]
     #[schema(default = true)]
     pub enabled: bool,
+    /// Failed attempts in a row that pause the webhook, 1 to 10000; omitted
+    /// or null: the node's `[delivery.health] failing_after`.
+    #[serde(default)]
+    pub failing_after: Option<u32>,
+    /// Failed attempts in a row that disable the webhook, 0 to 100000;
+    /// **0 switches auto-disable off** for this webhook; omitted or null: the
+    /// node's `[delivery.health] disable_after`.
+    #[serde(default)]
+    pub disable_after: Option<u32>,
+    /// Attempts in flight to this webhook at once, on each node, 1 to 10000;
+    /// omitted or null: only the node's `max_in_flight_per_webhook`.
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
+    /// Attempts started per second to this webhook, on each node, 1 to
+    /// 100000; omitted or null: no rate limit. With N nodes the receiver may
+    /// see up to N times this.
+    #[serde(default)]
+    pub max_per_second: Option<u32>,
 }
 
 /// Changes the fields present; absent fields stay as they are.
@@ -202,6 +261,23 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
     pub enabled: Option<bool>,
+    /// 1 to 10000, or null for the node's setting.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub failing_after: Option<Option<u32>>,
+    /// 0 to 100000 (**0: never disabled for failing**), or null for the
+    /// node's setting.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub disable_after: Option<Option<u32>>,
+    /// 1 to 10000, or null for no limit of the webhook's own.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub max_in_flight: Option<Option<u32>>,
+    /// 1 to 100000, or null for no limit of the webhook's own.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub max_per_second: Option<Option<u32>>,
 }
 
 /// Marks a field as present. With `#[serde(default)]`, an absent field is `None`
@@ -248,6 +324,12 @@ impl From<CreateWebhook> for WebhookCreate {
             event_types: request.event_types,
             project: request.project,
             enabled: request.enabled,
+            settings: DeliverySettings {
+                failing_after: request.failing_after,
+                disable_after: request.disable_after,
+                max_in_flight: request.max_in_flight,
+                max_per_second: request.max_per_second,
+            },
         }
     }
 }
@@ -261,6 +343,12 @@ impl From<UpdateWebhook> for WebhookUpdate {
             event_types: request.event_types,
             project: request.project,
             enabled: request.enabled,
+            settings: DeliverySettingsChange {
+                failing_after: request.failing_after,
+                disable_after: request.disable_after,
+                max_in_flight: request.max_in_flight,
+                max_per_second: request.max_per_second,
+            },
         }
     }
 }

@@ -546,3 +546,77 @@ async fn wait_for_health(herald: &TestApp, id: &str, done: impl Fn(&Value) -> bo
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A webhook's own health and flow settings: set at creation, shown in every
+/// answer (null where the node's apply), changed one at a time by `PATCH`
+/// (the others stay), returned to the node's by `null`; values out of range
+/// are refused naming the field and the range, changing nothing.
+#[tokio::test]
+async fn a_webhooks_own_health_and_flow_settings_are_set_shown_and_checked() {
+    let herald = TestApp::spawn().await;
+    let created = herald
+        .create_webhook(json!({
+            "name": "tuned", "url": "https://example.com/t", "event_types": ["changeset:*"],
+            "failing_after": 10, "disable_after": 0, "max_in_flight": 4, "max_per_second": 50
+        }))
+        .await;
+    assert_eq!(created["failing_after"], 10);
+    assert_eq!(created["disable_after"], 0, "0: never disabled for failing");
+    assert_eq!(created["max_in_flight"], 4);
+    assert_eq!(created["max_per_second"], 50);
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v1/webhooks/{id}");
+
+    let plain = herald
+        .create_webhook(webhook_body("plain", "https://example.com/p"))
+        .await;
+    for field in [
+        "failing_after",
+        "disable_after",
+        "max_in_flight",
+        "max_per_second",
+    ] {
+        assert_eq!(plain[field], Value::Null, "{field}: the node's");
+    }
+
+    let (status, changed) = send(
+        herald
+            .patch(&path)
+            .json(&json!({"max_per_second": 5, "failing_after": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["max_per_second"], 5);
+    assert_eq!(changed["failing_after"], Value::Null, "back to the node's");
+    assert_eq!(changed["disable_after"], 0, "untouched");
+    assert_eq!(changed["max_in_flight"], 4, "untouched");
+    let (_, read) = send(herald.get(&path)).await;
+    assert_eq!(read["max_per_second"], 5);
+
+    let refused = [
+        (json!({"failing_after": 0}), "failing_after"),
+        (json!({"disable_after": 100_001}), "disable_after"),
+        (json!({"max_in_flight": 0}), "max_in_flight"),
+        (json!({"max_per_second": 0}), "max_per_second"),
+    ];
+    for (body, field) in refused {
+        let (status, error) = send(herald.patch(&path).json(&body)).await;
+        assert_error(status, &error, 422, "invalid_field", Some(field));
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("must be from"), "{message}");
+    }
+    let (status, error) = send(herald.patch(&path).json(&json!({"max_in_flight": -1}))).await;
+    assert!(status == 422 || status == 400, "{status} {error}");
+    let (status, error) = send(herald.post("/api/v1/webhooks").json(&json!({
+        "name": "bad", "url": "https://example.com/b", "event_types": ["changeset:*"],
+        "max_per_second": 0
+    })))
+    .await;
+    assert_error(status, &error, 422, "invalid_field", Some("max_per_second"));
+    let (_, after) = send(herald.get(&path)).await;
+    assert_eq!(
+        after["max_in_flight"], 4,
+        "a refused change changes nothing"
+    );
+    assert_eq!(after["max_per_second"], 5);
+}
