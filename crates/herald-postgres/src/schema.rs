@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "endpoint_health",
         sql: include_str!("../migrations/0012_endpoint_health.sql"),
     },
+    Migration {
+        version: 13,
+        name: "failed_by_age",
+        sql: include_str!("../migrations/0013_failed_by_age.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's version.

@@ -187,6 +187,16 @@ pub struct Backlog {
     pub oldest_due_at: Option<Timestamp>,
 }
 
+/// Finished deliveries created within a recent window, by outcome: range
+/// counts over the finished deliveries' indexes, never a scan of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FinishedCounts {
+    pub succeeded: u64,
+    /// Failed for good: retries exhausted, the endpoint gone, or the webhook
+    /// disabled or deleted by a person.
+    pub failed: u64,
+}
+
 /// What `/readyz` asks of the store: the schema version the database is at
 /// against the one this build writes, and the key check the database holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
