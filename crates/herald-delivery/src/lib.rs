@@ -97,6 +97,9 @@ pub struct DeliveryConfig {
     /// When a failing endpoint is paused or disabled (`[delivery.health]`);
     /// each webhook may override `failing_after` and `disable_after`.
     pub health: HealthPolicy,
+    /// Whether the attempts counter carries each webhook's id (`[metrics]
+    /// per_webhook`): one series per webhook, so off by default.
+    pub metrics_per_webhook: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -111,6 +114,7 @@ impl Default for DeliveryConfig {
             response_body_cap: 16 * 1024,
             allow_cidrs: Vec::new(),
             health: HealthPolicy::default(),
+            metrics_per_webhook: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::health::{HealthOverrides, WebhookHealth};
+use crate::health::{HealthOverrides, ShownHealth, WebhookHealth};
 
 /// A webhook as stored. The URL (which may carry basic-auth credentials) and the
 /// secret are sealed by the caller; the store never sees them in clear.
@@ -31,6 +31,19 @@ pub struct WebhookRecord {
     pub health_overrides: HealthOverrides,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl WebhookRecord {
+    /// Whether deliveries flow, as a person sees it: the endpoint's health,
+    /// except that a webhook a person disabled is disabled whatever its
+    /// endpoint did.
+    pub fn shown_health(&self, now: Timestamp) -> ShownHealth {
+        if self.enabled {
+            self.health.shown(now)
+        } else {
+            ShownHealth::Disabled
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
