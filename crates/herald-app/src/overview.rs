@@ -16,8 +16,9 @@ pub const OUTCOME_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// How long one count of the window's outcomes serves the overview: the
 /// count is an index range over a day's finished deliveries (tens of
-/// milliseconds at a million), which a page render should not pay each time.
-const OUTCOMES_TTL: Duration = Duration::from_secs(30);
+/// milliseconds at a million), which a page render should not pay each time;
+/// a person who just saw a delivery fail sees it counted within seconds.
+const OUTCOMES_TTL: Duration = Duration::from_secs(10);
 
 /// The overview's delivery figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,7 +46,10 @@ const TOKEN: &str = "console-render-admin-token-0123456789";
 enum Backend {
     Sqlite,
     /// A database URL and the fresh schema the run creates and drops.
-    Postgres { url: String, schema: String },
+    Postgres {
+        url: String,
+        schema: String,
+    },
 }
 
 impl Backend {

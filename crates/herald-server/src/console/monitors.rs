@@ -566,7 +566,7 @@ fn run_row(entry: &RunLogEntry) -> Markup {
             td { code { (run.repository_name) } }
             td.num { (run.commits_scanned) }
             td.num {
-                (run.matches)
+                span.results { (run.matches) }
                 @for commit in run.commits.iter().take(SHOWN_COMMITS) {
                     div.hint { code title=(commit) { (commit.get(..12).unwrap_or(commit)) } }
                 }

@@ -154,14 +154,21 @@ async fn the_webhook_label_appears_only_with_per_webhook_metrics() {
     // other node's webhook never became a label.
     let exposition = scrape(&plain).await;
     assert!(
-        exposition.lines().any(|line| line
-            .starts_with("herald_delivery_attempts_total{")
-            && line.contains(r#"outcome="success""#)
-            && line.contains(&format!(r#"webhook="{labelled}""#))),
+        exposition
+            .lines()
+            .any(|line| line.starts_with("herald_delivery_attempts_total{")
+                && line.contains(r#"outcome="success""#)
+                && line.contains(&format!(r#"webhook="{labelled}""#))),
         "per_webhook labels the attempts counter:\n{exposition}"
     );
-    assert!(!exposition.contains(&unlabelled), "{unlabelled} became a label");
-    for line in exposition.lines().filter(|line| line.contains("webhook=\"")) {
+    assert!(
+        !exposition.contains(&unlabelled),
+        "{unlabelled} became a label"
+    );
+    for line in exposition
+        .lines()
+        .filter(|line| line.contains("webhook=\""))
+    {
         assert!(
             line.starts_with("herald_delivery_attempts_total{"),
             "only the attempts counter carries the label: {line}"
