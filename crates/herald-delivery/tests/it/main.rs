@@ -70,6 +70,7 @@ fn config() -> DeliveryConfig {
         response_body_cap: BODY_CAP,
         allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
         health: compressed_health(),
+        metrics_per_webhook: false,
     }
 }
 
