@@ -253,6 +253,45 @@ test("names, payloads and response bodies with markup are shown as text and run 
   await page.context().close();
 });
 
+test("a commit message with markup, matched by a type:commit monitor, is shown as text in the run log and its notification and runs nothing", async () => {
+  const repo = gitRepository();
+  const added = await api(herald.base, ADMIN_TOKEN, "POST", "/api/v1/repositories", {
+    name: "example.com/acme/xss", url: repo.dir,
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.json));
+  const fetched = await api(herald.base, ADMIN_TOKEN, "POST", `/api/v1/repositories/${added.json.id}/fetch`);
+  assert.ok(fetched.status < 300, JSON.stringify(fetched.json));
+  const monitor = await api(herald.base, ADMIN_TOKEN, "POST", "/api/v1/monitors", {
+    description: "Commit messages with markup",
+    query: "type:commit onerror",
+    actions: [{ type: "webhook", url: receiver.url + "/commit-xss" }],
+  });
+  assert.equal(monitor.status, 201, JSON.stringify(monitor.json));
+  // Made after the monitor, so its run reports it.
+  repo.commit("notes.txt", "harmless\n", `fix: escape ${XSS}`);
+  const page = await newPage(browser);
+  await signIn(page, herald.base, ADMIN_TOKEN);
+  await page.goto(`${herald.base}/console/monitors/${monitor.json.id}`);
+  await page.getByRole("button", { name: "Run now" }).click();
+  await page.getByText(/Searched \d+ repositories now/).waitFor();
+  const run = page.locator("#runs tbody tr", { hasText: "example.com/acme/xss" }).first();
+  await run.waitFor();
+  assert.equal((await run.locator("td.num .results").textContent()).trim(), "1", "the message matched");
+  await assertClean(page);
+  // The notification carries the commit's message: open it from the run log.
+  await waitFor("the run's notification delivered", async () => {
+    await page.goto(`${herald.base}/console/monitors/${monitor.json.id}`);
+    return (await run.locator(".run-action .badge.succeeded").count()) === 1;
+  });
+  await run.locator(".run-action a").first().click();
+  await page.locator("#payload", { hasText: "fix: escape" }).waitFor();
+  const payload = await page.locator("#payload").textContent();
+  assert.ok(payload.includes("<script>window.__xss=1</script>") && payload.includes("<img src=x onerror="), payload);
+  await assertClean(page);
+  repo.remove();
+  await page.context().close();
+});
+
 test("a receiver: create it, copy its URL, post a signed GitHub push to it, see the request in its log", async () => {
   const { readFileSync } = await import("node:fs");
   const { createHmac, randomUUID } = await import("node:crypto");
@@ -354,7 +393,7 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await signIn(page, herald.base, ADMIN_TOKEN);
   await page.goto(herald.base + "/console/monitors");
   await page.getByRole("button", { name: "Fetch example.com/acme/app now" }).click();
-  await page.locator("#repositories td", { hasText: "main" }).waitFor();
+  await page.locator("#repositories tr", { hasText: "example.com/acme/app" }).locator("td", { hasText: "main" }).waitFor();
   await page.getByLabel("Description").fill("TODOs added");
   const query = page.getByLabel("Query");
   await query.fill("type:diff (TODO");
@@ -379,7 +418,7 @@ test("a monitor: a bad query shows its error at its position as typed and when s
   await page.getByText(/Searched \d+ repositories now/).waitFor();
   const run = page.locator("#runs tbody tr", { hasText: "example.com/acme/app" }).first();
   await run.waitFor();
-  assert.equal((await run.locator("td.num").nth(1).textContent()).trim(), "1", "one result");
+  assert.equal((await run.locator("td.num .results").textContent()).trim(), "1", "one result");
   const before = receiver.requests.length;
   await page.getByRole("button", { name: "Send test notification" }).click();
   await page.locator("#test-result .badge.succeeded").waitFor();
@@ -490,11 +529,32 @@ test("a webhook: edit it, disable and enable it from the list, recover its faile
   });
   receiver.respond = { status: 200, body: "ok from the test receiver" };
   await page.goto(herald.base + "/console");
-  await page.locator("table", { hasText: "changed-name" }).getByText("410").first().waitFor();
+  const attention = page.locator("#attention tr", { hasText: "changed-name" });
+  await attention.getByText("410").first().waitFor();
+  assert.equal(await attention.locator(".badge.disabled").count(), 1, "the overview shows its health");
+  // The 410 counted among the day's failures (the count is cached for seconds).
+  await waitFor("the failed delivery counted", async () => {
+    await page.goto(herald.base + "/console");
+    return Number(await page.locator("#outcomes .stat").nth(1).locator(".value").textContent()) >= 1;
+  });
+  for (const figure of ["#outcomes .stat", "#backlog .stat"]) {
+    assert.ok((await page.locator(figure).count()) >= 2, `${figure}: the overview's figures`);
+    for (const link of await page.locator(figure).all()) {
+      assert.ok(await link.getAttribute("href"), "every figure links to its list");
+    }
+  }
   await screenshot(page, "overview");
+  // The list and the webhook's page show its health as a word, with why.
   await page.goto(herald.base + "/console/webhooks");
-  await page.getByRole("button", { name: "Enable changed-name" }).click();
+  const row = page.locator("#webhooks tbody tr", { hasText: "changed-name" });
+  assert.match(await row.locator("td").nth(4).textContent(), /disabled.*410 Gone/s);
   await page.goto(`${herald.base}/console/webhooks/${id}`);
+  assert.match(await page.locator("#health").textContent(), /disabled.*Why disabled.*410 Gone.*Last error/s);
+  await screenshot(page, "webhook-health");
+  await page.locator("#health").getByRole("button", { name: "Enable changed-name" }).click();
+  await page.getByText("Webhook enabled.").waitFor();
+  await page.goto(`${herald.base}/console/webhooks/${id}`);
+  await page.locator("#health .badge.healthy").waitFor();
   await page.getByLabel("Failed since (UTC)").fill("2020-01-01T00:00");
   await page.getByRole("button", { name: "Recover failed deliveries" }).click();
   await page.getByText(/\d+ failed deliveries queued for another attempt/).waitFor();

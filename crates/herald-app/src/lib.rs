@@ -35,6 +35,7 @@ pub mod event_types;
 pub mod events;
 pub mod metrics;
 pub mod monitors;
+pub mod overview;
 pub mod receivers;
 pub mod repositories;
 pub mod sessions;
@@ -108,6 +109,7 @@ struct Inner {
     /// the backlog snapshot looks within for leased deliveries.
     request_timeout: std::time::Duration,
     snapshots: metrics::SnapshotCache,
+    outcomes: overview::OutcomesCache,
 }
 
 impl App {
@@ -136,6 +138,7 @@ impl App {
                 limits: config.limits,
                 external_url: config.external_url.trim_end_matches('/').to_owned(),
                 snapshots: metrics::SnapshotCache::default(),
+                outcomes: overview::OutcomesCache::default(),
             }),
         }
     }

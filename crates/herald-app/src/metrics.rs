@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use herald_catalogue::Family;
 use herald_core::time::Timestamp;
-use herald_store::{Backlog, RequestOutcome, lease_for};
+use herald_store::{Backlog, RequestOutcome, ShownHealth, StoreError, lease_for};
 use metrics::{Counter, Unit};
 
 use crate::App;
@@ -110,7 +110,10 @@ pub fn describe() {
         Unit::Seconds,
         "How long the longest-waiting due delivery has been due; 0 when none is"
     );
-    metrics::describe_gauge!(WEBHOOKS, "Webhooks by state (enabled, disabled)");
+    metrics::describe_gauge!(
+        WEBHOOKS,
+        "Webhooks by health state: healthy, failing (a probe decides), paused, disabled (for failing or by a person)"
+    );
 }
 
 pub fn record_published(family: Family) {
@@ -166,12 +169,12 @@ pub fn record_notifications(parts: usize) {
     metrics::counter!(MONITOR_NOTIFICATIONS).increment(u64::try_from(parts).unwrap_or(u64::MAX));
 }
 
-/// What the store-backed gauges show.
+/// What the store-backed gauges show, and the overview's backlog.
 #[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    backlog: Backlog,
-    webhooks_enabled: u64,
-    webhooks_disabled: u64,
+pub(crate) struct Snapshot {
+    pub(crate) backlog: Backlog,
+    /// Webhooks by [`ShownHealth`], in the order of [`ShownHealth::ALL`].
+    pub(crate) webhooks: [u64; 4],
 }
 
 /// The last snapshot and when it was taken.
@@ -182,44 +185,52 @@ pub(crate) struct SnapshotCache {
 
 impl App {
     /// Sets the gauges a scrape reads from the store: the backlog by state,
-    /// the oldest due delivery's age and the webhooks by state. The store is
-    /// asked at most once every few seconds; a failure leaves the last values.
+    /// the oldest due delivery's age and the webhooks by health state. The
+    /// store is asked at most once every few seconds; a failure leaves the
+    /// last values.
     pub async fn refresh_gauges(&self) {
+        let snapshot = match self.snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: cannot read the backlog from the store");
+                return;
+            }
+        };
+        set_backlog(&snapshot.backlog);
+        for (state, count) in ShownHealth::ALL.iter().zip(snapshot.webhooks) {
+            metrics::gauge!(WEBHOOKS, "state" => state.as_str()).set(count as f64);
+        }
+        self.inner.opened.record_pool_metrics();
+    }
+
+    /// The backlog and the webhooks by health, at most [`SNAPSHOT_TTL`] old:
+    /// scrapes and the console's overview share it.
+    pub(crate) async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let cached = *self
             .inner
             .snapshots
             .taken
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let snapshot = match cached {
-            Some((taken, snapshot)) if taken.elapsed() < SNAPSHOT_TTL => snapshot,
-            _ => match self.take_snapshot().await {
-                Some(fresh) => fresh,
-                None => return,
-            },
-        };
-        set_backlog(&snapshot.backlog);
-        metrics::gauge!(WEBHOOKS, "state" => "enabled").set(snapshot.webhooks_enabled as f64);
-        metrics::gauge!(WEBHOOKS, "state" => "disabled").set(snapshot.webhooks_disabled as f64);
-        self.inner.opened.record_pool_metrics();
-    }
-
-    async fn take_snapshot(&self) -> Option<Snapshot> {
+        if let Some((taken, snapshot)) = cached
+            && taken.elapsed() < SNAPSHOT_TTL
+        {
+            return Ok(snapshot);
+        }
         let longest_lease = lease_for(self.inner.request_timeout);
-        let backlog = self.store().backlog(longest_lease).await;
-        let webhooks = self.store().list_webhooks().await;
-        let (backlog, webhooks) = match (backlog, webhooks) {
-            (Ok(backlog), Ok(webhooks)) => (backlog, webhooks),
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "metrics: cannot read the backlog from the store");
-                return None;
+        let backlog = self.store().backlog(longest_lease).await?;
+        let webhooks = self.store().list_webhooks().await?;
+        let now = Timestamp::now();
+        let mut by_health = [0u64; 4];
+        for webhook in &webhooks {
+            let shown = webhook.shown_health(now);
+            if let Some(index) = ShownHealth::ALL.iter().position(|s| *s == shown) {
+                by_health[index] += 1;
             }
-        };
-        let enabled = webhooks.iter().filter(|w| w.enabled).count();
+        }
         let snapshot = Snapshot {
             backlog,
-            webhooks_enabled: u64::try_from(enabled).unwrap_or(0),
-            webhooks_disabled: u64::try_from(webhooks.len() - enabled).unwrap_or(0),
+            webhooks: by_health,
         };
         *self
             .inner
@@ -227,7 +238,7 @@ impl App {
             .taken
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), snapshot));
-        Some(snapshot)
+        Ok(snapshot)
     }
 }
 

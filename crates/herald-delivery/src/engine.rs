@@ -189,7 +189,12 @@ impl EngineHandle {
             )
             .await?;
         let duration_ms = exchange.duration_ms();
-        metrics::record_attempt(outcome_of(&exchange), Trigger::Test, exchange.duration);
+        metrics::record_attempt(
+            outcome_of(&exchange),
+            Trigger::Test,
+            exchange.duration,
+            self.shared.config.metrics_per_webhook.then_some(webhook.id),
+        );
         Ok(match exchange.result {
             Ok(reply) => TestOutcome {
                 success: is_success(reply.status),
@@ -737,7 +742,8 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
     );
     let exhausted = matches!(next, NextStep::Failed) && !is_permanent(&exchange);
     log_attempt(&webhook, attempt_number, &exchange, &next, error.as_deref());
-    report_attempt(&exchange, &next, exhausted, trigger, published_at);
+    let labelled = shared.config.metrics_per_webhook.then_some(webhook.id);
+    report_attempt(&exchange, &next, exhausted, trigger, published_at, labelled);
     let duration_ms = exchange.duration_ms();
     let (response_status, response_headers, response_body) = match exchange.result {
         Ok(reply) => (Some(reply.status), reply.headers, Some(reply.body)),
@@ -860,8 +866,9 @@ fn report_attempt(
     exhausted: bool,
     trigger: Trigger,
     published_at: Timestamp,
+    webhook: Option<WebhookId>,
 ) {
-    metrics::record_attempt(outcome_of(exchange), trigger, exchange.duration);
+    metrics::record_attempt(outcome_of(exchange), trigger, exchange.duration, webhook);
     match next {
         NextStep::Succeeded if trigger == Trigger::Scheduled => {
             metrics::record_first_success(published_at, Timestamp::now());

@@ -104,6 +104,9 @@ pub struct DeliveryConfig {
     /// Whether each webhook's in-flight window follows its receiver (AIMD,
     /// from 4 up to its bound) or is fixed at the bound.
     pub adaptive_concurrency: bool,
+    /// Whether the attempts counter carries each webhook's id (`[metrics]
+    /// per_webhook`): one series per webhook, so off by default.
+    pub metrics_per_webhook: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -119,6 +122,7 @@ impl Default for DeliveryConfig {
             allow_cidrs: Vec::new(),
             health: HealthPolicy::default(),
             adaptive_concurrency: true,
+            metrics_per_webhook: false,
         }
     }
 }

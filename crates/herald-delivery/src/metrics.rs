@@ -4,11 +4,13 @@
 //! operations and no allocation.
 //!
 //! Labels are bounded: an attempt's outcome and trigger come from fixed
-//! lists; no webhook id, URL or error text is ever a label.
+//! lists; no URL or error text is ever a label, and a webhook id only on the
+//! attempts counter when the operator asked for it (`[metrics] per_webhook`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
 use metrics::{Counter, Gauge, Histogram, Unit};
 
@@ -199,12 +201,30 @@ pub fn describe() {
     metrics::describe_gauge!(IN_FLIGHT, "Delivery attempts in flight on this node");
 }
 
-/// One attempt ended with `outcome` after `duration`.
-pub fn record_attempt(outcome: Outcome, trigger: Trigger, duration: Duration) {
+/// One attempt ended with `outcome` after `duration`. `webhook` is set only
+/// with `[metrics] per_webhook`: the counter then carries the webhook's id,
+/// one series per webhook, outcome and trigger, registered on each call.
+pub fn record_attempt(
+    outcome: Outcome,
+    trigger: Trigger,
+    duration: Duration,
+    webhook: Option<WebhookId>,
+) {
     let handles = handles();
-    let index = outcome.index() * Trigger::ALL.len() + trigger.index();
-    if let Some(counter) = handles.attempts.get(index) {
-        counter.increment(1);
+    match webhook {
+        Some(id) => metrics::counter!(
+            ATTEMPTS,
+            "outcome" => outcome.as_str(),
+            "trigger" => trigger.as_str(),
+            "webhook" => id.to_string()
+        )
+        .increment(1),
+        None => {
+            let index = outcome.index() * Trigger::ALL.len() + trigger.index();
+            if let Some(counter) = handles.attempts.get(index) {
+                counter.increment(1);
+            }
+        }
     }
     if let Some(histogram) = handles.durations.get(outcome.index()) {
         histogram.record(duration.as_secs_f64());

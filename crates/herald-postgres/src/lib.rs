@@ -77,9 +77,9 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
-    DeliveryQuery, DeliveryRecord, HealthChange, HealthPolicy, HealthSignal, KeyVerdict,
-    LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness, Rebind,
-    Store, StoreResult, WebhookPatch, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, FinishedCounts, HealthChange, HealthPolicy, HealthSignal,
+    KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness,
+    Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -303,6 +303,10 @@ impl Store for PgStore {
 
     async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog> {
         Ok(work::backlog(&self.pool, longest_lease).await?)
+    }
+
+    async fn finished_within(&self, window: Duration) -> StoreResult<FinishedCounts> {
+        Ok(work::finished_within(&self.pool, window).await?)
     }
 
     async fn readiness(&self) -> StoreResult<Readiness> {

@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "flow_control",
         sql: include_str!("../migrations/0013_flow_control.sql"),
     },
+    Migration {
+        version: 14,
+        name: "failed_by_age",
+        sql: include_str!("../migrations/0014_failed_by_age.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's version.

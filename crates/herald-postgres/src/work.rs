@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, LeaseToken, NextStep};
+use herald_store::{
+    AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, FinishedCounts, LeaseToken, NextStep,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -302,6 +304,31 @@ pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<
         scheduled: count("later")?.saturating_sub(leased),
         leased,
         oldest_due_at: oldest.map(Timestamp),
+    })
+}
+
+/// Finished deliveries created within `window` of the database's now, by
+/// outcome: two range counts, over `deliveries_finished` (both outcomes) and
+/// `deliveries_failed` (migration 13), each answerable from its index alone.
+pub(crate) async fn finished_within(pool: &PgPool, window: Duration) -> PgResult<FinishedCounts> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT count(*) FROM deliveries \
+             WHERE status <> 'pending' AND created_at >= herald_now_ms() - $1) AS finished, \
+           (SELECT count(*) FROM deliveries \
+             WHERE status = 'failed' AND created_at >= herald_now_ms() - $1) AS failed",
+    )
+    .bind(millis(window))
+    .fetch_one(pool)
+    .await?;
+    let count = |column: &str| -> PgResult<u64> {
+        let found: i64 = row.try_get(column)?;
+        Ok(u64::try_from(found).unwrap_or(0))
+    };
+    let failed = count("failed")?;
+    Ok(FinishedCounts {
+        succeeded: count("finished")?.saturating_sub(failed),
+        failed,
     })
 }
 

@@ -1,14 +1,19 @@
 //! Measures how long the console's heaviest pages take to render with
 //! 1,000,000 deliveries in the store (issue 13: every page under 20 ms at the
-//! p99): the webhook list, a webhook's delivery log (its first page and a page
-//! half a million deliveries deep) and a delivery's detail.
+//! p99): the overview (with the last day's outcome counts), the webhook list,
+//! a webhook's delivery log (its first page and a page half a million
+//! deliveries deep) and a delivery's detail.
 //!
 //! ```text
 //! cargo run --release -p herald-server --example console_render -- [DELIVERIES] [RENDERS]
+//! HERALD_RENDER_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo run --release -p herald-server --example console_render -- [DELIVERIES] [RENDERS]
 //! ```
 //!
 //! Defaults: 1,000,000 deliveries, 200 renders of each page. Herald starts as
-//! the binary starts it (SQLite in a temporary directory); the webhook, one
+//! the binary starts it: SQLite in a temporary directory, or, with
+//! `HERALD_RENDER_DATABASE_URL`, PostgreSQL in a fresh schema of that
+//! database, created for the run and dropped after it. The webhook, one
 //! event and its delivery with a real attempt go through the API, then the
 //! other deliveries are written straight into the database (publishing a
 //! million events through the API would take most of the run), half succeeded
@@ -20,12 +25,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use herald_app::monitors::MonitorsConfig;
-use herald_app::stores::StoreChoice;
+use herald_app::stores::{PostgresTarget, StoreChoice};
 use herald_app::{AppConfig, Limits, Retention};
 use herald_core::cipher::SecretCipher;
 use herald_core::id::{DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_delivery::DeliveryConfig;
+use herald_postgres::PgConfig;
 use herald_server::{Herald, HeraldConfig, HttpLimits};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use rusqlite::params;
@@ -36,6 +42,52 @@ type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
 const TOKEN: &str = "console-render-admin-token-0123456789";
 
+/// Where the run's store lives.
+enum Backend {
+    Sqlite,
+    /// A database URL and the fresh schema the run creates and drops.
+    Postgres {
+        url: String,
+        schema: String,
+    },
+}
+
+impl Backend {
+    fn from_env() -> Self {
+        match std::env::var("HERALD_RENDER_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => Backend::Postgres {
+                url,
+                schema: format!(
+                    "console_render_{}_{}",
+                    std::process::id(),
+                    Timestamp::now().millis()
+                ),
+            },
+            _ => Backend::Sqlite,
+        }
+    }
+
+    fn store(&self, dir: &Path) -> StoreChoice {
+        match self {
+            Backend::Sqlite => StoreChoice::Sqlite(dir.join("herald.db")),
+            Backend::Postgres { url, schema } => StoreChoice::Postgres(PostgresTarget::new(
+                url.clone(),
+                PgConfig {
+                    schema: Some(schema.clone()),
+                    ..PgConfig::default()
+                },
+            )),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres { .. } => "PostgreSQL",
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
@@ -43,9 +95,18 @@ async fn main() -> Result<()> {
     let renders = args.next().transpose()?.unwrap_or(200).max(1);
     let _ = rustls::crypto::ring::default_provider().install_default();
 
+    let backend = Backend::from_env();
     let dir = tempfile::tempdir()?;
+    let measured = measure(&backend, dir.path(), deliveries, renders).await;
+    if let Backend::Postgres { url, schema } = &backend {
+        drop_schema(url, schema).await?;
+    }
+    measured
+}
+
+async fn measure(backend: &Backend, dir: &Path, deliveries: u64, renders: u64) -> Result<()> {
     let shutdown = CancellationToken::new();
-    let running = Herald::start(config(dir.path())?, shutdown.clone()).await?;
+    let running = Herald::start(config(dir, backend.store(dir))?, shutdown.clone()).await?;
     let base = format!("http://{}", running.local_addr());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -54,9 +115,13 @@ async fn main() -> Result<()> {
     let webhook = setup(&client, &base).await?;
     let first = first_delivery(&client, &base, &webhook).await?;
     let filled = Instant::now();
-    let deep = fill(&dir.path().join("herald.db"), &webhook, deliveries)?;
+    let deep = match backend {
+        Backend::Sqlite => fill(&dir.join("herald.db"), &webhook, deliveries)?,
+        Backend::Postgres { url, schema } => fill_pg(url, schema, &webhook, deliveries).await?,
+    };
     println!(
-        "store: {deliveries} deliveries written in {:.1} s",
+        "store: {}, {deliveries} deliveries written in {:.1} s",
+        backend.name(),
         filled.elapsed().as_secs_f64()
     );
 
@@ -64,6 +129,11 @@ async fn main() -> Result<()> {
     let pages = [
         // Each with what the page must show, so that a page that rendered
         // nothing (an error, an empty log) is not timed as a fast one.
+        (
+            "overview".to_owned(),
+            "/console".to_owned(),
+            "Deliveries created in the last 24 hours",
+        ),
         (
             "webhook list".to_owned(),
             "/console/webhooks".to_owned(),
@@ -94,14 +164,14 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-fn config(dir: &Path) -> Result<HeraldConfig> {
+fn config(dir: &Path, store: StoreChoice) -> Result<HeraldConfig> {
     Ok(HeraldConfig {
         listen: "127.0.0.1:0".parse()?,
         admin_token: TOKEN.to_owned(),
         http: HttpLimits::default(),
         metrics_listen: None,
         app: AppConfig {
-            store: StoreChoice::Sqlite(dir.join("herald.db")),
+            store,
             cipher: SecretCipher::new(&SecretCipher::generate_key())?,
             secret_key_file: dir.join("secret.key"),
             delivery: DeliveryConfig {
@@ -235,6 +305,75 @@ fn fill(path: &Path, webhook: &str, count: u64) -> Result<DeliveryId> {
     }
     tx.commit()?;
     Ok(middle)
+}
+
+/// [`fill`] on PostgreSQL: the same rows, inserted from arrays in batches.
+async fn fill_pg(url: &str, schema: &str, webhook: &str, count: u64) -> Result<DeliveryId> {
+    const BATCH: u64 = 10_000;
+    let webhook: WebhookId = webhook.parse().map_err(|_| "a webhook id")?;
+    let mut conn = pg_connection(url).await?;
+    sqlx::query("SELECT set_config('search_path', $1, false)")
+        .bind(schema)
+        .execute(&mut conn)
+        .await?;
+    let now = Timestamp::now().millis();
+    let mut middle = DeliveryId::new();
+    let mut n = 0;
+    while n < count {
+        let size = BATCH.min(count - n);
+        let numbers: Vec<i64> = (n..n + size).map(|k| k as i64).collect();
+        let events: Vec<uuid::Uuid> = (0..size).map(|_| EventId::new().as_uuid()).collect();
+        let ids: Vec<DeliveryId> = (0..size).map(|_| DeliveryId::new()).collect();
+        if (n..n + size).contains(&(count / 2)) {
+            middle = ids[(count / 2 - n) as usize];
+        }
+        let ids: Vec<uuid::Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
+        sqlx::query(
+            "INSERT INTO events (id, event_type, project, payload, properties, created_at) \
+             SELECT id, 'bench:event', NULL, convert_to('{\"n\":' || n || '}', 'UTF8'), '{}', $3 \
+             FROM UNNEST($1::uuid[], $2::bigint[]) AS t(id, n)",
+        )
+        .bind(&events)
+        .bind(&numbers)
+        .bind(now)
+        .execute(&mut conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, event_type, status, attempts, \
+               last_status_code, last_error, created_at, updated_at) \
+             SELECT id, event_id, $4, 'bench:event', \
+               CASE WHEN n % 2 = 0 THEN 'succeeded' ELSE 'failed' END, 1, \
+               CASE WHEN n % 2 = 0 THEN 200 ELSE 500 END, NULL, $5, $5 \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS t(id, event_id, n)",
+        )
+        .bind(&ids)
+        .bind(&events)
+        .bind(&numbers)
+        .bind(webhook.as_uuid())
+        .bind(now)
+        .execute(&mut conn)
+        .await?;
+        n += size;
+    }
+    // Statistics for the planner, as autovacuum would have them by now.
+    sqlx::query("ANALYZE events").execute(&mut conn).await?;
+    sqlx::query("ANALYZE deliveries").execute(&mut conn).await?;
+    Ok(middle)
+}
+
+async fn pg_connection(url: &str) -> Result<sqlx::PgConnection> {
+    use sqlx::Connection;
+    Ok(sqlx::PgConnection::connect(url).await?)
+}
+
+/// Drops the run's schema with everything in it.
+async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+    let mut conn = pg_connection(url).await?;
+    let statement = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
 }
 
 /// Signs in with the admin token; the session's `Cookie` header value.

@@ -66,9 +66,9 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
-    DeliveryQuery, DeliveryRecord, HealthChange, HealthPolicy, HealthSignal, KeyVerdict,
-    LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness, Rebind,
-    Store, StoreResult, WebhookPatch, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, FinishedCounts, HealthChange, HealthPolicy, HealthSignal,
+    KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness,
+    Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 
 pub use error::SqliteError;
@@ -304,6 +304,12 @@ impl Store for SqliteStore {
     async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog> {
         self.readers
             .run(move |conn| work::backlog(conn, longest_lease))
+            .await
+    }
+
+    async fn finished_within(&self, window: Duration) -> StoreResult<FinishedCounts> {
+        self.readers
+            .run(move |conn| work::finished_within(conn, window))
             .await
     }
 

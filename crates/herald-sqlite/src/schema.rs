@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     crate::receivers::UNVERIFIED_CAP_MIGRATION,
     crate::health::MIGRATION,
     crate::flow::MIGRATION,
+    crate::work::FAILED_BY_AGE_MIGRATION,
 ];
 
 const INITIAL: &str = r#"

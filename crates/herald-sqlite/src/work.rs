@@ -11,7 +11,7 @@ use herald_core::id::{DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryStatus, EventRecord,
-    LeaseToken, NextStep,
+    FinishedCounts, LeaseToken, NextStep,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -343,6 +343,38 @@ pub(crate) fn backlog(conn: &Connection, longest_lease: Duration) -> Result<Back
         scheduled: later.saturating_sub(leased),
         leased,
         oldest_due_at,
+    })
+}
+
+/// Migration: the failed deliveries by age, so the overview counts a day's
+/// failures from an index range (`deliveries_finished` holds both outcomes).
+pub(crate) const FAILED_BY_AGE_MIGRATION: &str =
+    "CREATE INDEX deliveries_failed ON deliveries (created_at) WHERE status = 'failed';";
+
+/// Finished deliveries created within `window`, by outcome: two range counts,
+/// over `deliveries_finished` (both outcomes) and `deliveries_failed`.
+pub(crate) fn finished_within(
+    conn: &Connection,
+    window: Duration,
+) -> Result<FinishedCounts, Failure> {
+    let since = Timestamp::now().saturating_sub(window).millis();
+    let count = |sql: &str| -> Result<u64, Failure> {
+        let found: i64 = conn
+            .prepare_cached(sql)?
+            .query_row([since], |row| row.get(0))?;
+        Ok(u64::try_from(found).unwrap_or(0))
+    };
+    let finished = count(
+        "SELECT count(*) FROM deliveries INDEXED BY deliveries_finished \
+         WHERE status <> 'pending' AND created_at >= ?1",
+    )?;
+    let failed = count(
+        "SELECT count(*) FROM deliveries INDEXED BY deliveries_failed \
+         WHERE status = 'failed' AND created_at >= ?1",
+    )?;
+    Ok(FinishedCounts {
+        succeeded: finished.saturating_sub(failed),
+        failed,
     })
 }
 

@@ -29,8 +29,8 @@ use herald_core::time::Timestamp;
 use crate::{
     AttemptOutcome, AttemptRecord, Backlog, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery,
     DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status,
-    KeyVerdict, LeaseToken, NewEvent, NewWebhook, NextStep, Published, PurgePolicy, PurgeReport,
-    RECOVER_BATCH, Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
+    FinishedCounts, KeyVerdict, LeaseToken, NewEvent, NewWebhook, NextStep, Published, PurgePolicy,
+    PurgeReport, RECOVER_BATCH, Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
 };
 
 /// What a test factory yields: the store under test, and whatever must stay alive
@@ -92,6 +92,7 @@ macro_rules! store_contract_tests {
             the_first_key_check_is_adopted_with_stored_values_rebound,
             a_key_that_cannot_open_a_stored_value_is_not_adopted,
             the_backlog_counts_pending_deliveries_by_state,
+            finished_deliveries_are_counted_by_outcome_within_a_window,
             readiness_reports_the_schema_and_the_adopted_key_check,
             failures_pause_the_webhook_then_one_probe_releases_the_backlog,
             one_probe_is_claimed_among_concurrent_claims,
@@ -1914,6 +1915,42 @@ pub async fn the_backlog_counts_pending_deliveries_by_state(store: Arc<dyn Store
     let backlog = store.backlog(horizon).await.unwrap();
     assert_eq!((backlog.due, backlog.scheduled, backlog.leased), (0, 1, 0));
     assert_eq!(backlog.oldest_due_at, None, "nothing is due");
+}
+
+pub async fn finished_deliveries_are_counted_by_outcome_within_a_window(store: Arc<dyn Store>) {
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(
+        store.finished_within(day).await.unwrap(),
+        FinishedCounts::default()
+    );
+    create(&store, webhook("w", None, &["*"])).await;
+    for name in ["a", "b", "c", "d"] {
+        publish(&store, event(name, None)).await;
+    }
+    let claimed = claim(&store, 4).await;
+    assert_eq!(claimed.len(), 4);
+    assert!(record(&store, &claimed[0], NextStep::Succeeded, Some(200)).await);
+    assert!(record(&store, &claimed[1], NextStep::Succeeded, Some(204)).await);
+    assert!(record(&store, &claimed[2], NextStep::Failed, Some(500)).await);
+    let retry = NextStep::RetryIn(Duration::from_secs(3600));
+    assert!(record(&store, &claimed[3], retry, Some(503)).await);
+    assert_eq!(
+        store.finished_within(day).await.unwrap(),
+        FinishedCounts {
+            succeeded: 2,
+            failed: 1
+        },
+        "the pending retry is not finished"
+    );
+    tokio::time::sleep(TICK).await;
+    assert_eq!(
+        store
+            .finished_within(Duration::from_millis(1))
+            .await
+            .unwrap(),
+        FinishedCounts::default(),
+        "deliveries created before the window are left out"
+    );
 }
 
 pub async fn readiness_reports_the_schema_and_the_adopted_key_check(store: Arc<dyn Store>) {

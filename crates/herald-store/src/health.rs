@@ -76,6 +76,9 @@ pub enum ShownHealth {
 }
 
 impl ShownHealth {
+    /// Every state, in the order they are listed (the metrics' label values).
+    pub const ALL: [Self; 4] = [Self::Healthy, Self::Failing, Self::Paused, Self::Disabled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",

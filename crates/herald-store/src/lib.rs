@@ -214,6 +214,10 @@ pub trait Store: Send + Sync + 'static {
     /// looked at to tell leased from scheduled: the cost grows with the due
     /// backlog's index range, not with the table.
     async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog>;
+    /// The deliveries created within `window` of the store's now that have
+    /// finished, by outcome. The cost grows with the window's finished
+    /// deliveries (an index range each), not with the table.
+    async fn finished_within(&self, window: Duration) -> StoreResult<FinishedCounts>;
     /// The schema version and key check, for the readiness probe.
     async fn readiness(&self) -> StoreResult<Readiness>;
 

@@ -8,7 +8,7 @@ use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::health::{HealthOverrides, WebhookHealth};
+use crate::health::{HealthOverrides, ShownHealth, WebhookHealth};
 
 /// A webhook as stored. The URL (which may carry basic-auth credentials) and the
 /// secret are sealed by the caller; the store never sees them in clear.
@@ -33,6 +33,19 @@ pub struct WebhookRecord {
     pub flow_limits: FlowLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl WebhookRecord {
+    /// Whether deliveries flow, as a person sees it: the endpoint's health,
+    /// except that a webhook a person disabled is disabled whatever its
+    /// endpoint did.
+    pub fn shown_health(&self, now: Timestamp) -> ShownHealth {
+        if self.enabled {
+            self.health.shown(now)
+        } else {
+            ShownHealth::Disabled
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +215,16 @@ pub struct Backlog {
     pub leased: u64,
     /// When the longest-waiting due delivery fell due.
     pub oldest_due_at: Option<Timestamp>,
+}
+
+/// Finished deliveries created within a recent window, by outcome: range
+/// counts over the finished deliveries' indexes, never a scan of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FinishedCounts {
+    pub succeeded: u64,
+    /// Failed for good: retries exhausted, the endpoint gone, or the webhook
+    /// disabled or deleted by a person.
+    pub failed: u64,
 }
 
 /// What `/readyz` asks of the store: the schema version the database is at

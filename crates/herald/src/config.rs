@@ -39,6 +39,7 @@ const STRING_ENV_KEYS: &[&str] = &[
 /// Table keys that come from the environment as `HERALD_<TABLE>__<KEY>`.
 const NESTED_ENV_KEYS: &[&str] = &[
     "metrics.listen",
+    "metrics.per_webhook",
     "log.format",
     "delivery.request_timeout",
     "delivery.retry_schedule",
@@ -295,11 +296,13 @@ struct RawConfig {
     log: RawLog,
 }
 
-/// `[metrics]`: where else `/metrics` is served, without a token.
+/// `[metrics]`: where else `/metrics` is served, without a token, and
+/// whether the attempts counter carries each webhook's id.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawMetrics {
     listen: Option<String>,
+    per_webhook: bool,
 }
 
 /// `[log]`: how log lines look.
@@ -635,7 +638,10 @@ impl RawConfig {
                 .filter(|url| !url.trim().is_empty())
                 .map(DatabaseUrl),
             postgres: self.postgres.validate()?,
-            delivery: self.delivery.validate(allow_cidrs)?,
+            delivery: DeliveryConfig {
+                metrics_per_webhook: self.metrics.per_webhook,
+                ..self.delivery.validate(allow_cidrs)?
+            },
             limits: self.limits.validate()?,
             retention: self.retention.validate()?,
             monitors,

@@ -72,6 +72,7 @@ fn config() -> DeliveryConfig {
         allow_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
         health: compressed_health(),
         adaptive_concurrency: true,
+        metrics_per_webhook: false,
     }
 }
 

@@ -10,7 +10,7 @@ use herald_app::deliveries::DeliveryFilter;
 use herald_app::tokens::Permission;
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_store::{AttemptRecord, DeliveryRecord, WebhookRecord};
+use herald_store::{AttemptRecord, DeliveryRecord, ShownHealth, WebhookRecord};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -19,6 +19,7 @@ use crate::console::form::{Form, PathId};
 use crate::console::page::{
     Area, ConsoleError, Html, Viewer, badge, flash, page, redirect, scope_text, time,
 };
+use crate::console::webhooks::{disabled_reason, enabled_toggle};
 
 /// The log's filters and page, as the query string carries them.
 #[derive(Debug, Default, Deserialize)]
@@ -130,7 +131,7 @@ pub async fn log_page(
         (webhook_head(viewer, &webhook, manage))
         @if let Some(message) = done_message(query.done.as_deref()) { (flash("ok", message)) }
         @if let Some(notice) = notice { (notice) }
-        (webhook_facts(&webhook))
+        (webhook_facts(viewer, &webhook, manage))
         h2 { "Delivery log" }
         form.filters method="get" action={"/console/webhooks/" (id)} {
             div {
@@ -204,18 +205,32 @@ fn webhook_head(viewer: &Viewer, webhook: &WebhookRecord, manage: bool) -> Marku
     }
 }
 
-fn webhook_facts(webhook: &WebhookRecord) -> Markup {
+fn webhook_facts(viewer: &Viewer, webhook: &WebhookRecord, manage: bool) -> Markup {
+    let now = Timestamp::now();
+    let health = &webhook.health;
     html! {
         div.card {
             dl.facts {
                 dt { "Endpoint" } dd.url { (webhook.url_display) }
                 dt { "Scope" } dd { (scope_text(webhook.project.as_deref())) }
                 dt { "Event types" } dd { @for pattern in &webhook.event_types { span.tag { code { (pattern.as_str()) } } } }
-                dt { "State" } dd {
-                    (badge(if webhook.enabled { "enabled" } else { "disabled" }))
-                    @if let Some(reason) = &webhook.disabled_reason { " " (reason) }
-                }
                 dt { "Created" } dd { (time(webhook.created_at)) }
+            }
+        }
+        div.card #health {
+            h2 { "Endpoint health" }
+            dl.facts {
+                dt { "Health" } dd {
+                    (badge(webhook.shown_health(now).as_str()))
+                    @if manage { (enabled_toggle(viewer, webhook)) }
+                }
+                @if webhook.shown_health(now) == ShownHealth::Disabled {
+                    dt { "Why disabled" } dd { (disabled_reason(webhook)) }
+                }
+                dt { "Failures in a row" } dd { (health.consecutive_failures) }
+                dt { "Paused until" } dd { @match health.paused_until(now) { Some(until) => { (time(until)) } None => { span.muted { "not paused" } } } }
+                dt { "Last error" } dd { @match &health.last_error { Some(error) => { code { (error) } } None => { span.muted { "none" } } } }
+                dt { "Last success" } dd { @match health.last_success { Some(at) => { (time(at)) } None => { span.muted { "never" } } } }
             }
         }
     }

@@ -554,6 +554,10 @@ async fn detail_page(
     Ok(page(viewer, Area::Monitors, &monitor.description, content))
 }
 
+/// How many of a run's matched commits its row lists (the notification
+/// behind the action's status has them all).
+const SHOWN_COMMITS: usize = 3;
+
 fn run_row(entry: &RunLogEntry) -> Markup {
     let run = &entry.run;
     html! {
@@ -561,7 +565,15 @@ fn run_row(entry: &RunLogEntry) -> Markup {
             td { (time(run.finished_at)) }
             td { code { (run.repository_name) } }
             td.num { (run.commits_scanned) }
-            td.num { (run.matches) }
+            td.num {
+                span.results { (run.matches) }
+                @for commit in run.commits.iter().take(SHOWN_COMMITS) {
+                    div.hint { code title=(commit) { (commit.get(..12).unwrap_or(commit)) } }
+                }
+                @if run.commits.len() > SHOWN_COMMITS {
+                    div.hint { "and " (run.commits.len() - SHOWN_COMMITS) " more" }
+                }
+            }
             td {
                 @if run.event_ids.is_empty() { span.muted { "nothing to notify" } }
                 @for outcome in &entry.actions { (action_outcome(outcome)) }

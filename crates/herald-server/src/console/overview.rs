@@ -1,11 +1,16 @@
 //! The overview: what needs attention first. Each figure links to the list
 //! behind it, and shows only what the viewer's scope may read.
 
+use std::time::Duration;
+
 use axum::extract::State;
-use herald_app::deliveries::DeliveryFilter;
+use herald_app::overview::DeliveryOverview;
 use herald_app::receivers::admin::RequestFilter;
 use herald_app::tokens::Permission;
-use herald_store::{DeliveryStatus, MonitorRunRecord, ReceiverId, ReceiverRequestSummary};
+use herald_core::time::Timestamp;
+use herald_store::{
+    MonitorRunRecord, ReceiverId, ReceiverRequestSummary, ShownHealth, WebhookRecord,
+};
 use maud::{Markup, html};
 
 use crate::AppState;
@@ -96,6 +101,62 @@ fn incoming_section(
     }
 }
 
+/// A duration as people read a wait: seconds, minutes, hours or days.
+fn age_text(age: Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86400 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86400, secs % 86400 / 3600),
+    }
+}
+
+/// The last day's outcomes and the backlog. No list of deliveries spans
+/// every webhook, so each figure links to the webhook list, where each
+/// webhook's last delivery is shown and its log filters by status.
+fn deliveries_section(figures: &DeliveryOverview) -> Markup {
+    let now = Timestamp::now();
+    let oldest = figures.oldest_due_age(now);
+    html! {
+        h2 { "Deliveries created in the last 24 hours" }
+        div.grid #outcomes {
+            a.stat href="/console/webhooks" { div.label { (badge("succeeded")) } div.value { (figures.finished.succeeded) } }
+            a.stat href="/console/webhooks" { div.label { (badge("failed")) " retries exhausted or given up" } div.value { (figures.finished.failed) } }
+        }
+        h2 { "Backlog" }
+        div.grid #backlog {
+            a.stat href="/console/webhooks" { div.label { "Pending deliveries" } div.value { (figures.pending()) } }
+            a.stat href="/console/webhooks" { div.label { "Due now, waiting for a slot" } div.value { (figures.backlog.due) } }
+            a.stat href="/console/webhooks" { div.label { "Waiting for a retry" } div.value { (figures.backlog.scheduled) } }
+            a.stat href="/console/webhooks" { div.label { "Being attempted" } div.value { (figures.backlog.leased) } }
+            a.stat href="/console/webhooks" {
+                div.label { "Oldest due delivery has waited" }
+                div.value { @match oldest { Some(age) => { (age_text(age)) } None => { "—" } } }
+            }
+        }
+    }
+}
+
+/// Why a webhook needs attention, in the words of its health.
+fn attention_reason(webhook: &WebhookRecord, shown: ShownHealth, now: Timestamp) -> Markup {
+    html! {
+        @match shown {
+            ShownHealth::Disabled => {
+                (webhook.disabled_reason.as_deref().or(webhook.health.disabled_reason.as_deref()).unwrap_or("disabled by a person"))
+            }
+            ShownHealth::Paused => {
+                @if let Some(until) = webhook.health.paused_until(now) { "Paused until " (time(until)) ". " }
+                (webhook.health.last_error.as_deref().unwrap_or(""))
+            }
+            _ => {
+                (webhook.health.consecutive_failures) " failed attempts in a row. "
+                (webhook.health.last_error.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
+
 /// `GET /console`.
 pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<Html, ConsoleError> {
     let webhooks = if viewer.can(Permission::ReadWebhooks) {
@@ -103,42 +164,26 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<H
     } else {
         Vec::new()
     };
-    let mut latest = Vec::with_capacity(webhooks.len());
-    for webhook in &webhooks {
-        let filter = DeliveryFilter {
-            limit: Some("1".to_owned()),
-            ..DeliveryFilter::default()
-        };
-        let page_of = state
-            .app()
-            .list_deliveries(&viewer.principal, webhook.id, filter)
-            .await?;
-        latest.push(page_of.items.into_iter().next());
-    }
-    let disabled = webhooks.iter().filter(|w| !w.enabled).count();
-    let failing = latest
-        .iter()
-        .filter(|d| {
-            d.as_ref()
-                .is_some_and(|d| d.status == DeliveryStatus::Failed)
-        })
-        .count();
+    let now = Timestamp::now();
+    let shown: Vec<ShownHealth> = webhooks.iter().map(|w| w.shown_health(now)).collect();
+    let count = |wanted: &[ShownHealth]| shown.iter().filter(|s| wanted.contains(s)).count();
+    let failing = count(&[ShownHealth::Failing, ShownHealth::Paused]);
+    let disabled = count(&[ShownHealth::Disabled]);
     let attention: Vec<_> = webhooks
         .iter()
-        .zip(&latest)
-        .filter(|(w, d)| {
-            !w.enabled
-                || d.as_ref()
-                    .is_some_and(|d| d.status == DeliveryStatus::Failed)
-        })
+        .zip(&shown)
+        .filter(|(_, shown)| **shown != ShownHealth::Healthy)
         .collect();
-    let incoming = if viewer.can(Permission::Read) {
-        Some(incoming_section(
-            &unverified_requests(&state).await?,
-            &failed_runs(&state).await?,
-        ))
+    let (figures, incoming) = if viewer.can(Permission::Read) {
+        (
+            Some(state.app().delivery_overview(&viewer.principal).await?),
+            Some(incoming_section(
+                &unverified_requests(&state).await?,
+                &failed_runs(&state).await?,
+            )),
+        )
     } else {
-        None
+        (None, None)
     };
     let content = html! {
         div.page-head { div {
@@ -146,27 +191,25 @@ pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> Result<H
             p.muted { "Signed in with the " code { (viewer.principal.scope) } " scope." }
         } }
         @if viewer.can(Permission::ReadWebhooks) {
-            div.grid {
+            @if let Some(figures) = &figures { (deliveries_section(figures)) }
+            h2 { "Webhooks" }
+            div.grid #webhook-health {
                 a.stat href="/console/webhooks" { div.label { "Webhooks" } div.value { (webhooks.len()) } }
-                a.stat href="/console/webhooks" { div.label { "Last delivery failed" } div.value { (failing) } }
-                a.stat href="/console/webhooks" { div.label { "Disabled" } div.value { (disabled) } }
+                a.stat href="/console/webhooks" { div.label { (badge("failing")) " or " (badge("paused")) } div.value { (failing) } }
+                a.stat href="/console/webhooks" { div.label { (badge("disabled")) } div.value { (disabled) } }
             }
             h2 { "Needs attention" }
-            table {
-                thead { tr { th { "Webhook" } th { "State" } th { "Last delivery" } th { "Why" } } }
+            table #attention {
+                thead { tr { th { "Webhook" } th { "Health" } th { "Why" } } }
                 tbody {
-                    @for (webhook, last) in &attention {
+                    @for (webhook, shown) in &attention {
                         tr {
                             td { a href={"/console/webhooks/" (webhook.id)} { (webhook.name) } }
-                            td { (badge(if webhook.enabled { "enabled" } else { "disabled" })) }
-                            td { @match last { Some(d) => { a href={"/console/deliveries/" (d.id)} { (badge(d.status.as_str())) } " " (time(d.updated_at)) } None => { span.muted { "never" } } } }
-                            td {
-                                @if let Some(reason) = &webhook.disabled_reason { (reason) }
-                                @else if let Some(Some(d)) = Some(last) { @if let Some(error) = &d.last_error { (error) } @else if let Some(code) = d.last_status_code { "HTTP " (code) } }
-                            }
+                            td { (badge(shown.as_str())) }
+                            td { (attention_reason(webhook, **shown, now)) }
                         }
                     }
-                    @if attention.is_empty() { tr { td.empty colspan="4" { "Every webhook is enabled and its last delivery succeeded." } } }
+                    @if attention.is_empty() { tr { td.empty colspan="3" { "Every webhook is healthy." } } }
                 }
             }
             @if let Some(incoming) = incoming { (incoming) }

@@ -272,8 +272,10 @@ pub fn time(at: Timestamp) -> Markup {
 /// A status as a word and a symbol, never by colour alone.
 pub fn badge(status: &str) -> Markup {
     let symbol = match status {
-        "succeeded" | "enabled" | "ok" | "verified" => "✓",
+        "succeeded" | "enabled" | "ok" | "verified" | "healthy" => "✓",
         "failed" | "disabled" | "error" => "✕",
+        "failing" => "!",
+        "paused" => "‖",
         _ => "…",
     };
     html! { span class={"badge " (status)} { span aria-hidden="true" { (symbol) } " " (status) } }

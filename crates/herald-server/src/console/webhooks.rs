@@ -13,7 +13,8 @@ use herald_app::tokens::Permission;
 use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
 use herald_catalogue::EventTypeDef;
 use herald_core::id::WebhookId;
-use herald_store::{DeliveryRecord, WebhookRecord};
+use herald_core::time::Timestamp;
+use herald_store::{DeliveryRecord, ShownHealth, WebhookRecord};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -68,7 +69,7 @@ pub async fn list(
         table #webhooks {
             thead { tr {
                 th { "Name" } th { "Endpoint" } th { "Scope" } th { "Event types" }
-                th { "State" } th { "Last delivery" }
+                th { "Health" } th { "Last delivery" }
             } }
             tbody {
                 @for (webhook, last) in &rows { (webhook_row(&viewer, webhook, last.as_ref(), manage)) }
@@ -95,18 +96,8 @@ fn webhook_row(
             td { (scope_text(webhook.project.as_deref())) }
             td { @for pattern in &webhook.event_types { span.tag { code { (pattern.as_str()) } } } }
             td {
-                (badge(if webhook.enabled { "enabled" } else { "disabled" }))
-                @if let Some(reason) = &webhook.disabled_reason { div.hint { (reason) } }
-                @if manage {
-                    form method="post" action={"/console/webhooks/" (id) "/enabled"} {
-                        (viewer.csrf_field())
-                        input type="hidden" name="enabled" value=(if webhook.enabled { "false" } else { "true" });
-                        " "
-                        button.small type="submit" aria-label={(if webhook.enabled { "Disable " } else { "Enable " }) (webhook.name)} {
-                            (if webhook.enabled { "Disable" } else { "Enable" })
-                        }
-                    }
-                }
+                (health_summary(webhook, Timestamp::now()))
+                @if manage { (enabled_toggle(viewer, webhook)) }
             }
             td {
                 @match last {
@@ -117,6 +108,51 @@ fn webhook_row(
                     None => { span.muted { "never" } }
                 }
             }
+        }
+    }
+}
+
+/// The webhook's health as a badge and, unless healthy, a line saying why or
+/// until when: what the list and the overview show.
+pub fn health_summary(webhook: &WebhookRecord, now: Timestamp) -> Markup {
+    let shown = webhook.shown_health(now);
+    html! {
+        (badge(shown.as_str()))
+        @match shown {
+            ShownHealth::Healthy => {}
+            ShownHealth::Paused => {
+                @if let Some(until) = webhook.health.paused_until(now) { div.hint { "until " (time(until)) } }
+            }
+            ShownHealth::Failing => {
+                div.hint { (webhook.health.consecutive_failures) " failures in a row; a probe decides" }
+            }
+            ShownHealth::Disabled => {
+                div.hint { (disabled_reason(webhook)) }
+            }
+        }
+    }
+}
+
+/// Why a disabled webhook is disabled: the reason Herald recorded, or a person.
+pub fn disabled_reason(webhook: &WebhookRecord) -> &str {
+    webhook
+        .disabled_reason
+        .as_deref()
+        .or(webhook.health.disabled_reason.as_deref())
+        .unwrap_or("disabled by a person")
+}
+
+/// Disable, or Enable for a disabled webhook, whoever disabled it: enabling
+/// starts its health afresh and delivers its backlog.
+pub fn enabled_toggle(viewer: &Viewer, webhook: &WebhookRecord) -> Markup {
+    let enable = webhook.shown_health(Timestamp::now()) == ShownHealth::Disabled;
+    let verb = if enable { "Enable" } else { "Disable" };
+    html! {
+        form method="post" action={"/console/webhooks/" (webhook.id) "/enabled"} {
+            (viewer.csrf_field())
+            input type="hidden" name="enabled" value=(if enable { "true" } else { "false" });
+            " "
+            button.small type="submit" aria-label={(verb) " " (webhook.name)} { (verb) }
         }
     }
 }

@@ -119,6 +119,70 @@ async fn metrics_count_attempts_by_outcome_and_trigger_with_bounded_labels() {
     promtool_accepts(&after);
 }
 
+/// Delivers one event to a fresh webhook of `herald` and returns the
+/// webhook's id once the delivery succeeded.
+async fn one_delivery(herald: &TestApp, receiver: &mut Receiver) -> String {
+    herald.register_any_type("per-hook").await;
+    let created = herald
+        .create_webhook(hook_body("per-hook", &receiver.url, &["per-hook"]))
+        .await;
+    let webhook_id = created["id"].as_str().unwrap().to_owned();
+    herald
+        .publish(json!({"type": "per-hook", "payload": {"n": 1}}))
+        .await;
+    receiver.next().await;
+    let delivery_id = herald.deliveries(&webhook_id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    herald.wait_for_delivery(&delivery_id, "succeeded").await;
+    webhook_id
+}
+
+#[tokio::test]
+async fn the_webhook_label_appears_only_with_per_webhook_metrics() {
+    let mut receiver = Receiver::start().await;
+    let plain = TestApp::spawn().await;
+    let unlabelled = one_delivery(&plain, &mut receiver).await;
+    let labelled_herald = TestApp::spawn_with(|config| {
+        config.app.delivery.metrics_per_webhook = true;
+    })
+    .await;
+    let labelled = one_delivery(&labelled_herald, &mut receiver).await;
+
+    // One recorder serves both: the labelled node's series is there, the
+    // other node's webhook never became a label.
+    let exposition = scrape(&plain).await;
+    assert!(
+        exposition
+            .lines()
+            .any(|line| line.starts_with("herald_delivery_attempts_total{")
+                && line.contains(r#"outcome="success""#)
+                && line.contains(&format!(r#"webhook="{labelled}""#))),
+        "per_webhook labels the attempts counter:\n{exposition}"
+    );
+    assert!(
+        !exposition.contains(&unlabelled),
+        "{unlabelled} became a label"
+    );
+    for line in exposition
+        .lines()
+        .filter(|line| line.contains("webhook=\""))
+    {
+        assert!(
+            line.starts_with("herald_delivery_attempts_total{"),
+            "only the attempts counter carries the label: {line}"
+        );
+    }
+    for state in ["healthy", "failing", "paused", "disabled"] {
+        assert!(
+            exposition.contains(&format!(r#"herald_webhooks{{state="{state}"}}"#)),
+            "webhooks are counted by health state: {state}"
+        );
+    }
+    promtool_accepts(&exposition);
+}
+
 #[tokio::test]
 async fn metrics_need_the_read_scope_unless_served_on_their_own_address() {
     let herald = TestApp::spawn_with(|config| {
