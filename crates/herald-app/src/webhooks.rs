@@ -8,6 +8,7 @@ use herald_catalogue::payloads::operational::Ping;
 use herald_core::cipher::SealedColumn;
 use herald_core::event_type::{EventTypePattern, parse_patterns};
 use herald_core::id::WebhookId;
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
@@ -34,6 +35,8 @@ pub struct WebhookCreate {
     /// `None` for a global webhook.
     pub project: Option<String>,
     pub enabled: bool,
+    /// `"none"` or `"key"`, as given; `None`: `"none"`.
+    pub ordering: Option<String>,
 }
 
 /// Changes to a webhook: `None` leaves a field as it is.
@@ -46,6 +49,8 @@ pub struct WebhookUpdate {
     /// `Some(None)` makes the webhook global.
     pub project: Option<Option<String>>,
     pub enabled: Option<bool>,
+    /// `"none"` or `"key"`, as given; applies to events published from then on.
+    pub ordering: Option<String>,
 }
 
 /// A webhook just created, with its secret: shown once here, and on request
@@ -66,6 +71,7 @@ struct ValidWebhook {
     event_types: Vec<EventTypePattern>,
     project: Option<String>,
     enabled: bool,
+    ordering: DeliveryOrdering,
 }
 
 impl WebhookCreate {
@@ -81,6 +87,12 @@ impl WebhookCreate {
             event_types: parse_patterns(&self.event_types)?,
             project: validate_project(self.project.as_deref())?,
             enabled: self.enabled,
+            ordering: self
+                .ordering
+                .as_deref()
+                .map(DeliveryOrdering::validate)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -108,6 +120,11 @@ impl WebhookUpdate {
                 .transpose()?,
             enabled: self.enabled,
             health_overrides: None,
+            ordering: self
+                .ordering
+                .as_deref()
+                .map(DeliveryOrdering::validate)
+                .transpose()?,
         })
     }
 }
@@ -127,6 +144,7 @@ impl App {
         let id = WebhookId::new();
         let new = NewWebhook {
             health_overrides: Default::default(),
+            ordering: valid.ordering,
             id,
             name: valid.name,
             url_display: valid.url.display(),

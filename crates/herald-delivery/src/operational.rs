@@ -202,6 +202,7 @@ fn event(webhook: &WebhookRecord, event_type: &str, payload: Vec<u8>) -> NewEven
         project: webhook.project.clone(),
         payload,
         properties: Default::default(),
+        ordering_key: None,
     }
 }
 
@@ -219,6 +220,7 @@ mod tests {
         WebhookRecord {
             health: Default::default(),
             health_overrides: Default::default(),
+            ordering: Default::default(),
             id: WebhookId::new(),
             name: "w".into(),
             url_display: "https://hooks.example.com/".into(),

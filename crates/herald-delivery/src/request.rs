@@ -235,6 +235,7 @@ mod tests {
         WebhookRecord {
             health: Default::default(),
             health_overrides: Default::default(),
+            ordering: Default::default(),
             id,
             name: "w".into(),
             url_display: "shown".into(),

@@ -130,6 +130,7 @@ async fn publish_all(store: &Arc<PgStore>, events: usize, publishers: usize) -> 
 fn webhook(i: usize) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: format!("bench {i}"),
         url_display: format!("https://receiver.example/{i}"),

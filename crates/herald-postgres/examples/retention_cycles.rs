@@ -296,6 +296,7 @@ async fn print_sizes(conn: &mut PgConnection, schema: &str, cycle: u64, when: &s
 fn webhook() -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: "retention".to_owned(),
         url_display: "https://receiver.example/hook".to_owned(),

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{
@@ -28,14 +29,14 @@ macro_rules! webhook_columns {
         "w.id, w.name, w.url_display, w.url_sealed, w.secret_sealed, w.event_types, w.project, \
          w.enabled, w.disabled_reason, w.created_at, w.updated_at, w.health_state, w.health_failures, \
          w.health_pauses, w.health_until, w.health_failing_since, w.health_last_error, \
-         w.health_last_success, w.health_disabled_reason, w.failing_after, w.disable_after"
+         w.health_last_success, w.health_disabled_reason, w.failing_after, w.disable_after, w.ordering"
     };
 }
 
 macro_rules! event_columns {
     () => {
         "e.id AS e_id, e.event_type AS e_event_type, e.project AS e_project, e.payload AS e_payload, \
-         e.properties AS e_properties, e.created_at AS e_created_at"
+         e.properties AS e_properties, e.created_at AS e_created_at, e.ordering_key AS e_ordering_key"
     };
 }
 
@@ -69,6 +70,7 @@ pub(crate) fn webhook(row: &PgRow) -> PgResult<WebhookRecord> {
         disabled_reason: row.try_get("disabled_reason")?,
         health: health(row)?,
         health_overrides: health_overrides(row)?,
+        ordering: ordering(row)?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
     })
@@ -147,6 +149,7 @@ pub(crate) fn event(row: &PgRow) -> PgResult<EventRecord> {
         payload: row.try_get("e_payload")?,
         properties: parse_json(&properties, "event properties")?,
         created_at: Timestamp(row.try_get("e_created_at")?),
+        ordering_key: row.try_get("e_ordering_key")?,
     })
 }
 
@@ -235,4 +238,9 @@ pub(crate) fn properties_json(properties: &BTreeMap<String, String>) -> String {
 
 pub(crate) fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn ordering(row: &PgRow) -> PgResult<DeliveryOrdering> {
+    let text: String = row.try_get("ordering")?;
+    DeliveryOrdering::parse(&text).ok_or_else(|| PgError::Corrupt(format!("unknown ordering {text:?}")))
 }

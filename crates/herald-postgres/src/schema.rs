@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "endpoint_health",
         sql: include_str!("../migrations/0012_endpoint_health.sql"),
     },
+    Migration {
+        version: 14,
+        name: "ordered_delivery",
+        sql: include_str!("../migrations/0014_ordered_delivery.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's version.

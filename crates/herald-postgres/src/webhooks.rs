@@ -54,8 +54,8 @@ pub(crate) async fn create(
     ensure_room(&mut tx, new.project.as_deref(), max_per_scope).await?;
     let row = sqlx::query(concat!(
         "INSERT INTO webhooks AS w (id, name, url_display, url_sealed, secret_sealed, event_types, project, \
-         enabled, failing_after, disable_after, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, herald_now_ms(), herald_now_ms()) RETURNING ",
+         enabled, failing_after, disable_after, ordering, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, herald_now_ms(), herald_now_ms()) RETURNING ",
         webhook_columns!()
     ))
     .bind(new.id.0)
@@ -68,6 +68,7 @@ pub(crate) async fn create(
     .bind(new.enabled)
     .bind(rows::failing_after_column(&new.health_overrides))
     .bind(rows::disable_after_column(&new.health_overrides))
+    .bind(new.ordering.as_str())
     .fetch_one(&mut *tx)
     .await?;
     let record = rows::webhook(&row)?;
@@ -154,7 +155,7 @@ pub(crate) async fn update(
     let row = sqlx::query(concat!(
         "UPDATE webhooks w SET name = $2, url_display = $3, url_sealed = $4, secret_sealed = $5, \
          event_types = $6, project = $7, enabled = $8, disabled_reason = $9, updated_at = herald_now_ms(), \
-         failing_after = $10, disable_after = $11 WHERE w.id = $1 RETURNING ",
+         failing_after = $10, disable_after = $11, ordering = $12 WHERE w.id = $1 RETURNING ",
         webhook_columns!()
     ))
     .bind(id.0)
@@ -168,6 +169,7 @@ pub(crate) async fn update(
     .bind(&next.disabled_reason)
     .bind(rows::failing_after_column(&next.health_overrides))
     .bind(rows::disable_after_column(&next.health_overrides))
+    .bind(next.ordering.as_str())
     .fetch_one(&mut *tx)
     .await?;
     crate::health::store(&mut tx, id, &next.health).await?;

@@ -96,6 +96,7 @@ async fn main() -> Result<()> {
 fn webhook(id: WebhookId, event_type: &str) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        ordering: Default::default(),
         id,
         name: event_type.to_owned(),
         url_display: "http://127.0.0.1:9/".to_owned(),
@@ -194,6 +195,7 @@ fn stream_event() -> NewEvent {
         project: None,
         payload: br#"{"stream":true}"#.to_vec(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, WebhookRecord};
@@ -16,16 +17,18 @@ use rusqlite::types::Type;
 
 use crate::error::SqliteError;
 
-/// The last ten are the endpoint's health and settings (`crate::health`).
+/// Ten after the first eleven are the endpoint's health and settings
+/// (`crate::health`); the last is the ordering mode.
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, name, url_display, url_sealed, secret_sealed, event_types, \
      project, enabled, disabled_reason, created_at, updated_at, health_state, health_failures, \
      health_pauses, health_until, health_failing_since, health_last_error, health_last_success, \
-     health_disabled_reason, failing_after, disable_after";
+     health_disabled_reason, failing_after, disable_after, ordering";
 
 /// How many columns [`WEBHOOK_COLUMNS`] names.
-pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT;
+pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT + 1;
 
-pub(crate) const EVENT_COLUMNS: &str = "id, event_type, project, payload, properties, created_at";
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, event_type, project, payload, properties, created_at, ordering_key";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at";
@@ -47,6 +50,7 @@ pub(crate) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord>
         disabled_reason: row.get(8)?,
         health,
         health_overrides,
+        ordering: ordering(row, 11 + crate::health::COUNT)?,
         created_at: timestamp(row, 9)?,
         updated_at: timestamp(row, 10)?,
     })
@@ -61,6 +65,7 @@ pub(crate) fn event_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Event
         payload: row.get(at + 3)?,
         properties: from_json::<BTreeMap<String, String>>(at + 4, &row.get::<_, String>(at + 4)?)?,
         created_at: timestamp(row, at + 5)?,
+        ordering_key: row.get(at + 6)?,
     })
 }
 
@@ -139,4 +144,10 @@ fn corrupt(
     error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, error.into())
+}
+
+fn ordering(row: &Row<'_>, index: usize) -> rusqlite::Result<DeliveryOrdering> {
+    let text: String = row.get(index)?;
+    DeliveryOrdering::parse(&text)
+        .ok_or_else(|| corrupt(index, format!("unknown ordering {text:?}")))
 }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     crate::keys::MIGRATION,
     crate::receivers::UNVERIFIED_CAP_MIGRATION,
     crate::health::MIGRATION,
+    crate::ordering::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

@@ -183,12 +183,13 @@ pub(crate) fn create(
         disabled_reason: None,
         health: WebhookHealth::default(),
         health_overrides: new.health_overrides,
+        ordering: new.ordering,
         created_at: now,
         updated_at: now,
     };
     w.conn()
         .prepare_cached(&format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'healthy', 0, 0, NULL, NULL, NULL, NULL, NULL, ?12, ?13)"))?
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'healthy', 0, 0, NULL, NULL, NULL, NULL, NULL, ?12, ?13, ?14)"))?
         .execute(params![
             record.id.as_bytes(),
             record.name,
@@ -203,6 +204,7 @@ pub(crate) fn create(
             record.updated_at.millis(),
             record.health_overrides.failing_after,
             health::disable_after_column(&record.health_overrides),
+            record.ordering.as_str(),
         ])?;
     w.invalidate_webhooks();
     Ok(record)
@@ -230,7 +232,7 @@ pub(crate) fn update(
         .prepare_cached(
             "UPDATE webhooks SET name = ?2, url_display = ?3, url_sealed = ?4, secret_sealed = ?5, event_types = ?6, \
              project = ?7, enabled = ?8, disabled_reason = ?9, updated_at = ?10, failing_after = ?11, \
-             disable_after = ?12 WHERE id = ?1",
+             disable_after = ?12, ordering = ?13 WHERE id = ?1",
         )?
         .execute(params![
             record.id.as_bytes(),
@@ -245,6 +247,7 @@ pub(crate) fn update(
             record.updated_at.millis(),
             record.health_overrides.failing_after,
             health::disable_after_column(&record.health_overrides),
+            record.ordering.as_str(),
         ])?;
     health::store(w.conn(), id, &record.health)?;
     w.invalidate_webhooks();

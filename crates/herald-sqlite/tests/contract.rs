@@ -96,6 +96,7 @@ async fn custom_event_types_survive_reopening() {
 fn webhook(project: Option<&str>) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: "receiver".to_owned(),
         url_display: "https://hooks.example.com/in".to_owned(),
@@ -114,6 +115,7 @@ fn event(n: usize) -> NewEvent {
         project: Some("acme".to_owned()),
         payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
         properties: BTreeMap::from([("n".to_owned(), n.to_string())]),
+        ordering_key: None,
     }
 }
 

@@ -200,6 +200,7 @@ fn new_action(
     let id = WebhookId::new();
     let webhook = NewWebhook {
         health_overrides: Default::default(),
+        ordering: Default::default(),
         id,
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),
         url_display: url.display(),

@@ -54,6 +54,7 @@ async fn stored_before_binding(path: &Path, key: &[u8; KEY_LEN]) -> Stored {
         .create_webhook(
             NewWebhook {
                 health_overrides: Default::default(),
+                ordering: Default::default(),
                 id: WebhookId::new(),
                 name: "old".into(),
                 url_display: URL.into(),

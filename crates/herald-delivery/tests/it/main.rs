@@ -162,6 +162,7 @@ impl Harness {
         let id = WebhookId::new();
         let new = NewWebhook {
             health_overrides: Default::default(),
+            ordering: Default::default(),
             id,
             name: "receiver".into(),
             url_display: target.display(),

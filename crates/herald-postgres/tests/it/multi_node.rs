@@ -22,6 +22,7 @@ const LONG_LEASE: Duration = Duration::from_secs(3600);
 fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),
@@ -43,6 +44,7 @@ fn event(event_type: &str, project: Option<&str>) -> NewEvent {
         project: project.map(str::to_owned),
         payload: br#"{"n":1}"#.to_vec(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 

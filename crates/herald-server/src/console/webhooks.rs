@@ -348,6 +348,8 @@ pub async fn create(State(state): State<AppState>, viewer: Viewer, form: Form) -
         event_types: fields.event_types(),
         project: fields.project(),
         enabled: fields.enabled,
+        // The console's form has no ordering field yet: the API sets it.
+        ordering: None,
     };
     match state.app().create_webhook(&viewer.principal, input).await {
         Ok(created) => {
@@ -432,6 +434,7 @@ pub async fn update(
         event_types: Some(fields.event_types()),
         project: Some(fields.project()),
         enabled: Some(fields.enabled),
+        ordering: None,
     };
     match state
         .app()

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
 use herald_core::id::WebhookId;
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::time::Timestamp;
 use herald_store::{ShownHealth, WebhookHealth, WebhookRecord};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -48,6 +49,10 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     /// The endpoint's health, which every node shares.
     pub health: EndpointHealth,
+    /// `key`: events with the same `ordering_key` are delivered one at a
+    /// time, in publish order; `none`: every delivery on its own.
+    #[schema(example = "key")]
+    pub ordering: Ordering,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -118,6 +123,7 @@ impl From<&WebhookRecord> for Webhook {
             enabled: record.enabled,
             disabled_reason: record.disabled_reason.clone(),
             health: EndpointHealth::from(&record.health),
+            ordering: record.ordering.into(),
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
@@ -174,6 +180,30 @@ pub struct CreateWebhook {
     #[serde(default = "enabled_by_default")]
     #[schema(default = true)]
     pub enabled: bool,
+    /// `"none"` (the default): deliveries go as they come. `"key"`:
+    /// deliveries of events with the same `ordering_key` go one at a time,
+    /// in publish order, and one that is failing holds back only its key;
+    /// events without a key are not held back.
+    #[serde(default)]
+    #[schema(value_type = Option<Ordering>)]
+    pub ordering: Option<String>,
+}
+
+/// How a webhook orders its deliveries.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    None,
+    Key,
+}
+
+impl From<DeliveryOrdering> for Ordering {
+    fn from(ordering: DeliveryOrdering) -> Self {
+        match ordering {
+            DeliveryOrdering::None => Self::None,
+            DeliveryOrdering::Key => Self::Key,
+        }
+    }
 }
 
 /// Changes the fields present; absent fields stay as they are.
@@ -202,6 +232,11 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
     pub enabled: Option<bool>,
+    /// `"none"` or `"key"`; applies to events published from then on
+    /// (deliveries already waiting in a key's line still go in order).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Ordering)]
+    pub ordering: Option<String>,
 }
 
 /// Marks a field as present. With `#[serde(default)]`, an absent field is `None`
@@ -248,6 +283,7 @@ impl From<CreateWebhook> for WebhookCreate {
             event_types: request.event_types,
             project: request.project,
             enabled: request.enabled,
+            ordering: request.ordering,
         }
     }
 }
@@ -261,6 +297,7 @@ impl From<UpdateWebhook> for WebhookUpdate {
             event_types: request.event_types,
             project: request.project,
             enabled: request.enabled,
+            ordering: request.ordering,
         }
     }
 }

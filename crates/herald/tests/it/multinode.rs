@@ -426,6 +426,7 @@ async fn publish_through(store: &PgStore, n: u64) -> String {
         project: None,
         payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     };
     let id = event.id.to_string();
     let published = store.publish(event, None).await.expect("publish");

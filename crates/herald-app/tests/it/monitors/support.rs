@@ -181,6 +181,7 @@ impl Fixture {
                 include_results,
                 webhook: NewWebhook {
                     health_overrides: Default::default(),
+                    ordering: Default::default(),
                     id,
                     name: format!("{} action", kind.as_str()),
                     url_display: url.to_owned(),
