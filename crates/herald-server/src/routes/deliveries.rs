@@ -99,6 +99,8 @@ pub struct Event {
     #[schema(value_type = Value)]
     pub payload: Box<RawValue>,
     pub properties: BTreeMap<String, String>,
+    /// The key its deliveries are ordered by on webhooks ordered by key.
+    pub ordering_key: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -114,6 +116,7 @@ impl Event {
             project: record.project,
             payload,
             properties: record.properties,
+            ordering_key: record.ordering_key,
             created_at: record.created_at,
         })
     }

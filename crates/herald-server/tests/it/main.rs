@@ -16,6 +16,7 @@ mod ingest_budget;
 mod limits;
 mod monitors;
 mod observability;
+mod ordering;
 mod openapi;
 mod receivers;
 mod routing;
