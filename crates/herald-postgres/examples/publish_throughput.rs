@@ -113,6 +113,7 @@ async fn publish_all(store: &Arc<PgStore>, events: usize, publishers: usize) -> 
                         project: Some("bench".to_owned()),
                         payload: body.clone(),
                         properties: BTreeMap::new(),
+                        ordering_key: None,
                     };
                     deliveries += u64::from(store.publish(event, None).await?.deliveries);
                 }

@@ -242,5 +242,6 @@ pub(crate) fn millis(duration: std::time::Duration) -> i64 {
 
 fn ordering(row: &PgRow) -> PgResult<DeliveryOrdering> {
     let text: String = row.try_get("ordering")?;
-    DeliveryOrdering::parse(&text).ok_or_else(|| PgError::Corrupt(format!("unknown ordering {text:?}")))
+    DeliveryOrdering::parse(&text)
+        .ok_or_else(|| PgError::Corrupt(format!("unknown ordering {text:?}")))
 }

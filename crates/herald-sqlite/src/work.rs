@@ -228,6 +228,10 @@ pub(crate) fn release(
     Ok(released == 1)
 }
 
+/// A delivery as recording an attempt finds it: status, lease token,
+/// webhook and the ordering key it is ordered under.
+type CurrentDelivery = (String, Option<i64>, [u8; 16], Option<String>);
+
 /// Logs the attempt; if its lease is still the delivery's current one, also
 /// moves the delivery on. A 410 Gone disables the webhook: what the first batch
 /// of failing its backlog left comes back with the answer.
@@ -237,7 +241,7 @@ pub(crate) fn record_attempt(
 ) -> Result<(bool, Option<Cleanup>), Failure> {
     let conn = w.conn();
     let attempt = &outcome.attempt;
-    let current: Option<(String, Option<i64>, [u8; 16], Option<String>)> = conn
+    let current: Option<CurrentDelivery> = conn
         .prepare_cached(
             "SELECT status, lease_token, webhook_id, ordering_key FROM deliveries WHERE id = ?1",
         )?

@@ -306,16 +306,16 @@ pub async fn redeliveries_and_recoveries_go_outside_the_key_order(store: Arc<dyn
     assert_eq!(again.next_attempt_at, None, "still waiting behind a2");
     // The finished a1, redelivered, goes at once beside the leased a2 and
     // holds nothing back once done.
-    let redelivered = store
-        .redeliver(head[0].delivery_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let redelivered = store.redeliver(head[0].delivery_id).await.unwrap().unwrap();
     assert_eq!(redelivered.status, DeliveryStatus::Pending);
     assert_eq!(events(&claim_of(&store, ordered.id).await), vec![a1]);
     succeed(&store, &second[0]).await;
     let third = claim_of(&store, ordered.id).await;
-    assert_eq!(events(&third), vec![a3], "a3 follows a2, not the redelivery");
+    assert_eq!(
+        events(&third),
+        vec![a3],
+        "a3 follows a2, not the redelivery"
+    );
     assert!(record(&store, &third[0], NextStep::Failed, Some(500)).await);
 
     // A recovery requeues a3 outside the order too: it is due at once.
@@ -331,7 +331,11 @@ pub async fn redeliveries_and_recoveries_go_outside_the_key_order(store: Arc<dyn
             .any(|c| c.event.id == a3)
     );
     assert_eq!(
-        detail(&store, third[0].delivery_id).await.event.ordering_key.as_deref(),
+        detail(&store, third[0].delivery_id)
+            .await
+            .event
+            .ordering_key
+            .as_deref(),
         Some("a"),
         "the event keeps its key"
     );

@@ -191,6 +191,7 @@ impl Harness {
             project: None,
             payload: payload.to_vec(),
             properties: BTreeMap::new(),
+            ordering_key: None,
         };
         let published = self.store.publish(event, None).await.unwrap();
         self.engine.wake();

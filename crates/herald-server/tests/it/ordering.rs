@@ -18,11 +18,9 @@ async fn ordering_is_set_shown_and_changed_and_bad_values_are_refused() {
     assert_eq!(ordered["ordering"], "key", "{ordered}");
     let id = ordered["id"].as_str().unwrap();
 
-    let (status, body) = send(
-        herald
-            .post("/api/v1/webhooks")
-            .json(&json!({"name": "x", "url": "https://e.com/", "event_types": ["*"], "ordering": "fifo"})),
-    )
+    let (status, body) = send(herald.post("/api/v1/webhooks").json(
+        &json!({"name": "x", "url": "https://e.com/", "event_types": ["*"], "ordering": "fifo"}),
+    ))
     .await;
     assert_error(status, &body, 422, "invalid_field", Some("ordering"));
     let (status, body) = send(
@@ -61,9 +59,11 @@ async fn an_ordering_key_is_bounded_kept_with_the_event_and_bad_ones_are_refused
         json!("k".repeat(256)),
         json!("line\nbreak"),
     ] {
-        let (status, body) = send(herald.post("/api/v1/events").json(
-            &json!({"type": "order:step", "payload": {}, "ordering_key": bad}),
-        ))
+        let (status, body) = send(
+            herald
+                .post("/api/v1/events")
+                .json(&json!({"type": "order:step", "payload": {}, "ordering_key": bad})),
+        )
         .await;
         assert_error(status, &body, 422, "invalid_field", Some("ordering_key"));
     }

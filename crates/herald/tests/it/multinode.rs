@@ -148,7 +148,10 @@ async fn three_nodes_keep_each_key_in_order_through_a_kill_dash_nine() {
     ordering::publish_keys(nodes[0].client().clone(), bases, TOKEN, KEYS, PER_KEY).await;
     let deadline = Instant::now() + PATIENCE;
     while receiver.requests() < KEYS * 2 {
-        assert!(Instant::now() < deadline, "nothing was delivered before the kill");
+        assert!(
+            Instant::now() < deadline,
+            "nothing was delivered before the kill"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     nodes[1].kill9().await;

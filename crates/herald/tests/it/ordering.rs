@@ -71,8 +71,9 @@ async fn receive(State(state): State<ReceiverState>, Json(body): Json<Value>) ->
         let last = line.last;
         line.last = Some((seq, false));
         if concurrent {
-            seen.violations
-                .push(format!("{key}: seq {seq} while another request of the key was in flight"));
+            seen.violations.push(format!(
+                "{key}: seq {seq} while another request of the key was in flight"
+            ));
         }
         if !allowed {
             seen.violations
@@ -184,10 +185,18 @@ impl SequenceReceiver {
             "order broken: {:#?}",
             seen.violations
         );
-        assert!(seen.refused > 0, "the receiver refused nothing: no retry was tested");
+        assert!(
+            seen.refused > 0,
+            "the receiver refused nothing: no retry was tested"
+        );
         for k in 0..keys {
             let line = &seen.lines[&key(k)];
-            assert_eq!(line.attempts.len() as u64, per_key, "{}: every seq arrived", key(k));
+            assert_eq!(
+                line.attempts.len() as u64,
+                per_key,
+                "{}: every seq arrived",
+                key(k)
+            );
         }
     }
 }
@@ -294,7 +303,10 @@ async fn each_key_stays_in_order_across_a_kill_dash_nine() {
     .await;
     let deadline = Instant::now() + PATIENCE;
     while receiver.requests() < 20 {
-        assert!(Instant::now() < deadline, "nothing was delivered before the kill");
+        assert!(
+            Instant::now() < deadline,
+            "nothing was delivered before the kill"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     app.kill9().await;
