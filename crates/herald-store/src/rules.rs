@@ -145,6 +145,13 @@ mod tests {
         assert!(!receives(None, &changesets, None, "repo:push"));
     }
 
+    #[test]
+    fn only_a_webhook_ordered_by_key_orders_and_only_events_with_a_key() {
+        assert_eq!(ordered_key(DeliveryOrdering::Key, Some("k")), Some("k"));
+        assert_eq!(ordered_key(DeliveryOrdering::Key, None), None);
+        assert_eq!(ordered_key(DeliveryOrdering::None, Some("k")), None);
+    }
+
     fn webhook(enabled: bool, reason: Option<&str>) -> WebhookRecord {
         WebhookRecord {
             id: WebhookId::new(),

@@ -55,7 +55,8 @@ pub struct Delivery {
     pub status: Status,
     /// Attempts made so far.
     pub attempts: u32,
-    /// For a pending delivery: when the next attempt is due.
+    /// For a pending delivery: when the next attempt is due; null while it
+    /// waits behind an earlier delivery of its ordering key.
     pub next_attempt_at: Option<Timestamp>,
     pub last_status_code: Option<u16>,
     pub last_error: Option<String>,
