@@ -7,6 +7,7 @@ use herald_catalogue::keys::{HERALD_PREFIX, REPO_PUSH};
 use herald_catalogue::{Family, PayloadError, prepare_payload};
 use herald_core::event_type::validate_type_name;
 use herald_core::id::EventId;
+use herald_core::ordering::validate_ordering_key;
 use herald_core::validation::FieldError;
 use herald_core::webhook::validate_project;
 use herald_store::{NewEvent, Published};
@@ -26,6 +27,9 @@ pub struct EventInput {
     /// after merging the `sonar.analysis.*` properties into it).
     pub payload: String,
     pub properties: BTreeMap<String, String>,
+    /// Events with the same key go one at a time, in publish order, to each
+    /// webhook ordered by key.
+    pub ordering_key: Option<String>,
     /// The producer's `Idempotency-Key`, as sent.
     pub idempotency_key: Option<Vec<u8>>,
 }
@@ -66,6 +70,11 @@ impl EventInput {
             project,
             payload: self.payload.into_bytes(),
             properties: self.properties,
+            ordering_key: self
+                .ordering_key
+                .as_deref()
+                .map(validate_ordering_key)
+                .transpose()?,
         })
     }
 }

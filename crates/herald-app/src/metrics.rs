@@ -103,7 +103,7 @@ pub fn describe() {
     );
     metrics::describe_gauge!(
         DELIVERIES_PENDING,
-        "Pending deliveries by state: due (waiting for a slot), scheduled (a retry later), leased (being attempted)"
+        "Pending deliveries by state: due (waiting for a slot), scheduled (a retry later), leased (being attempted), waiting (behind an earlier delivery of its ordering key)"
     );
     metrics::describe_gauge!(
         OLDEST_DUE_AGE,
@@ -246,6 +246,7 @@ fn set_backlog(backlog: &Backlog) {
     metrics::gauge!(DELIVERIES_PENDING, "state" => "due").set(backlog.due as f64);
     metrics::gauge!(DELIVERIES_PENDING, "state" => "scheduled").set(backlog.scheduled as f64);
     metrics::gauge!(DELIVERIES_PENDING, "state" => "leased").set(backlog.leased as f64);
+    metrics::gauge!(DELIVERIES_PENDING, "state" => "waiting").set(backlog.waiting as f64);
     let age = backlog.oldest_due_at.map_or(0.0, |due_at| {
         let millis = Timestamp::now().millis().saturating_sub(due_at.millis());
         Duration::from_millis(u64::try_from(millis).unwrap_or(0)).as_secs_f64()

@@ -8,6 +8,7 @@ use herald_catalogue::payloads::operational::Ping;
 use herald_core::cipher::SealedColumn;
 use herald_core::event_type::{EventTypePattern, parse_patterns};
 use herald_core::id::WebhookId;
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::secret::Secret;
 use herald_core::time::Timestamp;
 use herald_core::validation::FieldError;
@@ -34,6 +35,8 @@ pub struct WebhookCreate {
     /// `None` for a global webhook.
     pub project: Option<String>,
     pub enabled: bool,
+    /// `"none"` or `"key"`, as given; `None`: `"none"`.
+    pub ordering: Option<String>,
     pub settings: DeliverySettings,
 }
 
@@ -169,6 +172,8 @@ pub struct WebhookUpdate {
     pub project: Option<Option<String>>,
     pub enabled: Option<bool>,
     pub settings: DeliverySettingsChange,
+    /// `"none"` or `"key"`, as given; applies to events published from then on.
+    pub ordering: Option<String>,
 }
 
 /// A webhook just created, with its secret: shown once here, and on request
@@ -191,6 +196,7 @@ struct ValidWebhook {
     enabled: bool,
     health_overrides: HealthOverrides,
     flow_limits: FlowLimits,
+    ordering: DeliveryOrdering,
 }
 
 impl WebhookCreate {
@@ -209,6 +215,12 @@ impl WebhookCreate {
             enabled: self.enabled,
             health_overrides,
             flow_limits,
+            ordering: self
+                .ordering
+                .as_deref()
+                .map(DeliveryOrdering::validate)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -242,6 +254,11 @@ impl WebhookUpdate {
             enabled: self.enabled,
             health_overrides: None,
             flow_limits: None,
+            ordering: self
+                .ordering
+                .as_deref()
+                .map(DeliveryOrdering::validate)
+                .transpose()?,
         })
     }
 }
@@ -262,6 +279,7 @@ impl App {
         let new = NewWebhook {
             health_overrides: valid.health_overrides,
             flow_limits: valid.flow_limits,
+            ordering: valid.ordering,
             id,
             name: valid.name,
             url_display: valid.url.display(),

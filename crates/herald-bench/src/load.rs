@@ -28,6 +28,9 @@ pub struct Sink {
 pub enum Shape {
     /// A `POST /api/v1/events` body with its sequence number and send time.
     Event,
+    /// The same, with `ordering_key` `key-<seq % keys>`: consecutive
+    /// requests go to different keys, each key's in sequence order.
+    KeyedEvent { keys: u64 },
     /// A GitHub `push` delivery: the same signed body, a fresh delivery id each
     /// time so Herald's dedupe does not short-circuit it.
     GitHubPush {
@@ -63,6 +66,12 @@ fn event_body(seq: u64, sent_us: u64) -> Bytes {
     ))
 }
 
+fn keyed_event_body(seq: u64, sent_us: u64, key: u64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"type":"bench:event","ordering_key":"key-{key}","payload":{{"seq":{seq},"sent_us":{sent_us},"repository":"github.com/herald/bench","ref":"refs/heads/main"}}}}"#,
+    ))
+}
+
 /// Sends request `seq`; an event carries `sent_us` as its send time.
 async fn send_one(client: &HttpClient, sink: &Sink, seq: u64, sent_us: u64) -> bool {
     let mut builder = Request::post(sink.url(seq)).header("content-type", "application/json");
@@ -71,6 +80,7 @@ async fn send_one(client: &HttpClient, sink: &Sink, seq: u64, sent_us: u64) -> b
     }
     let body = match &sink.shape {
         Shape::Event => event_body(seq, sent_us),
+        Shape::KeyedEvent { keys } => keyed_event_body(seq, sent_us, seq % keys.max(&1)),
         Shape::GitHubPush {
             body,
             signature,

@@ -63,6 +63,9 @@ pub enum Scenario {
     /// A receiver whose latency climbs from 5 ms to about 500 ms with
     /// requests in progress: adaptive concurrency against a fixed limit of 32.
     SlowReceiver,
+    /// Events over 1,000 ordering keys to a webhook ordered by key, against
+    /// the same events to an unordered one: the ordered rate as a fraction.
+    Ordered,
 }
 
 /// How big each scenario is; `--quick` shrinks everything so CI only checks the rig works.
@@ -85,6 +88,7 @@ struct Sizes {
     dead_backlog_events: u64,
     rate_limited_events: u64,
     slow_receiver_events: u64,
+    ordered_events: u64,
     /// The most any one phase may take before the scenario gives up.
     phase_limit: Duration,
 }
@@ -108,6 +112,7 @@ impl Sizes {
                 dead_backlog_events: 2_000,
                 rate_limited_events: 1_000,
                 slow_receiver_events: 300,
+                ordered_events: 2_000,
                 phase_limit: Duration::from_secs(120),
             }
         } else {
@@ -127,6 +132,7 @@ impl Sizes {
                 dead_backlog_events: 100_000,
                 rate_limited_events: 10_000,
                 slow_receiver_events: 5_000,
+                ordered_events: 50_000,
                 phase_limit: Duration::from_secs(900),
             }
         }
@@ -198,6 +204,7 @@ pub async fn run_all(args: Args) -> Result<()> {
                     | Scenario::DeadEndpoint
                     | Scenario::RateLimited
                     | Scenario::SlowReceiver
+                    | Scenario::Ordered
             )
         {
             eprintln!("skipping {scenario:?}: it needs a fresh herald it starts itself");
@@ -260,6 +267,7 @@ async fn run_one(
         Scenario::DeadEndpoint => dead_endpoint(args, sizes).await,
         Scenario::RateLimited => rate_limited(args, sizes).await,
         Scenario::SlowReceiver => slow_receiver(args, sizes).await,
+        Scenario::Ordered => ordered(args, sizes).await,
         Scenario::Monitors => {
             let repo = match monitor_repo {
                 Some(repo) => repo,
@@ -796,6 +804,65 @@ async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
             None,
         ),
     ])
+}
+
+/// How many ordering keys the ordered scenario spreads its events over.
+const ORDERING_KEYS: u64 = 1_000;
+
+/// The same keyed events, flat out, to an unordered webhook and then (on a
+/// fresh herald) to one ordered by key: each key's deliveries then go one at
+/// a time, in order, and the 1,000 keys must keep the rate near unordered.
+async fn ordered(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let unordered = keyed_rate(args, sizes, "none").await?;
+    let ordered = keyed_rate(args, sizes, "key").await?;
+    Ok(vec![
+        Figure::new("ordered.unordered_per_s", unordered, "dl/s", None),
+        Figure::new("ordered.ordered_per_s", ordered, "dl/s", None),
+        Figure::new("ordered.ratio", ordered / unordered, "x", Some(0.8)),
+    ])
+}
+
+/// Deliveries per second, first publish to last receipt, of the ordered
+/// scenario's events to one webhook with `ordering`.
+async fn keyed_rate(args: &Args, sizes: &Sizes, ordering: &str) -> Result<f64> {
+    let herald = start_herald(args, BASE_CONFIG, usize::from(args.nodes)).await?;
+    let receiver = Receiver::start(Behaviour::Answer).await?;
+    herald
+        .create_webhook_ordered("ordered", &receiver.url(), SECRET, ordering)
+        .await?;
+    let sink = Sink {
+        shape: Shape::KeyedEvent {
+            keys: ORDERING_KEYS,
+        },
+        ..publish_sink(&herald)
+    };
+    let start = Instant::now();
+    let published = load::flat_out(
+        &sink,
+        sizes.ordered_events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    ensure_all_accepted(
+        &format!("ordered ({ordering}) publishing"),
+        &published,
+        sizes.ordered_events,
+    )?;
+    if !receiver
+        .counters
+        .wait_for(sizes.ordered_events, sizes.phase_limit)
+        .await
+    {
+        bail!("ordered ({ordering}): too few deliveries arrived in time");
+    }
+    let elapsed = receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start);
+    herald.stop().await;
+    check_signatures(&receiver)?;
+    Ok(sizes.ordered_events as f64 / elapsed.as_secs_f64())
 }
 
 async fn wait_until_none_pending(herald: &Herald, hook: &str, limit: Duration) -> Result<()> {

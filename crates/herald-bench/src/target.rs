@@ -171,13 +171,24 @@ impl Herald {
     /// Registers a webhook and returns its id; first (re)registers the bench's
     /// event type, as the catalogue refuses types and patterns it does not know.
     pub async fn create_webhook(&self, name: &str, url: &str, secret: &str) -> Result<String> {
+        self.create_webhook_ordered(name, url, secret, "none").await
+    }
+
+    /// A webhook with the given `ordering` (`"none"` or `"key"`).
+    pub async fn create_webhook_ordered(
+        &self,
+        name: &str,
+        url: &str,
+        secret: &str,
+        ordering: &str,
+    ) -> Result<String> {
         self.call("PUT", "/api/v1/event-types/bench:event", bench_event_type())
             .await?;
         let hook = self
             .call(
                 "POST",
                 "/api/v1/webhooks",
-                json!({"name": name, "url": url, "secret": secret, "event_types": ["bench:*"]}),
+                json!({"name": name, "url": url, "secret": secret, "event_types": ["bench:*"], "ordering": ordering}),
             )
             .await?;
         hook["id"]

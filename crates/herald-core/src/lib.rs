@@ -20,6 +20,7 @@ pub mod api_token;
 pub mod cipher;
 pub mod event_type;
 pub mod id;
+pub mod ordering;
 pub mod retry;
 pub mod secret;
 pub mod shown_url;

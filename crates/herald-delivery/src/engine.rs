@@ -1143,6 +1143,7 @@ mod tests {
                 project: None,
                 payload: b"{}".to_vec(),
                 properties: BTreeMap::new(),
+                ordering_key: None,
                 created_at: Timestamp(0),
             },
             webhook: WebhookRecord {
@@ -1158,6 +1159,7 @@ mod tests {
                 health: Default::default(),
                 health_overrides: Default::default(),
                 flow_limits: limits,
+                ordering: Default::default(),
                 created_at: Timestamp(0),
                 updated_at: Timestamp(0),
             },

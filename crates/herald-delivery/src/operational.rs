@@ -202,6 +202,7 @@ fn event(webhook: &WebhookRecord, event_type: &str, payload: Vec<u8>) -> NewEven
         project: webhook.project.clone(),
         payload,
         properties: Default::default(),
+        ordering_key: None,
     }
 }
 
@@ -220,6 +221,7 @@ mod tests {
             health: Default::default(),
             health_overrides: Default::default(),
             flow_limits: Default::default(),
+            ordering: Default::default(),
             id: WebhookId::new(),
             name: "w".into(),
             url_display: "https://hooks.example.com/".into(),

@@ -236,6 +236,7 @@ mod tests {
             health: Default::default(),
             health_overrides: Default::default(),
             flow_limits: Default::default(),
+            ordering: Default::default(),
             id,
             name: "w".into(),
             url_display: "shown".into(),

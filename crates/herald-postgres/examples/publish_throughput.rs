@@ -113,6 +113,7 @@ async fn publish_all(store: &Arc<PgStore>, events: usize, publishers: usize) -> 
                         project: Some("bench".to_owned()),
                         payload: body.clone(),
                         properties: BTreeMap::new(),
+                        ordering_key: None,
                     };
                     deliveries += u64::from(store.publish(event, None).await?.deliveries);
                 }
@@ -131,6 +132,7 @@ fn webhook(i: usize) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: format!("bench {i}"),
         url_display: format!("https://receiver.example/{i}"),

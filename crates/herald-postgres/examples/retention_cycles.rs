@@ -140,6 +140,7 @@ async fn publish_all(store: &Arc<PgStore>, events: u64, cycle: u64) -> Result<()
                         project: Some("retention".to_owned()),
                         payload: body.clone(),
                         properties: BTreeMap::new(),
+                        ordering_key: None,
                     };
                     store.publish(event, Some(format!("c{cycle}-{n}"))).await?;
                     n += PUBLISHERS as u64;
@@ -297,6 +298,7 @@ fn webhook() -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: "retention".to_owned(),
         url_display: "https://receiver.example/hook".to_owned(),

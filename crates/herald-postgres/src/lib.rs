@@ -58,6 +58,7 @@ mod keys;
 mod listen;
 mod log;
 mod monitors;
+mod ordering;
 mod publish;
 mod purge;
 mod receivers;

@@ -81,13 +81,19 @@ pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgRe
 }
 
 /// Requeues a delivery now with a fresh schedule, unless it is pending under a
-/// lease that has not ended: then it is being attempted, and stays as it is.
+/// lease that has not ended (it is being attempted) or waiting behind an
+/// earlier delivery of its ordering key (it goes in its turn): then it stays
+/// as it is. A finished delivery goes again outside its key's order
+/// (`ordering_key` cleared): it is an old event sent again on request, and
+/// must neither wait for the key's newer events nor hold them up.
 pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<DeliveryRecord>> {
     let requeued = sqlx::query(concat!(
         "UPDATE deliveries d SET status = 'pending', next_attempt_at = herald_now_ms(), failures_in_schedule = 0, \
-         lease_token = NULL, updated_at = herald_now_ms() \
+         lease_token = NULL, updated_at = herald_now_ms(), \
+         ordering_key = CASE WHEN d.status = 'pending' THEN d.ordering_key END \
          WHERE d.id = $1 AND d.webhook_id NOT IN (SELECT id FROM webhooks WHERE deleting) \
            AND NOT (d.status = 'pending' AND d.lease_token IS NOT NULL AND d.next_attempt_at > herald_now_ms()) \
+           AND NOT (d.status = 'pending' AND d.next_attempt_at IS NULL) \
          RETURNING ",
         delivery_columns!()
     ))
@@ -113,7 +119,8 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
 /// order, and requeues those still failed (a concurrent redelivery may have
 /// moved one on since the pick). It reports how many it picked, so a short pick
 /// (not a short update) ends the walk, and the last id picked, where the next
-/// batch starts.
+/// batch starts. Like a redelivery, a recovered delivery goes outside its
+/// key's order.
 const RECOVER_BATCH_SQL: &str = "WITH picked AS ( \
          SELECT id FROM deliveries \
          WHERE webhook_id = $1 AND id > $2 AND status = 'failed' AND created_at >= $3 \
@@ -121,7 +128,8 @@ const RECOVER_BATCH_SQL: &str = "WITH picked AS ( \
          ORDER BY id LIMIT $4 \
      ), requeued AS ( \
          UPDATE deliveries SET status = 'pending', next_attempt_at = herald_now_ms(), \
-             failures_in_schedule = 0, lease_token = NULL, updated_at = herald_now_ms() \
+             failures_in_schedule = 0, lease_token = NULL, updated_at = herald_now_ms(), \
+             ordering_key = NULL \
          WHERE id IN (SELECT id FROM picked) AND status = 'failed' \
          RETURNING 1 \
      ) \

@@ -658,7 +658,9 @@ async fn publish_to_audiences(
         events.iter().map(|e| (e.event.clone(), None)).collect();
     let fresh = vec![true; inputs.len()];
     insert_events(&mut *conn, &inputs, &fresh).await?;
-    let deliveries = insert_deliveries(&mut *conn, &inputs, &fan_out, &fresh).await?;
+    // A code monitor's events carry no ordering key: none of its deliveries waits.
+    let deliveries =
+        insert_deliveries(&mut *conn, &inputs, &fan_out, &fresh, &HashSet::new()).await?;
     if deliveries > 0 {
         // As a publish does: the wake-up goes out with the commit.
         sqlx::query("SELECT pg_notify($1, current_schema())")

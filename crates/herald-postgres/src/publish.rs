@@ -20,13 +20,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use herald_core::id::{DeliveryId, EventId, WebhookId};
-use herald_store::{NewEvent, Published, StoreError, StoreResult, receives};
+use herald_core::ordering::DeliveryOrdering;
+use herald_store::{NewEvent, Published, StoreError, StoreResult, ordered_key, receives};
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
-use crate::rows;
+use crate::{ordering, rows};
 
 /// The channel's capacity: callers beyond it wait, which pushes back on them.
 const QUEUE: usize = 16_384;
@@ -155,6 +156,7 @@ struct Target {
     id: WebhookId,
     project: Option<String>,
     patterns: Vec<herald_core::event_type::EventTypePattern>,
+    ordering: DeliveryOrdering,
 }
 
 /// Batches touching the same idempotency keys and webhooks can, rarely, form
@@ -205,8 +207,13 @@ pub(crate) async fn store_batch(
         })
         .collect();
     let fresh = claim_keys(&mut *tx, inputs, &mut answers).await?;
+    let ordered: HashSet<WebhookId> = targets
+        .iter()
+        .filter(|t| t.ordering == DeliveryOrdering::Key)
+        .map(|t| t.id)
+        .collect();
     insert_events(&mut *tx, inputs, &fresh).await?;
-    let deliveries = insert_deliveries(&mut *tx, inputs, &fan_out, &fresh).await?;
+    let deliveries = insert_deliveries(&mut *tx, inputs, &fan_out, &fresh, &ordered).await?;
     if deliveries > 0 {
         // Delivered with the commit, or not at all; the payload lets listeners
         // sharing the database ignore other schemas' work.
@@ -231,7 +238,7 @@ async fn lock_targets(
         .into_iter()
         .collect();
     let found = sqlx::query(
-        "SELECT id, project, event_types FROM webhooks \
+        "SELECT id, project, event_types, ordering FROM webhooks \
          WHERE enabled AND (project IS NULL OR project = ANY($1)) ORDER BY id FOR SHARE",
     )
     .bind(projects)
@@ -241,10 +248,13 @@ async fn lock_targets(
         .iter()
         .map(|row| {
             let patterns: Vec<String> = row.try_get("event_types")?;
+            let ordering: String = row.try_get("ordering")?;
             Ok(Target {
                 id: WebhookId(row.try_get("id")?),
                 project: row.try_get("project")?,
                 patterns: rows::parse_patterns(&patterns)?,
+                ordering: DeliveryOrdering::parse(&ordering)
+                    .ok_or_else(|| PgError::Corrupt(format!("unknown ordering {ordering:?}")))?,
             })
         })
         .collect()
@@ -377,53 +387,111 @@ pub(crate) async fn insert_events(
         .iter()
         .map(|e| rows::properties_json(&e.properties))
         .collect();
+    let ordering_keys: Vec<Option<&str>> =
+        events.iter().map(|e| e.ordering_key.as_deref()).collect();
     sqlx::query(
-        "INSERT INTO events (id, event_type, project, payload, properties, created_at) \
-         SELECT id, event_type, project, payload, properties, herald_now_ms() \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[]) \
-         AS e (id, event_type, project, payload, properties)",
+        "INSERT INTO events (id, event_type, project, payload, properties, created_at, ordering_key) \
+         SELECT id, event_type, project, payload, properties, herald_now_ms(), ordering_key \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[]) \
+         AS e (id, event_type, project, payload, properties, ordering_key)",
     )
     .bind(&ids)
     .bind(&types)
     .bind(&projects)
     .bind(&payloads)
     .bind(&properties)
+    .bind(&ordering_keys)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
+/// Inserts one pending delivery per (event, webhook) of the fan-out. A
+/// delivery to a webhook of `ordered_by_key` whose event has an ordering key
+/// goes at the end of its (webhook, key) line, in batch order, and waits (no
+/// due time) if anything of the line is pending ahead of it; every other one
+/// is due now.
 pub(crate) async fn insert_deliveries(
     conn: &mut PgConnection,
     inputs: &[(NewEvent, Option<String>)],
     fan_out: &[Vec<WebhookId>],
     fresh: &[bool],
+    ordered_by_key: &HashSet<WebhookId>,
 ) -> PgResult<usize> {
     let mut ids = Vec::new();
     let mut event_ids = Vec::new();
     let mut webhook_ids = Vec::new();
     let mut types = Vec::new();
+    let mut keys: Vec<Option<&str>> = Vec::new();
     for (((event, _), hooks), _) in inputs.iter().zip(fan_out).zip(fresh).filter(|(_, f)| **f) {
         for hook in hooks {
+            let ordering = if ordered_by_key.contains(hook) {
+                DeliveryOrdering::Key
+            } else {
+                DeliveryOrdering::None
+            };
             ids.push(DeliveryId::new().0);
             event_ids.push(event.id.0);
             webhook_ids.push(hook.0);
             types.push(event.event_type.as_str());
+            keys.push(ordered_key(ordering, event.ordering_key.as_deref()));
         }
     }
     if ids.is_empty() {
         return Ok(0);
     }
+    let (seqs, waits) = place_in_lines(conn, &webhook_ids, &keys).await?;
     sqlx::query(
-        "INSERT INTO deliveries (id, event_id, webhook_id, event_type, status, next_attempt_at, created_at, updated_at) \
-         SELECT id, event_id, webhook_id, event_type, 'pending', herald_now_ms(), herald_now_ms(), herald_now_ms() \
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS d (id, event_id, webhook_id, event_type)",
+        "INSERT INTO deliveries (id, event_id, webhook_id, event_type, status, next_attempt_at, created_at, \
+         updated_at, ordering_key, ordering_seq) \
+         SELECT id, event_id, webhook_id, event_type, 'pending', CASE WHEN waits THEN NULL ELSE herald_now_ms() END, \
+                herald_now_ms(), herald_now_ms(), ordering_key, ordering_seq \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::bool[]) \
+         AS d (id, event_id, webhook_id, event_type, ordering_key, ordering_seq, waits)",
     )
     .bind(&ids)
     .bind(&event_ids)
     .bind(&webhook_ids)
     .bind(&types)
+    .bind(&keys)
+    .bind(&seqs)
+    .bind(&waits)
     .execute(&mut *conn)
     .await?;
     Ok(ids.len())
+}
+
+/// Each new delivery's place in its line (after the line's last pending
+/// one, and after those earlier in the batch) and whether it waits. Takes
+/// the lines' locks, held until the batch commits (`crate::ordering`).
+async fn place_in_lines(
+    conn: &mut PgConnection,
+    webhook_ids: &[Uuid],
+    keys: &[Option<&str>],
+) -> PgResult<(Vec<Option<i64>>, Vec<bool>)> {
+    let mut lines: Vec<ordering::Line> = webhook_ids
+        .iter()
+        .zip(keys)
+        .filter_map(|(w, k)| Some((*w, (*k)?.to_owned())))
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    ordering::lock(&mut *conn, &lines).await?;
+    let mut last = ordering::last_places(&mut *conn, &lines).await?;
+    let mut seqs = Vec::with_capacity(keys.len());
+    let mut waits = Vec::with_capacity(keys.len());
+    for (webhook, key) in webhook_ids.iter().zip(keys) {
+        let Some(key) = key else {
+            seqs.push(None);
+            waits.push(false);
+            continue;
+        };
+        let line = (*webhook, (*key).to_owned());
+        let ahead = last.get(&line).copied();
+        let seq = ahead.map_or(0, |seq| seq.saturating_add(1));
+        last.insert(line, seq);
+        seqs.push(Some(seq));
+        waits.push(ahead.is_some());
+    }
+    Ok((seqs, waits))
 }

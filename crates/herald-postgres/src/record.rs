@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
 use crate::rows::{self, millis, text_without_nul};
-use crate::work;
+use crate::{ordering, work};
 
 /// The channel's capacity: callers beyond it wait.
 const QUEUE: usize = 16_384;
@@ -152,6 +152,18 @@ async fn commit_retrying_deadlocks(
 /// that moved their delivery on.
 async fn commit(pool: &PgPool, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<(Uuid, i64)>> {
     let mut tx = pool.begin().await?;
+    // The ordered deliveries this batch may finish: their lines are locked
+    // first (`crate::ordering`), and their next falls due once they have.
+    let finishing: Vec<Uuid> = outcomes
+        .iter()
+        .filter(|o| finishes(&o.next))
+        .map(|o| o.attempt.delivery_id.0)
+        .collect();
+    let lines = ordering::lines_of(&mut tx, &finishing).await?;
+    let mut locked: Vec<ordering::Line> = lines.values().cloned().collect();
+    locked.sort_unstable();
+    locked.dedup();
+    ordering::lock(&mut tx, &locked).await?;
     let existing = lock_deliveries(&mut tx, outcomes).await?;
     let present: Vec<&AttemptOutcome> = outcomes
         .iter()
@@ -167,8 +179,20 @@ async fn commit(pool: &PgPool, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet
     } else {
         move_on(&mut tx, &present).await?
     };
+    let finished: Vec<ordering::Line> = moved
+        .iter()
+        .filter_map(|(id, _)| lines.get(id).cloned())
+        .collect();
+    ordering::release_next(&mut tx, &finished).await?;
     tx.commit().await?;
     Ok(moved)
+}
+
+/// Whether the step takes the delivery out of pending. A 410 is not among
+/// them here: it goes through `work::record_attempt`, and fails the
+/// webhook's whole backlog anyway.
+fn finishes(next: &NextStep) -> bool {
+    matches!(next, NextStep::Succeeded | NextStep::Failed)
 }
 
 /// Locks the batch's deliveries in id order; returns the ones that exist.

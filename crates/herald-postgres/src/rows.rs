@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{
@@ -29,14 +30,14 @@ macro_rules! webhook_columns {
          w.enabled, w.disabled_reason, w.created_at, w.updated_at, w.health_state, w.health_failures, \
          w.health_pauses, w.health_until, w.health_failing_since, w.health_last_error, \
          w.health_last_success, w.health_disabled_reason, w.failing_after, w.disable_after, \
-         w.max_in_flight, w.max_per_second"
+         w.max_in_flight, w.max_per_second, w.ordering"
     };
 }
 
 macro_rules! event_columns {
     () => {
         "e.id AS e_id, e.event_type AS e_event_type, e.project AS e_project, e.payload AS e_payload, \
-         e.properties AS e_properties, e.created_at AS e_created_at"
+         e.properties AS e_properties, e.created_at AS e_created_at, e.ordering_key AS e_ordering_key"
     };
 }
 
@@ -71,6 +72,7 @@ pub(crate) fn webhook(row: &PgRow) -> PgResult<WebhookRecord> {
         health: health(row)?,
         health_overrides: health_overrides(row)?,
         flow_limits: flow_limits(row)?,
+        ordering: ordering(row)?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
     })
@@ -166,6 +168,7 @@ pub(crate) fn event(row: &PgRow) -> PgResult<EventRecord> {
         payload: row.try_get("e_payload")?,
         properties: parse_json(&properties, "event properties")?,
         created_at: Timestamp(row.try_get("e_created_at")?),
+        ordering_key: row.try_get("e_ordering_key")?,
     })
 }
 
@@ -254,4 +257,10 @@ pub(crate) fn properties_json(properties: &BTreeMap<String, String>) -> String {
 
 pub(crate) fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn ordering(row: &PgRow) -> PgResult<DeliveryOrdering> {
+    let text: String = row.try_get("ordering")?;
+    DeliveryOrdering::parse(&text)
+        .ok_or_else(|| PgError::Corrupt(format!("unknown ordering {text:?}")))
 }

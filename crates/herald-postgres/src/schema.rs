@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "failed_by_age",
         sql: include_str!("../migrations/0014_failed_by_age.sql"),
     },
+    Migration {
+        version: 15,
+        name: "ordered_delivery",
+        sql: include_str!("../migrations/0015_ordered_delivery.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's version.

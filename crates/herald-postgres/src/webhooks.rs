@@ -54,8 +54,8 @@ pub(crate) async fn create(
     ensure_room(&mut tx, new.project.as_deref(), max_per_scope).await?;
     let row = sqlx::query(concat!(
         "INSERT INTO webhooks AS w (id, name, url_display, url_sealed, secret_sealed, event_types, project, \
-         enabled, failing_after, disable_after, max_in_flight, max_per_second, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, herald_now_ms(), herald_now_ms()) RETURNING ",
+         enabled, failing_after, disable_after, max_in_flight, max_per_second, ordering, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, herald_now_ms(), herald_now_ms()) RETURNING ",
         webhook_columns!()
     ))
     .bind(new.id.0)
@@ -70,6 +70,7 @@ pub(crate) async fn create(
     .bind(rows::disable_after_column(&new.health_overrides))
     .bind(rows::flow_limit_column(new.flow_limits.max_in_flight))
     .bind(rows::flow_limit_column(new.flow_limits.max_per_second))
+    .bind(new.ordering.as_str())
     .fetch_one(&mut *tx)
     .await?;
     let record = rows::webhook(&row)?;
@@ -156,7 +157,7 @@ pub(crate) async fn update(
     let row = sqlx::query(concat!(
         "UPDATE webhooks w SET name = $2, url_display = $3, url_sealed = $4, secret_sealed = $5, \
          event_types = $6, project = $7, enabled = $8, disabled_reason = $9, updated_at = herald_now_ms(), \
-         failing_after = $10, disable_after = $11, max_in_flight = $12, max_per_second = $13 \
+         failing_after = $10, disable_after = $11, max_in_flight = $12, max_per_second = $13, ordering = $14 \
          WHERE w.id = $1 RETURNING ",
         webhook_columns!()
     ))
@@ -173,6 +174,7 @@ pub(crate) async fn update(
     .bind(rows::disable_after_column(&next.health_overrides))
     .bind(rows::flow_limit_column(next.flow_limits.max_in_flight))
     .bind(rows::flow_limit_column(next.flow_limits.max_per_second))
+    .bind(next.ordering.as_str())
     .fetch_one(&mut *tx)
     .await?;
     crate::health::store(&mut tx, id, &next.health).await?;

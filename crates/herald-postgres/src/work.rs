@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
 use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
-use crate::{health, webhooks};
+use crate::{health, ordering, webhooks};
 
 /// Leases the rows picked by the `due` CTE given, and returns them with their
 /// event and webhook.
@@ -201,6 +201,18 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
     let attempt = &outcome.attempt;
     let error = attempt.error.as_deref().map(text_without_nul);
     let mut tx = pool.begin().await?;
+    // An ordered delivery that finishes lets the next of its line go: its
+    // line is locked first (`crate::ordering`). A 410 fails the whole
+    // backlog instead.
+    let line = if matches!(outcome.next, NextStep::Succeeded | NextStep::Failed) {
+        let line = ordering::lines_of(&mut tx, &[attempt.delivery_id.0])
+            .await?
+            .remove(&attempt.delivery_id.0);
+        ordering::lock(&mut tx, line.as_slice()).await?;
+        line
+    } else {
+        None
+    };
     if matches!(outcome.next, NextStep::FailedAndDisableWebhook { .. }) {
         lock_webhook_of(&mut tx, attempt.delivery_id).await?;
     }
@@ -247,6 +259,11 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
         .bind(error.as_deref())
         .fetch_optional(&mut *tx)
         .await?;
+    if moved.is_some()
+        && let Some(line) = line
+    {
+        ordering::release_next(&mut tx, &[line]).await?;
+    }
     let disabled = match (moved, &outcome.next) {
         (Some(webhook), NextStep::FailedAndDisableWebhook { reason }) => {
             let webhook = WebhookId(webhook);
@@ -287,6 +304,8 @@ pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<
            (SELECT count(*) FROM deliveries \
              WHERE status = 'pending' AND next_attempt_at > herald_now_ms() \
                AND next_attempt_at <= herald_now_ms() + $1 AND lease_token IS NOT NULL) AS leased, \
+           (SELECT count(*) FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at IS NULL) AS waiting, \
            (SELECT min(next_attempt_at) FROM deliveries \
              WHERE status = 'pending' AND next_attempt_at <= herald_now_ms()) AS oldest",
     )
@@ -303,6 +322,7 @@ pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<
         due: count("due")?,
         scheduled: count("later")?.saturating_sub(leased),
         leased,
+        waiting: count("waiting")?,
         oldest_due_at: oldest.map(Timestamp),
     })
 }

@@ -97,6 +97,7 @@ fn webhook(id: WebhookId, event_type: &str) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id,
         name: event_type.to_owned(),
         url_display: "http://127.0.0.1:9/".to_owned(),
@@ -195,6 +196,7 @@ fn stream_event() -> NewEvent {
         project: None,
         payload: br#"{"stream":true}"#.to_vec(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 

@@ -47,6 +47,7 @@ mod health;
 mod keys;
 mod log;
 mod monitors;
+mod ordering;
 mod purge;
 mod readers;
 mod receivers;

@@ -110,9 +110,18 @@ pub(crate) fn redeliver(w: &Writer, id: DeliveryId) -> Result<Option<DeliveryRec
     if is_leased(conn, &current, now)? {
         return Ok(Some(current));
     }
+    if current.status == DeliveryStatus::Pending && current.next_attempt_at.is_none() {
+        // Waiting behind an earlier delivery of its ordering key: it goes in
+        // its turn, not before.
+        return Ok(Some(current));
+    }
+    // A finished delivery goes again outside its key's order
+    // (`ordering_key` cleared): it is an old event sent again on request,
+    // and must neither wait for the key's newer events nor hold them up.
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, failures_in_schedule = 0, \
-         lease_token = NULL, updated_at = ?2 WHERE id = ?1",
+         lease_token = NULL, updated_at = ?2, \
+         ordering_key = CASE WHEN status = 'pending' THEN ordering_key END WHERE id = ?1",
     )?
     .execute(params![id.as_bytes(), now.millis()])?;
     Ok(find(conn, id)?)
@@ -172,9 +181,10 @@ pub(crate) fn recover_batch(
         )?
         .collect::<Result<_, _>>()?;
     let now = Timestamp::now();
+    // Like a redelivery, a recovered delivery goes outside its key's order.
     let mut requeue = conn.prepare_cached(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, failures_in_schedule = 0, \
-         lease_token = NULL, updated_at = ?2 WHERE id = ?1",
+         lease_token = NULL, updated_at = ?2, ordering_key = NULL WHERE id = ?1",
     )?;
     let mut requeued = 0;
     for id in &ids {

@@ -670,6 +670,10 @@ fn publish_to_audience(
         .chain(named)
         .filter(|id| seen.insert(*id))
         .collect();
+    let targets = targets.into_iter().filter_map(|id| {
+        let ordering = cache.get(id)?.ordering;
+        Some((id, ordering))
+    });
     let deliveries = insert_event(w.conn(), &event.event, targets, now)?;
     Ok(Published {
         event_id: event.event.id,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::shown_url;
 use herald_core::time::Timestamp;
 use herald_store::{AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, WebhookRecord};
@@ -17,16 +18,17 @@ use rusqlite::types::Type;
 use crate::error::SqliteError;
 
 /// Then ten for the endpoint's health and settings (`crate::health`), and
-/// the last two the webhook's flow limits (`crate::flow`).
+/// two the webhook's flow limits (`crate::flow`), and the last its ordering mode.
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, name, url_display, url_sealed, secret_sealed, event_types, \
      project, enabled, disabled_reason, created_at, updated_at, health_state, health_failures, \
      health_pauses, health_until, health_failing_since, health_last_error, health_last_success, \
-     health_disabled_reason, failing_after, disable_after, max_in_flight, max_per_second";
+     health_disabled_reason, failing_after, disable_after, max_in_flight, max_per_second, ordering";
 
 /// How many columns [`WEBHOOK_COLUMNS`] names.
-pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT + crate::flow::COUNT;
+pub(crate) const WEBHOOK_COLUMN_COUNT: usize = 11 + crate::health::COUNT + crate::flow::COUNT + 1;
 
-pub(crate) const EVENT_COLUMNS: &str = "id, event_type, project, payload, properties, created_at";
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, event_type, project, payload, properties, created_at, ordering_key";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at";
@@ -49,6 +51,7 @@ pub(crate) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord>
         health,
         health_overrides,
         flow_limits: crate::flow::limits_from_row(row, 11 + crate::health::COUNT)?,
+        ordering: ordering(row, 11 + crate::health::COUNT + crate::flow::COUNT)?,
         created_at: timestamp(row, 9)?,
         updated_at: timestamp(row, 10)?,
     })
@@ -63,6 +66,7 @@ pub(crate) fn event_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Event
         payload: row.get(at + 3)?,
         properties: from_json::<BTreeMap<String, String>>(at + 4, &row.get::<_, String>(at + 4)?)?,
         created_at: timestamp(row, at + 5)?,
+        ordering_key: row.get(at + 6)?,
     })
 }
 
@@ -141,4 +145,10 @@ fn corrupt(
     error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, error.into())
+}
+
+fn ordering(row: &Row<'_>, index: usize) -> rusqlite::Result<DeliveryOrdering> {
+    let text: String = row.get(index)?;
+    DeliveryOrdering::parse(&text)
+        .ok_or_else(|| corrupt(index, format!("unknown ordering {text:?}")))
 }

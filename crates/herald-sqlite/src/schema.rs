@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     crate::health::MIGRATION,
     crate::flow::MIGRATION,
     crate::work::FAILED_BY_AGE_MIGRATION,
+    crate::ordering::MIGRATION,
 ];
 
 const INITIAL: &str = r#"

@@ -184,12 +184,13 @@ pub(crate) fn create(
         health: WebhookHealth::default(),
         health_overrides: new.health_overrides,
         flow_limits: new.flow_limits,
+        ordering: new.ordering,
         created_at: now,
         updated_at: now,
     };
     w.conn()
         .prepare_cached(&format!("INSERT INTO webhooks ({WEBHOOK_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'healthy', 0, 0, NULL, NULL, NULL, NULL, NULL, ?12, ?13, ?14, ?15)"))?
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'healthy', 0, 0, NULL, NULL, NULL, NULL, NULL, ?12, ?13, ?14, ?15, ?16)"))?
         .execute(params![
             record.id.as_bytes(),
             record.name,
@@ -206,6 +207,7 @@ pub(crate) fn create(
             health::disable_after_column(&record.health_overrides),
             record.flow_limits.max_in_flight,
             record.flow_limits.max_per_second,
+            record.ordering.as_str(),
         ])?;
     w.invalidate_webhooks();
     Ok(record)
@@ -233,7 +235,7 @@ pub(crate) fn update(
         .prepare_cached(
             "UPDATE webhooks SET name = ?2, url_display = ?3, url_sealed = ?4, secret_sealed = ?5, event_types = ?6, \
              project = ?7, enabled = ?8, disabled_reason = ?9, updated_at = ?10, failing_after = ?11, \
-             disable_after = ?12, max_in_flight = ?13, max_per_second = ?14 WHERE id = ?1",
+             disable_after = ?12, max_in_flight = ?13, max_per_second = ?14, ordering = ?15 WHERE id = ?1",
         )?
         .execute(params![
             record.id.as_bytes(),
@@ -250,6 +252,7 @@ pub(crate) fn update(
             health::disable_after_column(&record.health_overrides),
             record.flow_limits.max_in_flight,
             record.flow_limits.max_per_second,
+            record.ordering.as_str(),
         ])?;
     health::store(w.conn(), id, &record.health)?;
     w.invalidate_webhooks();

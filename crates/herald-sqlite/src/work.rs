@@ -228,6 +228,10 @@ pub(crate) fn release(
     Ok(released == 1)
 }
 
+/// A delivery as recording an attempt finds it: status, lease token,
+/// webhook and the ordering key it is ordered under.
+type CurrentDelivery = (String, Option<i64>, [u8; 16], Option<String>);
+
 /// Logs the attempt; if its lease is still the delivery's current one, also
 /// moves the delivery on. A 410 Gone disables the webhook: what the first batch
 /// of failing its backlog left comes back with the answer.
@@ -237,15 +241,17 @@ pub(crate) fn record_attempt(
 ) -> Result<(bool, Option<Cleanup>), Failure> {
     let conn = w.conn();
     let attempt = &outcome.attempt;
-    let current: Option<(String, Option<i64>, [u8; 16])> = conn
-        .prepare_cached("SELECT status, lease_token, webhook_id FROM deliveries WHERE id = ?1")?
+    let current: Option<CurrentDelivery> = conn
+        .prepare_cached(
+            "SELECT status, lease_token, webhook_id, ordering_key FROM deliveries WHERE id = ?1",
+        )?
         .query_row([attempt.delivery_id.as_bytes()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })
         .optional()?;
     // A delivery deleted with its webhook, or about to be, has no log left
     // to append to.
-    let Some((status, token, webhook_id)) = current else {
+    let Some((status, token, webhook_id, ordering_key)) = current else {
         return Ok((false, None));
     };
     let webhook_id = WebhookId::from_bytes(webhook_id);
@@ -285,7 +291,14 @@ pub(crate) fn record_attempt(
     ])?;
     let rest = match &outcome.next {
         NextStep::FailedAndDisableWebhook { reason } => webhooks::disable(w, webhook_id, reason)?,
-        _ => None,
+        NextStep::Succeeded | NextStep::Failed => {
+            // The head of its key is done: the next of the key may go.
+            if let Some(key) = ordering_key {
+                crate::ordering::release_next(conn, webhook_id, &key, now)?;
+            }
+            None
+        }
+        NextStep::RetryIn(_) => None,
     };
     Ok((true, rest))
 }
@@ -337,11 +350,16 @@ pub(crate) fn backlog(conn: &Connection, longest_lease: Duration) -> Result<Back
          AND lease_token IS NOT NULL",
         &[now.millis(), horizon.millis()],
     )?;
+    let waiting = count(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NULL",
+        &[],
+    )?;
     let oldest_due_at = next_due_at(conn)?.filter(|due_at| *due_at <= now);
     Ok(Backlog {
         due,
         scheduled: later.saturating_sub(leased),
         leased,
+        waiting,
         oldest_due_at,
     })
 }
@@ -381,7 +399,8 @@ pub(crate) fn finished_within(
 pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<Timestamp>, Failure> {
     let next: Option<i64> = conn
         .prepare_cached(
-            "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+            "SELECT next_attempt_at FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at LIMIT 1",
         )?
         .query_row([], |row| row.get(0))
         .optional()?;

@@ -97,6 +97,7 @@ fn webhook(project: Option<&str>) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: "receiver".to_owned(),
         url_display: "https://hooks.example.com/in".to_owned(),
@@ -115,6 +116,7 @@ fn event(n: usize) -> NewEvent {
         project: Some("acme".to_owned()),
         payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
         properties: BTreeMap::from([("n".to_owned(), n.to_string())]),
+        ordering_key: None,
     }
 }
 

@@ -26,6 +26,8 @@ use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use herald_core::time::Timestamp;
 
+use herald_core::ordering::DeliveryOrdering;
+
 use crate::{
     AttemptOutcome, AttemptRecord, Backlog, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery,
     DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status,
@@ -101,6 +103,12 @@ macro_rules! store_contract_tests {
             retry_after_closes_the_whole_webhook_until_then,
             health_settings_round_trip,
             flow_limits_round_trip,
+            an_ordered_key_is_claimed_head_first_one_at_a_time,
+            a_retrying_head_holds_only_its_own_key,
+            an_expired_lease_hands_the_head_to_another_claimer,
+            a_key_published_while_its_head_finishes_keeps_its_order,
+            concurrent_publishes_of_one_key_make_one_head,
+            redeliveries_and_recoveries_go_outside_the_key_order,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -122,6 +130,7 @@ const LONG_LEASE: Duration = Duration::from_secs(3600);
 const TICK: Duration = Duration::from_millis(20);
 
 pub use crate::contract_health::*;
+pub use crate::contract_ordering::*;
 
 // ---- helpers ----
 
@@ -153,6 +162,7 @@ pub(crate) fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewW
         enabled: true,
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
     }
 }
 
@@ -164,6 +174,7 @@ pub(crate) fn event(event_type: &str, project: Option<&str>) -> NewEvent {
         project: project.map(str::to_owned),
         payload: format!(r#"{{"id":"{id}","type":"{event_type}"}}"#).into_bytes(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 
@@ -260,7 +271,7 @@ fn attempt(claimed: &ClaimedDelivery, status: Option<u16>, error: Option<&str>) 
     }
 }
 
-async fn record_as(
+pub(crate) async fn record_as(
     store: &Arc<dyn Store>,
     claimed: &ClaimedDelivery,
     lease: LeaseToken,
@@ -392,6 +403,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
     let new = NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: "Deploy notifier ✓".to_owned(),
         url_display: "https://***:***@hooks.example.com/in?x=***".to_owned(),
@@ -437,6 +449,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
         enabled: Some(false),
         health_overrides: None,
         flow_limits: None,
+        ordering: Some(DeliveryOrdering::Key),
     };
     let updated = update(&store, new.id, patch).await;
     let expected = WebhookRecord {
@@ -447,6 +460,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
         event_types: patterns(&["issue:opened"]),
         project: None,
         enabled: false,
+        ordering: DeliveryOrdering::Key,
         updated_at: updated.updated_at,
         ..created.clone()
     };
@@ -853,6 +867,7 @@ pub async fn claim_returns_the_exact_event_and_the_webhook(store: Arc<dyn Store>
             ("repo".to_owned(), "acme/app".to_owned()),
             ("empty".to_owned(), String::new()),
         ]),
+        ordering_key: Some("acme/app#7".to_owned()),
     };
     publish(&store, new.clone()).await;
 
@@ -862,6 +877,7 @@ pub async fn claim_returns_the_exact_event_and_the_webhook(store: Arc<dyn Store>
     assert_eq!(claimed.event.project, new.project);
     assert_eq!(claimed.event.payload, new.payload);
     assert_eq!(claimed.event.properties, new.properties);
+    assert_eq!(claimed.event.ordering_key, new.ordering_key);
     assert_eq!(claimed.webhook, hook);
     assert_eq!(claimed.attempt_number, 1);
     assert_eq!(claimed.failures_in_schedule, 0);
@@ -1269,6 +1285,7 @@ pub async fn get_delivery_returns_the_event_and_attempts_oldest_first(store: Arc
             payload: new.payload.clone(),
             properties: new.properties.clone(),
             created_at: got.event.created_at,
+            ordering_key: None,
         }
     );
     let d = &got.delivery;

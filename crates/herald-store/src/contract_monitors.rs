@@ -117,6 +117,7 @@ fn new_webhook(name: &str, types: &[&str], project: Option<&str>) -> NewWebhook 
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),
@@ -210,6 +211,7 @@ fn event(monitor: MonitorId, event_type: &str, payload: &str) -> NewEvent {
         project: Some(monitor_project(monitor)),
         payload: payload.as_bytes().to_vec(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 

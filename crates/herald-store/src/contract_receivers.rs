@@ -115,6 +115,7 @@ async fn subscribe(store: &Arc<dyn Store>, types: &[&str]) -> WebhookId {
     let new = NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id,
         name: "subscriber".to_owned(),
         url_display: "https://hooks.example.com/in".to_owned(),
@@ -159,6 +160,7 @@ fn event(event_type: &str, body: &str) -> NewEvent {
         project: None,
         payload: body.as_bytes().to_vec(),
         properties: BTreeMap::from([("source".to_owned(), "receiver".to_owned())]),
+        ordering_key: None,
     }
 }
 

@@ -22,6 +22,10 @@
 //! - [`rules`]: the rules both stores apply, written once: fan-out
 //!   ([`receives`]) and how a [`WebhookPatch`] or a [`RepositoryPatch`] changes
 //!   its record.
+//! - [`rules::ordered_key`]: ordered delivery, which the stores keep by
+//!   publishing a delivery *waiting* behind an earlier pending one of its
+//!   (webhook, key), so claims see only each key's head;
+//!   [`contract_ordering`] (feature `contract`) is its suite.
 //! - [`health`]: endpoint health per webhook ([`WebhookHealth`]) and the one
 //!   rule that moves it and gates claims.
 //! - [`tokens`]: [`TokenStore`], API tokens kept as digests with their scope,
@@ -60,6 +64,9 @@ pub mod contract_health;
 pub mod contract_monitors;
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
+pub mod contract_ordering;
+#[cfg(feature = "contract")]
+#[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
 pub mod contract_receivers;
 #[cfg(feature = "contract")]
 #[allow(clippy::unwrap_used)] // test suites: a failed step is a failed test
@@ -91,7 +98,7 @@ pub use receivers::{
     ReceiverRecord, ReceiverRequestDetail, ReceiverRequestId, ReceiverRequestPage,
     ReceiverRequestQuery, ReceiverRequestSummary, ReceiverStore, RequestOutcome, StoredChangeset,
 };
-pub use rules::receives;
+pub use rules::{ordered_key, receives};
 pub use tokens::{LAST_USED_GRANULARITY, NewToken, TokenId, TokenRecord, TokenStore};
 
 /// Errors a store returns. Callers map `ScopeFull` to a 4xx answer; the others

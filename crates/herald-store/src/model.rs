@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, DeliveryId, EventId, WebhookId};
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,9 @@ pub struct WebhookRecord {
     pub health_overrides: HealthOverrides,
     /// The webhook's own limits on how fast it is sent to.
     pub flow_limits: FlowLimits,
+    /// Whether deliveries of events with the same ordering key go one at a
+    /// time, in publish order (decided for each delivery when it is published).
+    pub ordering: DeliveryOrdering,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -59,6 +63,7 @@ pub struct NewWebhook {
     pub project: Option<String>,
     pub enabled: bool,
     pub health_overrides: HealthOverrides,
+    pub ordering: DeliveryOrdering,
     pub flow_limits: FlowLimits,
 }
 
@@ -90,6 +95,8 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
     pub health_overrides: Option<HealthOverrides>,
     pub flow_limits: Option<FlowLimits>,
+    /// Applies to deliveries published from then on.
+    pub ordering: Option<DeliveryOrdering>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +107,9 @@ pub struct NewEvent {
     /// The payload's exact JSON bytes: what is signed and sent.
     pub payload: Vec<u8>,
     pub properties: BTreeMap<String, String>,
+    /// Deliveries to webhooks ordered by key go one at a time, in publish
+    /// order, among the events with this key. `None`: never held back.
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +119,7 @@ pub struct EventRecord {
     pub project: Option<String>,
     pub payload: Vec<u8>,
     pub properties: BTreeMap<String, String>,
+    pub ordering_key: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -157,7 +168,9 @@ pub struct DeliveryRecord {
     pub status: DeliveryStatus,
     /// Attempts made so far, in total.
     pub attempts: u32,
-    /// For pending deliveries: when the next attempt is due (or the lease ends).
+    /// For pending deliveries: when the next attempt is due (or the lease
+    /// ends); `None` while it waits behind an earlier delivery of its
+    /// ordering key.
     pub next_attempt_at: Option<Timestamp>,
     pub last_status_code: Option<u16>,
     pub last_error: Option<String>,
@@ -213,6 +226,8 @@ pub struct Backlog {
     pub scheduled: u64,
     /// Being attempted: leased, and the lease still runs.
     pub leased: u64,
+    /// Waiting behind an earlier delivery of their ordering key.
+    pub waiting: u64,
     /// When the longest-waiting due delivery fell due.
     pub oldest_due_at: Option<Timestamp>,
 }

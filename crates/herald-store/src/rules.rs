@@ -4,6 +4,7 @@
 //! candidates (an index, a `WHERE` clause) and store what these functions say.
 
 use herald_core::event_type::{EventTypePattern, any_matches};
+use herald_core::ordering::DeliveryOrdering;
 
 use crate::{RepositoryPatch, RepositoryRecord, WebhookPatch, WebhookRecord};
 
@@ -18,6 +19,20 @@ pub fn receives(
     event_type: &str,
 ) -> bool {
     (scope.is_none() || scope == event_project) && any_matches(patterns, event_type)
+}
+
+/// The key a new delivery is ordered under: the event's ordering key when
+/// the webhook orders by key, else none (an event without a key is never held
+/// back, nor holds anything back). A delivery with a key is attempted only
+/// once every earlier pending delivery of the same (webhook, key) has
+/// finished; the stores keep that by publishing it *waiting* (no due time)
+/// when such a delivery exists, and making the oldest waiting one due when
+/// the one before it succeeds or fails for good.
+pub fn ordered_key(ordering: DeliveryOrdering, event_key: Option<&str>) -> Option<&str> {
+    match ordering {
+        DeliveryOrdering::Key => event_key,
+        DeliveryOrdering::None => None,
+    }
 }
 
 impl WebhookPatch {
@@ -50,6 +65,9 @@ impl WebhookPatch {
         }
         if let Some(limits) = self.flow_limits {
             record.flow_limits = limits;
+        }
+        if let Some(ordering) = self.ordering {
+            record.ordering = ordering;
         }
         if let Some(enabled) = self.enabled {
             if enabled != record.enabled {
@@ -130,6 +148,13 @@ mod tests {
         assert!(!receives(None, &changesets, None, "repo:push"));
     }
 
+    #[test]
+    fn only_a_webhook_ordered_by_key_orders_and_only_events_with_a_key() {
+        assert_eq!(ordered_key(DeliveryOrdering::Key, Some("k")), Some("k"));
+        assert_eq!(ordered_key(DeliveryOrdering::Key, None), None);
+        assert_eq!(ordered_key(DeliveryOrdering::None, Some("k")), None);
+    }
+
     fn webhook(enabled: bool, reason: Option<&str>) -> WebhookRecord {
         WebhookRecord {
             id: WebhookId::new(),
@@ -144,6 +169,7 @@ mod tests {
             health: Default::default(),
             health_overrides: Default::default(),
             flow_limits: Default::default(),
+            ordering: Default::default(),
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
         }

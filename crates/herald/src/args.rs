@@ -150,6 +150,10 @@ pub struct CreateWebhook {
     /// Register it disabled.
     #[arg(long)]
     pub disabled: bool,
+    /// `key`: deliver events with the same ordering key one at a time, in
+    /// publish order; `none` (the default): no order.
+    #[arg(long, value_name = "none|key")]
+    pub ordering: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +180,9 @@ pub struct UpdateWebhook {
     pub enable: bool,
     #[arg(long)]
     pub disable: bool,
+    /// `key` or `none`; applies to events published from then on.
+    #[arg(long, value_name = "none|key")]
+    pub ordering: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +203,10 @@ pub struct SendEvent {
     /// Makes a retried send return the first answer and create nothing new.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// Events with the same key go one at a time, in publish order, to
+    /// webhooks ordered by key.
+    #[arg(long)]
+    pub ordering_key: Option<String>,
     /// File holding the payload JSON; standard input when omitted.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,

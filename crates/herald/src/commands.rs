@@ -26,6 +26,7 @@ const WEBHOOK_FIELDS: &[&str] = &[
     "project",
     "enabled",
     "disabled_reason",
+    "ordering",
     "created_at",
     "updated_at",
     "secret",
@@ -346,6 +347,9 @@ fn create_body(create: &CreateWebhook) -> JsonBody {
     if let Some(secret) = &create.secret {
         body["secret"] = json!(secret);
     }
+    if let Some(ordering) = &create.ordering {
+        body["ordering"] = json!(ordering);
+    }
     JsonBody(body.to_string())
 }
 
@@ -375,9 +379,12 @@ fn update_body(update: &UpdateWebhook) -> anyhow::Result<JsonBody> {
     if update.enable || update.disable {
         set("enabled", json!(update.enable));
     }
+    if let Some(ordering) = &update.ordering {
+        set("ordering", json!(ordering));
+    }
     if body.is_empty() {
         bail!(
-            "nothing to change: give at least one of --name, --url, --secret, --event-type, --project, --global, --enable, --disable"
+            "nothing to change: give at least one of --name, --url, --secret, --event-type, --project, --global, --enable, --disable, --ordering"
         );
     }
     Ok(JsonBody(Value::Object(body).to_string()))
@@ -415,6 +422,9 @@ fn event_body(send: &SendEvent, payload: &str) -> anyhow::Result<JsonBody> {
     envelope.insert("type".to_owned(), json!(send.event_type));
     if let Some(project) = &send.project {
         envelope.insert("project".to_owned(), json!(project));
+    }
+    if let Some(key) = &send.ordering_key {
+        envelope.insert("ordering_key".to_owned(), json!(key));
     }
     if !send.properties.is_empty() {
         let properties: Map<String, Value> = send
@@ -871,6 +881,7 @@ mod tests {
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
             idempotency_key: None,
+            ordering_key: None,
             file: None,
         }
     }
@@ -905,6 +916,7 @@ mod tests {
             global: true,
             enable: false,
             disable: true,
+            ordering: None,
         };
         let body: Value = serde_json::from_str(&update_body(&update).unwrap().0).unwrap();
         assert_eq!(body, json!({"enabled": false, "project": null}));

@@ -254,6 +254,7 @@ impl Planner<'_> {
                 (NOTIFICATION_PART_PROPERTY.to_owned(), part.to_string()),
                 (NOTIFICATION_PARTS_PROPERTY.to_owned(), parts.to_string()),
             ]),
+            ordering_key: None,
         }
     }
 }

@@ -201,6 +201,7 @@ fn new_action(
     let webhook = NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id,
         name: format!("code monitor {monitor} · {}", input.kind.as_str()),
         url_display: url.display(),

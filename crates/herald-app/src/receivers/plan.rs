@@ -45,6 +45,7 @@ fn event(
         project: None,
         payload: serde_json::to_vec(&value).map_err(|e| e.to_string())?,
         properties,
+        ordering_key: None,
     })
 }
 

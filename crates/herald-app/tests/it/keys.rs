@@ -55,6 +55,7 @@ async fn stored_before_binding(path: &Path, key: &[u8; KEY_LEN]) -> Stored {
             NewWebhook {
                 health_overrides: Default::default(),
                 flow_limits: Default::default(),
+                ordering: Default::default(),
                 id: WebhookId::new(),
                 name: "old".into(),
                 url_display: URL.into(),

@@ -183,6 +183,7 @@ impl Harness {
         let mut new = NewWebhook {
             health_overrides: Default::default(),
             flow_limits: Default::default(),
+            ordering: Default::default(),
             id,
             name: "receiver".into(),
             url_display: target.display(),
@@ -212,6 +213,7 @@ impl Harness {
             project: None,
             payload: payload.to_vec(),
             properties: BTreeMap::new(),
+            ordering_key: None,
         };
         let published = self.store.publish(event, None).await.unwrap();
         self.engine.wake();

@@ -23,6 +23,7 @@ fn webhook(name: &str, project: Option<&str>, types: &[&str]) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),
@@ -44,6 +45,7 @@ fn event(event_type: &str, project: Option<&str>) -> NewEvent {
         project: project.map(str::to_owned),
         payload: br#"{"n":1}"#.to_vec(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 

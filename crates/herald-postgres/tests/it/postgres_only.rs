@@ -20,6 +20,7 @@ fn webhook(name: &str, types: &[&str]) -> NewWebhook {
     NewWebhook {
         health_overrides: Default::default(),
         flow_limits: Default::default(),
+        ordering: Default::default(),
         id: WebhookId::new(),
         name: name.to_owned(),
         url_display: format!("https://hooks.example.com/{name}"),
@@ -41,6 +42,7 @@ fn event(event_type: &str) -> NewEvent {
         project: None,
         payload: b"{}".to_vec(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     }
 }
 

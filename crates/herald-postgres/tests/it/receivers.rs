@@ -65,6 +65,7 @@ fn increment(receiver: ReceiverId, delivery_id: &str) -> Ingest {
                         project: None,
                         payload: b"{}".to_vec(),
                         properties: Default::default(),
+                        ordering_key: None,
                     }],
                 })
             }),

@@ -385,6 +385,8 @@ pub async fn create(State(state): State<AppState>, viewer: Viewer, form: Form) -
         project: fields.project(),
         enabled: fields.enabled,
         settings: Default::default(),
+        // The console's form has no ordering field yet: the API sets it.
+        ordering: None,
     };
     match state.app().create_webhook(&viewer.principal, input).await {
         Ok(created) => {
@@ -470,6 +472,7 @@ pub async fn update(
         project: Some(fields.project()),
         enabled: Some(fields.enabled),
         settings: Default::default(),
+        ordering: None,
     };
     match state
         .app()

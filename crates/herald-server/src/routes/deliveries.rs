@@ -55,7 +55,8 @@ pub struct Delivery {
     pub status: Status,
     /// Attempts made so far.
     pub attempts: u32,
-    /// For a pending delivery: when the next attempt is due.
+    /// For a pending delivery: when the next attempt is due; null while it
+    /// waits behind an earlier delivery of its ordering key.
     pub next_attempt_at: Option<Timestamp>,
     pub last_status_code: Option<u16>,
     pub last_error: Option<String>,
@@ -99,6 +100,8 @@ pub struct Event {
     #[schema(value_type = Value)]
     pub payload: Box<RawValue>,
     pub properties: BTreeMap<String, String>,
+    /// The key its deliveries are ordered by on webhooks ordered by key.
+    pub ordering_key: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -114,6 +117,7 @@ impl Event {
             project: record.project,
             payload,
             properties: record.properties,
+            ordering_key: record.ordering_key,
             created_at: record.created_at,
         })
     }

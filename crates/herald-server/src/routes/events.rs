@@ -60,6 +60,16 @@ pub struct PublishEvent {
     /// as SonarQube does with the scanner's parameters.
     #[serde(default)]
     pub properties: Option<BTreeMap<String, String>>,
+    /// 1 to 255 characters, no control characters or surrounding spaces, e.g.
+    /// the repository or the changeset the event is about. Each webhook
+    /// created with `"ordering": "key"` gets the events with the same key one
+    /// at a time, in publish order (publishes that overlap in time have no
+    /// order between them: publish a key's next event after the `202`). A
+    /// failing delivery holds back only its own key. Omitted or null: the
+    /// event is never held back.
+    #[serde(default)]
+    #[schema(example = "acme/app")]
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,6 +105,7 @@ pub async fn publish_event(
         project: request.project,
         payload: request.payload.get().to_owned(),
         properties: request.properties.unwrap_or_default(),
+        ordering_key: request.ordering_key,
         idempotency_key: headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes().to_vec()),
     };
     let published = state.app().publish(input).await?;

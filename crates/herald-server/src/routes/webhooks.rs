@@ -8,6 +8,7 @@ use herald_app::webhooks::{
     DeliverySettings, DeliverySettingsChange, WebhookCreate, WebhookUpdate,
 };
 use herald_core::id::WebhookId;
+use herald_core::ordering::DeliveryOrdering;
 use herald_core::time::Timestamp;
 use herald_store::{ShownHealth, WebhookHealth, WebhookRecord};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -53,6 +54,10 @@ pub struct Webhook {
     /// This webhook's own health and flow settings; null: the node's.
     #[serde(flatten)]
     pub settings: WebhookSettings,
+    /// `key`: events with the same `ordering_key` are delivered one at a
+    /// time, in publish order; `none`: every delivery on its own.
+    #[schema(example = "key")]
+    pub ordering: Ordering,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -159,6 +164,7 @@ impl From<&WebhookRecord> for Webhook {
             disabled_reason: record.disabled_reason.clone(),
             health: EndpointHealth::from(&record.health),
             settings: DeliverySettings::of(record).into(),
+            ordering: record.ordering.into(),
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
@@ -233,6 +239,30 @@ pub struct CreateWebhook {
     /// see up to N times this.
     #[serde(default)]
     pub max_per_second: Option<u32>,
+    /// `"none"` (the default): deliveries go as they come. `"key"`:
+    /// deliveries of events with the same `ordering_key` go one at a time,
+    /// in publish order, and one that is failing holds back only its key;
+    /// events without a key are not held back.
+    #[serde(default)]
+    #[schema(value_type = Option<Ordering>)]
+    pub ordering: Option<String>,
+}
+
+/// How a webhook orders its deliveries.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    None,
+    Key,
+}
+
+impl From<DeliveryOrdering> for Ordering {
+    fn from(ordering: DeliveryOrdering) -> Self {
+        match ordering {
+            DeliveryOrdering::None => Self::None,
+            DeliveryOrdering::Key => Self::Key,
+        }
+    }
 }
 
 /// Changes the fields present; absent fields stay as they are.
@@ -278,6 +308,11 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>)]
     pub max_per_second: Option<Option<u32>>,
+    /// `"none"` or `"key"`; applies to events published from then on
+    /// (deliveries already waiting in a key's line still go in order).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Ordering)]
+    pub ordering: Option<String>,
 }
 
 /// Marks a field as present. With `#[serde(default)]`, an absent field is `None`
@@ -330,6 +365,7 @@ impl From<CreateWebhook> for WebhookCreate {
                 max_in_flight: request.max_in_flight,
                 max_per_second: request.max_per_second,
             },
+            ordering: request.ordering,
         }
     }
 }
@@ -349,6 +385,7 @@ impl From<UpdateWebhook> for WebhookUpdate {
                 max_in_flight: request.max_in_flight,
                 max_per_second: request.max_per_second,
             },
+            ordering: request.ordering,
         }
     }
 }

@@ -17,6 +17,7 @@ mod limits;
 mod monitors;
 mod observability;
 mod openapi;
+mod ordering;
 mod receivers;
 mod routing;
 mod tokens;

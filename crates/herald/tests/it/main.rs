@@ -11,4 +11,5 @@ mod harness;
 mod monitors;
 mod multinode;
 mod observability;
+mod ordering;
 mod receivers;

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
 use crate::harness::{AppOptions, PATIENCE, TOKEN, TestApp};
+use crate::ordering::{self, SequenceReceiver};
 
 const URL_VAR: &str = "HERALD_TEST_DATABASE_URL";
 const REQUIRE_VAR: &str = "HERALD_REQUIRE_POSTGRES";
@@ -115,6 +116,48 @@ async fn three_nodes_deliver_everything_once_at_a_time_through_a_kill_dash_nine(
         "the receiver saw two requests for one event at the same time: {:?}",
         receiver.concurrent_ids.lock().unwrap()
     );
+    drop(nodes);
+}
+
+/// Three nodes deliver one webhook ordered by key: the receiver checks every
+/// key's sequence as it arrives (`crate::ordering`), through retries and the
+/// `kill -9` of a node with heads in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_keep_each_key_in_order_through_a_kill_dash_nine() {
+    const KEYS: usize = 12;
+    const PER_KEY: u64 = 15;
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let keys = tempfile::tempdir().expect("temp dir");
+    let config = node_config(&schema, keys.path(), "1s");
+    let mut nodes: Vec<TestApp> = start_nodes((0..NODES).map(|_| {
+        TestApp::spawn_with(AppOptions {
+            config: config.clone(),
+            ..AppOptions::default()
+        })
+    }))
+    .await;
+    let receiver = SequenceReceiver::start(RECEIVER_DELAY * 3).await;
+    nodes[0].register_any_type(ordering::EVENT_TYPE).await;
+    nodes[0]
+        .create_webhook(ordering::ordered_hook(&receiver.url()))
+        .await;
+    // Each key's events are published one after another, each to the next node.
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    ordering::publish_keys(nodes[0].client().clone(), bases, TOKEN, KEYS, PER_KEY).await;
+    let deadline = Instant::now() + PATIENCE;
+    while receiver.requests() < KEYS * 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing was delivered before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    nodes[1].kill9().await;
+    let deadline = Instant::now() + LEASE + REQUEST_TIMEOUT + DRAIN_ALLOWANCE + PATIENCE;
+    receiver.wait_for_all(KEYS, PER_KEY, deadline).await;
+    receiver.assert_in_order(KEYS, PER_KEY);
     drop(nodes);
 }
 
@@ -426,6 +469,7 @@ async fn publish_through(store: &PgStore, n: u64) -> String {
         project: None,
         payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
         properties: BTreeMap::new(),
+        ordering_key: None,
     };
     let id = event.id.to_string();
     let published = store.publish(event, None).await.expect("publish");

@@ -182,6 +182,7 @@ impl Fixture {
                 webhook: NewWebhook {
                     health_overrides: Default::default(),
                     flow_limits: Default::default(),
+                    ordering: Default::default(),
                     id,
                     name: format!("{} action", kind.as_str()),
                     url_display: url.to_owned(),
