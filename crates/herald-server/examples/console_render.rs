@@ -170,6 +170,7 @@ fn config(dir: &Path, store: StoreChoice) -> Result<HeraldConfig> {
         admin_token: TOKEN.to_owned(),
         http: HttpLimits::default(),
         metrics_listen: None,
+        metrics_enabled: true,
         app: AppConfig {
             store,
             cipher: SecretCipher::new(&SecretCipher::generate_key())?,

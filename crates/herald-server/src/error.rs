@@ -153,6 +153,14 @@ impl ApiError {
         )
     }
 
+    pub fn metrics_off() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "metrics_off",
+            "metrics are switched off on this node; set [metrics] enabled = true (the default) to record and serve them",
+        )
+    }
+
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

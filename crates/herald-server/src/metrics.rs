@@ -46,9 +46,11 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 /// that samples do not pile up in memory when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The recorder, once installed.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// Installs the recorder (once per process) and answers its handle.
 pub fn recorder() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         // Only an empty list of buckets is refused, and none is empty; were
         // one, its histograms would render as summaries.
@@ -102,9 +104,12 @@ fn describe() {
     herald_store::metrics::describe();
 }
 
-/// Folds recorded samples into their buckets every few seconds until `shutdown`.
+/// Folds recorded samples into their buckets every few seconds until
+/// `shutdown`, if the recorder is installed.
 pub fn spawn_upkeep(shutdown: CancellationToken) {
-    let handle = recorder().clone();
+    let Some(handle) = HANDLE.get().cloned() else {
+        return;
+    };
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
         loop {
@@ -135,11 +140,12 @@ pub fn record_request(route: &str, method: &str, status: u16, duration: Duration
     metrics::histogram!(HTTP_DURATION, "route" => route.to_owned()).record(duration.as_secs_f64());
 }
 
-/// The exposition: every recorded metric, then the process's own.
-pub fn render() -> String {
-    let mut text = recorder().render();
+/// The exposition: every recorded metric, then the process's own; `None`
+/// when no recorder was installed (`[metrics] enabled = false`).
+pub fn render() -> Option<String> {
+    let mut text = HANDLE.get()?.render();
     text.push_str(&process_metrics());
-    text
+    Some(text)
 }
 
 /// The process metrics Prometheus' own client libraries export, under the

@@ -23,6 +23,11 @@ pub struct HeraldConfig {
     /// Where to serve `GET /metrics` without a token, besides the API's
     /// `/metrics` (which needs the `read` scope); `None` for nowhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether metrics are recorded at all (`[metrics] enabled`). Off, no
+    /// recorder is installed, every recording is a no-op, and `/metrics`
+    /// answers 404. The recorder is per process: once one Herald in a
+    /// process installed it, all of them record.
+    pub metrics_enabled: bool,
     /// The application's settings. An empty `external_url` becomes
     /// `http://<the address served on>`.
     pub app: AppConfig,
@@ -62,7 +67,9 @@ impl Herald {
         shutdown: CancellationToken,
     ) -> Result<RunningHerald, StartError> {
         // Before anything records: handles registered earlier would go nowhere.
-        crate::metrics::recorder();
+        if config.metrics_enabled {
+            crate::metrics::recorder();
+        }
         let listen = config.listen;
         let listener = bind(listen).await?;
         let metrics_listener = match config.metrics_listen {

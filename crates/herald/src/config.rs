@@ -38,6 +38,7 @@ const STRING_ENV_KEYS: &[&str] = &[
 ];
 /// Table keys that come from the environment as `HERALD_<TABLE>__<KEY>`.
 const NESTED_ENV_KEYS: &[&str] = &[
+    "metrics.enabled",
     "metrics.listen",
     "metrics.per_webhook",
     "log.format",
@@ -108,6 +109,8 @@ pub struct Settings {
     pub http: HttpLimits,
     /// Where to serve `/metrics` without a token (`[metrics] listen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether metrics are recorded and served at all (`[metrics] enabled`).
+    pub metrics_enabled: bool,
     pub log_format: LogFormat,
 }
 
@@ -296,13 +299,25 @@ struct RawConfig {
     log: RawLog,
 }
 
-/// `[metrics]`: where else `/metrics` is served, without a token, and
-/// whether the attempts counter carries each webhook's id.
-#[derive(Debug, Default, Deserialize)]
+/// `[metrics]`: whether metrics are recorded at all, where else `/metrics`
+/// is served, without a token, and whether the attempts counter carries each
+/// webhook's id.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawMetrics {
+    enabled: bool,
     listen: Option<String>,
     per_webhook: bool,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            per_webhook: false,
+        }
+    }
 }
 
 /// `[log]`: how log lines look.
@@ -659,6 +674,7 @@ impl RawConfig {
                     })
                 })
                 .transpose()?,
+            metrics_enabled: self.metrics.enabled,
             log_format: self.log.format,
         })
     }

@@ -37,6 +37,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         admin_token: admin_token.0,
         http: settings.http,
         metrics_listen: settings.metrics_listen,
+        metrics_enabled: settings.metrics_enabled,
         app: AppConfig {
             store,
             cipher,

@@ -65,6 +65,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
         (status = 200, description = "Every metric in the Prometheus text exposition format", content_type = "text/plain"),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
+        (status = 404, description = "Metrics are switched off on this node (`[metrics] enabled = false`): `metrics_off`", body = ErrorBody),
     )
 )]
 pub async fn prometheus_metrics(State(state): State<AppState>) -> Response {
@@ -74,7 +75,10 @@ pub async fn prometheus_metrics(State(state): State<AppState>) -> Response {
 /// The gauges refreshed from the store, then every metric as text.
 pub async fn exposition(state: &AppState) -> Response {
     state.app().refresh_gauges().await;
-    let mut response = metrics::render().into_response();
+    let Some(text) = metrics::render() else {
+        return ApiError::metrics_off().into_response();
+    };
+    let mut response = text.into_response();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));

@@ -74,6 +74,7 @@ fn test_config(dir: &std::path::Path) -> HeraldConfig {
         admin_token: TOKEN.to_owned(),
         http: HttpLimits::default(),
         metrics_listen: None,
+        metrics_enabled: true,
         app: AppConfig {
             store: StoreChoice::Sqlite(dir.join("herald.db")),
             cipher: SecretCipher::new(&SecretCipher::generate_key()).unwrap(),

@@ -1,6 +1,7 @@
 //! Observability through the real binary: a real Prometheus server scrapes
 //! Herald's `/metrics` with a bearer token while it delivers, and a whole
-//! run logged at `trace` level shows no secret it was given.
+//! run logged at `trace` level shows no secret it was given; with metrics
+//! switched off nothing is served and delivery is unaffected.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::harness::{AppOptions, Behaviour, PATIENCE, Receiver, TOKEN, TestApp};
+use crate::harness::{AppOptions, Behaviour, FAST_CONFIG, PATIENCE, Receiver, TOKEN, TestApp};
 use crate::receivers::{GITHUB_SECRET, fixture, post_as_github};
 
 const DELIVERIES: usize = 100;
@@ -133,6 +134,26 @@ async fn a_real_prometheus_sees_every_successful_attempt_and_the_backlog_drain()
     assert_eq!(up, Some(1.0), "Prometheus scraped Herald with the token");
     assert_eq!(seen_success, Some(DELIVERIES as f64));
     assert_eq!(seen_backlog, Some(0.0));
+}
+
+#[tokio::test]
+async fn metrics_switched_off_are_not_served_and_delivery_goes_on() {
+    let app = TestApp::spawn_with(AppOptions {
+        config: format!("{FAST_CONFIG}\n[metrics]\nenabled = false\n"),
+        ..AppOptions::default()
+    })
+    .await;
+    let (status, error) = app.get("/metrics").await;
+    assert_eq!(
+        (status, &error["code"]),
+        (404, &json!("metrics_off")),
+        "{error}"
+    );
+    let sink = Receiver::start(Behaviour::Status(200)).await;
+    app.register_any_type("unmetered").await;
+    app.hook_for(&sink.url("/hook"), &["unmetered"]).await;
+    app.publish("unmetered", json!({"n": 1})).await;
+    sink.wait_for_distinct(1).await;
 }
 
 /// Every secret this run handed Herald, to look for in its log.
