@@ -365,6 +365,40 @@ fn check_signatures(receiver: &Receiver) -> Result<()> {
     Ok(())
 }
 
+/// Publishes `events` flat out and waits until `receiver` has `expected`
+/// deliveries: the time from the first publish to the last receipt.
+async fn publish_until_received(
+    herald: &Herald,
+    receiver: &Receiver,
+    (events, expected): (u64, u64),
+    sizes: &Sizes,
+    what: &str,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let published = load::flat_out(
+        &publish_sink(herald),
+        events,
+        sizes.concurrency,
+        sizes.phase_limit,
+    )
+    .await;
+    ensure_all_accepted(&format!("{what} publishing"), &published, events)?;
+    if !receiver
+        .counters
+        .wait_for(expected, sizes.phase_limit)
+        .await
+    {
+        bail!(
+            "{what}: only {} of {expected} deliveries arrived in time",
+            receiver.counters.received.load(Ordering::Relaxed)
+        );
+    }
+    Ok(receiver
+        .counters
+        .last_receipt()
+        .map_or(start.elapsed(), |last| last - start))
+}
+
 /// Fails unless all `expected` requests of a load were answered with success
 /// (none refused, none cut off by the phase's time limit).
 fn ensure_all_accepted(what: &str, result: &LoadResult, expected: u64) -> Result<()> {
@@ -917,22 +951,14 @@ async fn healthy_rate(args: &Args, sizes: &Sizes, with_hanging: bool) -> Result<
             .await?;
     }
     let expected = sizes.noisy_events * 9;
-    let start = Instant::now();
-    let published = load::flat_out(
-        &publish_sink(&herald),
-        sizes.noisy_events,
-        sizes.concurrency,
-        sizes.phase_limit,
+    let elapsed = publish_until_received(
+        &herald,
+        &healthy,
+        (sizes.noisy_events, expected),
+        sizes,
+        "noisy",
     )
-    .await;
-    ensure_all_accepted("noisy publishing", &published, sizes.noisy_events)?;
-    if !healthy.counters.wait_for(expected, sizes.phase_limit).await {
-        bail!("noisy: healthy receivers got too few deliveries in time");
-    }
-    let elapsed = healthy
-        .counters
-        .last_receipt()
-        .map_or(start.elapsed(), |last| last - start);
+    .await?;
     herald.stop().await;
     check_signatures(&healthy)?;
     Ok(expected as f64 / elapsed.as_secs_f64())
@@ -1000,22 +1026,14 @@ async fn beside_dead(args: &Args, sizes: &Sizes, with_dead: bool) -> Result<(f64
             .await?;
     }
     let expected = sizes.noisy_events * 9;
-    let start = Instant::now();
-    let published = load::flat_out(
-        &publish_sink(&herald),
-        sizes.noisy_events,
-        sizes.concurrency,
-        sizes.phase_limit,
+    let elapsed = publish_until_received(
+        &herald,
+        &healthy,
+        (sizes.noisy_events, expected),
+        sizes,
+        "dead-endpoint",
     )
-    .await;
-    ensure_all_accepted("dead-endpoint publishing", &published, sizes.noisy_events)?;
-    if !healthy.counters.wait_for(expected, sizes.phase_limit).await {
-        bail!("dead-endpoint: healthy receivers got too few deliveries in time");
-    }
-    let elapsed = healthy
-        .counters
-        .last_receipt()
-        .map_or(start.elapsed(), |last| last - start);
+    .await?;
     let dead_attempts = match dead.counters.first_refused() {
         Some(first) if with_dead => {
             let window_end = first + DEAD_WINDOW;
@@ -1098,22 +1116,7 @@ async fn rate_limited_run(
             .await?;
     }
     let n = sizes.rate_limited_events;
-    let start = Instant::now();
-    let published = load::flat_out(
-        &publish_sink(&herald),
-        n,
-        sizes.concurrency,
-        sizes.phase_limit,
-    )
-    .await;
-    ensure_all_accepted("rate-limited publishing", &published, n)?;
-    if !receiver.counters.wait_for(n, sizes.phase_limit).await {
-        bail!("rate-limited: too few deliveries in time");
-    }
-    let elapsed = receiver
-        .counters
-        .last_receipt()
-        .map_or(start.elapsed(), |last| last - start);
+    let elapsed = publish_until_received(&herald, &receiver, (n, n), sizes, "rate-limited").await?;
     herald.stop().await;
     check_signatures(&receiver)?;
     let refused = receiver.counters.refused.load(Ordering::Relaxed) as f64;
@@ -1196,22 +1199,8 @@ async fn slow_receiver_run(args: &Args, sizes: &Sizes, adaptive: bool) -> Result
         .create_webhook("slow", &receiver.url(), SECRET)
         .await?;
     let n = sizes.slow_receiver_events;
-    let start = Instant::now();
-    let published = load::flat_out(
-        &publish_sink(&herald),
-        n,
-        sizes.concurrency,
-        sizes.phase_limit,
-    )
-    .await;
-    ensure_all_accepted("slow-receiver publishing", &published, n)?;
-    if !receiver.counters.wait_for(n, sizes.phase_limit).await {
-        bail!("slow-receiver: too few deliveries in time");
-    }
-    let elapsed = receiver
-        .counters
-        .last_receipt()
-        .map_or(start.elapsed(), |last| last - start);
+    let elapsed =
+        publish_until_received(&herald, &receiver, (n, n), sizes, "slow-receiver").await?;
     herald.stop().await;
     check_signatures(&receiver)?;
     let counters = &receiver.counters;

@@ -168,7 +168,7 @@ pub fn precheck(
             match header(headers, HUB_SIGNATURE)? {
                 Some(sig) => {
                     require_prefix(HUB_SIGNATURE, sig, "sha256=", "expected sha256=<hex>")?;
-                    let macs = secret_macs(creds, |s| BodyMac::sha256(s.raw_key()))?;
+                    let macs = for_each_secret(creds, |s| BodyMac::sha256(s.raw_key()))?;
                     Ok(Precheck::NeedsBody(BodyCheck::new(
                         VerifyMethod::HmacSha256,
                         HUB_SIGNATURE,
@@ -267,7 +267,7 @@ fn github_check(
             "sha256=",
             "expected sha256=<hex>",
         )?;
-        let macs = secret_macs(creds, |s| BodyMac::sha256(s.raw_key()))?;
+        let macs = for_each_secret(creds, |s| BodyMac::sha256(s.raw_key()))?;
         return Ok(BodyCheck::new(
             VerifyMethod::HmacSha256,
             GITHUB_SIGNATURE_256,
@@ -279,7 +279,7 @@ fn github_check(
         && let Some(sig) = header(headers, HUB_SIGNATURE)?
     {
         require_prefix(HUB_SIGNATURE, sig, "sha1=", "expected sha1=<hex>")?;
-        let macs = secret_macs(creds, |s| BodyMac::sha1(s.raw_key()))?;
+        let macs = for_each_secret(creds, |s| BodyMac::sha1(s.raw_key()))?;
         return Ok(BodyCheck::new(
             VerifyMethod::LegacyHmacSha1,
             HUB_SIGNATURE,
@@ -305,7 +305,7 @@ fn standard_webhooks_check(
             header: WEBHOOK_TIMESTAMP,
             reason: "expected whole seconds since the Unix epoch",
         })?;
-    let macs = secret_macs(creds, |s| BodyMac::standard(&s.standard_key(), msg_id, ts))?;
+    let macs = for_each_secret(creds, |s| BodyMac::standard(&s.standard_key(), msg_id, ts))?;
     let mut check = BodyCheck::new(VerifyMethod::StandardWebhooks, WEBHOOK_SIGNATURE, sig, macs);
     check.signed_secs = Some(ts);
     Ok(check)
@@ -400,35 +400,26 @@ fn match_secret(
     check: impl Fn(&Secret) -> bool,
 ) -> Result<Option<KeyUsed>, VerifyError> {
     // Collected eagerly so that every candidate is checked, match or not.
-    let results: Vec<(KeyUsed, bool)> = creds
+    for_each_secret(creds, check).map(first_ok)
+}
+
+/// `f` of every secret credential of the receiver, tagged with which it is;
+/// a receiver with none (basic auth only) is not configured for this.
+fn for_each_secret<T>(
+    creds: &ReceiverCredentials,
+    f: impl Fn(&Secret) -> T,
+) -> Result<Vec<(KeyUsed, T)>, VerifyError> {
+    let results: Vec<(KeyUsed, T)> = creds
         .candidates()
         .filter_map(|(used, cred)| match cred {
-            Credential::Secret(secret) => Some((used, check(secret))),
+            Credential::Secret(secret) => Some((used, f(secret))),
             Credential::Basic { .. } => None,
         })
         .collect();
     if results.is_empty() {
         return Err(VerifyError::NotConfigured("shared secret"));
     }
-    Ok(first_ok(results))
-}
-
-/// A running MAC for every secret credential of the receiver.
-fn secret_macs(
-    creds: &ReceiverCredentials,
-    mac: impl Fn(&Secret) -> BodyMac,
-) -> Result<Vec<(KeyUsed, BodyMac)>, VerifyError> {
-    let macs: Vec<(KeyUsed, BodyMac)> = creds
-        .candidates()
-        .filter_map(|(used, cred)| match cred {
-            Credential::Secret(secret) => Some((used, mac(secret))),
-            Credential::Basic { .. } => None,
-        })
-        .collect();
-    if macs.is_empty() {
-        return Err(VerifyError::NotConfigured("shared secret"));
-    }
-    Ok(macs)
+    Ok(results)
 }
 
 fn first_ok(results: Vec<(KeyUsed, bool)>) -> Option<KeyUsed> {
