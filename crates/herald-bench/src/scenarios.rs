@@ -1219,10 +1219,8 @@ async fn slow_receiver_run(args: &Args, sizes: &Sizes, adaptive: bool) -> Result
 const GITHUB_PUSH: &[u8] =
     include_bytes!("../../herald-ingest/tests/fixtures/code-hosts/github/push.json");
 
-/// Signed GitHub `push` deliveries posted to a receiver: each is verified over the
-/// raw body, deduplicated, logged, normalized and published as `repo:push`.
-async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
-    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+/// Creates a GitHub receiver with the bench's secret; answers its id.
+async fn github_receiver(herald: &Herald) -> Result<String> {
     let receiver = herald
         .call(
             "POST",
@@ -1230,18 +1228,31 @@ async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
             json!({"kind": "github", "urn": "https://github.com", "secret": SECRET}),
         )
         .await?;
-    let Some(id) = receiver["id"].as_str() else {
-        bail!("no id in {receiver}");
-    };
-    let sink = Sink {
-        urls: vec![format!("{}/.api/webhooks/{id}", herald.base)],
+    match receiver["id"].as_str() {
+        Some(id) => Ok(id.to_owned()),
+        None => bail!("no id in {receiver}"),
+    }
+}
+
+/// Real GitHub `push` requests to `url`, signed with the bench's secret.
+fn signed_push_sink(url: String) -> Sink {
+    Sink {
+        urls: vec![url],
         token: None,
         shape: Shape::GitHubPush {
             body: bytes::Bytes::from_static(GITHUB_PUSH),
             signature: format!("sha256={}", hex_hmac(SECRET.as_bytes(), GITHUB_PUSH)),
             run: crate::receiver::now_us(),
         },
-    };
+    }
+}
+
+/// Signed GitHub `push` deliveries posted to a receiver: each is verified over the
+/// raw body, deduplicated, logged, normalized and published as `repo:push`.
+async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
+    let herald = start_herald(args, BASE_CONFIG, 1).await?;
+    let id = github_receiver(&herald).await?;
+    let sink = signed_push_sink(format!("{}/.api/webhooks/{id}", herald.base));
     let result = load::flat_out(
         &sink,
         sizes.incoming_requests,
@@ -1265,16 +1276,7 @@ async fn incoming(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
 /// bytes those bodies may hold are what the unverified budget bounds.
 async fn ingest_flood(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     let herald = start_herald(args, BASE_CONFIG, 1).await?;
-    let receiver = herald
-        .call(
-            "POST",
-            "/api/v1/receivers",
-            json!({"kind": "github", "urn": "https://github.com", "secret": SECRET}),
-        )
-        .await?;
-    let Some(id) = receiver["id"].as_str() else {
-        bail!("no id in {receiver}");
-    };
+    let id = github_receiver(&herald).await?;
     let address = herald.base.trim_start_matches("http://").to_owned();
     let path = format!("/.api/webhooks/{id}");
     let stop = tokio_util::sync::CancellationToken::new();
@@ -1289,15 +1291,7 @@ async fn ingest_flood(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
             ))
         })
         .collect();
-    let sink = Sink {
-        urls: vec![format!("{}{path}", herald.base)],
-        token: None,
-        shape: Shape::GitHubPush {
-            body: bytes::Bytes::from_static(GITHUB_PUSH),
-            signature: format!("sha256={}", hex_hmac(SECRET.as_bytes(), GITHUB_PUSH)),
-            run: crate::receiver::now_us(),
-        },
-    };
+    let sink = signed_push_sink(format!("{}{path}", herald.base));
     let signed = sizes.incoming_requests / 10;
     let result = load::flat_out(&sink, signed, sizes.concurrency, sizes.phase_limit).await;
     stop.cancel();
