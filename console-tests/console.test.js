@@ -568,6 +568,54 @@ test("a webhook: edit it, disable and enable it from the list, recover its faile
   await page.context().close();
 });
 
+test("a webhook's delivery settings and order: set when creating, a refusal next to its field, changed and cleared when editing", async () => {
+  const page = await newPage(browser);
+  await signIn(page, herald.base, ADMIN_TOKEN);
+  await page.goto(herald.base + "/console/webhooks/new");
+  await page.getByLabel("Name", { exact: true }).fill("tuned");
+  await page.getByLabel("Endpoint URL").fill(receiver.url + "/tuned");
+  await page.getByRole("checkbox", { name: /build:finished/ }).check();
+  await page.getByLabel("Pause after").fill("7");
+  await page.getByLabel("Disable after").fill("0");
+  await page.getByLabel("Most per second").fill("50");
+  await page.getByLabel("Order", { exact: true }).selectOption("key");
+  await page.getByRole("heading", { name: "Delivery", exact: true }).evaluate((h) => h.scrollIntoView({ block: "start" }));
+  await screenshot(page, "webhook-settings");
+  await page.getByRole("button", { name: "Create webhook" }).click();
+  await page.getByRole("heading", { name: "Webhook tuned created" }).waitFor();
+  const id = await webhookId("tuned");
+  let hook = (await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`)).json;
+  assert.equal(hook.failing_after, 7);
+  assert.equal(hook.disable_after, 0, "0: never disabled for failing");
+  assert.equal(hook.max_in_flight, null);
+  assert.equal(hook.max_per_second, 50);
+  assert.equal(hook.ordering, "key");
+
+  await page.goto(`${herald.base}/console/webhooks/${id}/edit`);
+  assert.equal(await page.getByLabel("Pause after").inputValue(), "7", "the form shows the webhook's own");
+  assert.equal(await page.getByLabel("Order", { exact: true }).inputValue(), "key");
+  await page.getByLabel("Pause after").fill("0");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.locator("#error-failing_after").getByText(/failing_after must be from 1 to 10000/).waitFor();
+  hook = (await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`)).json;
+  assert.equal(hook.failing_after, 7, "a refused form changes nothing");
+
+  await page.getByLabel("Pause after").fill("5");
+  await page.getByLabel("Most per second").fill("");
+  await page.getByLabel("Most in flight").fill("3");
+  await page.getByLabel("Order", { exact: true }).selectOption("none");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByText("Webhook saved.").waitFor();
+  hook = (await api(herald.base, ADMIN_TOKEN, "GET", `/api/v1/webhooks/${id}`)).json;
+  assert.equal(hook.failing_after, 5);
+  assert.equal(hook.disable_after, 0);
+  assert.equal(hook.max_in_flight, 3);
+  assert.equal(hook.max_per_second, null, "an emptied field returns to no limit of its own");
+  assert.equal(hook.ordering, "none");
+  await assertClean(page);
+  await page.context().close();
+});
+
 test("the event catalogue: register a custom type, with the schema's refusal next to its field, replace it (refusals next to their fields), and delete it", async () => {
   const page = await newPage(browser);
   await signIn(page, herald.base, ADMIN_TOKEN);

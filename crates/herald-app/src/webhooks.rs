@@ -15,7 +15,9 @@ use herald_core::validation::FieldError;
 use herald_core::webhook::{TargetUrl, validate_name, validate_project};
 use herald_delivery::TestOutcome;
 use herald_delivery::guard::{HostRefused, ResolveError, resolve};
-use herald_store::{FlowLimits, HealthOverrides, NewWebhook, WebhookPatch, WebhookRecord};
+use herald_store::{
+    FlowLimits, HealthOverrides, NewWebhook, SettingsChange, WebhookPatch, WebhookRecord,
+};
 
 use crate::event_types::suggestions;
 use crate::tokens::{Permission, Principal};
@@ -52,16 +54,6 @@ pub struct DeliverySettings {
     pub max_in_flight: Option<u32>,
     /// Attempts started per second, on each node.
     pub max_per_second: Option<u32>,
-}
-
-/// Changes to a webhook's own delivery settings: `None` leaves one as it is,
-/// `Some(None)` returns it to the node's.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DeliverySettingsChange {
-    pub failing_after: Option<Option<u32>>,
-    pub disable_after: Option<Option<u32>>,
-    pub max_in_flight: Option<Option<u32>>,
-    pub max_per_second: Option<Option<u32>>,
 }
 
 /// The most failures in a row a webhook's own `failing_after` may wait for.
@@ -114,7 +106,7 @@ impl DeliverySettings {
         )?;
         let health = HealthOverrides {
             failing_after: self.failing_after,
-            disable_after: self.disable_after.map(|n| (n > 0).then_some(n)),
+            disable_after: HealthOverrides::disable_after_given(self.disable_after),
         };
         let limits = FlowLimits {
             max_in_flight: self.max_in_flight,
@@ -143,20 +135,15 @@ fn check_range(
     }
 }
 
-impl DeliverySettingsChange {
-    fn is_empty(&self) -> bool {
-        self.failing_after.is_none()
-            && self.disable_after.is_none()
-            && self.max_in_flight.is_none()
-            && self.max_per_second.is_none()
-    }
-
-    fn applied_to(self, settings: DeliverySettings) -> DeliverySettings {
-        DeliverySettings {
-            failing_after: self.failing_after.unwrap_or(settings.failing_after),
-            disable_after: self.disable_after.unwrap_or(settings.disable_after),
-            max_in_flight: self.max_in_flight.unwrap_or(settings.max_in_flight),
-            max_per_second: self.max_per_second.unwrap_or(settings.max_per_second),
+impl DeliverySettings {
+    /// The settings a change names, each alone: enough to check them, as
+    /// each is checked on its own.
+    fn named_in(change: SettingsChange) -> Self {
+        Self {
+            failing_after: change.failing_after.flatten(),
+            disable_after: change.disable_after.flatten(),
+            max_in_flight: change.max_in_flight.flatten(),
+            max_per_second: change.max_per_second.flatten(),
         }
     }
 }
@@ -171,7 +158,7 @@ pub struct WebhookUpdate {
     /// `Some(None)` makes the webhook global.
     pub project: Option<Option<String>>,
     pub enabled: Option<bool>,
-    pub settings: DeliverySettingsChange,
+    pub settings: SettingsChange,
     /// `"none"` or `"key"`, as given; applies to events published from then on.
     pub ordering: Option<String>,
 }
@@ -227,12 +214,9 @@ impl WebhookCreate {
 
 impl WebhookUpdate {
     /// Validates every present field and seals the URL and secret. The
-    /// delivery settings are checked here and merged with the webhook's own
-    /// by [`DeliverySettingsChange::applied_to`] once it is read.
+    /// store merges the delivery settings it names into the webhook's own.
     fn into_patch(self, id: WebhookId, app: &App) -> Result<WebhookPatch, FieldError> {
-        self.settings
-            .applied_to(DeliverySettings::default())
-            .validate()?;
+        DeliverySettings::named_in(self.settings).validate()?;
         let cipher = app.cipher();
         let url_at = SealedColumn::WebhookUrl.of(id.as_uuid());
         let secret_at = SealedColumn::WebhookSecret.of(id.as_uuid());
@@ -252,8 +236,7 @@ impl WebhookUpdate {
                 .map(|project| validate_project(project.as_deref()))
                 .transpose()?,
             enabled: self.enabled,
-            health_overrides: None,
-            flow_limits: None,
+            settings: self.settings,
             ordering: self
                 .ordering
                 .as_deref()
@@ -357,18 +340,8 @@ impl App {
         input: WebhookUpdate,
     ) -> Result<WebhookRecord, AppError> {
         by.require(Permission::ManageWebhooks)?;
-        let settings = input.settings;
-        let mut patch = input.into_patch(id, self)?;
-        let current = self.visible_webhook(by, id).await?;
-        if !settings.is_empty() {
-            // A settings change names some of the four; the patch carries all
-            // of them, the others as the webhook has them now.
-            let (health, limits) = settings
-                .applied_to(DeliverySettings::of(&current))
-                .validate()?;
-            patch.health_overrides = Some(health);
-            patch.flow_limits = Some(limits);
-        }
+        let patch = input.into_patch(id, self)?;
+        self.visible_webhook(by, id).await?;
         if let Some(project) = &patch.project {
             by.may_place_in(project.as_deref())?;
         }

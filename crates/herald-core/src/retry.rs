@@ -56,6 +56,19 @@ impl RetrySchedule {
         })
     }
 
+    /// The wait before trying again when the receiver asked for `asked` (a
+    /// 429 or 503 with `Retry-After`) about a delivery published `age` ago:
+    /// what it asked (capped by `max_retry_after`) and no retry used up, as
+    /// long as the wait ends within the span the whole schedule would have
+    /// taken; `None` once it would not, when the answer counts as a failure
+    /// like any other. A receiver that asks for quiet forever therefore
+    /// cannot keep a delivery pending longer than failures would have.
+    pub fn deferral(&self, asked: Duration, age: Duration) -> Option<Duration> {
+        let wait = asked.min(self.max_retry_after);
+        let span: Duration = self.delays.iter().sum();
+        (!wait.is_zero() && age.saturating_add(wait) <= span).then_some(wait)
+    }
+
     pub fn max_attempts(&self) -> u32 {
         u32::try_from(self.delays.len())
             .unwrap_or(u32::MAX)
@@ -119,6 +132,25 @@ mod tests {
             s.next_delay(1, Some(Duration::from_secs(86_400))),
             Some(Duration::from_secs(3600))
         );
+    }
+
+    #[test]
+    fn a_wait_the_receiver_asks_for_is_free_only_within_the_schedules_span() {
+        let s = RetrySchedule {
+            delays: vec![Duration::from_secs(5), Duration::from_secs(60)],
+            jitter: 0.2,
+            max_retry_after: Duration::from_secs(30),
+        };
+        let asked = Duration::from_secs(1);
+        assert_eq!(s.deferral(asked, Duration::ZERO), Some(asked));
+        assert_eq!(s.deferral(asked, Duration::from_secs(64)), Some(asked));
+        assert_eq!(s.deferral(asked, Duration::from_secs(65)), None);
+        assert_eq!(
+            s.deferral(Duration::from_secs(3600), Duration::ZERO),
+            Some(Duration::from_secs(30)),
+            "capped like any Retry-After"
+        );
+        assert_eq!(s.deferral(Duration::ZERO, Duration::ZERO), None);
     }
 
     #[test]

@@ -39,6 +39,10 @@ const STORE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const RECORD_TRIES: u32 = 3;
 /// The shortest sleep while deliveries wait, so a token due at once never spins.
 const LEAST_WAITING_PAUSE: Duration = Duration::from_millis(1);
+/// A webhook with nothing in flight or waiting for this long is forgotten
+/// on this node (its learned window and pace start afresh), so the lanes of
+/// deleted or quiet webhooks do not pile up.
+const LANE_IDLE: Duration = Duration::from_secs(600);
 
 /// The delivery engine; [`Engine::start`] runs it.
 pub struct Engine;
@@ -307,6 +311,12 @@ struct Lane {
     pace: Option<Pace>,
     /// Claimed deliveries waiting for room or a token, oldest first.
     waiting: VecDeque<Waiting>,
+    /// When an attempt last started or ended.
+    last_used: Instant,
+    /// When the throttle this node last noted for the webhook ends: the
+    /// dispatcher looks then rather than at its next poll, so a receiver's
+    /// `Retry-After: 1` costs one second, not one second and a poll interval.
+    reopens_at: Option<Instant>,
 }
 
 struct Waiting {
@@ -336,6 +346,12 @@ impl Lane {
             (Some(rate), _) => Some(Pace::new(rate, now)),
             (None, _) => None,
         };
+    }
+
+    fn idle_for_long(&self, now: Instant) -> bool {
+        self.in_flight == 0
+            && self.waiting.is_empty()
+            && now.saturating_duration_since(self.last_used) >= LANE_IDLE
     }
 
     /// Whether one more attempt may start now; takes its token if so.
@@ -374,6 +390,14 @@ impl Slots {
             max_total,
             max_per_webhook,
             adaptive,
+        }
+    }
+
+    /// The webhook was throttled until `at` (the store keeps the latest of
+    /// its throttles, and so does this).
+    fn reopen_at(&mut self, webhook: WebhookId, at: Instant) {
+        if let Some(lane) = self.lanes.get_mut(&webhook) {
+            lane.reopens_at = Some(lane.reopens_at.map_or(at, |latest| latest.max(at)));
         }
     }
 
@@ -419,7 +443,10 @@ impl Slots {
                 window: Window::new(node_bound, adaptive),
                 pace: None,
                 waiting: VecDeque::new(),
+                last_used: now,
+                reopens_at: None,
             });
+        lane.last_used = now;
         lane.follow(&delivery.webhook.flow_limits, node_bound, now);
         if lane.waiting.is_empty() && !node_full && lane.may_start(now) {
             lane.in_flight += 1;
@@ -437,7 +464,13 @@ impl Slots {
     /// Starts what waits and may start, and hands back what waited too long.
     fn waiting_work(&mut self, now: Instant) -> WaitingWork {
         let mut work = WaitingWork::default();
+        self.lanes.retain(|_, lane| !lane.idle_for_long(now));
         for lane in self.lanes.values_mut() {
+            match lane.reopens_at {
+                Some(at) if at <= now => lane.reopens_at = None,
+                Some(at) => work.next = Some(work.next.map_or(at, |next: Instant| next.min(at))),
+                None => {}
+            }
             while lane
                 .waiting
                 .front()
@@ -480,6 +513,7 @@ impl Slots {
         };
         let was_skipped = lane.skipped();
         lane.in_flight = lane.in_flight.saturating_sub(1);
+        lane.last_used = now;
         lane.window.note(feedback, now);
         (was_skipped && !lane.skipped()) || (!lane.waiting.is_empty() && lane.room() > 0)
     }
@@ -733,7 +767,8 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         Ok(exchange) => exchange,
         Err(unsealable) => return give_back(shared, delivery_id, lease, unsealable).await,
     };
-    let (next, error) = judge(&exchange, failures_in_schedule, &shared.config.retry);
+    let age = until_now(published_at);
+    let (next, error) = judge(&exchange, failures_in_schedule, age, &shared.config.retry);
     let signal = health::signal(
         &exchange,
         &next,
@@ -768,7 +803,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         next,
     };
     let recorded = record(shared.store.as_ref(), outcome.clone()).await;
-    if let (true, Some(signal)) = (recorded, signal) {
+    if recorded {
         note_health(shared, &webhook, signal).await;
     }
     // A failed exchange holds its webhook's share until its health is noted,
@@ -826,7 +861,13 @@ async fn give_back(
 /// what waits for it on this node, so no attempt starts after the receiver
 /// asked for quiet or the pause began.
 async fn note_health(shared: &Shared, webhook: &WebhookRecord, signal: HealthSignal) {
-    let throttled = matches!(signal, HealthSignal::Throttled { .. });
+    let throttled = match &signal {
+        HealthSignal::Throttled { wait, .. } => {
+            shared.slots().reopen_at(webhook.id, Instant::now() + *wait);
+            true
+        }
+        _ => false,
+    };
     let changes = health::note(shared.store.as_ref(), webhook, signal, shared.config.health).await;
     let closed = throttled
         || changes.iter().any(|change| {
@@ -930,10 +971,21 @@ fn reply_error(reply: &Reply) -> Option<String> {
     reply.body_error.clone()
 }
 
-/// What happens to the delivery after this exchange, and the error text for the log.
+/// How long ago `then` was, by the wall clock.
+fn until_now(then: Timestamp) -> Duration {
+    let ms = Timestamp::now().millis().saturating_sub(then.millis());
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// What happens to the delivery after this exchange, and the error text for
+/// the log. A receiver's `Retry-After` on a 429 or 503 is flow control, not
+/// a failure: the delivery waits as asked without using up a retry, within
+/// the schedule's span (`RetrySchedule::deferral`); the whole webhook is
+/// throttled for it as well (`health::signal`).
 fn judge(
     exchange: &Exchange,
     failures_in_schedule: u32,
+    age: Duration,
     schedule: &RetrySchedule,
 ) -> (NextStep, Option<String>) {
     let retry = |retry_after: Option<Duration>| match schedule
@@ -954,11 +1006,15 @@ fn judge(
         410 => NextStep::FailedAndDisableWebhook {
             reason: "the receiver answered 410 Gone".to_owned(),
         },
-        429 | 503 => retry(
-            reply
-                .header("retry-after")
-                .and_then(|v| parse_retry_after(v, Timestamp::now())),
-        ),
+        429 | 503 => match reply
+            .header("retry-after")
+            .and_then(|v| parse_retry_after(v, Timestamp::now()))
+        {
+            Some(asked) => schedule
+                .deferral(asked, age)
+                .map_or_else(|| retry(Some(asked)), NextStep::Deferred),
+            None => retry(None),
+        },
         _ => retry(None),
     };
     (next, reply_error(reply))
@@ -977,6 +1033,9 @@ fn log_attempt(
     match next {
         NextStep::Succeeded => {
             tracing::debug!(webhook = %webhook.id, url, attempt = number, ?status, duration_ms, "delivered");
+        }
+        NextStep::Deferred(delay) => {
+            tracing::debug!(webhook = %webhook.id, url, attempt = number, ?status, retry_in = ?delay, "the receiver asked for a wait");
         }
         NextStep::RetryIn(delay) => {
             tracing::info!(webhook = %webhook.id, url, attempt = number, ?status, ?error, retry_in = ?delay, "delivery attempt failed; will retry");
@@ -1028,7 +1087,7 @@ mod tests {
     #[test]
     fn two_hundreds_succeed() {
         assert_eq!(
-            judge(&reply(204, &[]), 0, &schedule()),
+            judge(&reply(204, &[]), 0, Duration::ZERO, &schedule()),
             (NextStep::Succeeded, None)
         );
     }
@@ -1036,14 +1095,17 @@ mod tests {
     #[test]
     fn failures_follow_the_schedule_then_give_up() {
         assert_eq!(
-            judge(&reply(500, &[]), 0, &schedule()).0,
+            judge(&reply(500, &[]), 0, Duration::ZERO, &schedule()).0,
             NextStep::RetryIn(Duration::from_secs(5))
         );
         assert_eq!(
-            judge(&reply(404, &[]), 1, &schedule()).0,
+            judge(&reply(404, &[]), 1, Duration::ZERO, &schedule()).0,
             NextStep::RetryIn(Duration::from_secs(60))
         );
-        assert_eq!(judge(&reply(500, &[]), 2, &schedule()).0, NextStep::Failed);
+        assert_eq!(
+            judge(&reply(500, &[]), 2, Duration::ZERO, &schedule()).0,
+            NextStep::Failed
+        );
     }
 
     #[test]
@@ -1051,6 +1113,7 @@ mod tests {
         let (next, error) = judge(
             &reply(302, &[("location", "http://elsewhere.example/")]),
             0,
+            Duration::ZERO,
             &schedule(),
         );
         assert_eq!(next, NextStep::RetryIn(Duration::from_secs(5)));
@@ -1059,25 +1122,39 @@ mod tests {
 
     #[test]
     fn gone_disables_the_webhook() {
-        let (next, _) = judge(&reply(410, &[]), 0, &schedule());
+        let (next, _) = judge(&reply(410, &[]), 0, Duration::ZERO, &schedule());
         assert!(
             matches!(next, NextStep::FailedAndDisableWebhook { reason } if reason.contains("410"))
         );
     }
 
     #[test]
-    fn retry_after_is_honoured_only_on_429_and_503() {
-        let asked = [("retry-after", "120")];
+    fn retry_after_on_429_and_503_defers_without_using_a_retry_within_the_span() {
+        let asked = [("retry-after", "30")];
+        for status in [429, 503] {
+            assert_eq!(
+                judge(&reply(status, &asked), 1, Duration::ZERO, &schedule()).0,
+                NextStep::Deferred(Duration::from_secs(30))
+            );
+            // 40 s old: the wait would end past the schedule's 65 s span, so
+            // the answer counts as a failure, and the wait still stands.
+            assert_eq!(
+                judge(
+                    &reply(status, &asked),
+                    0,
+                    Duration::from_secs(40),
+                    &schedule()
+                )
+                .0,
+                NextStep::RetryIn(Duration::from_secs(30))
+            );
+        }
         assert_eq!(
-            judge(&reply(429, &asked), 0, &schedule()).0,
-            NextStep::RetryIn(Duration::from_secs(120))
+            judge(&reply(500, &asked), 0, Duration::ZERO, &schedule()).0,
+            NextStep::RetryIn(Duration::from_secs(5))
         );
         assert_eq!(
-            judge(&reply(503, &asked), 0, &schedule()).0,
-            NextStep::RetryIn(Duration::from_secs(120))
-        );
-        assert_eq!(
-            judge(&reply(500, &asked), 0, &schedule()).0,
+            judge(&reply(429, &[]), 0, Duration::ZERO, &schedule()).0,
             NextStep::RetryIn(Duration::from_secs(5))
         );
     }
@@ -1090,7 +1167,7 @@ mod tests {
             outcome: metrics::Outcome::Timeout,
         }));
         assert_eq!(
-            judge(&timeout, 0, &schedule()),
+            judge(&timeout, 0, Duration::ZERO, &schedule()),
             (
                 NextStep::RetryIn(Duration::from_secs(5)),
                 Some("timed out".into())
@@ -1102,7 +1179,7 @@ mod tests {
             outcome: metrics::Outcome::RefusedByGuard,
         }));
         assert_eq!(
-            judge(&refused, 0, &schedule()),
+            judge(&refused, 0, Duration::ZERO, &schedule()),
             (NextStep::Failed, Some("refused 10.0.0.1".into()))
         );
     }
@@ -1285,6 +1362,46 @@ mod tests {
         assert!(next > now && next <= now + Duration::from_millis(600));
         let work = slots.waiting_work(now + Duration::from_millis(600));
         assert_eq!(work.start.len(), 1, "one token in half a second");
+    }
+
+    #[test]
+    fn a_lane_idle_for_long_is_forgotten_and_one_in_use_is_not() {
+        let mut slots = Slots::new(100, 32, true);
+        let (quiet, busy) = (WebhookId::new(), WebhookId::new());
+        let now = Instant::now();
+        admit(&mut slots, quiet, NONE, 1);
+        admit(&mut slots, busy, NONE, 1);
+        slots.give_back_webhook(quiet, Feedback::Neutral, now);
+        slots.waiting_work(now + LANE_IDLE / 2);
+        assert_eq!(slots.lanes.len(), 2, "not idle for long yet");
+        slots.waiting_work(now + LANE_IDLE * 2);
+        assert!(!slots.lanes.contains_key(&quiet));
+        assert!(slots.lanes.contains_key(&busy), "still has one in flight");
+    }
+
+    #[test]
+    fn a_throttle_that_ends_is_when_the_dispatcher_looks_next() {
+        let mut slots = Slots::new(100, 32, true);
+        let (a, b) = (WebhookId::new(), WebhookId::new());
+        admit(&mut slots, a, NONE, 1);
+        admit(&mut slots, b, NONE, 1);
+        let now = Instant::now();
+        assert_eq!(slots.waiting_work(now).next, None);
+        let (one, two) = (now + Duration::from_secs(1), now + Duration::from_secs(2));
+        slots.reopen_at(a, one);
+        slots.reopen_at(b, two);
+        slots.reopen_at(b, one);
+        assert_eq!(
+            slots.waiting_work(now).next,
+            Some(one),
+            "the soonest end among the webhooks"
+        );
+        assert_eq!(
+            slots.waiting_work(one).next,
+            Some(two),
+            "each webhook's latest throttle"
+        );
+        assert_eq!(slots.waiting_work(two).next, None, "all looked at");
     }
 
     #[test]

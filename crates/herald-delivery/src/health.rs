@@ -13,15 +13,15 @@ use herald_store::{HealthChange, HealthPolicy, HealthSignal, NextStep, Store, We
 
 use crate::client::Exchange;
 
-/// What the exchange says about the endpoint: `None` for a 410 (the webhook
-/// is disabled for it anyway). A 429 or 503 with `Retry-After` throttles the
-/// whole webhook, for at most `max_wait`.
+/// What the exchange says about the endpoint. A 410 is noted as such (the
+/// webhook is disabled for it anyway); a 429 or 503 with `Retry-After`
+/// throttles the whole webhook, for at most `max_wait`.
 pub(crate) fn signal(
     exchange: &Exchange,
     next: &NextStep,
     error: Option<&str>,
     max_wait: Duration,
-) -> Option<HealthSignal> {
+) -> HealthSignal {
     let status = exchange.result.as_ref().ok().map(|reply| reply.status);
     let described = || match (status, error) {
         (Some(status), Some(error)) => format!("HTTP {status}: {error}"),
@@ -30,9 +30,9 @@ pub(crate) fn signal(
         (None, None) => "no response".to_owned(),
     };
     match next {
-        NextStep::Succeeded => Some(HealthSignal::Success),
-        NextStep::FailedAndDisableWebhook { .. } => None,
-        NextStep::RetryIn(_) | NextStep::Failed => {
+        NextStep::Succeeded => HealthSignal::Success,
+        NextStep::FailedAndDisableWebhook { .. } => HealthSignal::Gone { error: described() },
+        NextStep::RetryIn(_) | NextStep::Deferred(_) | NextStep::Failed => {
             let asked = exchange
                 .result
                 .as_ref()
@@ -40,13 +40,13 @@ pub(crate) fn signal(
                 .filter(|reply| matches!(reply.status, 429 | 503))
                 .and_then(|reply| reply.header("retry-after"))
                 .and_then(|value| parse_retry_after(value, Timestamp::now()));
-            Some(match asked {
+            match asked {
                 Some(wait) if !wait.is_zero() => HealthSignal::Throttled {
                     wait: wait.min(max_wait),
                     error: described(),
                 },
                 _ => HealthSignal::Failure { error: described() },
-            })
+            }
         }
     }
 }
@@ -127,39 +127,44 @@ mod tests {
     const RETRY: NextStep = NextStep::RetryIn(Duration::from_secs(5));
 
     #[test]
-    fn a_success_is_a_success_and_a_410_is_left_to_the_disabling() {
+    fn a_success_is_a_success_and_a_410_is_noted_as_gone() {
         assert_eq!(
             signal(&reply(204, &[]), &NextStep::Succeeded, None, MAX),
-            Some(HealthSignal::Success)
+            HealthSignal::Success
         );
         let gone = NextStep::FailedAndDisableWebhook {
             reason: "gone".into(),
         };
-        assert_eq!(signal(&reply(410, &[]), &gone, None, MAX), None);
+        assert_eq!(
+            signal(&reply(410, &[]), &gone, None, MAX),
+            HealthSignal::Gone {
+                error: "HTTP 410".into()
+            }
+        );
     }
 
     #[test]
     fn retry_after_on_429_or_503_throttles_within_the_cap() {
         assert_eq!(
             signal(&reply(429, &[("retry-after", "2")]), &RETRY, None, MAX),
-            Some(HealthSignal::Throttled {
+            HealthSignal::Throttled {
                 wait: Duration::from_secs(2),
                 error: "HTTP 429".into()
-            })
+            }
         );
         assert_eq!(
             signal(&reply(503, &[("retry-after", "99999")]), &RETRY, None, MAX),
-            Some(HealthSignal::Throttled {
+            HealthSignal::Throttled {
                 wait: MAX,
                 error: "HTTP 503".into()
-            })
+            }
         );
         for (status, headers) in [(429, &[][..]), (500, &[("retry-after", "2")][..])] {
             assert_eq!(
                 signal(&reply(status, headers), &RETRY, None, MAX),
-                Some(HealthSignal::Failure {
+                HealthSignal::Failure {
                     error: format!("HTTP {status}")
-                })
+                }
             );
         }
     }
@@ -176,9 +181,9 @@ mod tests {
         };
         assert_eq!(
             signal(&timeout, &RETRY, Some("timed out"), MAX),
-            Some(HealthSignal::Failure {
+            HealthSignal::Failure {
                 error: "timed out".into()
-            })
+            }
         );
     }
 }

@@ -96,6 +96,8 @@ impl Streaks {
                     disabled.to_payload(),
                 ));
             }
+            // The receiver asked for a wait: flow control, not a failure.
+            NextStep::Deferred(_) => {}
             NextStep::RetryIn(_) | NextStep::Failed => {
                 let streak = streaks.entry(webhook_id).or_insert(Streak {
                     failed_attempts: 0,

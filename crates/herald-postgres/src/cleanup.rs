@@ -14,10 +14,11 @@
 
 use herald_core::id::{ReceiverId, WebhookId};
 use herald_store::CLEANUP_BATCH;
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::PgResult;
+use crate::pool::Pool;
 
 /// One piece of bulk work that runs in batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub(crate) enum Cleanup {
 impl Cleanup {
     /// Runs the work to its end, one statement per batch; returns the rows it
     /// deleted or failed (a webhook's attempts not counted).
-    pub(crate) async fn run(self, pool: &PgPool) -> PgResult<u64> {
+    pub(crate) async fn run(self, pool: &Pool) -> PgResult<u64> {
         let mut rows = 0;
         loop {
             let (picked, finished) = match self {
@@ -47,12 +48,12 @@ impl Cleanup {
 }
 
 /// Every piece of work a mark says is unfinished, run to its end.
-pub(crate) async fn finish_all(pool: &PgPool) -> PgResult<u64> {
+pub(crate) async fn finish_all(pool: &Pool) -> PgResult<u64> {
     let found = sqlx::query(
         "SELECT id, deleting, false AS receiver FROM webhooks WHERE deleting OR failing_until IS NOT NULL \
          UNION ALL SELECT id, true, true FROM receivers WHERE deleting",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     let mut rows = 0;
     for row in &found {
@@ -74,11 +75,11 @@ fn batch_limit() -> i64 {
 
 /// Runs one batch's statement, which takes the record's id as `$1` and the
 /// batch size as `$2` and answers two counts.
-async fn batch_counts(pool: &PgPool, statement: &'static str, id: Uuid) -> PgResult<(i64, i64)> {
+async fn batch_counts(pool: &Pool, statement: &'static str, id: Uuid) -> PgResult<(i64, i64)> {
     let row = sqlx::query(statement)
         .bind(id)
         .bind(batch_limit())
-        .fetch_one(pool)
+        .fetch_one(&mut *pool.acquire().await?)
         .await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
@@ -90,7 +91,7 @@ fn was_full(picked: i64) -> bool {
 
 /// Deletes up to a batch of the webhook's deliveries; after a short batch, the
 /// webhook itself, with whatever few deliveries a racing writer added.
-async fn delete_webhook_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bool)> {
+async fn delete_webhook_batch(pool: &Pool, id: WebhookId) -> PgResult<(u64, bool)> {
     let picked: i64 = sqlx::query_scalar(
         "WITH picked AS (SELECT id FROM deliveries WHERE webhook_id = $1 LIMIT $2), \
          deleted AS (DELETE FROM deliveries WHERE id IN (SELECT id FROM picked) RETURNING 1) \
@@ -98,14 +99,14 @@ async fn delete_webhook_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bo
     )
     .bind(id.0)
     .bind(batch_limit())
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     if was_full(picked) {
         return Ok((picked.unsigned_abs(), false));
     }
     sqlx::query("DELETE FROM webhooks WHERE id = $1 AND deleting")
         .bind(id.0)
-        .execute(pool)
+        .execute(&mut *pool.acquire().await?)
         .await?;
     Ok((picked.unsigned_abs(), true))
 }
@@ -114,7 +115,7 @@ async fn delete_webhook_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bo
 /// `failing_until`; after a short batch, clears the mark unless one is left.
 /// Clearing the lease token makes an attempt still in flight stale: it is
 /// logged, but cannot move the delivery on.
-async fn fail_backlog_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bool)> {
+async fn fail_backlog_batch(pool: &Pool, id: WebhookId) -> PgResult<(u64, bool)> {
     let (picked, failed) = batch_counts(
         pool,
         "WITH picked AS ( \
@@ -140,20 +141,20 @@ async fn fail_backlog_batch(pool: &PgPool, id: WebhookId) -> PgResult<(u64, bool
              AND d.created_at <= w.failing_until)",
     )
     .bind(id.0)
-    .execute(pool)
+    .execute(&mut *pool.acquire().await?)
     .await?;
     let gone: bool = sqlx::query_scalar(
         "SELECT NOT EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND failing_until IS NOT NULL)",
     )
     .bind(id.0)
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     Ok((failed.unsigned_abs(), cleared.rows_affected() > 0 || gone))
 }
 
 /// Deletes up to a batch of the receiver's logged requests and of its
 /// remembered delivery ids; after a short batch, the receiver itself.
-async fn delete_receiver_batch(pool: &PgPool, id: ReceiverId) -> PgResult<(u64, bool)> {
+async fn delete_receiver_batch(pool: &Pool, id: ReceiverId) -> PgResult<(u64, bool)> {
     let (requests, delivery_ids) = batch_counts(
         pool,
         "WITH requests AS ( \
@@ -173,7 +174,7 @@ async fn delete_receiver_batch(pool: &PgPool, id: ReceiverId) -> PgResult<(u64, 
     }
     sqlx::query("DELETE FROM receivers WHERE id = $1 AND deleting")
         .bind(id.0)
-        .execute(pool)
+        .execute(&mut *pool.acquire().await?)
         .await?;
     Ok((rows, true))
 }

@@ -30,7 +30,7 @@ fn record(row: &PgRow) -> PgResult<EventTypeRecord> {
 impl EventTypeStore for PgStore {
     async fn list_event_types(&self) -> StoreResult<Vec<EventTypeRecord>> {
         let rows = sqlx::query(LIST)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.acquire().await?)
             .await
             .map_err(PgError::from)?;
         Ok(rows.iter().map(record).collect::<PgResult<_>>()?)
@@ -52,7 +52,7 @@ impl EventTypeStore for PgStore {
         .bind(&new.family)
         .bind(&new.schema_json)
         .bind(&new.example_json)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         let created: bool = row.try_get("created").map_err(PgError::from)?;
@@ -65,7 +65,7 @@ impl EventTypeStore for PgStore {
     async fn delete_event_type(&self, key: &str) -> StoreResult<bool> {
         let deleted = sqlx::query("DELETE FROM event_types WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.acquire().await?)
             .await
             .map_err(PgError::from)?;
         Ok(deleted.rows_affected() > 0)

@@ -6,9 +6,10 @@
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
 use herald_store::{Gate, HealthChange, HealthPolicy, HealthSignal, WebhookHealth};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::error::PgResult;
+use crate::pool::Pool;
 use crate::rows::{self, text_without_nul};
 
 pub(crate) async fn store(
@@ -40,7 +41,7 @@ pub(crate) async fn store(
 /// without the lock settles the common case, a success that changes nothing,
 /// so steady successes neither write nor queue on the webhook's row.
 pub(crate) async fn note(
-    pool: &PgPool,
+    pool: &Pool,
     id: WebhookId,
     signal: &HealthSignal,
     policy: &HealthPolicy,
@@ -51,7 +52,7 @@ pub(crate) async fn note(
         ", herald_now_ms() AS now_ms FROM webhooks w WHERE w.id = $1 AND NOT w.deleting"
     ))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?;
     let Some(row) = row else {
         return Ok(Vec::new());
@@ -94,12 +95,12 @@ pub(crate) struct ClaimView {
     pub probes: Vec<(WebhookId, WebhookHealth)>,
 }
 
-pub(crate) async fn claim_view(pool: &PgPool) -> PgResult<ClaimView> {
+pub(crate) async fn claim_view(pool: &Pool) -> PgResult<ClaimView> {
     let head = sqlx::query(
         "SELECT EXISTS (SELECT 1 FROM webhooks WHERE deleting OR failing_until IS NOT NULL) AS hides, \
          EXISTS (SELECT 1 FROM webhooks WHERE health_state <> 'healthy') AS unhealthy",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     let mut view = ClaimView {
         hides: head.try_get("hides")?,
@@ -114,7 +115,7 @@ pub(crate) async fn claim_view(pool: &PgPool) -> PgResult<ClaimView> {
         rows::webhook_columns!(),
         ", herald_now_ms() AS now_ms FROM webhooks w WHERE w.health_state <> 'healthy' AND NOT w.deleting"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     for row in &found {
         let id = WebhookId(row.try_get("id")?);
@@ -132,7 +133,7 @@ pub(crate) async fn claim_view(pool: &PgPool) -> PgResult<ClaimView> {
 /// `seen` (no other node took the probe) and it has a delivery due. True when
 /// this claim owns the probe.
 pub(crate) async fn take_probe(
-    pool: &PgPool,
+    pool: &Pool,
     id: WebhookId,
     seen: &WebhookHealth,
     lease_ms: i64,
@@ -148,7 +149,7 @@ pub(crate) async fn take_probe(
     .bind(seen.state.as_str())
     .bind(seen.until.map(Timestamp::millis))
     .bind(lease_ms)
-    .execute(pool)
+    .execute(&mut *pool.acquire().await?)
     .await?;
     Ok(taken.rows_affected() == 1)
 }

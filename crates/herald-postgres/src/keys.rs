@@ -5,14 +5,15 @@
 //! the first binds and writes the check, the others find it and compare.
 
 use herald_store::{KeyVerdict, Readiness, Rebind, SEALED_COLUMNS};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use crate::error::PgResult;
+use crate::pool::Pool;
 use crate::schema::lock_migrations;
 
 pub(crate) async fn adopt(
-    pool: &PgPool,
+    pool: &Pool,
     schema: Option<&str>,
     check: [u8; 32],
     rebind: &Rebind,
@@ -60,7 +61,7 @@ fn compare(stored: &[u8], check: [u8; 32]) -> KeyVerdict {
 }
 
 /// The schema version and the stored key check, read without changing anything.
-pub(crate) async fn readiness(pool: &PgPool) -> PgResult<Readiness> {
+pub(crate) async fn readiness(pool: &Pool) -> PgResult<Readiness> {
     let schema = crate::schema::status(pool).await?;
     let key_check = if schema.applied > 0 {
         stored_check(&mut *pool.acquire().await?).await?

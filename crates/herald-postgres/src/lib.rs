@@ -59,6 +59,7 @@ mod listen;
 mod log;
 mod monitors;
 mod ordering;
+mod pool;
 mod publish;
 mod purge;
 mod receivers;
@@ -83,7 +84,9 @@ use herald_store::{
     Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
+
+use crate::pool::Pool;
 
 pub use error::PgError;
 pub use listen::WorkListener;
@@ -119,9 +122,18 @@ impl Default for PgConfig {
     }
 }
 
+/// What [`PgStore::pool_status`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub in_use: usize,
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// A [`Store`] on PostgreSQL. Several nodes may share one database (and schema).
 pub struct PgStore {
-    pool: PgPool,
+    pool: Pool,
     options: PgConnectOptions,
     schema: Option<String>,
     publisher: publish::Publisher,
@@ -171,6 +183,7 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(PgError::Connect)?;
+        let pool = Pool::new(pool);
         let publisher =
             publish::Publisher::start(pool.clone(), config.publish_writers, config.publish_batch);
         let recorder = record::Recorder::start(pool.clone());
@@ -203,7 +216,7 @@ impl PgStore {
     /// Subscribes to wake-ups on new work, on a connection of its own.
     pub async fn listen_for_work(&self) -> Result<WorkListener, PgError> {
         let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.pool.acquire().await?)
             .await?;
         let dedicated = PgPoolOptions::new()
             .max_connections(1)
@@ -213,11 +226,25 @@ impl PgStore {
         WorkListener::start(dedicated, schema.unwrap_or_default()).await
     }
 
-    /// Sets the pool's gauges: connections in use and idle.
+    /// The pool now: connections in use and idle, and callers waiting for one.
+    pub fn pool_status(&self) -> PoolStatus {
+        let (open, idle) = self.pool.open_and_idle();
+        let open = usize::try_from(open).unwrap_or(usize::MAX);
+        PoolStatus {
+            in_use: open.saturating_sub(idle),
+            idle,
+            waiting: self.pool.waiting(),
+        }
+    }
+
+    /// Sets the pool's gauges from [`PgStore::pool_status`].
     pub fn record_pool_metrics(&self) {
-        let idle = self.pool.num_idle();
-        let open = usize::try_from(self.pool.size()).unwrap_or(usize::MAX);
-        herald_store::metrics::record_pool(open.saturating_sub(idle), idle);
+        let PoolStatus {
+            in_use,
+            idle,
+            waiting,
+        } = self.pool_status();
+        herald_store::metrics::record_pool(in_use, idle, waiting);
     }
 
     /// Closes the pool, waiting for connections in use to come back.

@@ -3,16 +3,14 @@
 use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{DeliveryDetail, DeliveryPage, DeliveryQuery, DeliveryRecord, RECOVER_BATCH};
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::PgResult;
+use crate::pool::Pool;
 use crate::rows::{self, attempt_columns, delivery_columns, event_columns};
 
-pub(crate) async fn get_delivery(
-    pool: &PgPool,
-    id: DeliveryId,
-) -> PgResult<Option<DeliveryDetail>> {
+pub(crate) async fn get_delivery(pool: &Pool, id: DeliveryId) -> PgResult<Option<DeliveryDetail>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         delivery_columns!(),
@@ -22,7 +20,7 @@ pub(crate) async fn get_delivery(
           JOIN webhooks w ON w.id = d.webhook_id AND NOT w.deleting WHERE d.id = $1"
     ))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?
     else {
         return Ok(None);
@@ -33,7 +31,7 @@ pub(crate) async fn get_delivery(
         " FROM attempts a WHERE a.delivery_id = $1 ORDER BY a.seq"
     ))
     .bind(id.0)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     Ok(Some(DeliveryDetail {
         delivery: rows::delivery(&row)?,
@@ -45,7 +43,7 @@ pub(crate) async fn get_delivery(
     }))
 }
 
-pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgResult<DeliveryPage> {
+pub(crate) async fn list_deliveries(pool: &Pool, query: DeliveryQuery) -> PgResult<DeliveryPage> {
     let limit = query.limit.max(1);
     // One row more than asked tells whether another page follows.
     let found = sqlx::query(concat!(
@@ -66,7 +64,7 @@ pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgRe
     .bind(query.until.map(Timestamp::millis))
     .bind(query.cursor.map(|c| c.0))
     .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     let mut items: Vec<DeliveryRecord> =
         found.iter().map(rows::delivery).collect::<PgResult<_>>()?;
@@ -86,7 +84,7 @@ pub(crate) async fn list_deliveries(pool: &PgPool, query: DeliveryQuery) -> PgRe
 /// as it is. A finished delivery goes again outside its key's order
 /// (`ordering_key` cleared): it is an old event sent again on request, and
 /// must neither wait for the key's newer events nor hold them up.
-pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<DeliveryRecord>> {
+pub(crate) async fn redeliver(pool: &Pool, id: DeliveryId) -> PgResult<Option<DeliveryRecord>> {
     let requeued = sqlx::query(concat!(
         "UPDATE deliveries d SET status = 'pending', next_attempt_at = herald_now_ms(), failures_in_schedule = 0, \
          lease_token = NULL, updated_at = herald_now_ms(), \
@@ -98,7 +96,7 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
         delivery_columns!()
     ))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?;
     if let Some(row) = requeued {
         return rows::delivery(&row).map(Some);
@@ -109,7 +107,7 @@ pub(crate) async fn redeliver(pool: &PgPool, id: DeliveryId) -> PgResult<Option<
         " FROM deliveries d WHERE d.id = $1 AND d.webhook_id NOT IN (SELECT id FROM webhooks WHERE deleting)"
     ))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?;
     leased.as_ref().map(rows::delivery).transpose()
 }
@@ -141,7 +139,7 @@ const RECOVER_BATCH_SQL: &str = "WITH picked AS ( \
 /// backlog never becomes a long transaction. The walk goes by id, so a delivery
 /// that fails again while the recovery runs lies behind the cursor and is not
 /// requeued twice.
-pub(crate) async fn recover(pool: &PgPool, webhook: WebhookId, since: Timestamp) -> PgResult<u64> {
+pub(crate) async fn recover(pool: &Pool, webhook: WebhookId, since: Timestamp) -> PgResult<u64> {
     let batch = i64::from(RECOVER_BATCH);
     let mut after = Uuid::nil();
     let mut total = 0;
@@ -151,7 +149,7 @@ pub(crate) async fn recover(pool: &PgPool, webhook: WebhookId, since: Timestamp)
             .bind(after)
             .bind(since.millis())
             .bind(batch)
-            .fetch_one(pool)
+            .fetch_one(&mut *pool.acquire().await?)
             .await?;
         let picked: i64 = row.try_get("picked")?;
         let requeued: i64 = row.try_get("requeued")?;

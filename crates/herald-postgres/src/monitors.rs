@@ -748,7 +748,7 @@ impl MonitorStore for PgStore {
     }
 
     async fn get_repository(&self, id: RepositoryId) -> StoreResult<Option<RepositoryRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(PgError::from)?;
+        let mut conn = self.pool.acquire().await?;
         Ok(find_repository(&mut conn, id, false).await?)
     }
 
@@ -759,7 +759,7 @@ impl MonitorStore for PgStore {
             " FROM monitor_repositories WHERE name = $1"
         ))
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(row.as_ref().map(repository).transpose()?)
@@ -771,7 +771,7 @@ impl MonitorStore for PgStore {
             repository_columns!(),
             " FROM monitor_repositories ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(found.iter().map(repository).collect::<PgResult<_>>()?)
@@ -789,7 +789,7 @@ impl MonitorStore for PgStore {
         // Searched heads go with it (ON DELETE CASCADE); runs stay.
         let done = sqlx::query("DELETE FROM monitor_repositories WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.acquire().await?)
             .await
             .map_err(PgError::from)?;
         Ok(done.rows_affected() > 0)
@@ -808,7 +808,7 @@ impl MonitorStore for PgStore {
     }
 
     async fn get_monitor(&self, id: MonitorId) -> StoreResult<Option<MonitorRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(PgError::from)?;
+        let mut conn = self.pool.acquire().await?;
         Ok(find_monitor(&mut conn, id, Lock::None).await?)
     }
 
@@ -818,7 +818,7 @@ impl MonitorStore for PgStore {
             monitor_columns!(),
             " FROM monitors m ORDER BY m.created_at, m.id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(found.iter().map(monitor).collect::<PgResult<_>>()?)
@@ -850,7 +850,7 @@ impl MonitorStore for PgStore {
              WHERE m.enabled ORDER BY m.created_at, m.id"
         ))
         .bind(repository.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         let states = found
@@ -895,7 +895,7 @@ impl MonitorStore for PgStore {
         ))
         .bind(monitor.0)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(found.iter().map(run).collect::<PgResult<_>>()?)

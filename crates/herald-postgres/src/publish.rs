@@ -22,11 +22,12 @@ use std::sync::Arc;
 use herald_core::id::{DeliveryId, EventId, WebhookId};
 use herald_core::ordering::DeliveryOrdering;
 use herald_store::{NewEvent, Published, StoreError, StoreResult, ordered_key, receives};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
+use crate::pool::Pool;
 use crate::{ordering, rows};
 
 /// The channel's capacity: callers beyond it wait, which pushes back on them.
@@ -54,7 +55,7 @@ struct Request {
 impl Publisher {
     /// Starts `writers` writer tasks, each committing batches of at most
     /// `batch` events. They stop once the publisher is dropped.
-    pub(crate) fn start(pool: PgPool, writers: usize, batch: usize) -> Self {
+    pub(crate) fn start(pool: Pool, writers: usize, batch: usize) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
@@ -81,7 +82,7 @@ impl Publisher {
     }
 }
 
-async fn write_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Request>>>, batch: usize) {
+async fn write_batches(pool: Pool, receiver: Arc<Mutex<mpsc::Receiver<Request>>>, batch: usize) {
     while let Some(requests) = next_batch(&receiver, batch).await {
         commit_and_answer(&pool, requests).await;
     }
@@ -110,7 +111,7 @@ async fn next_batch(
     Some(requests)
 }
 
-async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
+async fn commit_and_answer(pool: &Pool, requests: Vec<Request>) {
     let (inputs, replies): (Vec<_>, Vec<_>) = requests
         .into_iter()
         .map(|r| ((r.event, r.key), r.reply))
@@ -163,7 +164,7 @@ struct Target {
 /// a lock cycle with each other or a webhook change; the server aborts one,
 /// which then simply runs again.
 async fn commit_retrying_deadlocks(
-    pool: &PgPool,
+    pool: &Pool,
     inputs: &[(NewEvent, Option<String>)],
 ) -> PgResult<Vec<Published>> {
     let mut tries = 1;
@@ -176,7 +177,7 @@ async fn commit_retrying_deadlocks(
 }
 
 /// Stores a batch in one transaction; answers in the order of `inputs`.
-async fn commit(pool: &PgPool, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Published>> {
+async fn commit(pool: &Pool, inputs: &[(NewEvent, Option<String>)]) -> PgResult<Vec<Published>> {
     let started = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let answers = store_batch(&mut tx, inputs).await?;

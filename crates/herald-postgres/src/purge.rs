@@ -8,10 +8,11 @@
 //! gets them. The cutoffs come from the database's clock, once per purge.
 
 use herald_store::{PurgePolicy, PurgeReport};
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::PgResult;
+use crate::pool::Pool;
 use crate::rows::millis;
 
 const DELIVERIES: &str = "WITH doomed AS ( \
@@ -40,12 +41,12 @@ const KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN ( \
          SELECT key FROM idempotency_keys WHERE created_at < $1 \
          ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
-pub(crate) async fn purge(pool: &PgPool, policy: PurgePolicy) -> PgResult<PurgeReport> {
+pub(crate) async fn purge(pool: &Pool, policy: PurgePolicy) -> PgResult<PurgeReport> {
     let batch = i64::from(policy.batch.max(1));
     let cutoffs = sqlx::query("SELECT herald_now_ms() - $1 AS work, herald_now_ms() - $2 AS keys")
         .bind(millis(policy.retention))
         .bind(millis(policy.idempotency_ttl))
-        .fetch_one(pool)
+        .fetch_one(&mut *pool.acquire().await?)
         .await?;
     let work_cutoff: i64 = cutoffs.try_get("work")?;
     let key_cutoff: i64 = cutoffs.try_get("keys")?;
@@ -55,7 +56,7 @@ pub(crate) async fn purge(pool: &PgPool, policy: PurgePolicy) -> PgResult<PurgeR
         let row = sqlx::query(DELIVERIES)
             .bind(work_cutoff)
             .bind(batch)
-            .fetch_one(pool)
+            .fetch_one(&mut *pool.acquire().await?)
             .await?;
         let deliveries: i64 = row.try_get("deliveries")?;
         let attempts: i64 = row.try_get("attempts")?;
@@ -73,7 +74,7 @@ pub(crate) async fn purge(pool: &PgPool, policy: PurgePolicy) -> PgResult<PurgeR
             .bind(batch)
             .bind(after.0)
             .bind(after.1)
-            .fetch_all(pool)
+            .fetch_all(&mut *pool.acquire().await?)
             .await?;
         report.events += gone.len() as u64;
         match gone.first() {
@@ -88,7 +89,7 @@ pub(crate) async fn purge(pool: &PgPool, policy: PurgePolicy) -> PgResult<PurgeR
         let gone = sqlx::query(KEYS)
             .bind(key_cutoff)
             .bind(batch)
-            .execute(pool)
+            .execute(&mut *pool.acquire().await?)
             .await?
             .rows_affected();
         report.idempotency_keys += gone;

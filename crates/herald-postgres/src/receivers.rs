@@ -22,12 +22,13 @@ use herald_store::{
     ReceiverStore, RequestOutcome, StoreError, StoreResult, StoredChangeset,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
+use crate::pool::Pool;
 use crate::publish;
 use crate::rows::{millis, text_without_nul, to_json};
 
@@ -111,7 +112,7 @@ fn changeset(row: &PgRow) -> PgResult<StoredChangeset> {
 /// receiver's row is locked first, so that two nodes logging for one
 /// receiver count each deleted row once.
 async fn record_unverified(
-    pool: &PgPool,
+    pool: &Pool,
     request: &NewReceiverRequest,
     keep: u32,
 ) -> PgResult<ReceiverRequestSummary> {
@@ -144,7 +145,7 @@ async fn record_unverified(
     Ok(logged)
 }
 
-async fn create_receiver(pool: &PgPool, new: NewReceiver) -> PgResult<ReceiverRecord> {
+async fn create_receiver(pool: &Pool, new: NewReceiver) -> PgResult<ReceiverRecord> {
     let row = sqlx::query(concat!(
         "INSERT INTO receivers (id, name, kind, urn, credentials_sealed, github_legacy_sha1, gitlab_standard_webhooks, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, herald_now_ms(), herald_now_ms()) RETURNING ",
@@ -157,30 +158,30 @@ async fn create_receiver(pool: &PgPool, new: NewReceiver) -> PgResult<ReceiverRe
     .bind(&new.credentials_sealed)
     .bind(new.github_legacy_sha1)
     .bind(new.gitlab_standard_webhooks)
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     receiver(&row)
 }
 
-async fn get_receiver(pool: &PgPool, id: ReceiverId) -> PgResult<Option<ReceiverRecord>> {
+async fn get_receiver(pool: &Pool, id: ReceiverId) -> PgResult<Option<ReceiverRecord>> {
     let row = sqlx::query(concat!(
         "SELECT ",
         receiver_columns!(),
         " FROM receivers WHERE id = $1 AND NOT deleting"
     ))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?;
     row.as_ref().map(receiver).transpose()
 }
 
-async fn list_receivers(pool: &PgPool) -> PgResult<Vec<ReceiverRecord>> {
+async fn list_receivers(pool: &Pool) -> PgResult<Vec<ReceiverRecord>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         receiver_columns!(),
         " FROM receivers WHERE NOT deleting ORDER BY created_at, id"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     rows.iter().map(receiver).collect()
 }
@@ -188,7 +189,7 @@ async fn list_receivers(pool: &PgPool) -> PgResult<Vec<ReceiverRecord>> {
 /// One statement: each field is set when its flag says the patch has it, so
 /// concurrent patches of different fields never undo each other.
 async fn update_receiver(
-    pool: &PgPool,
+    pool: &Pool,
     id: ReceiverId,
     patch: ReceiverPatch,
 ) -> PgResult<Option<ReceiverRecord>> {
@@ -214,13 +215,13 @@ async fn update_receiver(
     .bind(new_credentials)
     .bind(patch.github_legacy_sha1)
     .bind(patch.gitlab_standard_webhooks)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?;
     row.as_ref().map(receiver).transpose()
 }
 
 async fn rotate(
-    pool: &PgPool,
+    pool: &Pool,
     id: ReceiverId,
     credentials: Vec<u8>,
     grace: Duration,
@@ -239,17 +240,17 @@ async fn rotate(
     .bind(credentials)
     .bind(keep)
     .bind(millis(grace))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?;
     row.as_ref().map(receiver).transpose()
 }
 
 /// Hides the receiver and its log from every read, then deletes the log and
 /// the delivery ids in batches and the receiver last.
-async fn delete_receiver(pool: &PgPool, id: ReceiverId) -> PgResult<bool> {
+async fn delete_receiver(pool: &Pool, id: ReceiverId) -> PgResult<bool> {
     let marked = sqlx::query("UPDATE receivers SET deleting = true WHERE id = $1 AND NOT deleting")
         .bind(id.0)
-        .execute(pool)
+        .execute(&mut *pool.acquire().await?)
         .await?;
     if marked.rows_affected() == 0 {
         return Ok(false);
@@ -309,13 +310,13 @@ async fn first_sighting(
     Ok(done.rows_affected() == 1)
 }
 
-async fn ingest(pool: &PgPool, work: Ingest) -> StoreResult<IngestOutcome> {
+async fn ingest(pool: &Pool, work: Ingest) -> StoreResult<IngestOutcome> {
     let Ingest {
         request,
         events: mut to_publish,
         changesets,
     } = work;
-    let mut tx = pool.begin().await.map_err(PgError::from)?;
+    let mut tx = pool.begin().await?;
     if let Some(delivery_id) = &request.delivery_id
         && !first_sighting(&mut tx, request.receiver_id, delivery_id).await?
     {
@@ -383,10 +384,7 @@ async fn lock_repository(conn: &mut PgConnection, lookup: &ChangesetLookup) -> P
     Ok(())
 }
 
-async fn list_requests(
-    pool: &PgPool,
-    query: ReceiverRequestQuery,
-) -> PgResult<ReceiverRequestPage> {
+async fn list_requests(pool: &Pool, query: ReceiverRequestQuery) -> PgResult<ReceiverRequestPage> {
     let limit = query.limit.max(1);
     // One row more than asked tells whether another page follows.
     let rows = sqlx::query(concat!(
@@ -398,7 +396,7 @@ async fn list_requests(
     .bind(query.receiver_id.0)
     .bind(query.cursor.map(|c| c.0))
     .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     let mut items: Vec<ReceiverRequestSummary> =
         rows.iter().map(summary).collect::<PgResult<_>>()?;
@@ -413,7 +411,7 @@ async fn list_requests(
 }
 
 async fn get_request(
-    pool: &PgPool,
+    pool: &Pool,
     receiver: ReceiverId,
     id: ReceiverRequestId,
 ) -> PgResult<Option<ReceiverRequestDetail>> {
@@ -425,7 +423,7 @@ async fn get_request(
     ))
     .bind(id.0)
     .bind(receiver.0)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *pool.acquire().await?)
     .await?
     else {
         return Ok(None);
@@ -543,13 +541,13 @@ const PURGE_DELIVERY_IDS: &str = "DELETE FROM receiver_delivery_ids WHERE (recei
 
 /// Each batch is one statement of its own; batches run until one comes back
 /// short. The cutoffs come from the database's clock, once per purge.
-async fn purge(pool: &PgPool, policy: ReceiverPurgePolicy) -> PgResult<ReceiverPurgeReport> {
+async fn purge(pool: &Pool, policy: ReceiverPurgePolicy) -> PgResult<ReceiverPurgeReport> {
     let batch = i64::from(policy.batch.max(1));
     let cutoffs =
         sqlx::query("SELECT herald_now_ms() - $1 AS requests, herald_now_ms() - $2 AS ids")
             .bind(millis(policy.retention))
             .bind(millis(policy.dedupe_ttl))
-            .fetch_one(pool)
+            .fetch_one(&mut *pool.acquire().await?)
             .await?;
     let mut report = ReceiverPurgeReport::default();
     for (statement, cutoff, count) in [
@@ -568,7 +566,7 @@ async fn purge(pool: &PgPool, policy: ReceiverPurgePolicy) -> PgResult<ReceiverP
             let gone = sqlx::query(statement)
                 .bind(cutoff)
                 .bind(batch)
-                .execute(pool)
+                .execute(&mut *pool.acquire().await?)
                 .await?
                 .rows_affected();
             *count += gone;
@@ -623,7 +621,7 @@ impl ReceiverStore for PgStore {
         &self,
         request: NewReceiverRequest,
     ) -> StoreResult<ReceiverRequestSummary> {
-        let mut conn = self.pool.acquire().await.map_err(PgError::from)?;
+        let mut conn = self.pool.acquire().await?;
         Ok(insert_request(&mut conn, &request, request.outcome, &[]).await?)
     }
 
@@ -648,7 +646,7 @@ impl ReceiverStore for PgStore {
     }
 
     async fn find_changesets(&self, lookup: ChangesetLookup) -> StoreResult<Vec<StoredChangeset>> {
-        let mut conn = self.pool.acquire().await.map_err(PgError::from)?;
+        let mut conn = self.pool.acquire().await?;
         Ok(find_changesets(&mut conn, &lookup, false).await?)
     }
 

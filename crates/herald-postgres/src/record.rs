@@ -17,11 +17,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use herald_store::{AttemptOutcome, NextStep, StoreError, StoreResult};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
+use crate::pool::Pool;
 use crate::rows::{self, millis, text_without_nul};
 use crate::{ordering, work};
 
@@ -46,7 +47,7 @@ struct Request {
 
 impl Recorder {
     /// Starts the writer tasks; they stop once the recorder is dropped.
-    pub(crate) fn start(pool: PgPool) -> Self {
+    pub(crate) fn start(pool: Pool) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..WRITERS {
@@ -65,7 +66,7 @@ impl Recorder {
     }
 }
 
-async fn write_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Request>>>) {
+async fn write_batches(pool: Pool, receiver: Arc<Mutex<mpsc::Receiver<Request>>>) {
     while let Some(requests) = next_batch(&receiver).await {
         let (alone, batch): (Vec<_>, Vec<_>) = requests
             .into_iter()
@@ -94,7 +95,7 @@ async fn next_batch(receiver: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Req
     Some(requests)
 }
 
-async fn record_alone(pool: &PgPool, request: Request) {
+async fn record_alone(pool: &Pool, request: Request) {
     let answer = work::record_attempt(pool, request.outcome)
         .await
         .map_err(StoreError::from);
@@ -102,7 +103,7 @@ async fn record_alone(pool: &PgPool, request: Request) {
     let _ = request.reply.send(answer);
 }
 
-async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
+async fn commit_and_answer(pool: &Pool, requests: Vec<Request>) {
     let outcomes: Vec<&AttemptOutcome> = requests.iter().map(|r| &r.outcome).collect();
     match commit_retrying_deadlocks(pool, &outcomes).await {
         Ok(moved) => {
@@ -136,7 +137,7 @@ async fn commit_and_answer(pool: &PgPool, requests: Vec<Request>) {
 }
 
 async fn commit_retrying_deadlocks(
-    pool: &PgPool,
+    pool: &Pool,
     outcomes: &[&AttemptOutcome],
 ) -> PgResult<HashSet<(Uuid, i64)>> {
     let mut tries = 1;
@@ -150,7 +151,7 @@ async fn commit_retrying_deadlocks(
 
 /// Records a batch in one transaction; returns the (delivery, lease) pairs
 /// that moved their delivery on.
-async fn commit(pool: &PgPool, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<(Uuid, i64)>> {
+async fn commit(pool: &Pool, outcomes: &[&AttemptOutcome]) -> PgResult<HashSet<(Uuid, i64)>> {
     let mut tx = pool.begin().await?;
     // The ordered deliveries this batch may finish: their lines are locked
     // first (`crate::ordering`), and their next falls due once they have.
@@ -276,14 +277,14 @@ async fn insert_attempts(tx: &mut PgConnection, outcomes: &[&AttemptOutcome]) ->
 const MOVE_ON: &str = "UPDATE deliveries d SET \
          status = u.status, \
          attempts = d.attempts + 1, \
-         failures_in_schedule = d.failures_in_schedule + CASE WHEN u.status = 'succeeded' THEN 0 ELSE 1 END, \
+         failures_in_schedule = d.failures_in_schedule + u.used, \
          next_attempt_at = CASE WHEN u.status = 'pending' THEN herald_now_ms() + u.delay END, \
          lease_token = NULL, \
          last_status_code = u.code, \
          last_error = u.error, \
          updated_at = herald_now_ms() \
-     FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int4[], $6::text[]) \
-         AS u (id, token, status, delay, code, error) \
+     FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::int8[], $5::int4[], $6::text[], $7::int4[]) \
+         AS u (id, token, status, delay, code, error, used) \
      WHERE d.id = u.id AND d.lease_token = u.token \
      RETURNING d.id, u.token";
 
@@ -298,16 +299,14 @@ async fn move_on(
     let mut delays: Vec<Option<i64>> = Vec::with_capacity(count);
     let mut codes = Vec::with_capacity(count);
     let mut errors: Vec<Option<String>> = Vec::with_capacity(count);
+    let mut used = Vec::with_capacity(count);
     for outcome in outcomes {
-        let (status, delay) = match &outcome.next {
-            NextStep::Succeeded => ("succeeded", None),
-            NextStep::RetryIn(delay) => ("pending", Some(millis(*delay))),
-            NextStep::Failed | NextStep::FailedAndDisableWebhook { .. } => ("failed", None),
-        };
+        let step = outcome.next.moved_on();
         ids.push(outcome.attempt.delivery_id.0);
         tokens.push(outcome.lease.0);
-        statuses.push(status);
-        delays.push(delay);
+        statuses.push(step.status.as_str());
+        delays.push(step.retry_in.map(millis));
+        used.push(i32::from(step.uses_a_retry));
         codes.push(outcome.attempt.response_status.map(i32::from));
         errors.push(
             outcome
@@ -324,6 +323,7 @@ async fn move_on(
         .bind(&delays)
         .bind(&codes)
         .bind(&errors)
+        .bind(&used)
         .fetch_all(&mut *tx)
         .await?;
     rows.iter()

@@ -8,9 +8,10 @@
 use std::time::{Duration, Instant};
 
 use herald_core::time::Timestamp;
-use sqlx::{AssertSqlSafe, PgPool, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{PgError, PgResult};
+use crate::pool::Pool;
 
 struct Migration {
     version: i32,
@@ -150,7 +151,7 @@ pub(crate) fn validate_schema_name(name: &str) -> PgResult<()> {
     }
 }
 
-pub(crate) async fn migrate(pool: &PgPool, schema: Option<&str>) -> PgResult<()> {
+pub(crate) async fn migrate(pool: &Pool, schema: Option<&str>) -> PgResult<()> {
     let mut tx = pool.begin().await?;
     lock_migrations(&mut tx, schema).await?;
     if let Some(schema) = schema {
@@ -212,14 +213,14 @@ async fn apply(tx: &mut sqlx::PgTransaction<'_>, migration: &Migration) -> PgRes
     Ok(())
 }
 
-pub(crate) async fn status(pool: &PgPool) -> PgResult<SchemaStatus> {
+pub(crate) async fn status(pool: &Pool) -> PgResult<SchemaStatus> {
     let exists: bool =
         sqlx::query_scalar("SELECT to_regclass('herald_schema_migrations') IS NOT NULL")
-            .fetch_one(pool)
+            .fetch_one(&mut *pool.acquire().await?)
             .await?;
     let applied = if exists {
         sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM herald_schema_migrations")
-            .fetch_one(pool)
+            .fetch_one(&mut *pool.acquire().await?)
             .await?
     } else {
         0
@@ -230,13 +231,13 @@ pub(crate) async fn status(pool: &PgPool) -> PgResult<SchemaStatus> {
     })
 }
 
-pub(crate) async fn doctor(pool: &PgPool) -> PgResult<DoctorReport> {
+pub(crate) async fn doctor(pool: &Pool) -> PgResult<DoctorReport> {
     let started = Instant::now();
     let before = Timestamp::now().millis();
     let row = sqlx::query(
         "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms, version() AS version",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     let after = Timestamp::now().millis();
     let round_trip = started.elapsed();

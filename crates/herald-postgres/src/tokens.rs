@@ -61,7 +61,7 @@ impl TokenStore for PgStore {
         .bind(new.digest.as_slice())
         .bind(&new.scope)
         .bind(new.expires_in.map(millis))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(record(&row)?)
@@ -73,7 +73,7 @@ impl TokenStore for PgStore {
             columns!(),
             " FROM api_tokens ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(rows.iter().map(record).collect::<PgResult<_>>()?)
@@ -86,7 +86,7 @@ impl TokenStore for PgStore {
             " FROM api_tokens WHERE digest = $1 AND (expires_at IS NULL OR expires_at > herald_now_ms())"
         ))
         .bind(digest.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(row.as_ref().map(record).transpose()?)
@@ -101,7 +101,7 @@ impl TokenStore for PgStore {
         )
         .bind(id.0)
         .bind(millis(LAST_USED_GRANULARITY))
-        .execute(&self.pool)
+        .execute(&mut *self.pool.acquire().await?)
         .await
         .map_err(PgError::from)?;
         Ok(())
@@ -110,7 +110,7 @@ impl TokenStore for PgStore {
     async fn revoke_token(&self, id: TokenId) -> StoreResult<bool> {
         let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.acquire().await?)
             .await
             .map_err(PgError::from)?;
         Ok(deleted.rows_affected() > 0)

@@ -6,10 +6,11 @@
 
 use herald_core::id::WebhookId;
 use herald_store::{NewWebhook, StoreError, WebhookPatch, WebhookRecord, scope_label};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
+use crate::pool::Pool;
 use crate::rows::{self, pattern_texts, webhook_columns};
 
 /// Why `create` or `update` refused, besides the database failing.
@@ -46,7 +47,7 @@ const SELECT_ONE: &str = concat!(
 );
 
 pub(crate) async fn create(
-    pool: &PgPool,
+    pool: &Pool,
     new: NewWebhook,
     max_per_scope: u32,
 ) -> Result<WebhookRecord, WebhookError> {
@@ -108,21 +109,21 @@ async fn ensure_room(
     Ok(())
 }
 
-pub(crate) async fn get(pool: &PgPool, id: WebhookId) -> PgResult<Option<WebhookRecord>> {
+pub(crate) async fn get(pool: &Pool, id: WebhookId) -> PgResult<Option<WebhookRecord>> {
     let row = sqlx::query(SELECT_ONE)
         .bind(id.0)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *pool.acquire().await?)
         .await?;
     row.as_ref().map(rows::webhook).transpose()
 }
 
-pub(crate) async fn list(pool: &PgPool) -> PgResult<Vec<WebhookRecord>> {
+pub(crate) async fn list(pool: &Pool) -> PgResult<Vec<WebhookRecord>> {
     let found = sqlx::query(concat!(
         "SELECT ",
         webhook_columns!(),
         " FROM webhooks w WHERE NOT w.deleting ORDER BY w.created_at, w.id"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *pool.acquire().await?)
     .await?;
     found.iter().map(rows::webhook).collect()
 }
@@ -130,7 +131,7 @@ pub(crate) async fn list(pool: &PgPool) -> PgResult<Vec<WebhookRecord>> {
 /// Applies the patch; a patch that disables the webhook fails its backlog in
 /// batches once the change is committed.
 pub(crate) async fn update(
-    pool: &PgPool,
+    pool: &Pool,
     id: WebhookId,
     patch: WebhookPatch,
     max_per_scope: u32,
@@ -194,7 +195,7 @@ pub(crate) async fn update(
 
 /// Hides the webhook from every read, fan-out and claims, then deletes its
 /// deliveries in batches and the webhook last.
-pub(crate) async fn delete(pool: &PgPool, id: WebhookId) -> PgResult<bool> {
+pub(crate) async fn delete(pool: &Pool, id: WebhookId) -> PgResult<bool> {
     let mut tx = pool.begin().await?;
     let marked = mark_deleting(&mut tx, id).await?;
     tx.commit().await?;
@@ -218,7 +219,7 @@ pub(crate) async fn mark_deleting(conn: &mut PgConnection, id: WebhookId) -> PgR
     Ok(marked.rows_affected() > 0)
 }
 
-pub(crate) async fn disable(pool: &PgPool, id: WebhookId, reason: &str) -> PgResult<()> {
+pub(crate) async fn disable(pool: &Pool, id: WebhookId, reason: &str) -> PgResult<()> {
     let mut tx = pool.begin().await?;
     disable_in(&mut tx, id, reason).await?;
     tx.commit().await?;

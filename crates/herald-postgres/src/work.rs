@@ -15,11 +15,12 @@ use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, FinishedCounts, LeaseToken, NextStep,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
+use crate::pool::Pool;
 use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
 use crate::{health, ordering, webhooks};
 
@@ -91,7 +92,7 @@ const CLAIM_PROBES: &str = claim!(
 );
 
 pub(crate) async fn claim_due(
-    pool: &PgPool,
+    pool: &Pool,
     request: ClaimRequest,
 ) -> PgResult<Vec<ClaimedDelivery>> {
     if request.limit == 0 {
@@ -132,7 +133,7 @@ pub(crate) async fn claim_due(
 }
 
 async fn run_claim(
-    pool: &PgPool,
+    pool: &Pool,
     statement: &'static str,
     limit: usize,
     webhooks: &[Uuid],
@@ -142,7 +143,7 @@ async fn run_claim(
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(webhooks)
         .bind(lease_ms)
-        .fetch_all(pool)
+        .fetch_all(&mut *pool.acquire().await?)
         .await?;
     found.iter().map(claimed).collect()
 }
@@ -166,7 +167,7 @@ fn claimed(row: &PgRow) -> PgResult<ClaimedDelivery> {
 
 /// Drops a current lease and makes the delivery due now; nothing else changes.
 pub(crate) async fn release(
-    pool: &PgPool,
+    pool: &Pool,
     delivery: DeliveryId,
     lease: LeaseToken,
 ) -> PgResult<bool> {
@@ -176,7 +177,7 @@ pub(crate) async fn release(
     )
     .bind(delivery.as_uuid())
     .bind(lease.0)
-    .execute(pool)
+    .execute(&mut *pool.acquire().await?)
     .await?;
     Ok(released.rows_affected() == 1)
 }
@@ -188,7 +189,7 @@ pub(crate) async fn release(
 const MOVE_ON: &str = "UPDATE deliveries SET \
          status = $3, \
          attempts = attempts + 1, \
-         failures_in_schedule = failures_in_schedule + CASE WHEN $3 = 'succeeded' THEN 0 ELSE 1 END, \
+         failures_in_schedule = failures_in_schedule + $7, \
          next_attempt_at = CASE WHEN $3 = 'pending' THEN herald_now_ms() + $4 END, \
          lease_token = NULL, \
          last_status_code = $5, \
@@ -197,7 +198,7 @@ const MOVE_ON: &str = "UPDATE deliveries SET \
      WHERE id = $1 AND lease_token = $2 \
      RETURNING webhook_id";
 
-pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> PgResult<bool> {
+pub(crate) async fn record_attempt(pool: &Pool, outcome: AttemptOutcome) -> PgResult<bool> {
     let attempt = &outcome.attempt;
     let error = attempt.error.as_deref().map(text_without_nul);
     let mut tx = pool.begin().await?;
@@ -245,18 +246,15 @@ pub(crate) async fn record_attempt(pool: &PgPool, outcome: AttemptOutcome) -> Pg
     .execute(&mut *tx)
     .await?;
 
-    let (status, delay) = match &outcome.next {
-        NextStep::Succeeded => ("succeeded", None),
-        NextStep::RetryIn(delay) => ("pending", Some(millis(*delay))),
-        NextStep::Failed | NextStep::FailedAndDisableWebhook { .. } => ("failed", None),
-    };
+    let step = outcome.next.moved_on();
     let moved: Option<Uuid> = sqlx::query_scalar(MOVE_ON)
         .bind(attempt.delivery_id.0)
         .bind(outcome.lease.0)
-        .bind(status)
-        .bind(delay)
+        .bind(step.status.as_str())
+        .bind(step.retry_in.map(millis))
         .bind(attempt.response_status.map(i32::from))
         .bind(error.as_deref())
+        .bind(i32::from(step.uses_a_retry))
         .fetch_optional(&mut *tx)
         .await?;
     if moved.is_some()
@@ -294,7 +292,7 @@ async fn lock_webhook_of(conn: &mut PgConnection, delivery: DeliveryId) -> PgRes
 /// The pending deliveries by state: range counts over the `deliveries_due`
 /// index, reading rows only within the lease horizon (`$1` ms) to tell
 /// leased ones from scheduled retries.
-pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<Backlog> {
+pub(crate) async fn backlog(pool: &Pool, longest_lease: Duration) -> PgResult<Backlog> {
     let row = sqlx::query(
         "SELECT \
            (SELECT count(*) FROM deliveries \
@@ -310,7 +308,7 @@ pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<
              WHERE status = 'pending' AND next_attempt_at <= herald_now_ms()) AS oldest",
     )
     .bind(millis(longest_lease))
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     let count = |column: &str| -> PgResult<u64> {
         let found: i64 = row.try_get(column)?;
@@ -330,7 +328,7 @@ pub(crate) async fn backlog(pool: &PgPool, longest_lease: Duration) -> PgResult<
 /// Finished deliveries created within `window` of the database's now, by
 /// outcome: two range counts, over `deliveries_finished` (both outcomes) and
 /// `deliveries_failed` (migration 13), each answerable from its index alone.
-pub(crate) async fn finished_within(pool: &PgPool, window: Duration) -> PgResult<FinishedCounts> {
+pub(crate) async fn finished_within(pool: &Pool, window: Duration) -> PgResult<FinishedCounts> {
     let row = sqlx::query(
         "SELECT \
            (SELECT count(*) FROM deliveries \
@@ -339,7 +337,7 @@ pub(crate) async fn finished_within(pool: &PgPool, window: Duration) -> PgResult
              WHERE status = 'failed' AND created_at >= herald_now_ms() - $1) AS failed",
     )
     .bind(millis(window))
-    .fetch_one(pool)
+    .fetch_one(&mut *pool.acquire().await?)
     .await?;
     let count = |column: &str| -> PgResult<u64> {
         let found: i64 = row.try_get(column)?;
@@ -352,10 +350,10 @@ pub(crate) async fn finished_within(pool: &PgPool, window: Duration) -> PgResult
     })
 }
 
-pub(crate) async fn next_due_at(pool: &PgPool) -> PgResult<Option<Timestamp>> {
+pub(crate) async fn next_due_at(pool: &Pool) -> PgResult<Option<Timestamp>> {
     let due: Option<i64> =
         sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
-            .fetch_one(pool)
+            .fetch_one(&mut *pool.acquire().await?)
             .await?;
     Ok(due.map(Timestamp))
 }

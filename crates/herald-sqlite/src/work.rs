@@ -265,25 +265,18 @@ pub(crate) fn record_attempt(
     }
 
     let now = Timestamp::now();
-    let (status, next_attempt_at, failed) = match &outcome.next {
-        NextStep::Succeeded => (DeliveryStatus::Succeeded, None, 0),
-        NextStep::RetryIn(delay) => (
-            DeliveryStatus::Pending,
-            Some(now.saturating_add(*delay).millis()),
-            1,
-        ),
-        NextStep::Failed | NextStep::FailedAndDisableWebhook { .. } => {
-            (DeliveryStatus::Failed, None, 1)
-        }
-    };
+    let moved = outcome.next.moved_on();
+    let next_attempt_at = moved
+        .retry_in
+        .map(|delay| now.saturating_add(delay).millis());
     conn.prepare_cached(
         "UPDATE deliveries SET status = ?2, attempts = attempts + 1, failures_in_schedule = failures_in_schedule + ?3, \
          next_attempt_at = ?4, lease_token = NULL, last_status_code = ?5, last_error = ?6, updated_at = ?7 WHERE id = ?1",
     )?
     .execute(params![
         attempt.delivery_id.as_bytes(),
-        status.as_str(),
-        failed,
+        moved.status.as_str(),
+        i64::from(moved.uses_a_retry),
         next_attempt_at,
         attempt.response_status,
         attempt.error,
@@ -298,7 +291,7 @@ pub(crate) fn record_attempt(
             }
             None
         }
-        NextStep::RetryIn(_) => None,
+        NextStep::RetryIn(_) | NextStep::Deferred(_) => None,
     };
     Ok((true, rest))
 }

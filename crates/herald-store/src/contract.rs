@@ -32,7 +32,8 @@ use crate::{
     AttemptOutcome, AttemptRecord, Backlog, CLEANUP_BATCH, ClaimRequest, ClaimedDelivery,
     DeliveryDetail, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStatus as Status,
     FinishedCounts, KeyVerdict, LeaseToken, NewEvent, NewWebhook, NextStep, Published, PurgePolicy,
-    PurgeReport, RECOVER_BATCH, Store, StoreError, WebhookPatch, WebhookRecord, scope_label,
+    PurgeReport, RECOVER_BATCH, SettingsChange, Store, StoreError, WebhookPatch, WebhookRecord,
+    scope_label,
 };
 
 /// What a test factory yields: the store under test, and whatever must stay alive
@@ -74,6 +75,7 @@ macro_rules! store_contract_tests {
             an_expired_lease_makes_the_delivery_due_again,
             a_successful_attempt_marks_the_delivery_succeeded,
             a_retry_reschedules_and_counts_failures_in_the_schedule,
+            a_deferral_reschedules_without_using_a_retry,
             a_failed_attempt_marks_the_delivery_failed,
             failed_and_disable_disables_the_webhook,
             a_stale_lease_only_appends_to_the_log,
@@ -447,8 +449,7 @@ pub async fn webhook_round_trip(store: Arc<dyn Store>) {
         event_types: Some(patterns(&["issue:opened"])),
         project: Some(None),
         enabled: Some(false),
-        health_overrides: None,
-        flow_limits: None,
+        settings: SettingsChange::default(),
         ordering: Some(DeliveryOrdering::Key),
     };
     let updated = update(&store, new.id, patch).await;
@@ -1136,6 +1137,52 @@ pub async fn a_retry_reschedules_and_counts_failures_in_the_schedule(store: Arc<
         "{next:?}"
     );
     assert_eq!(store.next_due_at().await.unwrap(), Some(next));
+}
+
+/// A wait the receiver asked for puts the delivery back in the queue like a
+/// retry, but leaves the schedule where it was.
+pub async fn a_deferral_reschedules_without_using_a_retry(store: Arc<dyn Store>) {
+    create(&store, webhook("w", None, &["*"])).await;
+    publish(&store, event("push", None)).await;
+
+    let first = claim_one(&store).await;
+    assert!(
+        record(
+            &store,
+            &first,
+            NextStep::Deferred(Duration::ZERO),
+            Some(429)
+        )
+        .await
+    );
+    let second = claim_one(&store).await;
+    assert_eq!((second.attempt_number, second.failures_in_schedule), (2, 0));
+
+    assert!(
+        record(
+            &store,
+            &second,
+            NextStep::RetryIn(Duration::ZERO),
+            Some(500)
+        )
+        .await
+    );
+    let third = claim_one(&store).await;
+    assert_eq!((third.attempt_number, third.failures_in_schedule), (3, 1));
+
+    let asked = Duration::from_secs(3600);
+    assert!(record(&store, &third, NextStep::Deferred(asked), Some(503)).await);
+    assert!(claim(&store, 10).await.is_empty(), "deferred for an hour");
+    let stored = detail(&store, first.delivery_id).await.delivery;
+    assert_eq!(stored.status, DeliveryStatus::Pending);
+    assert_eq!(stored.attempts, 3);
+    assert!(
+        stored.next_attempt_at.is_some_and(|next| next
+            >= stored
+                .updated_at
+                .saturating_add(asked - Duration::from_secs(1))),
+        "{stored:?}"
+    );
 }
 
 pub async fn a_failed_attempt_marks_the_delivery_failed(store: Arc<dyn Store>) {

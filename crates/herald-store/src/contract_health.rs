@@ -17,7 +17,7 @@ use crate::contract::{
 };
 use crate::{
     ClaimedDelivery, DeliveryStatus, FlowLimits, HealthChange, HealthOverrides, HealthPolicy,
-    HealthSignal, HealthState, NextStep, Store, WebhookPatch,
+    HealthSignal, HealthState, NextStep, SettingsChange, Store, WebhookPatch,
 };
 
 const PAUSE: Duration = Duration::from_millis(300);
@@ -352,12 +352,46 @@ pub async fn health_settings_round_trip(store: Arc<dyn Store>) {
         &store,
         created.id,
         WebhookPatch {
-            health_overrides: Some(changed),
+            settings: SettingsChange {
+                failing_after: Some(None),
+                disable_after: Some(Some(12)),
+                ..SettingsChange::default()
+            },
             ..WebhookPatch::default()
         },
     )
     .await;
     assert_eq!(updated.health_overrides, changed);
+    let never = update(
+        &store,
+        created.id,
+        WebhookPatch {
+            settings: SettingsChange {
+                disable_after: Some(Some(0)),
+                ..SettingsChange::default()
+            },
+            ..WebhookPatch::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        never.health_overrides.disable_after,
+        Some(None),
+        "0 switches auto-disable off"
+    );
+    let changed = update(
+        &store,
+        created.id,
+        WebhookPatch {
+            settings: SettingsChange {
+                disable_after: Some(Some(12)),
+                ..SettingsChange::default()
+            },
+            ..WebhookPatch::default()
+        },
+    )
+    .await
+    .health_overrides;
     assert_eq!(
         get_webhook(&store, created.id).await.health_overrides,
         changed
@@ -399,19 +433,37 @@ pub async fn flow_limits_round_trip(store: Arc<dyn Store>) {
         renamed.flow_limits, own,
         "a patch without limits keeps them"
     );
-    let changed = FlowLimits {
-        max_in_flight: None,
-        max_per_second: Some(1),
-    };
-    let updated = update(
+    // Two changes naming different settings, one after the other: the
+    // second leaves the first's standing (each is merged under the store's
+    // lock, so this holds for concurrent changes too).
+    update(
         &store,
         created.id,
         WebhookPatch {
-            flow_limits: Some(changed),
+            settings: SettingsChange {
+                max_in_flight: Some(None),
+                ..SettingsChange::default()
+            },
             ..WebhookPatch::default()
         },
     )
     .await;
+    let updated = update(
+        &store,
+        created.id,
+        WebhookPatch {
+            settings: SettingsChange {
+                max_per_second: Some(Some(1)),
+                ..SettingsChange::default()
+            },
+            ..WebhookPatch::default()
+        },
+    )
+    .await;
+    let changed = FlowLimits {
+        max_in_flight: None,
+        max_per_second: Some(1),
+    };
     assert_eq!(updated.flow_limits, changed);
     assert_eq!(get_webhook(&store, created.id).await.flow_limits, changed);
     let listed = store.list_webhooks().await.expect("list");

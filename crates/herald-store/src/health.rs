@@ -154,6 +154,12 @@ pub struct HealthOverrides {
 }
 
 impl HealthOverrides {
+    /// `disable_after` as a person gives it, where 0 switches auto-disable
+    /// off, in the form kept here.
+    pub fn disable_after_given(given: Option<u32>) -> Option<Option<u32>> {
+        given.map(|n| (n > 0).then_some(n))
+    }
+
     pub fn apply(&self, node: HealthPolicy) -> HealthPolicy {
         HealthPolicy {
             failing_after: self.failing_after.unwrap_or(node.failing_after).max(1),
@@ -173,6 +179,10 @@ pub enum HealthSignal {
     /// A 429 or 503 with `Retry-After`: the endpoint is alive and asks for a
     /// pause of the whole webhook. Not counted as a failure.
     Throttled { wait: Duration, error: String },
+    /// A 410 Gone, which disables the webhook by itself (it is no longer
+    /// enabled): counted and kept as the last error so its page shows why,
+    /// and nothing else changes.
+    Gone { error: String },
 }
 
 /// A change a person is told about (a `herald:webhook.*` event).
@@ -288,6 +298,7 @@ impl WebhookHealth {
             HealthSignal::Success => self.succeeded(now),
             HealthSignal::Failure { error } => self.failed(error, policy, now),
             HealthSignal::Throttled { wait, error } => self.throttled(*wait, error, now),
+            HealthSignal::Gone { error } => self.gone(error, now),
         }
     }
 
@@ -365,6 +376,16 @@ impl WebhookHealth {
         Noted {
             changed: true,
             changes,
+        }
+    }
+
+    fn gone(&mut self, error: &str, now: Timestamp) -> Noted {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.failing_since.get_or_insert(now);
+        self.last_error = Some(error.to_owned());
+        Noted {
+            changed: true,
+            changes: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ pub const COMMIT_BATCH_SIZE: &str = "herald_store_commit_batch_size";
 pub const COMMIT_DURATION: &str = "herald_store_commit_duration_seconds";
 pub const WRITER_QUEUE_DEPTH: &str = "herald_store_writer_queue_depth";
 pub const POOL_CONNECTIONS: &str = "herald_store_pool_connections";
+pub const POOL_WAITING: &str = "herald_store_pool_waiting";
 
 struct Handles {
     batch_size: Histogram,
@@ -46,6 +47,10 @@ pub fn describe() {
         POOL_CONNECTIONS,
         "PostgreSQL pool connections by state (in_use, idle)"
     );
+    metrics::describe_gauge!(
+        POOL_WAITING,
+        "Callers waiting for a PostgreSQL pool connection: above 0 for long, the pool is too small"
+    );
 }
 
 /// A group of `jobs` was committed in `duration`.
@@ -60,7 +65,8 @@ pub fn record_queue_depth(waiting: usize) {
     handles().queue_depth.set(waiting as f64);
 }
 
-pub fn record_pool(in_use: usize, idle: usize) {
+pub fn record_pool(in_use: usize, idle: usize, waiting: usize) {
     metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
     metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+    metrics::gauge!(POOL_WAITING).set(waiting as f64);
 }

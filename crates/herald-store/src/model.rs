@@ -93,10 +93,28 @@ pub struct WebhookPatch {
     /// `Some(true)` also makes the endpoint's health start afresh, which is
     /// how a person enables a webhook the engine disabled.
     pub enabled: Option<bool>,
-    pub health_overrides: Option<HealthOverrides>,
-    pub flow_limits: Option<FlowLimits>,
+    pub settings: SettingsChange,
     /// Applies to deliveries published from then on.
     pub ordering: Option<DeliveryOrdering>,
+}
+
+/// Changes to a webhook's own delivery settings, each merged into the
+/// stored webhook under the store's lock, so that two changes naming
+/// different settings both stand. `None` leaves a setting as it is;
+/// `Some(None)` returns it to the node's (for the limits: none of its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    pub failing_after: Option<Option<u32>>,
+    /// As a person gives it: `Some(Some(0))` switches auto-disable off.
+    pub disable_after: Option<Option<u32>>,
+    pub max_in_flight: Option<Option<u32>>,
+    pub max_per_second: Option<Option<u32>>,
+}
+
+impl SettingsChange {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -278,12 +296,44 @@ pub enum NextStep {
     Succeeded,
     /// Try again after this delay.
     RetryIn(Duration),
+    /// The receiver asked for this wait (a 429 or 503 with `Retry-After`):
+    /// try again after it without using up a retry of the schedule.
+    Deferred(Duration),
     /// Give up: the schedule is exhausted or the target is refused. Stays redeliverable.
     Failed,
     /// Give up and disable the webhook with this reason (a 410 Gone).
     FailedAndDisableWebhook {
         reason: String,
     },
+}
+
+/// How a [`NextStep`] leaves the delivery's row: the one reading of it that
+/// every store writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MovedOn {
+    pub status: DeliveryStatus,
+    /// Due again after this, when it stays pending.
+    pub retry_in: Option<Duration>,
+    /// Whether the attempt used up one retry of the schedule.
+    pub uses_a_retry: bool,
+}
+
+impl NextStep {
+    pub fn moved_on(&self) -> MovedOn {
+        let (status, retry_in, uses_a_retry) = match self {
+            Self::Succeeded => (DeliveryStatus::Succeeded, None, false),
+            Self::RetryIn(delay) => (DeliveryStatus::Pending, Some(*delay), true),
+            Self::Deferred(delay) => (DeliveryStatus::Pending, Some(*delay), false),
+            Self::Failed | Self::FailedAndDisableWebhook { .. } => {
+                (DeliveryStatus::Failed, None, true)
+            }
+        };
+        MovedOn {
+            status,
+            retry_in,
+            uses_a_retry,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,9 @@
 use herald_core::event_type::{EventTypePattern, any_matches};
 use herald_core::ordering::DeliveryOrdering;
 
-use crate::{RepositoryPatch, RepositoryRecord, WebhookPatch, WebhookRecord};
+use crate::{
+    HealthOverrides, RepositoryPatch, RepositoryRecord, SettingsChange, WebhookPatch, WebhookRecord,
+};
 
 /// Whether an enabled webhook in `scope` (its project; `None` is global) with
 /// these `patterns` receives an event of `event_type` published in
@@ -60,12 +62,7 @@ impl WebhookPatch {
         if let Some(project) = self.project {
             record.project = project;
         }
-        if let Some(overrides) = self.health_overrides {
-            record.health_overrides = overrides;
-        }
-        if let Some(limits) = self.flow_limits {
-            record.flow_limits = limits;
-        }
+        self.settings.apply_to(record);
         if let Some(ordering) = self.ordering {
             record.ordering = ordering;
         }
@@ -79,6 +76,26 @@ impl WebhookPatch {
             record.enabled = enabled;
         }
         self.enabled == Some(false)
+    }
+}
+
+impl SettingsChange {
+    /// Merges the settings the change names into the webhook's own.
+    fn apply_to(self, record: &mut WebhookRecord) {
+        let health = &mut record.health_overrides;
+        if let Some(failing_after) = self.failing_after {
+            health.failing_after = failing_after;
+        }
+        if let Some(disable_after) = self.disable_after {
+            health.disable_after = HealthOverrides::disable_after_given(disable_after);
+        }
+        let limits = &mut record.flow_limits;
+        if let Some(max_in_flight) = self.max_in_flight {
+            limits.max_in_flight = max_in_flight;
+        }
+        if let Some(max_per_second) = self.max_per_second {
+            limits.max_per_second = max_per_second;
+        }
     }
 }
 

@@ -471,6 +471,13 @@ async fn gone_disables_the_webhook() {
     let webhook = h.store.get_webhook(webhook.id).await.unwrap().unwrap();
     assert!(!webhook.enabled);
     assert!(webhook.disabled_reason.unwrap().contains("410"));
+    // Its health says so too, for the webhook's page.
+    let health = eventually("the 410 noted in the health", async || {
+        let webhook = h.store.get_webhook(webhook.id).await.unwrap()?;
+        (webhook.health.consecutive_failures == 1).then_some(webhook.health)
+    })
+    .await;
+    assert_eq!(health.last_error.as_deref(), Some("HTTP 410"));
     h.stop().await;
 }
 
@@ -613,7 +620,8 @@ async fn retry_after_postpones_the_retry() {
     .await;
     assert_eq!(attempt.response_status, Some(429));
     assert_eq!(delivery.status, DeliveryStatus::Pending);
-    // The schedule says 10 ms; the receiver asked for 120 s.
+    // The schedule says 10 ms; the receiver asked for 120 s, which ends past
+    // the schedule's whole 20 ms span, so this 429 used up a retry.
     let postponed_ms = delivery.next_attempt_at.unwrap().millis() - attempt.started_at.millis();
     assert!(
         postponed_ms >= 110_000,
@@ -624,6 +632,39 @@ async fn retry_after_postpones_the_retry() {
     let throttled = h.store.get_webhook(webhook.id).await.unwrap().unwrap();
     assert_eq!(throttled.health.state, HealthState::Throttled);
     assert_eq!(throttled.health.consecutive_failures, 0);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_the_receiver_asks_for_uses_up_no_retry() {
+    let receiver = Receiver::start().await;
+    // Counted as a failure, the 429 would wait out the schedule's 30 s first
+    // retry, longer than `eventually` waits.
+    let h = Harness::start(DeliveryConfig {
+        retry: RetrySchedule {
+            delays: vec![Duration::from_secs(30); 2],
+            ..fast_schedule(0)
+        },
+        ..config()
+    })
+    .await;
+    let webhook = h
+        .webhook(&receiver.url("/busy-once"), &Secret::generate())
+        .await;
+    h.publish("ping", b"{}").await;
+
+    let detail = h.only_delivery(webhook.id, DeliveryStatus::Succeeded).await;
+    let [asked, retried] = &detail.attempts[..] else {
+        panic!("expected two attempts, got {:?}", detail.attempts);
+    };
+    assert_eq!(asked.response_status, Some(429));
+    assert_eq!(retried.response_status, Some(204));
+    let waited_ms = retried.started_at.millis() - asked.started_at.millis();
+    assert!(
+        (1_000..5_000).contains(&waited_ms),
+        "the retry came {waited_ms} ms after the 429 that asked for 1 s"
+    );
+    assert_eq!(receiver.hits("/busy-once").len(), 2);
     h.stop().await;
 }
 

@@ -166,6 +166,10 @@ async fn answer(
             let target = receiver.url("/redirect-target");
             (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
         }
+        "/busy-once" if nth == 1 => {
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")]).into_response()
+        }
+        "/busy-once" => StatusCode::NO_CONTENT.into_response(),
         "/busy" => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "120")],

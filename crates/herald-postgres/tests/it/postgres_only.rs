@@ -8,11 +8,12 @@ use std::time::Duration;
 use herald_core::event_type::EventTypePattern;
 use herald_core::id::{AttemptId, EventId, WebhookId};
 use herald_core::time::Timestamp;
-use herald_postgres::{PgConfig, PgError, PgStore, SCHEMA_VERSION};
+use herald_postgres::{PgConfig, PgError, PgStore, PoolStatus, SCHEMA_VERSION};
 use herald_store::{
     AttemptOutcome, AttemptRecord, ClaimRequest, NewEvent, NewWebhook, NextStep, PurgePolicy,
     Store, StoreError,
 };
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::support::TestSchema;
 
@@ -422,4 +423,54 @@ async fn attempts_recorded_together_each_get_their_own_answer() {
             "{delivery:?}"
         );
     }
+}
+
+/// A caller waiting for a pool connection is counted while it waits, and
+/// only then: the gauge that says the pool is too small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_waiting_for_a_pool_connection_are_counted() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    schema.store().await.close().await;
+    let config = PgConfig {
+        max_connections: 1,
+        ..schema.config()
+    };
+    let store = Arc::new(PgStore::connect(schema.url(), config).await.unwrap());
+    // A lock of the test's own, which the store's one connection will wait on.
+    let mut blocker = PgConnection::connect(schema.url()).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "BEGIN; LOCK TABLE \"{}\".webhooks IN ACCESS EXCLUSIVE MODE",
+        schema.name()
+    )))
+    .execute(&mut blocker)
+    .await
+    .unwrap();
+    let list = |store: &Arc<PgStore>| {
+        let store = Arc::clone(store);
+        tokio::spawn(async move { store.list_webhooks().await })
+    };
+    let holding = list(&store);
+    let waiting = list(&store);
+    // One holds the only connection, blocked on the lock; the other waits.
+    // (While the pool opens its connection both count as waiting.)
+    let expected = PoolStatus {
+        in_use: 1,
+        idle: 0,
+        waiting: 1,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.pool_status() != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            store.pool_status()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+    assert!(holding.await.unwrap().unwrap().is_empty());
+    assert!(waiting.await.unwrap().unwrap().is_empty());
+    assert_eq!(store.pool_status().waiting, 0);
 }

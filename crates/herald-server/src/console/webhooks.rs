@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use herald_app::AppError;
 use herald_app::deliveries::DeliveryFilter;
 use herald_app::tokens::Permission;
-use herald_app::webhooks::{WebhookCreate, WebhookUpdate};
+use herald_app::webhooks::{DeliverySettings, WebhookCreate, WebhookUpdate};
 use herald_catalogue::EventTypeDef;
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
-use herald_store::{DeliveryRecord, ShownHealth, WebhookRecord};
+use herald_core::validation::FieldError;
+use herald_store::{DeliveryRecord, SettingsChange, ShownHealth, WebhookRecord};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -186,7 +187,38 @@ struct Fields {
     patterns: String,
     project: String,
     enabled: bool,
+    /// The webhook's own delivery settings, as typed: empty takes the node's.
+    failing_after: String,
+    disable_after: String,
+    max_in_flight: String,
+    max_per_second: String,
+    /// `none` or `key`.
+    ordering: String,
 }
+
+/// The delivery settings' fields: form name, label, and what they mean.
+const SETTING_FIELDS: [(&str, &str, &str); 4] = [
+    (
+        "failing_after",
+        "Pause after",
+        "Failed attempts in a row that pause the webhook. Empty: the server's setting.",
+    ),
+    (
+        "disable_after",
+        "Disable after",
+        "Failed attempts in a row that disable it until someone enables it; 0 never. Empty: the server's setting.",
+    ),
+    (
+        "max_in_flight",
+        "Most in flight",
+        "Attempts in flight to the endpoint at once, on each node. Empty: no limit of its own.",
+    ),
+    (
+        "max_per_second",
+        "Most per second",
+        "Attempts started per second, on each node. Empty: no limit of its own.",
+    ),
+];
 
 impl Fields {
     fn from_form(form: &Form) -> Self {
@@ -198,10 +230,16 @@ impl Fields {
             patterns: form.get("patterns").unwrap_or_default().to_owned(),
             project: form.get("project").unwrap_or_default().to_owned(),
             enabled: form.get("enabled").is_some(),
+            failing_after: typed(form, "failing_after"),
+            disable_after: typed(form, "disable_after"),
+            max_in_flight: typed(form, "max_in_flight"),
+            max_per_second: typed(form, "max_per_second"),
+            ordering: typed(form, "ordering"),
         }
     }
 
     fn from_record(record: &WebhookRecord, catalogue: &[EventTypeDef]) -> Self {
+        let settings = DeliverySettings::of(record);
         let (keys, patterns): (Vec<String>, Vec<String>) = record
             .event_types
             .iter()
@@ -215,7 +253,47 @@ impl Fields {
             patterns: patterns.join(" "),
             project: record.project.clone().unwrap_or_default(),
             enabled: record.enabled,
+            failing_after: shown(settings.failing_after),
+            disable_after: shown(settings.disable_after),
+            max_in_flight: shown(settings.max_in_flight),
+            max_per_second: shown(settings.max_per_second),
+            ordering: record.ordering.as_str().to_owned(),
         }
+    }
+
+    fn setting(&self, name: &str) -> &str {
+        match name {
+            "failing_after" => &self.failing_after,
+            "disable_after" => &self.disable_after,
+            "max_in_flight" => &self.max_in_flight,
+            _ => &self.max_per_second,
+        }
+    }
+
+    /// The delivery settings as typed; the application checks their ranges.
+    fn settings(&self) -> Result<DeliverySettings, AppError> {
+        Ok(DeliverySettings {
+            failing_after: whole_number("failing_after", &self.failing_after)?,
+            disable_after: whole_number("disable_after", &self.disable_after)?,
+            max_in_flight: whole_number("max_in_flight", &self.max_in_flight)?,
+            max_per_second: whole_number("max_per_second", &self.max_per_second)?,
+        })
+    }
+
+    /// Every setting, named: an emptied field returns it to the server's.
+    fn settings_change(&self) -> Result<SettingsChange, AppError> {
+        let settings = self.settings()?;
+        Ok(SettingsChange {
+            failing_after: Some(settings.failing_after),
+            disable_after: Some(settings.disable_after),
+            max_in_flight: Some(settings.max_in_flight),
+            max_per_second: Some(settings.max_per_second),
+        })
+    }
+
+    fn ordering(&self) -> Option<String> {
+        let ordering = self.ordering.trim();
+        (!ordering.is_empty()).then(|| ordering.to_owned())
     }
 
     fn event_types(&self) -> Vec<String> {
@@ -236,6 +314,29 @@ impl Fields {
         let secret = self.secret.trim();
         (!secret.is_empty()).then(|| secret.to_owned())
     }
+}
+
+fn typed(form: &Form, name: &str) -> String {
+    form.get(name).unwrap_or_default().trim().to_owned()
+}
+
+fn shown(setting: Option<u32>) -> String {
+    setting.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// A setting's field: empty is `None`, anything but a whole number a refusal.
+fn whole_number(field: &str, text: &str) -> Result<Option<u32>, AppError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        AppError::invalid_field(FieldError::new(
+            field,
+            format!(
+                "{field} must be a whole number, or empty for the server's setting; got {text:?}"
+            ),
+        ))
+    })
 }
 
 /// Where the form posts, and what it is for.
@@ -341,6 +442,24 @@ fn webhook_form(
             label for="patterns" { "Patterns" }
             input #patterns.mono type="text" name="patterns" value=(fields.patterns) placeholder="changeset:* batch_change:*";
             p.hint { "Other event types or patterns, separated by spaces: a trailing * matches a family, as in changeset:*." }
+            h2 { "Delivery" }
+            div.settings {
+                @for (name, label, hint) in SETTING_FIELDS {
+                    div {
+                        label for=(name) { (label) }
+                        input id=(name) type="number" min="0" step="1" name=(name) value=(fields.setting(name)) inputmode="numeric";
+                        p.hint { (hint) }
+                        (fault(name))
+                    }
+                }
+            }
+            label for="ordering" { "Order" }
+            select #ordering name="ordering" {
+                option value="none" selected[fields.ordering != "key"] { "Any order (fastest)" }
+                option value="key" selected[fields.ordering == "key"] { "In publish order, per ordering key" }
+            }
+            p.hint { "By key: deliveries of events with the same ordering_key go one at a time, in publish order. A change applies to events published from then on." }
+            (fault("ordering"))
             label.check {
                 input type="checkbox" name="enabled" value="true" checked[fields.enabled];
                 "Enabled"
@@ -377,18 +496,23 @@ pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Html {
 /// `POST /console/webhooks`: creates the webhook and shows its secret once.
 pub async fn create(State(state): State<AppState>, viewer: Viewer, form: Form) -> Response {
     let fields = Fields::from_form(&form);
-    let input = WebhookCreate {
-        name: fields.name.clone(),
-        url: fields.url.clone(),
-        secret: fields.secret(),
-        event_types: fields.event_types(),
-        project: fields.project(),
-        enabled: fields.enabled,
-        settings: Default::default(),
-        // The console's form has no ordering field yet: the API sets it.
-        ordering: None,
+    let created = match fields.settings() {
+        Ok(settings) => {
+            let input = WebhookCreate {
+                name: fields.name.clone(),
+                url: fields.url.clone(),
+                secret: fields.secret(),
+                event_types: fields.event_types(),
+                project: fields.project(),
+                enabled: fields.enabled,
+                settings,
+                ordering: fields.ordering(),
+            };
+            state.app().create_webhook(&viewer.principal, input).await
+        }
+        Err(error) => Err(error),
     };
-    match state.app().create_webhook(&viewer.principal, input).await {
+    match created {
         Ok(created) => {
             let id = created.record.id;
             let content = html! {
@@ -464,21 +588,26 @@ pub async fn update(
 ) -> Result<Response, ConsoleError> {
     let fields = Fields::from_form(&form);
     let url = fields.url.trim();
-    let input = WebhookUpdate {
-        name: Some(fields.name.clone()),
-        url: (!url.is_empty()).then(|| url.to_owned()),
-        secret: fields.secret(),
-        event_types: Some(fields.event_types()),
-        project: Some(fields.project()),
-        enabled: Some(fields.enabled),
-        settings: Default::default(),
-        ordering: None,
+    let updated = match fields.settings_change() {
+        Ok(settings) => {
+            let input = WebhookUpdate {
+                name: Some(fields.name.clone()),
+                url: (!url.is_empty()).then(|| url.to_owned()),
+                secret: fields.secret(),
+                event_types: Some(fields.event_types()),
+                project: Some(fields.project()),
+                enabled: Some(fields.enabled),
+                settings,
+                ordering: fields.ordering(),
+            };
+            state
+                .app()
+                .update_webhook(&viewer.principal, id, input)
+                .await
+        }
+        Err(error) => Err(error),
     };
-    match state
-        .app()
-        .update_webhook(&viewer.principal, id, input)
-        .await
-    {
+    match updated {
         Ok(_) => Ok(redirect(&format!("/console/webhooks/{id}?done=updated"))),
         Err(error) if is_form_error(&error) => {
             let record = state.app().webhook(&viewer.principal, id).await?;

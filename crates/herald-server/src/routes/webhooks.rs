@@ -4,13 +4,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_app::webhooks::{
-    DeliverySettings, DeliverySettingsChange, WebhookCreate, WebhookUpdate,
-};
+use herald_app::webhooks::{DeliverySettings, WebhookCreate, WebhookUpdate};
 use herald_core::id::WebhookId;
 use herald_core::ordering::DeliveryOrdering;
 use herald_core::time::Timestamp;
-use herald_store::{ShownHealth, WebhookHealth, WebhookRecord};
+use herald_store::{SettingsChange, ShownHealth, WebhookHealth, WebhookRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -379,7 +377,7 @@ impl From<UpdateWebhook> for WebhookUpdate {
             event_types: request.event_types,
             project: request.project,
             enabled: request.enabled,
-            settings: DeliverySettingsChange {
+            settings: SettingsChange {
                 failing_after: request.failing_after,
                 disable_after: request.disable_after,
                 max_in_flight: request.max_in_flight,
