@@ -113,12 +113,8 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(10),
-            max_in_flight: 512,
-            // High enough that one fast receiver's deliveries are bound by
-            // CPU, not by the claim → send → record cycle (herald-bench:
-            // fan-out 1 rose about 40 % from 32); the adaptive window keeps a
-            // slow receiver far below it.
-            max_in_flight_per_webhook: 128,
+            max_in_flight: 256,
+            max_in_flight_per_webhook: 32,
             claim_batch: 256,
             poll_interval: Duration::from_secs(1),
             retry: RetrySchedule::default(),
