@@ -96,6 +96,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "ordered_delivery",
         sql: include_str!("../migrations/0015_ordered_delivery.sql"),
     },
+    Migration {
+        version: 16,
+        name: "no_event_check_per_delivery",
+        sql: include_str!("../migrations/0016_no_event_check_per_delivery.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's version.
