@@ -767,7 +767,13 @@ async fn backlog(args: &Args, sizes: &Sizes) -> Result<Vec<Figure>> {
     // The backlog is built by failing every delivery against a stopped
     // receiver, then drained by `recover`: endpoint health must not pause the
     // webhook and hold those failures back, so its threshold is out of reach.
+    // Adaptive concurrency is off: a receiver that never answers keeps the
+    // window at its start of 4 or below (it opens only on 2xx answers), and
+    // the 2,000,000 refused attempts would take hours at that. The drain then
+    // runs at the fixed per-webhook bound, as it did before adaptive
+    // concurrency existed.
     let config = "[delivery]\npoll_interval = \"100ms\"\nretry_schedule = [\"1s\"]\nretry_jitter = 0.0\n\
+        adaptive_concurrency = false\n\
         [delivery.health]\nfailing_after = 1000000000\ndisable_after = 0\n";
     let herald = start_herald(args, config, 1).await?;
     let addr = Receiver::start(Behaviour::Answer).await?.stop().await;

@@ -17,7 +17,7 @@ use herald_core::retry::{RetrySchedule, parse_retry_after};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, EventRecord, FlowLimits,
-    HealthChange, HealthSignal, LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord,
+    HealthChange, HealthNote, LeaseToken, NewEvent, NextStep, Store, StoreError, WebhookRecord,
     lease_for,
 };
 use tokio::sync::Notify;
@@ -802,10 +802,12 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         attempt,
         next,
     };
-    let recorded = record(shared.store.as_ref(), outcome.clone()).await;
-    if recorded {
-        note_health(shared, &webhook, signal).await;
+    let note = health::note_of(&webhook, signal, shared.config.health);
+    let noted = record(shared.store.as_ref(), &webhook, outcome.clone(), note).await;
+    if let Some(noted) = &noted {
+        after_health(shared, &webhook, noted).await;
     }
+    let recorded = noted.is_some();
     // A failed exchange holds its webhook's share until its health is noted,
     // so a dead endpoint gets no more than its window of attempts beyond
     // `failing_after` before the pause closes it.
@@ -851,26 +853,22 @@ async fn give_back(
     }
 }
 
-/// Notes what the attempt says about the endpoint and reports the changes.
-/// Only the attempt that moved its delivery on gets here, and the store hands
-/// each change to one caller, so a change is reported once across nodes; it
-/// is about the webhook, not the attempt, so attempts at `herald:*` events
-/// count too (a change needs a state change, so this cannot loop).
+/// Acts on what the attempt said about the endpoint, once it is noted with
+/// the attempt's record. Only the attempt that moved its delivery on gets
+/// here, and the store hands each change to one caller, so a change is
+/// reported once across nodes; it is about the webhook, not the attempt, so
+/// attempts at `herald:*` events count too (a change needs a state change,
+/// so this cannot loop).
 ///
 /// A webhook that this signal closed (throttled, paused, disabled) gets back
 /// what waits for it on this node, so no attempt starts after the receiver
 /// asked for quiet or the pause began.
-async fn note_health(shared: &Shared, webhook: &WebhookRecord, signal: HealthSignal) {
-    let throttled = match &signal {
-        HealthSignal::Throttled { wait, .. } => {
-            shared.slots().reopen_at(webhook.id, Instant::now() + *wait);
-            true
-        }
-        _ => false,
-    };
-    let changes = health::note(shared.store.as_ref(), webhook, signal, shared.config.health).await;
-    let closed = throttled
-        || changes.iter().any(|change| {
+async fn after_health(shared: &Shared, webhook: &WebhookRecord, noted: &health::Noted) {
+    if let Some(wait) = noted.throttled_for {
+        shared.slots().reopen_at(webhook.id, Instant::now() + wait);
+    }
+    let closed = noted.throttled_for.is_some()
+        || noted.changes.iter().any(|change| {
             matches!(
                 change,
                 HealthChange::Paused { .. } | HealthChange::Disabled { .. }
@@ -882,7 +880,7 @@ async fn note_health(shared: &Shared, webhook: &WebhookRecord, signal: HealthSig
             release_unstarted(shared, delivery, "its webhook is paused").await;
         }
     }
-    for report in health_reports(webhook, &changes) {
+    for report in health_reports(webhook, &noted.changes) {
         publish_report(shared, report).await;
     }
 }
@@ -931,17 +929,28 @@ fn is_permanent(exchange: &Exchange) -> bool {
     matches!(&exchange.result, Err(failure) if failure.permanent)
 }
 
-/// Records the attempt, trying a few times: a lost record leaves the lease to
-/// expire and the delivery to be attempted again, which is safe but noisy.
-/// True when the attempt moved the delivery on (its lease was still held).
-async fn record(store: &dyn Store, outcome: AttemptOutcome) -> bool {
+/// Records the attempt with its health note, trying a few times: a lost
+/// record leaves the lease to expire and the delivery to be attempted again,
+/// which is safe but noisy. Some when the attempt moved the delivery on (its
+/// lease was still held), with what its note changed.
+async fn record(
+    store: &dyn Store,
+    webhook: &WebhookRecord,
+    outcome: AttemptOutcome,
+    note: HealthNote,
+) -> Option<health::Noted> {
     let mut backoff = Backoff(STORE_BACKOFF_MIN);
     for _ in 0..RECORD_TRIES {
-        match store.record_attempt(outcome.clone()).await {
-            Ok(true) => return true,
-            Ok(false) => {
+        match store
+            .record_attempt_noting_health(outcome.clone(), note.clone())
+            .await
+        {
+            Ok(recorded) if recorded.moved_on => {
+                return Some(health::noted(webhook, &note, recorded.health));
+            }
+            Ok(_) => {
                 tracing::info!(delivery = %outcome.attempt.delivery_id, "attempt recorded after its lease ran out; another attempt owns the delivery");
-                return false;
+                return None;
             }
             Err(StoreError::Closed) => break,
             Err(e) => {
@@ -951,7 +960,7 @@ async fn record(store: &dyn Store, outcome: AttemptOutcome) -> bool {
         }
     }
     tracing::warn!(delivery = %outcome.attempt.delivery_id, "attempt not recorded; it will be retried when its lease expires");
-    false
+    None
 }
 
 fn is_success(status: u16) -> bool {

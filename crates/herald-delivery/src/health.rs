@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use herald_core::retry::parse_retry_after;
 use herald_core::time::Timestamp;
-use herald_store::{HealthChange, HealthPolicy, HealthSignal, NextStep, Store, WebhookRecord};
+use herald_store::{
+    HealthChange, HealthNote, HealthPolicy, HealthSignal, NextStep, StoreResult, WebhookRecord,
+};
 
 use crate::client::Exchange;
 
@@ -51,19 +53,42 @@ pub(crate) fn signal(
     }
 }
 
-/// Notes the signal in the store and returns the changes this node is to
-/// report. Every success is noted, even when the claim's copy of the health
-/// looked clean: failures noted since the claim must be reset by it (the
-/// store writes nothing when nothing changes). A store failure is logged:
-/// health is advice, and the attempt itself is recorded.
-pub(crate) async fn note(
-    store: &dyn Store,
+/// The note recorded with an attempt: its signal, under the webhook's
+/// settings. Every success is noted, even when the claim's copy of the
+/// health looked clean: failures noted since the claim must be reset by it
+/// (the store writes nothing when nothing changes).
+pub(crate) fn note_of(
     webhook: &WebhookRecord,
     signal: HealthSignal,
     node: HealthPolicy,
-) -> Vec<HealthChange> {
-    let policy = webhook.health_overrides.apply(node);
-    match store.note_health(webhook.id, signal, policy).await {
+) -> HealthNote {
+    HealthNote {
+        webhook: webhook.id,
+        signal,
+        policy: webhook.health_overrides.apply(node),
+    }
+}
+
+/// What an attempt's noted health asks of this node.
+pub(crate) struct Noted {
+    /// The receiver asked for quiet this long (`Retry-After`).
+    pub throttled_for: Option<Duration>,
+    /// The changes this node is to report.
+    pub changes: Vec<HealthChange>,
+}
+
+/// Logs what the store made of the note. One it could not make is logged and
+/// changes nothing: health is advice, and the attempt itself is recorded.
+pub(crate) fn noted(
+    webhook: &WebhookRecord,
+    note: &HealthNote,
+    result: StoreResult<Vec<HealthChange>>,
+) -> Noted {
+    let throttled_for = match &note.signal {
+        HealthSignal::Throttled { wait, .. } => Some(*wait),
+        _ => None,
+    };
+    let changes = match result {
         Ok(changes) => {
             for change in &changes {
                 log_change(webhook, change);
@@ -74,6 +99,10 @@ pub(crate) async fn note(
             tracing::warn!(webhook = %webhook.id, %error, "noting the endpoint's health failed");
             Vec::new()
         }
+    };
+    Noted {
+        throttled_for,
+        changes,
     }
 }
 

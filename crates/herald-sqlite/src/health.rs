@@ -106,7 +106,7 @@ pub(crate) fn store(
 }
 
 /// Applies the signal to the webhook's stored health on the writer, so it is
-/// serialized with every claim; the cache is dropped when the row changed.
+/// serialized with every claim; the cache follows the row.
 pub(crate) fn note(
     w: &Writer,
     id: WebhookId,
@@ -119,7 +119,7 @@ pub(crate) fn note(
     let noted = health.note(signal, policy, Timestamp::now());
     if noted.changed {
         store(w.conn(), id, &health)?;
-        w.invalidate_webhooks();
+        w.cache_health(id, &health);
     }
     Ok(noted.changes)
 }

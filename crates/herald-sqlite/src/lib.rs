@@ -67,9 +67,9 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
-    DeliveryQuery, DeliveryRecord, FinishedCounts, HealthChange, HealthPolicy, HealthSignal,
-    KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness,
-    Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, FinishedCounts, HealthChange, HealthNote, HealthPolicy,
+    HealthSignal, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
+    PurgeReport, Readiness, Rebind, Recorded, Store, StoreResult, WebhookPatch, WebhookRecord,
 };
 
 pub use error::SqliteError;
@@ -279,6 +279,30 @@ impl Store for SqliteStore {
             .await?;
         self.finish(rest).await?;
         Ok(moved)
+    }
+
+    async fn record_attempt_noting_health(
+        &self,
+        outcome: AttemptOutcome,
+        note: HealthNote,
+    ) -> StoreResult<Recorded> {
+        let (moved_on, changes, rest) = self
+            .writer
+            .run(move |w| {
+                let (moved_on, rest) = work::record_attempt(w, &outcome)?;
+                let changes = if moved_on {
+                    health::note(w, note.webhook, &note.signal, &note.policy)?
+                } else {
+                    Vec::new()
+                };
+                Ok((moved_on, changes, rest))
+            })
+            .await?;
+        self.finish(rest).await?;
+        Ok(Recorded {
+            moved_on,
+            health: Ok(changes),
+        })
     }
 
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {

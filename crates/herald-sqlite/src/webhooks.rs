@@ -135,6 +135,22 @@ impl WebhookCache {
         ids
     }
 
+    /// Sets one webhook's health, keeping the list of unhealthy ones as
+    /// [`WebhookCache::load`] would make it.
+    pub(crate) fn set_health(&mut self, id: WebhookId, health: WebhookHealth) {
+        let Some(hook) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        let unhealthy = health.state != HealthState::Healthy;
+        hook.health = health;
+        let listed = self.unhealthy.contains(&id);
+        if unhealthy && !listed {
+            self.unhealthy.push(id);
+        } else if !unhealthy && listed {
+            self.unhealthy.retain(|other| *other != id);
+        }
+    }
+
     pub(crate) fn get(&self, id: WebhookId) -> Option<&WebhookRecord> {
         self.by_id.get(&id)
     }

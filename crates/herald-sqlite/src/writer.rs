@@ -17,7 +17,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-use herald_store::{StoreError, StoreResult};
+use herald_core::id::WebhookId;
+use herald_store::{StoreError, StoreResult, WebhookHealth};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -55,6 +56,21 @@ impl Writer {
     /// Every job that writes the webhooks table calls this.
     pub(crate) fn invalidate_webhooks(&self) {
         self.webhooks.set(None);
+    }
+
+    /// Puts a webhook's health, as `health::store` just wrote it, into the
+    /// cache rather than dropping the cache: a failing endpoint's health
+    /// changes with every attempt, and reloading every webhook after each
+    /// would make the next claim pay for it. Should a job still hold the
+    /// cache, it is dropped instead and loaded again on next use.
+    pub(crate) fn cache_health(&self, id: WebhookId, health: &WebhookHealth) {
+        let Some(mut cache) = self.webhooks.take() else {
+            return;
+        };
+        if let Some(unshared) = Arc::get_mut(&mut cache) {
+            unshared.set_health(id, health.clone());
+            self.webhooks.set(Some(cache));
+        }
     }
 
     /// Drops the cache if anyone else wrote to the database since we last looked.

@@ -103,6 +103,7 @@ macro_rules! store_contract_tests {
             an_abandoned_probe_is_taken_again_when_its_lease_ends,
             a_webhook_disabled_for_failing_keeps_its_backlog_until_enabled,
             retry_after_closes_the_whole_webhook_until_then,
+            a_stale_attempt_notes_nothing_about_its_endpoint,
             health_settings_round_trip,
             flow_limits_round_trip,
             an_ordered_key_is_claimed_head_first_one_at_a_time,
@@ -257,7 +258,11 @@ async fn claim_one(store: &Arc<dyn Store>) -> ClaimedDelivery {
     claimed.remove(0)
 }
 
-fn attempt(claimed: &ClaimedDelivery, status: Option<u16>, error: Option<&str>) -> AttemptRecord {
+pub(crate) fn attempt(
+    claimed: &ClaimedDelivery,
+    status: Option<u16>,
+    error: Option<&str>,
+) -> AttemptRecord {
     AttemptRecord {
         id: AttemptId::new(),
         delivery_id: claimed.delivery_id,

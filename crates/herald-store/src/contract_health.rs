@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use herald_core::id::{DeliveryId, WebhookId};
 
 use crate::contract::{
-    claim, claim_with, create, detail, event, get_webhook, publish, record, update, webhook,
+    attempt, claim, claim_with, create, detail, event, get_webhook, publish, record, update,
+    webhook,
 };
 use crate::{
-    ClaimedDelivery, DeliveryStatus, FlowLimits, HealthChange, HealthOverrides, HealthPolicy,
-    HealthSignal, HealthState, NextStep, SettingsChange, Store, WebhookPatch,
+    AttemptOutcome, ClaimedDelivery, DeliveryStatus, FlowLimits, HealthChange, HealthNote,
+    HealthOverrides, HealthPolicy, HealthSignal, HealthState, LeaseToken, NextStep, Recorded,
+    SettingsChange, Store, WebhookPatch,
 };
 
 const PAUSE: Duration = Duration::from_millis(300);
@@ -51,14 +53,41 @@ async fn note(
         .expect("note_health")
 }
 
-/// Records a failed attempt that is to be retried at once, and notes it.
+/// Records a failed attempt that is to be retried at once, noting its
+/// failure with it as the engine does.
 async fn fail(
     store: &Arc<dyn Store>,
     claimed: &ClaimedDelivery,
     policy: HealthPolicy,
 ) -> Vec<HealthChange> {
-    assert!(record(store, claimed, NextStep::RetryIn(Duration::ZERO), Some(500)).await);
-    note(store, claimed.webhook.id, failure(), policy).await
+    let recorded = record_noting(store, claimed, claimed.lease, failure(), policy).await;
+    assert!(recorded.moved_on, "the lease was current");
+    recorded.health.expect("the note was made")
+}
+
+/// Records a failed attempt under `lease`, due again at once, with `signal`
+/// noted about its endpoint.
+async fn record_noting(
+    store: &Arc<dyn Store>,
+    claimed: &ClaimedDelivery,
+    lease: LeaseToken,
+    signal: HealthSignal,
+    policy: HealthPolicy,
+) -> Recorded {
+    let outcome = AttemptOutcome {
+        lease,
+        attempt: attempt(claimed, Some(500), None),
+        next: NextStep::RetryIn(Duration::ZERO),
+    };
+    let note = HealthNote {
+        webhook: claimed.webhook.id,
+        signal,
+        policy,
+    };
+    store
+        .record_attempt_noting_health(outcome, note)
+        .await
+        .expect("record_attempt_noting_health")
 }
 
 fn of(claimed: &[ClaimedDelivery], webhook: WebhookId) -> Vec<DeliveryId> {
@@ -332,6 +361,42 @@ pub async fn retry_after_closes_the_whole_webhook_until_then(store: Arc<dyn Stor
         3,
         "all of it at once: no probe after a throttle"
     );
+}
+
+/// An attempt whose lease ran out is only logged: what it says about the
+/// endpoint is the current attempt's to say, so the health stays as it was
+/// and nothing is reported. The current attempt's failure is then noted.
+pub async fn a_stale_attempt_notes_nothing_about_its_endpoint(store: Arc<dyn Store>) {
+    let hook = create(&store, webhook("w", None, &["push"])).await;
+    publish(&store, event("push", None)).await;
+    let claimed = claim(&store, 1).await.remove(0);
+    let policy = policy(1, None);
+
+    let stale = LeaseToken(claimed.lease.0.wrapping_add(1));
+    let recorded = record_noting(&store, &claimed, stale, failure(), policy).await;
+    assert!(!recorded.moved_on);
+    assert_eq!(recorded.health.expect("nothing to note"), Vec::new());
+    let health = get_webhook(&store, hook.id).await.health;
+    assert_eq!(
+        (health.state, health.consecutive_failures),
+        (HealthState::Healthy, 0)
+    );
+    assert_eq!(detail(&store, claimed.delivery_id).await.attempts.len(), 1);
+
+    let changes = fail(&store, &claimed, policy).await;
+    assert!(
+        matches!(
+            changes[..],
+            [HealthChange::Failing { .. }, HealthChange::Paused { .. }]
+        ),
+        "{changes:?}"
+    );
+    let health = get_webhook(&store, hook.id).await.health;
+    assert_eq!(
+        (health.state, health.consecutive_failures),
+        (HealthState::Paused, 1)
+    );
+    assert_eq!(detail(&store, claimed.delivery_id).await.attempts.len(), 2);
 }
 
 pub async fn health_settings_round_trip(store: Arc<dyn Store>) {

@@ -185,6 +185,27 @@ pub enum HealthSignal {
     Gone { error: String },
 }
 
+/// An attempt's health signal, to be noted with the attempt's record
+/// ([`Store::record_attempt_noting_health`](crate::Store::record_attempt_noting_health)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthNote {
+    pub webhook: herald_core::id::WebhookId,
+    pub signal: HealthSignal,
+    /// The settings in force for the webhook.
+    pub policy: HealthPolicy,
+}
+
+/// What recording an attempt together with its health note did.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The attempt moved its delivery on (its lease was current); only then
+    /// is its health noted.
+    pub moved_on: bool,
+    /// The changes to report, or why the note could not be made (the
+    /// attempt's record stands either way).
+    pub health: crate::StoreResult<Vec<HealthChange>>,
+}
+
 /// A change a person is told about (a `herald:webhook.*` event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthChange {

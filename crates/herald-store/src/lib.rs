@@ -80,8 +80,8 @@ use herald_core::time::Timestamp;
 
 pub use event_types::{EventTypeRecord, EventTypeStore, NewEventType, PutEventType};
 pub use health::{
-    Gate, HealthChange, HealthOverrides, HealthPolicy, HealthSignal, HealthState, ShownHealth,
-    WebhookHealth,
+    Gate, HealthChange, HealthNote, HealthOverrides, HealthPolicy, HealthSignal, HealthState,
+    Recorded, ShownHealth, WebhookHealth,
 };
 pub use keys::{KeyVerdict, Rebind, SEALED_COLUMNS};
 pub use model::*;
@@ -214,6 +214,26 @@ pub trait Store: Send + Sync + 'static {
         signal: HealthSignal,
         policy: HealthPolicy,
     ) -> StoreResult<Vec<HealthChange>>;
+    /// Records the attempt as [`Store::record_attempt`] does and, when that
+    /// moved the delivery on, notes `note` as [`Store::note_health`] does. The
+    /// delivery engine records every attempt this way. A store that can do
+    /// both in one transaction does (the attempt then waits for one commit,
+    /// not two, and a note that fails takes the record with it, so the caller
+    /// tries both again); by default they are the two calls in turn.
+    async fn record_attempt_noting_health(
+        &self,
+        outcome: AttemptOutcome,
+        note: HealthNote,
+    ) -> StoreResult<Recorded> {
+        let moved_on = self.record_attempt(outcome).await?;
+        let health = if moved_on {
+            self.note_health(note.webhook, note.signal, note.policy)
+                .await
+        } else {
+            Ok(Vec::new())
+        };
+        Ok(Recorded { moved_on, health })
+    }
     /// When the earliest pending delivery falls due (past for due ones), if any.
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
     /// The pending deliveries by state. Leases end at most `longest_lease`
