@@ -159,6 +159,30 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Records the attempt and, when it moved its delivery on, notes `note`,
+    /// in one writer job; then runs what a 410's disabling left.
+    async fn record(
+        &self,
+        outcome: AttemptOutcome,
+        note: Option<HealthNote>,
+    ) -> StoreResult<(bool, Vec<HealthChange>)> {
+        let (moved_on, changes, rest) = self
+            .writer
+            .run(move |w| {
+                let (moved_on, rest) = work::record_attempt(w, &outcome)?;
+                let changes = match &note {
+                    Some(note) if moved_on => {
+                        health::note(w, note.webhook, &note.signal, &note.policy)?
+                    }
+                    _ => Vec::new(),
+                };
+                Ok((moved_on, changes, rest))
+            })
+            .await?;
+        self.finish(rest).await?;
+        Ok((moved_on, changes))
+    }
+
     /// Runs a piece of bulk work to its end, one write job per batch so that
     /// other writes get their turn in between; returns the rows it touched.
     async fn run_cleanup(&self, cleanup: Cleanup) -> StoreResult<u64> {
@@ -273,12 +297,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
-        let (moved, rest) = self
-            .writer
-            .run(move |w| work::record_attempt(w, &outcome))
-            .await?;
-        self.finish(rest).await?;
-        Ok(moved)
+        let (moved_on, _) = self.record(outcome, None).await?;
+        Ok(moved_on)
     }
 
     async fn record_attempt_noting_health(
@@ -286,19 +306,7 @@ impl Store for SqliteStore {
         outcome: AttemptOutcome,
         note: HealthNote,
     ) -> StoreResult<Recorded> {
-        let (moved_on, changes, rest) = self
-            .writer
-            .run(move |w| {
-                let (moved_on, rest) = work::record_attempt(w, &outcome)?;
-                let changes = if moved_on {
-                    health::note(w, note.webhook, &note.signal, &note.policy)?
-                } else {
-                    Vec::new()
-                };
-                Ok((moved_on, changes, rest))
-            })
-            .await?;
-        self.finish(rest).await?;
+        let (moved_on, changes) = self.record(outcome, Some(note)).await?;
         Ok(Recorded {
             moved_on,
             health: Ok(changes),
