@@ -66,6 +66,12 @@ pub struct Args {
     /// later runs (generated there if absent) instead of a temporary directory.
     #[arg(long, value_name = "DIR")]
     monitor_repo: Option<PathBuf>,
+    /// The latency scenario's steady offered load, in events per second
+    /// (default 1,000; 100 with --quick): two builds' latency compared at the
+    /// same load, which the capacity scenario's 80 % of each one's own
+    /// capacity is not.
+    #[arg(long, value_name = "EV_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
+    latency_rate: Option<u64>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/herald-bench.json")]
     out: PathBuf,

@@ -158,7 +158,10 @@ const RELATIVE_TO_RELAY: [(&str, f64); 3] = [
 const CAPACITY_LOAD_SHARE: f64 = 0.8;
 
 pub async fn run_all(args: Args) -> Result<()> {
-    let sizes = Sizes::new(args.quick);
+    let mut sizes = Sizes::new(args.quick);
+    if let Some(rate) = args.latency_rate {
+        sizes.latency_rate = rate;
+    }
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
     let scenarios = with_relay_when_needed(&args.scenarios);
     let mut report = Report::new(args.quick, runs, sizes.concurrency);

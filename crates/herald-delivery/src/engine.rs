@@ -43,6 +43,12 @@ const LEAST_WAITING_PAUSE: Duration = Duration::from_millis(1);
 /// on this node (its learned window and pace start afresh), so the lanes of
 /// deleted or quiet webhooks do not pile up.
 const LANE_IDLE: Duration = Duration::from_secs(600);
+/// A webhook whose recent answers came back within this claims ahead: up to a
+/// window's worth more than it has in flight, waiting here, so that a freed
+/// slot starts the next attempt at once rather than after a claim's commit.
+/// Well inside the shortest wait a claimed delivery is allowed (half a
+/// lease's five seconds of slack), so what waits starts within it.
+const CLAIM_AHEAD_WITHIN: Duration = Duration::from_millis(250);
 
 /// The delivery engine; [`Engine::start`] runs it.
 pub struct Engine;
@@ -296,6 +302,13 @@ struct Unopenable {
 /// here, leased, and is left out of claims while any wait; what cannot start
 /// within its wait (half the lease's slack past the request timeout, so the
 /// attempt still ends inside the lease) is released unattempted.
+///
+/// A webhook that answers fast and has no pace claims ahead instead: it may
+/// hold a window's worth waiting beyond its window in flight (and its room
+/// for a claim grows by as much), and is left out of claims only once less
+/// than half of that is free. An attempt that ends starts the next waiting
+/// one at once ([`Slots::start_waiting`]), so a fast receiver's window stays
+/// full while the next claim is being committed.
 struct Slots {
     total: usize,
     lanes: HashMap<WebhookId, Lane>,
@@ -330,9 +343,44 @@ impl Lane {
         self.window.limit().saturating_sub(self.in_flight)
     }
 
-    /// Left out of claims: anything waiting, or less than half the window free.
+    /// Whether the webhook claims ahead: no pace to wait for, and its recent
+    /// answers came back fast.
+    fn claims_ahead(&self) -> bool {
+        self.pace.is_none()
+            && self
+                .window
+                .recent_latency()
+                .is_some_and(|latency| latency <= CLAIM_AHEAD_WITHIN)
+    }
+
+    /// How many deliveries beyond the window the lane may hold waiting.
+    fn ahead(&self) -> usize {
+        if self.claims_ahead() {
+            self.window.limit()
+        } else {
+            0
+        }
+    }
+
+    /// Deliveries the lane holds: in flight, and claimed and waiting.
+    fn held(&self) -> usize {
+        self.in_flight + self.waiting.len()
+    }
+
+    /// Left out of claims: less than half the window free (counting what
+    /// waits, for a lane that claims ahead), or, for one that does not,
+    /// anything waiting.
     fn skipped(&self) -> bool {
-        !self.waiting.is_empty() || self.room() < self.window.limit().div_ceil(2)
+        let limit = self.window.limit();
+        let ahead = self.ahead();
+        let free = (limit + ahead).saturating_sub(self.held());
+        (ahead == 0 && !self.waiting.is_empty()) || free < limit.div_ceil(2)
+    }
+
+    /// The most one claim may bring the lane: the node's per-webhook bound
+    /// past what it holds, plus what it may claim ahead.
+    fn claim_room(&self, node_bound: usize) -> usize {
+        (node_bound + self.ahead()).saturating_sub(self.held())
     }
 
     /// Follows the webhook's own limits as the latest claim read them.
@@ -418,7 +466,7 @@ impl Slots {
             .lanes
             .values()
             .filter(|lane| !lane.skipped())
-            .map(|lane| self.max_per_webhook.saturating_sub(lane.in_flight))
+            .map(|lane| lane.claim_room(self.max_per_webhook))
             .fold(self.max_per_webhook, usize::min);
         claim_batch
             .min(self.max_total.saturating_sub(self.total))
@@ -505,8 +553,7 @@ impl Slots {
     }
 
     /// Frees the webhook's share of a slot after its exchange, and lets the
-    /// window learn from it; true when that makes the webhook claimable again
-    /// or lets something waiting start.
+    /// window learn from it; true when that makes the webhook claimable again.
     fn give_back_webhook(&mut self, webhook: WebhookId, feedback: Feedback, now: Instant) -> bool {
         let Some(lane) = self.lanes.get_mut(&webhook) else {
             return false;
@@ -515,7 +562,32 @@ impl Slots {
         lane.in_flight = lane.in_flight.saturating_sub(1);
         lane.last_used = now;
         lane.window.note(feedback, now);
-        (was_skipped && !lane.skipped()) || (!lane.waiting.is_empty() && lane.room() > 0)
+        was_skipped && !lane.skipped()
+    }
+
+    /// What waits for the webhook and may start now, its slots taken: the
+    /// attempt that freed room starts them itself instead of waking the
+    /// dispatcher, which may be waiting on a claim. What is past its wait is
+    /// left for [`Slots::waiting_work`] to release.
+    fn start_waiting(&mut self, webhook: WebhookId, now: Instant) -> Vec<ClaimedDelivery> {
+        let mut ready = Vec::new();
+        let Some(lane) = self.lanes.get_mut(&webhook) else {
+            return ready;
+        };
+        while lane
+            .waiting
+            .front()
+            .is_some_and(|waiting| waiting.release_at > now)
+            && self.total < self.max_total
+            && lane.may_start(now)
+        {
+            if let Some(next) = lane.waiting.pop_front() {
+                lane.in_flight += 1;
+                self.total += 1;
+                ready.push(next.delivery);
+            }
+        }
+        ready
     }
 
     /// Frees the node-wide share of a slot; true when the node was full.
@@ -542,12 +614,32 @@ struct SlotGuard {
 
 impl SlotGuard {
     fn exchange_done(&mut self, feedback: Feedback) {
-        if std::mem::take(&mut self.holds_webhook_share)
-            && self
-                .shared
-                .slots()
-                .give_back_webhook(self.webhook, feedback, Instant::now())
-        {
+        if std::mem::take(&mut self.holds_webhook_share) {
+            let webhook = self.webhook;
+            self.hand_on(|slots, now| slots.give_back_webhook(webhook, feedback, now));
+        }
+    }
+
+    /// Gives a share back (`give_back` says whether more became claimable),
+    /// starts what waits for the webhook and now may, and wakes the
+    /// dispatcher if it has more to claim. Nothing new starts once shutdown
+    /// began: what waits keeps its lease until it expires.
+    fn hand_on(&self, give_back: impl FnOnce(&mut Slots, Instant) -> bool) {
+        let now = Instant::now();
+        let (claimable, ready) = {
+            let mut slots = self.shared.slots();
+            let claimable = give_back(&mut slots, now);
+            let ready = if self.shared.shutdown.is_cancelled() {
+                Vec::new()
+            } else {
+                slots.start_waiting(self.webhook, now)
+            };
+            (claimable, ready)
+        };
+        for delivery in ready {
+            start(&self.shared, delivery);
+        }
+        if claimable {
             self.shared.wake.notify_one();
         }
     }
@@ -555,15 +647,14 @@ impl SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let more_claimable = {
-            let mut slots = self.shared.slots();
-            let webhook_claimable = std::mem::take(&mut self.holds_webhook_share)
-                && slots.give_back_webhook(self.webhook, Feedback::Neutral, Instant::now());
+        let holds_webhook_share = std::mem::take(&mut self.holds_webhook_share);
+        let webhook = self.webhook;
+        self.hand_on(|slots, now| {
+            let webhook_claimable =
+                holds_webhook_share && slots.give_back_webhook(webhook, Feedback::Neutral, now);
+            // A node that was full may have deliveries of other webhooks waiting.
             slots.give_back_total() || webhook_claimable
-        };
-        if more_claimable {
-            self.shared.wake.notify_one();
-        }
+        });
     }
 }
 
@@ -1340,16 +1431,26 @@ mod tests {
         assert_eq!(admit(&mut slots, a, own, 5), 2, "two start, three wait");
         assert_eq!(slots.skipped(), vec![a], "no more claims while some wait");
         assert!(
-            slots.give_back_webhook(a, Feedback::Neutral, now),
-            "room for one that waits"
+            !slots.give_back_webhook(a, Feedback::Neutral, now),
+            "still some waiting: not claimable"
         );
+        assert_eq!(
+            slots.start_waiting(a, now).len(),
+            1,
+            "the freed room starts one that waits"
+        );
+        assert!(
+            slots.start_waiting(a, now).is_empty(),
+            "two in flight again"
+        );
+        slots.give_back_webhook(a, Feedback::Neutral, now);
         let work = slots.waiting_work(now);
         assert_eq!((work.start.len(), work.release.len()), (1, 0));
         let later = now + Duration::from_secs(6);
         let work = slots.waiting_work(later);
         assert_eq!(
             (work.start.len(), work.release.len()),
-            (0, 2),
+            (0, 1),
             "what could not start within its wait is released"
         );
         assert_eq!(slots.skipped(), vec![a], "still two in flight");
@@ -1411,6 +1512,57 @@ mod tests {
             "each webhook's latest throttle"
         );
         assert_eq!(slots.waiting_work(two).next, None, "all looked at");
+    }
+
+    #[test]
+    fn a_webhook_that_answers_fast_claims_a_window_ahead_and_starts_it_as_slots_free() {
+        let mut slots = Slots::new(100, 4, false);
+        let a = WebhookId::new();
+        let now = Instant::now();
+        assert_eq!(admit(&mut slots, a, NONE, 4), 4);
+        for _ in 0..2 {
+            slots.give_back_webhook(a, Feedback::Answered(Duration::from_millis(2)), now);
+        }
+        assert_eq!(admit(&mut slots, a, NONE, 2), 2, "back to its window");
+        assert!(slots.skipped().is_empty(), "answers fast: claims ahead");
+        assert_eq!(
+            slots.claim_limit(100),
+            4,
+            "its bound of four, plus a window ahead, less the four in flight"
+        );
+        assert_eq!(admit(&mut slots, a, NONE, 4), 0, "all four wait");
+        assert_eq!(slots.skipped(), vec![a], "a window held ahead");
+        slots.give_back_webhook(a, Feedback::Answered(Duration::from_millis(2)), now);
+        assert_eq!(
+            slots.start_waiting(a, now).len(),
+            1,
+            "the freed slot starts the next at once"
+        );
+        assert!(slots.start_waiting(a, now).is_empty(), "the window is full");
+    }
+
+    #[test]
+    fn a_slow_or_paced_webhook_does_not_claim_ahead() {
+        let mut slots = Slots::new(100, 4, false);
+        let (slow, paced) = (WebhookId::new(), WebhookId::new());
+        let rate = FlowLimits {
+            max_in_flight: None,
+            max_per_second: Some(1000),
+        };
+        let now = Instant::now();
+        admit(&mut slots, slow, NONE, 4);
+        admit(&mut slots, paced, rate, 4);
+        for _ in 0..4 {
+            slots.give_back_webhook(slow, Feedback::Answered(Duration::from_secs(1)), now);
+            slots.give_back_webhook(paced, Feedback::Answered(Duration::from_millis(2)), now);
+        }
+        assert_eq!(
+            slots.claim_limit(100),
+            4,
+            "nothing in flight and none ahead: the bound"
+        );
+        admit(&mut slots, slow, NONE, 4);
+        assert_eq!(slots.skipped(), vec![slow], "its window is full");
     }
 
     #[test]

@@ -112,18 +112,28 @@ impl Window {
         };
     }
 
+    /// Learns from an exchange. A fixed window learns the latency too (the
+    /// engine's claim-ahead asks for it) but never moves its limit.
     pub(crate) fn note(&mut self, feedback: Feedback, now: Instant) {
-        if !self.adaptive {
-            return;
-        }
         match feedback {
-            Feedback::Answered(latency) => self.answered(latency, now),
-            Feedback::Overloaded => self.cut(OVERLOAD_CUT, now),
-            Feedback::Neutral => {}
+            Feedback::Answered(latency) => {
+                let (best, smoothed) = self.learn(latency);
+                if self.adaptive {
+                    self.answered(latency, best, smoothed, now);
+                }
+            }
+            Feedback::Overloaded if self.adaptive => self.cut(OVERLOAD_CUT, now),
+            Feedback::Overloaded | Feedback::Neutral => {}
         }
     }
 
-    fn answered(&mut self, latency: Duration, now: Instant) {
+    /// The smoothed latency of recent 2xx answers, once there was one.
+    pub(crate) fn recent_latency(&self) -> Option<Duration> {
+        self.smoothed
+    }
+
+    /// Folds a 2xx answer's latency into the recent best and the smoothed latency.
+    fn learn(&mut self, latency: Duration) -> (Duration, Duration) {
         let best = match self.best {
             Some(best) if best <= latency => best + (latency - best) / BEST_DRIFT,
             _ => latency,
@@ -135,6 +145,10 @@ impl Window {
             None => latency,
         };
         self.smoothed = Some(smoothed);
+        (best, smoothed)
+    }
+
+    fn answered(&mut self, latency: Duration, best: Duration, smoothed: Duration, now: Instant) {
         let near = best * 2 + NEAR_BEST_SLACK;
         if smoothed > near {
             self.cut(QUEUEING_CUT, now);
