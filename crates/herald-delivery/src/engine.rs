@@ -343,10 +343,13 @@ impl Lane {
         self.window.limit().saturating_sub(self.in_flight)
     }
 
-    /// Whether the webhook claims ahead: no pace to wait for, and its recent
-    /// answers came back fast.
+    /// Whether the webhook claims ahead: no pace to wait for, its recent
+    /// answers came back fast, and the latest did not say overload (a
+    /// receiver that starts timing out would leave what waits to outlast its
+    /// wait).
     fn claims_ahead(&self) -> bool {
         self.pace.is_none()
+            && !self.window.overloaded()
             && self
                 .window
                 .recent_latency()
@@ -1542,9 +1545,9 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_or_paced_webhook_does_not_claim_ahead() {
+    fn a_slow_paced_or_overloaded_webhook_does_not_claim_ahead() {
         let mut slots = Slots::new(100, 4, false);
-        let (slow, paced) = (WebhookId::new(), WebhookId::new());
+        let (slow, paced, overloaded) = (WebhookId::new(), WebhookId::new(), WebhookId::new());
         let rate = FlowLimits {
             max_in_flight: None,
             max_per_second: Some(1000),
@@ -1552,17 +1555,26 @@ mod tests {
         let now = Instant::now();
         admit(&mut slots, slow, NONE, 4);
         admit(&mut slots, paced, rate, 4);
+        admit(&mut slots, overloaded, NONE, 4);
         for _ in 0..4 {
             slots.give_back_webhook(slow, Feedback::Answered(Duration::from_secs(1)), now);
             slots.give_back_webhook(paced, Feedback::Answered(Duration::from_millis(2)), now);
         }
-        assert_eq!(
-            slots.claim_limit(100),
-            4,
-            "nothing in flight and none ahead: the bound"
-        );
-        admit(&mut slots, slow, NONE, 4);
-        assert_eq!(slots.skipped(), vec![slow], "its window is full");
+        for _ in 0..3 {
+            slots.give_back_webhook(
+                overloaded,
+                Feedback::Answered(Duration::from_millis(2)),
+                now,
+            );
+        }
+        slots.give_back_webhook(overloaded, Feedback::Overloaded, now);
+        for (webhook, limits) in [(slow, NONE), (paced, rate), (overloaded, NONE)] {
+            admit(&mut slots, webhook, limits, 4);
+            assert!(
+                slots.skipped().contains(&webhook),
+                "its window is full and nothing is claimed ahead"
+            );
+        }
     }
 
     #[test]

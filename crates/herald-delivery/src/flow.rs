@@ -72,6 +72,8 @@ pub(crate) struct Window {
     smoothed: Option<Duration>,
     /// No cut before this, so one burst of slow answers cuts once.
     calm_until: Option<Instant>,
+    /// Whether the latest exchange that said anything about load said overload.
+    overloaded: bool,
 }
 
 impl Window {
@@ -89,6 +91,7 @@ impl Window {
             best: None,
             smoothed: None,
             calm_until: None,
+            overloaded: false,
         }
     }
 
@@ -116,6 +119,11 @@ impl Window {
     /// engine's claim-ahead asks for it) but never moves its limit.
     pub(crate) fn note(&mut self, feedback: Feedback, now: Instant) {
         match feedback {
+            Feedback::Answered(_) => self.overloaded = false,
+            Feedback::Overloaded => self.overloaded = true,
+            Feedback::Neutral => {}
+        }
+        match feedback {
             Feedback::Answered(latency) => {
                 let (best, smoothed) = self.learn(latency);
                 if self.adaptive {
@@ -130,6 +138,12 @@ impl Window {
     /// The smoothed latency of recent 2xx answers, once there was one.
     pub(crate) fn recent_latency(&self) -> Option<Duration> {
         self.smoothed
+    }
+
+    /// Whether the latest exchange that said anything about load (a 2xx, or a
+    /// timeout, refused connection, 429 or 503) said overload.
+    pub(crate) fn overloaded(&self) -> bool {
+        self.overloaded
     }
 
     /// Folds a 2xx answer's latency into the recent best and the smoothed latency.
