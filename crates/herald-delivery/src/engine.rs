@@ -46,9 +46,15 @@ const LANE_IDLE: Duration = Duration::from_secs(600);
 /// A webhook whose recent answers came back within this claims ahead: up to a
 /// window's worth more than it has in flight, waiting here, so that a freed
 /// slot starts the next attempt at once rather than after a claim's commit.
-/// Well inside the shortest wait a claimed delivery is allowed (half a
-/// lease's five seconds of slack), so what waits starts within it.
+/// Well inside the shortest wait a claimed delivery is allowed (2.5 s: half
+/// the lease's least slack past the request timeout), so what waits starts
+/// within it.
 const CLAIM_AHEAD_WITHIN: Duration = Duration::from_millis(250);
+/// A webhook whose receiver said overload (a timeout, refused connection, 429
+/// or 503) within this does not claim ahead: a full window is what runs a
+/// rate-limited receiver dry, and what waits behind a receiver that times out
+/// would outlast its wait.
+const CLAIM_AHEAD_CALM: Duration = Duration::from_secs(10);
 
 /// The delivery engine; [`Engine::start`] runs it.
 pub struct Engine;
@@ -330,6 +336,8 @@ struct Lane {
     /// dispatcher looks then rather than at its next poll, so a receiver's
     /// `Retry-After: 1` costs one second, not one second and a poll interval.
     reopens_at: Option<Instant>,
+    /// No overload within [`CLAIM_AHEAD_CALM`], as of the latest exchange.
+    calm: bool,
 }
 
 struct Waiting {
@@ -343,13 +351,11 @@ impl Lane {
         self.window.limit().saturating_sub(self.in_flight)
     }
 
-    /// Whether the webhook claims ahead: no pace to wait for, its recent
-    /// answers came back fast, and the latest did not say overload (a
-    /// receiver that starts timing out would leave what waits to outlast its
-    /// wait).
+    /// Whether the webhook claims ahead: no pace to wait for, no overload
+    /// lately, and its recent answers came back fast.
     fn claims_ahead(&self) -> bool {
         self.pace.is_none()
-            && !self.window.overloaded()
+            && self.calm
             && self
                 .window
                 .recent_latency()
@@ -496,6 +502,7 @@ impl Slots {
                 waiting: VecDeque::new(),
                 last_used: now,
                 reopens_at: None,
+                calm: true,
             });
         lane.last_used = now;
         lane.follow(&delivery.webhook.flow_limits, node_bound, now);
@@ -565,6 +572,7 @@ impl Slots {
         lane.in_flight = lane.in_flight.saturating_sub(1);
         lane.last_used = now;
         lane.window.note(feedback, now);
+        lane.calm = !lane.window.overloaded_within(CLAIM_AHEAD_CALM, now);
         was_skipped && !lane.skipped()
     }
 
@@ -1528,12 +1536,13 @@ mod tests {
         }
         assert_eq!(admit(&mut slots, a, NONE, 2), 2, "back to its window");
         assert!(slots.skipped().is_empty(), "answers fast: claims ahead");
+        assert_eq!(admit(&mut slots, a, NONE, 1), 0, "one waits");
         assert_eq!(
             slots.claim_limit(100),
-            4,
-            "its bound of four, plus a window ahead, less the four in flight"
+            3,
+            "its bound of four, plus a window ahead, less the five it holds"
         );
-        assert_eq!(admit(&mut slots, a, NONE, 4), 0, "all four wait");
+        assert_eq!(admit(&mut slots, a, NONE, 3), 0, "these wait too");
         assert_eq!(slots.skipped(), vec![a], "a window held ahead");
         slots.give_back_webhook(a, Feedback::Answered(Duration::from_millis(2)), now);
         assert_eq!(
@@ -1568,6 +1577,12 @@ mod tests {
             );
         }
         slots.give_back_webhook(overloaded, Feedback::Overloaded, now);
+        let soon = now + CLAIM_AHEAD_CALM / 2;
+        slots.give_back_webhook(
+            overloaded,
+            Feedback::Answered(Duration::from_millis(2)),
+            soon,
+        );
         for (webhook, limits) in [(slow, NONE), (paced, rate), (overloaded, NONE)] {
             admit(&mut slots, webhook, limits, 4);
             assert!(
@@ -1575,6 +1590,16 @@ mod tests {
                 "its window is full and nothing is claimed ahead"
             );
         }
+        let calm_again = now + CLAIM_AHEAD_CALM * 2;
+        slots.give_back_webhook(
+            overloaded,
+            Feedback::Answered(Duration::from_millis(2)),
+            calm_again,
+        );
+        assert!(
+            !slots.skipped().contains(&overloaded),
+            "no overload for a while: claims ahead again"
+        );
     }
 
     #[test]

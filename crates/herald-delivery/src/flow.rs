@@ -72,8 +72,8 @@ pub(crate) struct Window {
     smoothed: Option<Duration>,
     /// No cut before this, so one burst of slow answers cuts once.
     calm_until: Option<Instant>,
-    /// Whether the latest exchange that said anything about load said overload.
-    overloaded: bool,
+    /// When an exchange last said overload.
+    last_overload: Option<Instant>,
 }
 
 impl Window {
@@ -91,7 +91,7 @@ impl Window {
             best: None,
             smoothed: None,
             calm_until: None,
-            overloaded: false,
+            last_overload: None,
         }
     }
 
@@ -118,10 +118,8 @@ impl Window {
     /// Learns from an exchange. A fixed window learns the latency too (the
     /// engine's claim-ahead asks for it) but never moves its limit.
     pub(crate) fn note(&mut self, feedback: Feedback, now: Instant) {
-        match feedback {
-            Feedback::Answered(_) => self.overloaded = false,
-            Feedback::Overloaded => self.overloaded = true,
-            Feedback::Neutral => {}
+        if feedback == Feedback::Overloaded {
+            self.last_overload = Some(now);
         }
         match feedback {
             Feedback::Answered(latency) => {
@@ -140,10 +138,11 @@ impl Window {
         self.smoothed
     }
 
-    /// Whether the latest exchange that said anything about load (a 2xx, or a
-    /// timeout, refused connection, 429 or 503) said overload.
-    pub(crate) fn overloaded(&self) -> bool {
-        self.overloaded
+    /// Whether an exchange said overload (a timeout, refused connection, 429
+    /// or 503) within `span` before `now`.
+    pub(crate) fn overloaded_within(&self, span: Duration, now: Instant) -> bool {
+        self.last_overload
+            .is_some_and(|at| now.saturating_duration_since(at) < span)
     }
 
     /// Folds a 2xx answer's latency into the recent best and the smoothed latency.
