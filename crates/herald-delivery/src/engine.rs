@@ -309,10 +309,11 @@ struct Unopenable {
 /// within its wait (half the lease's slack past the request timeout, so the
 /// attempt still ends inside the lease) is released unattempted.
 ///
-/// A webhook that answers fast and has no pace claims ahead instead: it may
-/// hold a window's worth waiting beyond its window in flight (and its room
-/// for a claim grows by as much), and is left out of claims only once less
-/// than half of that is free. An attempt that ends starts the next waiting
+/// A webhook that answers fast, has no pace and showed no overload lately
+/// ([`Lane::claims_ahead`]) claims ahead instead: it may hold a window's
+/// worth waiting beyond its window in flight (and its room for a claim grows
+/// by as much), and is left out of claims only once less than half of that
+/// is free. An attempt that ends starts the next waiting
 /// one at once ([`Slots::start_waiting`]), so a fast receiver's window stays
 /// full while the next claim is being committed.
 struct Slots {
