@@ -412,6 +412,31 @@ impl Lane {
             && now.saturating_duration_since(self.last_used) >= LANE_IDLE
     }
 
+    /// Moves what waits into `ready`, oldest first, while the node has room
+    /// (`total` of `max_total`, counted here) and the lane may start one;
+    /// stops at one past its wait, which is for releasing, not starting.
+    fn start_ready(
+        &mut self,
+        total: &mut usize,
+        max_total: usize,
+        now: Instant,
+        ready: &mut Vec<ClaimedDelivery>,
+    ) {
+        while self
+            .waiting
+            .front()
+            .is_some_and(|waiting| waiting.release_at > now)
+            && *total < max_total
+            && self.may_start(now)
+        {
+            if let Some(next) = self.waiting.pop_front() {
+                self.in_flight += 1;
+                *total += 1;
+                ready.push(next.delivery);
+            }
+        }
+    }
+
     /// Whether one more attempt may start now; takes its token if so.
     fn may_start(&mut self, now: Instant) -> bool {
         self.room() > 0 && self.pace.as_mut().is_none_or(|pace| pace.take(now))
@@ -539,13 +564,7 @@ impl Slots {
                     work.release.push(expired.delivery);
                 }
             }
-            while !lane.waiting.is_empty() && self.total < self.max_total && lane.may_start(now) {
-                if let Some(ready) = lane.waiting.pop_front() {
-                    lane.in_flight += 1;
-                    self.total += 1;
-                    work.start.push(ready.delivery);
-                }
-            }
+            lane.start_ready(&mut self.total, self.max_total, now, &mut work.start);
             if let Some(at) = lane.next_event(now, self.total >= self.max_total) {
                 work.next = Some(work.next.map_or(at, |next: Instant| next.min(at)));
             }
@@ -583,21 +602,8 @@ impl Slots {
     /// left for [`Slots::waiting_work`] to release.
     fn start_waiting(&mut self, webhook: WebhookId, now: Instant) -> Vec<ClaimedDelivery> {
         let mut ready = Vec::new();
-        let Some(lane) = self.lanes.get_mut(&webhook) else {
-            return ready;
-        };
-        while lane
-            .waiting
-            .front()
-            .is_some_and(|waiting| waiting.release_at > now)
-            && self.total < self.max_total
-            && lane.may_start(now)
-        {
-            if let Some(next) = lane.waiting.pop_front() {
-                lane.in_flight += 1;
-                self.total += 1;
-                ready.push(next.delivery);
-            }
+        if let Some(lane) = self.lanes.get_mut(&webhook) {
+            lane.start_ready(&mut self.total, self.max_total, now, &mut ready);
         }
         ready
     }

@@ -118,9 +118,6 @@ impl Window {
     /// Learns from an exchange. A fixed window learns the latency too (the
     /// engine's claim-ahead asks for it) but never moves its limit.
     pub(crate) fn note(&mut self, feedback: Feedback, now: Instant) {
-        if feedback == Feedback::Overloaded {
-            self.last_overload = Some(now);
-        }
         match feedback {
             Feedback::Answered(latency) => {
                 let (best, smoothed) = self.learn(latency);
@@ -128,8 +125,13 @@ impl Window {
                     self.answered(latency, best, smoothed, now);
                 }
             }
-            Feedback::Overloaded if self.adaptive => self.cut(OVERLOAD_CUT, now),
-            Feedback::Overloaded | Feedback::Neutral => {}
+            Feedback::Overloaded => {
+                self.last_overload = Some(now);
+                if self.adaptive {
+                    self.cut(OVERLOAD_CUT, now);
+                }
+            }
+            Feedback::Neutral => {}
         }
     }
 
