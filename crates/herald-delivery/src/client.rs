@@ -25,7 +25,8 @@ use crate::metrics::Outcome;
 use crate::{DeliveryConfig, Unsealable};
 use herald_guard::{AddressGuard, HostRefused};
 
-use crate::request::{self, Message, Prepared, Target, TargetError};
+use crate::request::{self, Message, Prepared, TargetError};
+use crate::targets::OpenedTargets;
 
 /// Resolves with the system resolver and drops the addresses the guard refuses.
 struct GuardedResolver {
@@ -124,6 +125,7 @@ pub(crate) struct Sender {
     client: reqwest::Client,
     guard: AddressGuard,
     cipher: SecretCipher,
+    targets: OpenedTargets,
     timeout: Duration,
     body_cap: usize,
 }
@@ -135,6 +137,7 @@ impl Sender {
             client: build_client(config, guard.clone())?,
             guard,
             cipher,
+            targets: OpenedTargets::default(),
             timeout: config.request_timeout,
             body_cap: config.response_body_cap,
         })
@@ -162,7 +165,7 @@ impl Sender {
             payload: &payload,
             properties,
         };
-        let target = match Target::open(&self.cipher, webhook) {
+        let target = match self.targets.open(&self.cipher, webhook) {
             Ok(target) => Ok(target),
             Err(TargetError::Unsealable(unsealable)) => return Err(unsealable),
             Err(TargetError::Invalid(error)) => Err(error),

@@ -912,7 +912,7 @@ async fn attempt(shared: &Shared, delivery: ClaimedDelivery, slot: &mut SlotGuar
         next,
     };
     let note = health::note_of(&webhook, signal, shared.config.health);
-    let noted = record(shared.store.as_ref(), &webhook, outcome.clone(), note).await;
+    let noted = record(shared.store.as_ref(), &webhook, &outcome, note).await;
     if let Some(noted) = &noted {
         after_health(shared, &webhook, noted).await;
     }
@@ -1045,7 +1045,7 @@ fn is_permanent(exchange: &Exchange) -> bool {
 async fn record(
     store: &dyn Store,
     webhook: &WebhookRecord,
-    outcome: AttemptOutcome,
+    outcome: &AttemptOutcome,
     note: HealthNote,
 ) -> Option<health::Noted> {
     let mut backoff = Backoff(STORE_BACKOFF_MIN);

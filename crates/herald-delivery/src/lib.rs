@@ -11,6 +11,9 @@
 //! - [`request`]: the headers of a signed request (Standard Webhooks, event type,
 //!   the family's native headers, basic auth from the URL) and their redacted
 //!   copy for the log.
+//! - `targets`: each webhook's URL and secret as this node last opened them,
+//!   kept beside the sealed bytes they came from, so an attempt opens them
+//!   only when they changed.
 //! - [`catalogue`]: [`LiveCatalogue`], the event catalogue with the stored custom
 //!   types, shared by the engine (families) and the API (validation, changes).
 //! - `operational`: the `herald:*` events the engine publishes about its
@@ -44,6 +47,7 @@ mod janitor;
 pub mod metrics;
 mod operational;
 pub mod request;
+mod targets;
 
 pub use catalogue::{ChangeError, LiveCatalogue};
 pub use engine::{Engine, EngineHandle, TestOutcome};

@@ -200,7 +200,7 @@ pub(crate) fn redacted(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use herald_core::signing::verify_standard;
 
     use super::*;
@@ -218,7 +218,7 @@ mod tests {
     }
 
     /// A webhook whose URL and secret `cipher` sealed for it.
-    fn sealed_record(cipher: &SecretCipher, url: &[u8], secret: &[u8]) -> WebhookRecord {
+    pub(crate) fn sealed_record(cipher: &SecretCipher, url: &[u8], secret: &[u8]) -> WebhookRecord {
         let id = herald_core::id::WebhookId::new();
         record(
             id,
