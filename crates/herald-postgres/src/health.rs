@@ -3,10 +3,13 @@
 //! `herald_store::health`; this file reads rows, applies it by the database's
 //! clock and writes what it says.
 
+use std::collections::HashMap;
+
 use herald_core::id::WebhookId;
 use herald_core::time::Timestamp;
 use herald_store::{Gate, HealthChange, HealthPolicy, HealthSignal, WebhookHealth};
 use sqlx::{PgConnection, Row};
+use uuid::Uuid;
 
 use crate::error::PgResult;
 use crate::pool::Pool;
@@ -46,24 +49,81 @@ pub(crate) async fn note(
     signal: &HealthSignal,
     policy: &HealthPolicy,
 ) -> PgResult<Vec<HealthChange>> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        rows::webhook_columns!(),
-        ", herald_now_ms() AS now_ms FROM webhooks w WHERE w.id = $1 AND NOT w.deleting"
-    ))
-    .bind(id.0)
-    .fetch_optional(&mut *pool.acquire().await?)
-    .await?;
-    let Some(row) = row else {
+    note_seen(pool, id, signal, policy, Seen::Unread).await
+}
+
+/// A webhook's health as read without a lock, with the database's clock at
+/// the read.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub health: WebhookHealth,
+    pub now: Timestamp,
+}
+
+/// What an unlocked read found of a webhook whose attempt is to be noted.
+#[derive(Debug)]
+pub(crate) enum Seen {
+    /// Not read (not asked for, or the batch's read failed): [`note_seen`]
+    /// reads it.
+    Unread,
+    /// Gone, or being deleted: nothing to note.
+    Gone,
+    Read(Found),
+}
+
+/// [`note`] with its unlocked read already made (by the record batch, once
+/// for all of the batch's attempts of the webhook): only a signal that
+/// changes what was read takes the lock and reads again.
+pub(crate) async fn note_seen(
+    pool: &Pool,
+    id: WebhookId,
+    signal: &HealthSignal,
+    policy: &HealthPolicy,
+    seen: Seen,
+) -> PgResult<Vec<HealthChange>> {
+    let found = match seen {
+        Seen::Unread => read(pool, &[id]).await?.remove(&id),
+        Seen::Gone => None,
+        Seen::Read(found) => Some(found),
+    };
+    let Some(Found { mut health, now }) = found else {
         return Ok(Vec::new());
     };
-    let mut health = rows::health(&row)?;
-    if !health
-        .note(signal, policy, Timestamp(row.try_get("now_ms")?))
-        .changed
-    {
+    if !health.note(signal, policy, now).changed {
         return Ok(Vec::new());
     }
+    note_locked(pool, id, signal, policy).await
+}
+
+/// Unlocked reads of the webhooks' health in one statement; webhooks gone or
+/// being deleted are absent.
+pub(crate) async fn read(pool: &Pool, ids: &[WebhookId]) -> PgResult<HashMap<WebhookId, Found>> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        rows::webhook_columns!(),
+        ", herald_now_ms() AS now_ms FROM webhooks w WHERE w.id = ANY($1) AND NOT w.deleting"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *pool.acquire().await?)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let found = Found {
+                health: rows::health(row)?,
+                now: Timestamp(row.try_get("now_ms")?),
+            };
+            Ok((WebhookId(row.try_get("id")?), found))
+        })
+        .collect()
+}
+
+async fn note_locked(
+    pool: &Pool,
+    id: WebhookId,
+    signal: &HealthSignal,
+    policy: &HealthPolicy,
+) -> PgResult<Vec<HealthChange>> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query(concat!(
         "SELECT ",

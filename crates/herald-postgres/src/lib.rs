@@ -79,9 +79,10 @@ use herald_core::id::{DeliveryId, WebhookId};
 use herald_core::time::Timestamp;
 use herald_store::{
     AttemptOutcome, Backlog, ClaimRequest, ClaimedDelivery, DeliveryDetail, DeliveryPage,
-    DeliveryQuery, DeliveryRecord, FinishedCounts, HealthChange, HealthPolicy, HealthSignal,
-    KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy, PurgeReport, Readiness,
-    Rebind, Store, StoreResult, WebhookPatch, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, FinishedCounts, HealthChange, HealthNote, HealthPolicy,
+    HealthSignal, KeyVerdict, LeaseToken, NewEvent, NewWebhook, Published, PurgePolicy,
+    PurgeReport, Readiness, Rebind, Recorded, Store, StoreError, StoreResult, WebhookPatch,
+    WebhookRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
@@ -309,7 +310,37 @@ impl Store for PgStore {
     }
 
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
-        self.recorder.record(outcome).await
+        Ok(self.recorder.record(outcome, None).await?.moved_on)
+    }
+
+    /// Notes in its own short transaction after the record's, as the
+    /// trait's default does, but with the webhook's health read by the
+    /// record batch (once for all of its attempts) rather than by each.
+    async fn record_attempt_noting_health(
+        &self,
+        outcome: AttemptOutcome,
+        note: HealthNote,
+    ) -> StoreResult<Recorded> {
+        let answer = self.recorder.record(outcome, Some(note.webhook)).await?;
+        if !answer.moved_on {
+            return Ok(Recorded {
+                moved_on: false,
+                health: Ok(Vec::new()),
+            });
+        }
+        let health = health::note_seen(
+            &self.pool,
+            note.webhook,
+            &note.signal,
+            &note.policy,
+            answer.seen,
+        )
+        .await
+        .map_err(StoreError::from);
+        Ok(Recorded {
+            moved_on: true,
+            health,
+        })
     }
 
     async fn release(&self, delivery: DeliveryId, lease: LeaseToken) -> StoreResult<bool> {

@@ -8,20 +8,27 @@
 //! answer each caller. Under load one commit (one WAL flush, a handful of round
 //! trips) carries hundreds of attempts instead of each paying for its own.
 //!
+//! Attempts recorded with a health note also get their webhooks' health
+//! read once per batch, right after the commit (`health::read`), instead of
+//! once per attempt: a success that changes nothing, the common case, then
+//! costs no round trip of its own.
+//!
 //! A 410 that disables the webhook goes through `work::record_attempt` alone:
 //! it must lock the webhook before the delivery. If the database refuses a
 //! batch, each of its attempts is recorded on its own the same way, so one bad
 //! attempt cannot fail the others.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use herald_core::id::WebhookId;
 use herald_store::{AttemptOutcome, NextStep, StoreError, StoreResult};
 use sqlx::{PgConnection, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
+use crate::health::{self, Seen};
 use crate::pool::Pool;
 use crate::rows::{self, millis, text_without_nul};
 use crate::{ordering, work};
@@ -42,7 +49,19 @@ pub(crate) struct Recorder {
 
 struct Request {
     outcome: AttemptOutcome,
-    reply: oneshot::Sender<StoreResult<bool>>,
+    /// The webhook whose health the caller notes if the attempt moves its
+    /// delivery on.
+    noting: Option<WebhookId>,
+    reply: oneshot::Sender<StoreResult<Answer>>,
+}
+
+/// What recording one attempt did.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The lease was current and the delivery moved on.
+    pub moved_on: bool,
+    /// The noted webhook's health as read after the commit.
+    pub seen: Seen,
 }
 
 impl Recorder {
@@ -56,10 +75,18 @@ impl Recorder {
         Self { queue }
     }
 
-    pub(crate) async fn record(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
+    pub(crate) async fn record(
+        &self,
+        outcome: AttemptOutcome,
+        noting: Option<WebhookId>,
+    ) -> StoreResult<Answer> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Request { outcome, reply })
+            .send(Request {
+                outcome,
+                noting,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -98,6 +125,10 @@ async fn next_batch(receiver: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Req
 async fn record_alone(pool: &Pool, request: Request) {
     let answer = work::record_attempt(pool, request.outcome)
         .await
+        .map(|moved_on| Answer {
+            moved_on,
+            seen: Seen::Unread,
+        })
         .map_err(StoreError::from);
     // A caller that gave up still has its attempt recorded; nobody to tell.
     let _ = request.reply.send(answer);
@@ -107,12 +138,27 @@ async fn commit_and_answer(pool: &Pool, requests: Vec<Request>) {
     let outcomes: Vec<&AttemptOutcome> = requests.iter().map(|r| &r.outcome).collect();
     match commit_retrying_deadlocks(pool, &outcomes).await {
         Ok(moved) => {
+            let moved_on =
+                |r: &Request| moved.contains(&(r.outcome.attempt.delivery_id.0, r.outcome.lease.0));
+            let mut noted: Vec<WebhookId> = requests
+                .iter()
+                .filter(|r| moved_on(r))
+                .filter_map(|r| r.noting)
+                .collect();
+            noted.sort_unstable();
+            noted.dedup();
+            // A failed read is not the record's failure: each caller reads for itself.
+            let found = if noted.is_empty() {
+                None
+            } else {
+                health::read(pool, &noted).await.ok()
+            };
             for request in requests {
-                let key = (
-                    request.outcome.attempt.delivery_id.0,
-                    request.outcome.lease.0,
-                );
-                let _ = request.reply.send(Ok(moved.contains(&key)));
+                let answer = Answer {
+                    moved_on: moved_on(&request),
+                    seen: seen_by_batch(found.as_ref(), request.noting),
+                };
+                let _ = request.reply.send(Ok(answer));
             }
         }
         Err(err) if err.is_statement_error() && requests.len() > 1 => {
@@ -133,6 +179,19 @@ async fn commit_and_answer(pool: &Pool, requests: Vec<Request>) {
                 let _ = request.reply.send(Err(error));
             }
         }
+    }
+}
+
+/// What the batch's read says of the webhook an attempt notes. Each attempt
+/// gets its own copy: two attempts of one webhook are noted one after the
+/// other by their callers, as if each had read it.
+fn seen_by_batch(
+    found: Option<&HashMap<WebhookId, health::Found>>,
+    noting: Option<WebhookId>,
+) -> Seen {
+    match (found, noting) {
+        (Some(found), Some(id)) => found.get(&id).cloned().map_or(Seen::Gone, Seen::Read),
+        _ => Seen::Unread,
     }
 }
 

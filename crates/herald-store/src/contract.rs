@@ -104,6 +104,7 @@ macro_rules! store_contract_tests {
             a_webhook_disabled_for_failing_keeps_its_backlog_until_enabled,
             retry_after_closes_the_whole_webhook_until_then,
             a_stale_attempt_notes_nothing_about_its_endpoint,
+            failures_recorded_at_once_each_count_once,
             health_settings_round_trip,
             flow_limits_round_trip,
             an_ordered_key_is_claimed_head_first_one_at_a_time,

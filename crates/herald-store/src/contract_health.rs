@@ -399,6 +399,54 @@ pub async fn a_stale_attempt_notes_nothing_about_its_endpoint(store: Arc<dyn Sto
     assert_eq!(detail(&store, claimed.delivery_id).await.attempts.len(), 2);
 }
 
+/// Failed attempts of one webhook recorded at once (in one batch, where a
+/// store batches its records) each count: the failures add up to the
+/// threshold, and the change they make is reported to exactly one of them.
+pub async fn failures_recorded_at_once_each_count_once(store: Arc<dyn Store>) {
+    const ATTEMPTS: u32 = 8;
+    let hook = create(&store, webhook("w", None, &["push"])).await;
+    for _ in 0..ATTEMPTS {
+        publish(&store, event("push", None)).await;
+    }
+    let claimed = claim(&store, 10).await;
+    assert_eq!(claimed.len(), ATTEMPTS as usize);
+    let policy = policy(ATTEMPTS, None);
+
+    let recorders: Vec<_> = claimed
+        .into_iter()
+        .map(|c| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let recorded = record_noting(&store, &c, c.lease, failure(), policy).await;
+                assert!(recorded.moved_on, "the lease was current");
+                recorded.health.expect("the note was made")
+            })
+        })
+        .collect();
+    let mut reported = Vec::new();
+    for recorder in recorders {
+        reported.extend(recorder.await.unwrap());
+    }
+    assert!(
+        matches!(
+            reported[..],
+            [
+                HealthChange::Failing {
+                    consecutive_failures: ATTEMPTS,
+                    ..
+                },
+                HealthChange::Paused { .. }
+            ]
+        ),
+        "{reported:?}"
+    );
+    let health = get_webhook(&store, hook.id).await.health;
+    assert_eq!(
+        (health.state, health.consecutive_failures),
+        (HealthState::Paused, ATTEMPTS)
+    );
+}
+
 pub async fn health_settings_round_trip(store: Arc<dyn Store>) {
     let own = HealthOverrides {
         failing_after: Some(7),
