@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     crate::flow::MIGRATION,
     crate::work::FAILED_BY_AGE_MIGRATION,
     crate::ordering::MIGRATION,
+    crate::work::STATUS_CHECK_MIGRATION,
 ];
 
 const INITIAL: &str = r#"

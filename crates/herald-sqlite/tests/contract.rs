@@ -204,6 +204,79 @@ async fn reopening_runs_no_migration_twice() {
     assert_eq!(mode, "wal");
 }
 
+/// The status check as the first schema wrote it, and as the last migration
+/// rewrote it.
+const OLD_STATUS_CHECK: &str = "CHECK (status IN ('pending', 'succeeded', 'failed'))";
+const STATUS_CHECK: &str =
+    "CHECK (status = 'pending' OR status = 'succeeded' OR status = 'failed')";
+
+fn deliveries_definition(conn: &rusqlite::Connection) -> String {
+    conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries'",
+        [],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+/// A database one version behind, as the previous release left it: the
+/// delivery status check back in its `IN` form.
+fn set_back_to_the_old_status_check(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let old = deliveries_definition(&conn).replace(STATUS_CHECK, OLD_STATUS_CHECK);
+    conn.execute_batch("PRAGMA writable_schema = ON").unwrap();
+    conn.execute(
+        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'deliveries'",
+        [old],
+    )
+    .unwrap();
+    conn.execute_batch("PRAGMA writable_schema = RESET")
+        .unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION - 1)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_status_check_is_rewritten_in_place_keeping_every_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let hook = webhook(Some("acme"));
+    {
+        let store = open(&path);
+        store.create_webhook(hook.clone(), 10).await.unwrap();
+        store.publish(event(1), None).await.unwrap();
+    }
+    set_back_to_the_old_status_check(&path);
+    assert!(
+        deliveries_definition(&rusqlite::Connection::open(&path).unwrap())
+            .contains(OLD_STATUS_CHECK)
+    );
+
+    let store = open(&path);
+    assert_eq!(count_deliveries(&store, hook.id).await, 1);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let definition = deliveries_definition(&conn);
+    assert!(definition.contains(STATUS_CHECK), "{definition}");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let refused = conn
+        .execute("UPDATE deliveries SET status = 'lost'", [])
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("CHECK constraint failed"),
+        "{refused}"
+    );
+    conn.execute("UPDATE deliveries SET status = 'failed'", [])
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_database_from_a_newer_herald_is_refused() {
     let dir = tempfile::tempdir().unwrap();
