@@ -28,6 +28,8 @@
 //! - `health`: each webhook's endpoint health: noting an attempt under the
 //!   webhook's row lock, and the claim's view (closed webhooks, probes taken
 //!   by compare-and-set so one node probes).
+//! - `floor`: the due floor, where claims start their walk of the due
+//!   indexes, past the dead entries at their left end.
 //! - `rows`: column lists and row conversions; `error`: [`PgError`].
 //!
 //! Invariants:
@@ -53,6 +55,7 @@
 mod cleanup;
 mod error;
 mod event_types;
+mod floor;
 mod health;
 mod keys;
 mod listen;
@@ -139,6 +142,7 @@ pub struct PgStore {
     schema: Option<String>,
     publisher: publish::Publisher,
     recorder: record::Recorder,
+    due_floor: floor::DueFloor,
 }
 
 impl PgStore {
@@ -194,6 +198,7 @@ impl PgStore {
             schema: config.schema,
             publisher,
             recorder,
+            due_floor: floor::DueFloor::new(),
         })
     }
 
@@ -306,7 +311,7 @@ impl Store for PgStore {
     }
 
     async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        Ok(work::claim_due(&self.pool, request).await?)
+        Ok(work::claim_due(&self.pool, &self.due_floor, request).await?)
     }
 
     async fn record_attempt(&self, outcome: AttemptOutcome) -> StoreResult<bool> {
@@ -357,7 +362,7 @@ impl Store for PgStore {
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
-        Ok(work::next_due_at(&self.pool).await?)
+        Ok(work::next_due_at(&self.pool, &self.due_floor).await?)
     }
 
     async fn backlog(&self, longest_lease: Duration) -> StoreResult<Backlog> {

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
+use crate::floor::DueFloor;
 use crate::pool::Pool;
 use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
 use crate::{health, ordering, webhooks};
@@ -49,57 +50,83 @@ macro_rules! claim {
     };
 }
 
+/// Where a walk of the due indexes starts: at the due floor (`crate::floor`),
+/// the parameter given. A row comparison, because PostgreSQL would pair a
+/// plain `next_attempt_at >= $n` with a claim's upper bound into a range it
+/// guesses at ten rows, and then read every due row and sort them rather than
+/// walk the index in order.
+macro_rules! above_floor {
+    ($floor:literal) => {
+        concat!(
+            "(next_attempt_at, id) >= (",
+            $floor,
+            ", '00000000-0000-0000-0000-000000000000'::uuid)"
+        )
+    };
+}
+
 /// The oldest due deliveries, whatever their webhook. `$2` is unused here.
-const CLAIM: &str = claim!(
+const CLAIM: &str = claim!(concat!(
     "SELECT id, next_attempt_at FROM deliveries \
-     WHERE status = 'pending' AND next_attempt_at <= herald_now_ms() AND cardinality($2::uuid[]) = 0 \
+     WHERE status = 'pending' AND ",
+    above_floor!("$4"),
+    " AND next_attempt_at <= herald_now_ms() \
+       AND cardinality($2::uuid[]) = 0 \
      ORDER BY next_attempt_at, id \
      LIMIT $1 \
      FOR UPDATE SKIP LOCKED"
-);
+));
 
 /// Due deliveries of every webhook not in `$2`, one index seek per webhook.
 /// Walking the global queue with the skipped webhooks filtered out would cost
 /// as much as their whole backlog on every claim, and a saturated webhook (a
 /// hanging receiver) usually has the biggest backlog of all; so does a webhook
 /// being deleted, or whose backlog is being failed, which are skipped too.
-const CLAIM_SKIPPING: &str = claim!(
+const CLAIM_SKIPPING: &str = claim!(concat!(
     "SELECT d.id, d.next_attempt_at FROM webhooks w \
      CROSS JOIN LATERAL ( \
          SELECT id, next_attempt_at FROM deliveries \
-         WHERE webhook_id = w.id AND status = 'pending' AND next_attempt_at <= herald_now_ms() \
+         WHERE webhook_id = w.id AND status = 'pending' AND ",
+    above_floor!("$4"),
+    " AND next_attempt_at <= herald_now_ms() \
          ORDER BY next_attempt_at, id \
          LIMIT $1 \
          FOR UPDATE SKIP LOCKED \
      ) d \
      WHERE w.id <> ALL($2) AND NOT w.deleting AND w.failing_until IS NULL \
      LIMIT $1"
-);
+));
 
 /// The oldest due delivery of each webhook in `$2` whose probe this claim
 /// took (`health::take_probe`).
-const CLAIM_PROBES: &str = claim!(
+const CLAIM_PROBES: &str = claim!(concat!(
     "SELECT d.id, d.next_attempt_at FROM webhooks w \
      CROSS JOIN LATERAL ( \
          SELECT id, next_attempt_at FROM deliveries \
-         WHERE webhook_id = w.id AND status = 'pending' AND next_attempt_at <= herald_now_ms() \
+         WHERE webhook_id = w.id AND status = 'pending' AND ",
+    above_floor!("$4"),
+    " AND next_attempt_at <= herald_now_ms() \
          ORDER BY next_attempt_at, id \
          LIMIT 1 \
          FOR UPDATE SKIP LOCKED \
      ) d \
      WHERE w.id = ANY($2) AND NOT w.deleting AND w.failing_until IS NULL \
      LIMIT $1"
-);
+));
 
 pub(crate) async fn claim_due(
     pool: &Pool,
+    floor: &DueFloor,
     request: ClaimRequest,
 ) -> PgResult<Vec<ClaimedDelivery>> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
     let view = health::claim_view(pool).await?;
-    let lease = millis(request.lease);
+    let walk = Walk {
+        lease: millis(request.lease),
+        floor: floor.get(pool).await,
+    };
     let mut skip: Vec<Uuid> = request
         .skip_webhooks
         .iter()
@@ -109,14 +136,14 @@ pub(crate) async fn claim_due(
     for (id, seen) in &view.probes {
         if probes.len() < request.limit
             && !skip.contains(&id.0)
-            && health::take_probe(pool, *id, seen, lease).await?
+            && health::take_probe(pool, *id, seen, walk.lease).await?
         {
             probes.push(id.0);
         }
     }
     let mut claimed = Vec::new();
     if !probes.is_empty() {
-        claimed = run_claim(pool, CLAIM_PROBES, probes.len(), &probes, lease).await?;
+        claimed = run_claim(pool, CLAIM_PROBES, probes.len(), &probes, walk).await?;
     }
     skip.extend(view.closed.iter().map(WebhookId::as_uuid));
     skip.extend(view.probes.iter().map(|(id, _)| id.0));
@@ -127,9 +154,18 @@ pub(crate) async fn claim_due(
         } else {
             CLAIM_SKIPPING
         };
-        claimed.extend(run_claim(pool, statement, room, &skip, lease).await?);
+        claimed.extend(run_claim(pool, statement, room, &skip, walk).await?);
     }
     Ok(claimed)
+}
+
+/// What every claim statement of one claim binds besides its webhooks.
+#[derive(Clone, Copy)]
+struct Walk {
+    /// The lease's length, in milliseconds.
+    lease: i64,
+    /// The due floor, where the walk starts.
+    floor: i64,
 }
 
 async fn run_claim(
@@ -137,12 +173,13 @@ async fn run_claim(
     statement: &'static str,
     limit: usize,
     webhooks: &[Uuid],
-    lease_ms: i64,
+    walk: Walk,
 ) -> PgResult<Vec<ClaimedDelivery>> {
     let found = sqlx::query(statement)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(webhooks)
-        .bind(lease_ms)
+        .bind(walk.lease)
+        .bind(walk.floor)
         .fetch_all(&mut *pool.acquire().await?)
         .await?;
     found.iter().map(claimed).collect()
@@ -350,10 +387,15 @@ pub(crate) async fn finished_within(pool: &Pool, window: Duration) -> PgResult<F
     })
 }
 
-pub(crate) async fn next_due_at(pool: &Pool) -> PgResult<Option<Timestamp>> {
-    let due: Option<i64> =
-        sqlx::query_scalar("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
-            .fetch_one(&mut *pool.acquire().await?)
-            .await?;
+/// When the earliest pending delivery at or above the due floor falls due.
+pub(crate) async fn next_due_at(pool: &Pool, floor: &DueFloor) -> PgResult<Option<Timestamp>> {
+    let floor = floor.get(pool).await;
+    let due: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND ",
+        above_floor!("$1"),
+    ))
+    .bind(floor)
+    .fetch_one(&mut *pool.acquire().await?)
+    .await?;
     Ok(due.map(Timestamp))
 }

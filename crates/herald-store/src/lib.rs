@@ -235,6 +235,9 @@ pub trait Store: Send + Sync + 'static {
         Ok(Recorded { moved_on, health })
     }
     /// When the earliest pending delivery falls due (past for due ones), if any.
+    /// A store may look only at or above a floor it keeps below every pending
+    /// delivery; one written below it all the same (a clock stepped back) is
+    /// seen again within a second.
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
     /// The pending deliveries by state. Leases end at most `longest_lease`
     /// after they were taken, so only deliveries due within that horizon are

@@ -474,3 +474,54 @@ async fn callers_waiting_for_a_pool_connection_are_counted() {
     assert!(waiting.await.unwrap().unwrap().is_empty());
     assert_eq!(store.pool_status().waiting, 0);
 }
+
+/// Claims start their walk at the due floor, worked out again each second. A
+/// delivery due before it all the same (the database's clock stepped back,
+/// simulated here by moving one delivery's due time ten minutes back after
+/// the floor was worked out) is still claimed once the floor is worked out
+/// again, from scratch.
+#[tokio::test]
+async fn a_delivery_due_before_the_due_floor_is_still_claimed() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.store().await;
+    store
+        .create_webhook(webhook("w", &["*"]), 10)
+        .await
+        .unwrap();
+    let claim = || {
+        store.claim_due(ClaimRequest {
+            limit: 10,
+            lease: Duration::from_secs(60),
+            skip_webhooks: Vec::new(),
+        })
+    };
+    store.publish(event("push"), None).await.unwrap();
+    assert_eq!(claim().await.unwrap().len(), 1, "the floor is worked out");
+    let late = event("push");
+    let late_id = late.id;
+    store.publish(late, None).await.unwrap();
+    let mut conn = PgConnection::connect(schema.url()).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE \"{}\".deliveries SET next_attempt_at = next_attempt_at - 600000 WHERE event_id = $1",
+        schema.name()
+    )))
+    .bind(late_id.0)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let claimed = claim().await.unwrap();
+        if claimed.iter().any(|c| c.event.id == late_id) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery due before the floor was never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
