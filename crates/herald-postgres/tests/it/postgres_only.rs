@@ -47,6 +47,16 @@ fn event(event_type: &str) -> NewEvent {
     }
 }
 
+/// A store on `schema` with one enabled webhook for every event type.
+async fn store_with_a_webhook(schema: &TestSchema) -> PgStore {
+    let store = schema.store().await;
+    store
+        .create_webhook(webhook("w", &["*"]), 10)
+        .await
+        .unwrap();
+    store
+}
+
 #[tokio::test]
 async fn a_schema_name_that_is_not_a_plain_identifier_is_refused() {
     let config = PgConfig {
@@ -132,11 +142,7 @@ async fn nul_characters_from_a_receiver_do_not_stop_an_attempt_being_logged() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let store = schema.store().await;
-    store
-        .create_webhook(webhook("w", &["*"]), 10)
-        .await
-        .unwrap();
+    let store = store_with_a_webhook(&schema).await;
     let mut new = event("push");
     new.properties.insert("odd".to_owned(), "a\0b".to_owned());
     store.publish(new.clone(), None).await.unwrap();
@@ -196,11 +202,7 @@ async fn a_bad_event_does_not_fail_the_events_batched_with_it() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let store = Arc::new(schema.store().await);
-    store
-        .create_webhook(webhook("w", &["*"]), 10)
-        .await
-        .unwrap();
+    let store = Arc::new(store_with_a_webhook(&schema).await);
     let stored = event("push");
     store.publish(stored.clone(), None).await.unwrap();
 
@@ -485,11 +487,7 @@ async fn a_delivery_due_before_the_due_floor_is_still_claimed() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let store = schema.store().await;
-    store
-        .create_webhook(webhook("w", &["*"]), 10)
-        .await
-        .unwrap();
+    let store = store_with_a_webhook(&schema).await;
     let claim = || {
         store.claim_due(ClaimRequest {
             limit: 10,
