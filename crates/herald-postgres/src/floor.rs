@@ -6,8 +6,9 @@
 //! (and of each webhook's `deliveries_due_by_webhook`) fills with dead
 //! entries that every claim walked through until a vacuum removed them: 96
 //! buffers read for each row claimed at fan-out 10 before the floor, 38
-//! after (BENCHMARKS.md). Claims and `next_due_at` therefore only look at
-//! `next_attempt_at >= floor`.
+//! after (BENCHMARKS.md). Claims (with their probes' check for a due
+//! delivery) and `next_due_at` therefore only look at `next_attempt_at >=
+//! floor`.
 //!
 //! The floor is worked out again at most once a [`REFRESH`], from scratch:
 //! the earliest pending delivery, the start of the oldest transaction open in
@@ -24,6 +25,23 @@ use std::time::{Duration, Instant};
 
 use crate::error::PgResult;
 use crate::pool::Pool;
+
+/// Where a walk of the due indexes starts: at the due floor ([`DueFloor`]),
+/// the parameter given. A row comparison, because PostgreSQL would pair a
+/// plain `next_attempt_at >= $n` with a claim's upper bound into a range it
+/// guesses at ten rows, and then read every due row and sort them rather than
+/// walk the index in order.
+macro_rules! above_floor {
+    ($floor:literal) => {
+        concat!(
+            "(next_attempt_at, id) >= (",
+            $floor,
+            ", '00000000-0000-0000-0000-000000000000'::uuid)"
+        )
+    };
+}
+
+pub(crate) use above_floor;
 
 /// How often the floor is worked out again.
 const REFRESH: Duration = Duration::from_secs(1);

@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::error::PgResult;
+use crate::floor::above_floor;
 use crate::pool::Pool;
 use crate::rows::{self, text_without_nul};
 
@@ -190,25 +191,29 @@ pub(crate) async fn claim_view(pool: &Pool) -> PgResult<ClaimView> {
 }
 
 /// Marks the webhook probing until `lease` from now, if its health is still
-/// `seen` (no other node took the probe) and it has a delivery due. True when
-/// this claim owns the probe.
+/// `seen` (no other node took the probe) and it has a delivery due at or
+/// above the due floor (`crate::floor`), where the claim will look for it.
+/// True when this claim owns the probe.
 pub(crate) async fn take_probe(
     pool: &Pool,
     id: WebhookId,
     seen: &WebhookHealth,
     lease_ms: i64,
+    floor: i64,
 ) -> PgResult<bool> {
-    let taken = sqlx::query(
+    let taken = sqlx::query(concat!(
         "UPDATE webhooks SET health_state = 'probing', health_until = herald_now_ms() + $4 \
          WHERE id = $1 AND health_state = $2 AND health_until IS NOT DISTINCT FROM $3 \
            AND NOT deleting AND failing_until IS NULL \
-           AND EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1 AND status = 'pending' \
-                       AND next_attempt_at <= herald_now_ms())",
-    )
+           AND EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1 AND status = 'pending' AND ",
+        above_floor!("$5"),
+        " AND next_attempt_at <= herald_now_ms())",
+    ))
     .bind(id.0)
     .bind(seen.state.as_str())
     .bind(seen.until.map(Timestamp::millis))
     .bind(lease_ms)
+    .bind(floor)
     .execute(&mut *pool.acquire().await?)
     .await?;
     Ok(taken.rows_affected() == 1)

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::cleanup::Cleanup;
 use crate::error::{PgError, PgResult};
-use crate::floor::DueFloor;
+use crate::floor::{DueFloor, above_floor};
 use crate::pool::Pool;
 use crate::rows::{self, event_columns, millis, text_without_nul, webhook_columns};
 use crate::{health, ordering, webhooks};
@@ -46,21 +46,6 @@ macro_rules! claim {
             webhook_columns!(),
             " FROM claimed c JOIN events e ON e.id = c.event_id JOIN webhooks w ON w.id = c.webhook_id \
              ORDER BY c.was_due, c.id"
-        )
-    };
-}
-
-/// Where a walk of the due indexes starts: at the due floor (`crate::floor`),
-/// the parameter given. A row comparison, because PostgreSQL would pair a
-/// plain `next_attempt_at >= $n` with a claim's upper bound into a range it
-/// guesses at ten rows, and then read every due row and sort them rather than
-/// walk the index in order.
-macro_rules! above_floor {
-    ($floor:literal) => {
-        concat!(
-            "(next_attempt_at, id) >= (",
-            $floor,
-            ", '00000000-0000-0000-0000-000000000000'::uuid)"
         )
     };
 }
@@ -136,7 +121,7 @@ pub(crate) async fn claim_due(
     for (id, seen) in &view.probes {
         if probes.len() < request.limit
             && !skip.contains(&id.0)
-            && health::take_probe(pool, *id, seen, walk.lease).await?
+            && health::take_probe(pool, *id, seen, walk.lease, walk.floor).await?
         {
             probes.push(id.0);
         }
