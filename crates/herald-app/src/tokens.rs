@@ -138,8 +138,13 @@ impl Principal {
     }
 
     /// [`Principal::require`], with the refusal saying what `action` (e.g.
-    /// `POST /api/v1/events`) needs.
-    pub fn require_for(&self, permission: Permission, action: &str) -> Result<(), AppError> {
+    /// `POST /api/v1/events`) needs. The action is only written out for a
+    /// refusal: a front end checks every request.
+    pub fn require_for(
+        &self,
+        permission: Permission,
+        action: impl std::fmt::Display,
+    ) -> Result<(), AppError> {
         if self.scope.permits(permission) {
             return Ok(());
         }

@@ -9,7 +9,7 @@
 //! project-scoped resources pass the [`Caller`] on, so the application also
 //! confines a project token to its project.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -82,20 +82,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// [`require`]. It refuses nothing itself, except that a caller without a
 /// credential does not learn which `/api/` routes exist; a token lookup the
 /// store cannot answer is a 503 or 500.
-pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = bearer_token(request.headers()).map(str::to_owned);
-    let principal = match presented {
-        Some(token) => authenticate(&state, &token).await,
-        None => Ok(None),
+pub async fn identify(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
+    let principal = match bearer_token(request.headers()) {
+        Some(token) => authenticate(state, token).await?,
+        None => None,
     };
-    match principal {
-        Ok(Some(principal)) => {
-            request.extensions_mut().insert(Caller(principal));
-        }
-        Ok(None) => {}
-        Err(error) => return ApiError::from(error).into_response(),
+    if let Some(principal) = principal {
+        request.extensions_mut().insert(Caller(principal));
     }
-    next.run(request).await
+    Ok(())
 }
 
 /// The check each route's layer runs: lets the request through when its
@@ -110,8 +105,11 @@ pub async fn require(access: Access, request: Request, next: Next) -> Response {
     let Some(permission) = access.permission() else {
         return next.run(request).await;
     };
-    let action = format!("{} {}", request.method(), request.uri().path());
-    match principal.require_for(permission, &action) {
+    let checked = principal.require_for(
+        permission,
+        format_args!("{} {}", request.method(), request.uri().path()),
+    );
+    match checked {
         Ok(()) => next.run(request).await,
         Err(refused) => ApiError::from(refused).into_response(),
     }

@@ -3,7 +3,7 @@
 //!
 //! Layout:
 //! - `start`: [`Herald::start`] binds the listener, starts the application
-//!   ([`herald_app::App::start`]) and serves [`router`] on it until shut down;
+//!   ([`herald_app::App::start`]) and serves the routes (`served`) on it until shut down;
 //!   [`RunningHerald`] tells the address and stops it. The binary's `serve` and
 //!   the tests call it the same way.
 //! - `routes`: one module per resource (`webhooks`, `events`, `deliveries`,
@@ -43,15 +43,17 @@ mod serve;
 mod start;
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use herald_app::{App, Limits};
+use hyper::body::Incoming;
+use tower::{Layer, Service};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 pub use auth::Access;
 pub use error::{ApiError, ErrorBody};
@@ -97,10 +99,31 @@ pub fn route_table() -> Vec<RouteEntry> {
     table
 }
 
-/// Every route, each behind its access check, with body limits and a body
-/// read timeout, a tracing span per request and a guard that turns a panic
-/// into a logged 500 instead of a dropped connection.
-pub fn router(state: AppState, limits: &HttpLimits) -> Router {
+/// What the server serves: [`router`], inside the request body's read timeout
+/// and size limit. Those two wrap the router once rather than each route:
+/// axum wraps each route in every layer of a `Router` separately, and each
+/// such layer costs every request a clone of the boxed route and a boxed
+/// future.
+pub(crate) fn served(
+    state: AppState,
+    limits: &HttpLimits,
+) -> impl Service<
+    axum::extract::Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let router = DefaultBodyLimit::max(API_BODY_LIMIT).layer(router(state));
+    RequestBodyTimeoutLayer::new(limits.body_read_timeout).layer(router)
+}
+
+/// Every route, each behind its access check, with a tracing span per
+/// request and a guard that turns a panic into a logged 500 instead of a
+/// dropped connection. What can be one layer here is one ([`admit`]): see
+/// [`served`].
+fn router(state: AppState) -> Router {
     let (routes, _) = routes::all(&state.app.limits()).into_parts();
     let (router, _) = routes.split_for_parts();
     let (console, _) = console::router(state.clone());
@@ -108,15 +131,8 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .merge(console)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::no_route)
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::identify,
-        ))
-        .layer(middleware::from_fn(protocol_limits))
+        .layer(middleware::from_fn_with_state(state.clone(), admit))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(observe::observe))
         .with_state(state)
 }
@@ -144,19 +160,34 @@ pub const MAX_HEADER_COUNT: usize = 64;
 /// hyper's read buffer (about 400 KB), for the same reason.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// What a request passes before it is routed: the protocol limits, then
+/// finding out who the caller is ([`auth::identify`]).
+async fn admit(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if let Err(refused) = protocol_limits(&request) {
+        return refused.into_response();
+    }
+    if let Err(error) = auth::identify(&state, &mut request).await {
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
 /// Refuses, with the JSON error body, requests whose target or headers are
 /// larger than Herald reads (414, 431). Requests past hyper's own limits
 /// never get here: hyper answers those itself, with an empty body.
-async fn protocol_limits(request: axum::extract::Request, next: middleware::Next) -> Response {
+fn protocol_limits(request: &axum::extract::Request) -> Result<(), ApiError> {
     let target = request
         .uri()
         .path_and_query()
         .map_or(0, |target| target.as_str().len());
     if target > MAX_URI_BYTES {
-        return ApiError::uri_too_long(format!(
+        return Err(ApiError::uri_too_long(format!(
             "the request target is {target} bytes; the most served is {MAX_URI_BYTES}"
-        ))
-        .into_response();
+        )));
     }
     let headers = request.headers();
     let bytes: usize = headers
@@ -164,14 +195,13 @@ async fn protocol_limits(request: axum::extract::Request, next: middleware::Next
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES {
-        return ApiError::headers_too_large(format!(
+        return Err(ApiError::headers_too_large(format!(
             "the request has {} header fields of {bytes} bytes; the most read is \
              {MAX_HEADER_COUNT} fields of {MAX_HEADER_BYTES} bytes",
             headers.len()
-        ))
-        .into_response();
+        )));
     }
-    next.run(request).await
+    Ok(())
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -1,8 +1,9 @@
 //! What every request gets on its way through: a request id (the caller's
 //! `x-request-id` when it is a sane value, else a fresh one), returned in the
 //! response's `x-request-id` and carried as the `request_id` field of a span
-//! that every log line about the request sits in; and the HTTP metrics,
-//! labelled by route template (never the path itself, whose ids are unbounded).
+//! that every log line about the request sits in; the HTTP metrics,
+//! labelled by route template (never the path itself, whose ids are unbounded);
+//! and, at `debug`, a line for each request answered.
 
 use std::time::Instant;
 
@@ -33,13 +34,16 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .to_owned();
     let method = request.method().clone();
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
-    metrics::record_request(
-        &route,
-        method.as_str(),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let answered = async move {
+        let response = next.run(request).await;
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        metrics::record_request(&route, method.as_str(), status, elapsed);
+        let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+        tracing::debug!(%method, route, status, elapsed_ms, "request answered");
+        response
+    };
+    let mut response = answered.instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

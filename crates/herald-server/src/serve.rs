@@ -4,10 +4,13 @@
 //! its own timeout, connections beyond the cap wait in the kernel's backlog,
 //! and HTTP/2 is spoken only when configured.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -15,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower::Service;
 
 /// How long shutdown waits for requests in flight before closing their connections.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -48,14 +52,18 @@ impl Default for HttpLimits {
     }
 }
 
-/// Serves `router` until `shutdown`, then lets requests in flight finish (for
+/// Serves `service` until `shutdown`, then lets requests in flight finish (for
 /// at most [`DRAIN`]).
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     limits: HttpLimits,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut builder = Builder::new(TokioExecutor::new());
@@ -86,9 +94,8 @@ pub async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(router.clone());
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()))
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

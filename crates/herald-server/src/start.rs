@@ -2,15 +2,20 @@
 //! its background work, and the API on a listener. The binary's `serve` and
 //! every test start Herald this way.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
+use axum::extract::Request;
+use axum::response::Response;
 use herald_app::{App, AppConfig, RunningApp};
+use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower::Service;
 
 use crate::serve::{HttpLimits, serve};
-use crate::{AppState, router};
+use crate::{AppState, served};
 
 /// Everything [`Herald::start`] needs.
 #[derive(Debug)]
@@ -98,10 +103,9 @@ impl Herald {
                 shutdown.clone(),
             ));
         }
-        let router = router(state, &config.http);
         let server = tokio::spawn(serve_until_shutdown(
             listener,
-            router,
+            served(state, &config.http),
             config.http,
             shutdown.clone(),
         ));
@@ -122,13 +126,17 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// Serves until `shutdown`; a server that stops on an error stops the rest too.
-async fn serve_until_shutdown(
+async fn serve_until_shutdown<S>(
     listener: TcpListener,
-    router: axum::Router,
+    service: S,
     limits: HttpLimits,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let served = serve(listener, router, limits, shutdown.clone()).await;
+) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let served = serve(listener, service, limits, shutdown.clone()).await;
     shutdown.cancel();
     served
 }

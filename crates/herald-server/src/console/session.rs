@@ -65,8 +65,11 @@ pub async fn require(access: Access, request: Request, next: Next) -> Response {
         return not_signed_in(&request);
     };
     if let Some(permission) = access.permission() {
-        let action = format!("{} {}", request.method(), request.uri().path());
-        if let Err(refused) = principal.require_for(permission, &action) {
+        let checked = principal.require_for(
+            permission,
+            format_args!("{} {}", request.method(), request.uri().path()),
+        );
+        if let Err(refused) = checked {
             return ConsoleError::from(refused).into_response();
         }
     }
