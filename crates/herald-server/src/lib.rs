@@ -160,8 +160,8 @@ pub const MAX_HEADER_COUNT: usize = 64;
 /// hyper's read buffer (about 400 KB), for the same reason.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// What a request passes before it is routed: the protocol limits, then
-/// finding out who the caller is ([`auth::identify`]).
+/// What every request passes before its route's own access check: the
+/// protocol limits, then finding out who the caller is ([`auth::identify`]).
 async fn admit(
     State(state): State<AppState>,
     mut request: axum::extract::Request,
