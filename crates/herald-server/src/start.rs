@@ -136,9 +136,9 @@ where
     S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let served = serve(listener, service, limits, shutdown.clone()).await;
+    let outcome = serve(listener, service, limits, shutdown.clone()).await;
     shutdown.cancel();
-    served
+    outcome
 }
 
 impl RunningHerald {
