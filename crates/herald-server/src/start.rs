@@ -2,17 +2,12 @@
 //! its background work, and the API on a listener. The binary's `serve` and
 //! every test start Herald this way.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::extract::Request;
-use axum::response::Response;
 use herald_app::{App, AppConfig, RunningApp};
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tower::Service;
 
 use crate::serve::{HttpLimits, serve};
 use crate::{AppState, served};
@@ -96,19 +91,16 @@ impl Herald {
         crate::metrics::spawn_upkeep(shutdown.clone());
         if let Some(listener) = metrics_listener {
             let metrics = crate::metrics_router(state.clone());
-            tokio::spawn(serve_until_shutdown(
-                listener,
-                metrics,
-                config.http,
-                shutdown.clone(),
-            ));
+            let serving = serve(listener, metrics, config.http, shutdown.clone());
+            tokio::spawn(stop_all_when_done(serving, shutdown.clone()));
         }
-        let server = tokio::spawn(serve_until_shutdown(
+        let serving = serve(
             listener,
             served(state, &config.http),
             config.http,
             shutdown.clone(),
-        ));
+        );
+        let server = tokio::spawn(stop_all_when_done(serving, shutdown.clone()));
         Ok(RunningHerald {
             local_addr,
             metrics_addr,
@@ -125,18 +117,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Listen { addr, source })
 }
 
-/// Serves until `shutdown`; a server that stops on an error stops the rest too.
-async fn serve_until_shutdown<S>(
-    listener: TcpListener,
-    service: S,
-    limits: HttpLimits,
+/// Awaits a server; one that stops on an error stops the rest too.
+async fn stop_all_when_done(
+    serving: impl Future<Output = std::io::Result<()>>,
     shutdown: CancellationToken,
-) -> std::io::Result<()>
-where
-    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    let outcome = serve(listener, service, limits, shutdown.clone()).await;
+) -> std::io::Result<()> {
+    let outcome = serving.await;
     shutdown.cancel();
     outcome
 }
